@@ -1,0 +1,40 @@
+"""proxydata: search on less data — proxy datasets and bi-level data pruning for NAS.
+
+Static proxy samplers (Moser et al., 2022) choose a subset before a search;
+:class:`BiLevelPruner` (Tu et al., 2023) prunes the DARTS training and
+validation splits during it.
+"""
+
+from ._version import __version__
+from .data import IndexedDataset, dataset_fingerprint, get_targets, split_indices
+from .datasets import ArrayDataset, load_digits
+from .pruning import BiLevelPruner
+from .samplers import (
+    AutoencoderProxy,
+    ClassOutlierProxy,
+    ClassRandomProxy,
+    KMeansOutlierProxy,
+    ProxySampler,
+    RandomProxy,
+    TransferProxy,
+    make_proxy,
+)
+
+__all__ = [
+    "__version__",
+    "ArrayDataset",
+    "AutoencoderProxy",
+    "BiLevelPruner",
+    "ClassOutlierProxy",
+    "ClassRandomProxy",
+    "IndexedDataset",
+    "KMeansOutlierProxy",
+    "ProxySampler",
+    "RandomProxy",
+    "TransferProxy",
+    "dataset_fingerprint",
+    "get_targets",
+    "load_digits",
+    "make_proxy",
+    "split_indices",
+]

@@ -1,0 +1,167 @@
+"""Image datasets from arrays, and the data sources the command line accepts.
+
+``load_source("digits" | "npz:PATH" | "cifar10:ROOT" | "cifar100:ROOT")`` returns
+an :class:`ArrayDataset` (or a torchvision dataset) whose items are
+``(image tensor (C, H, W) float32 in [0, 1], label int)`` and whose ``targets``
+are an int64 array. Nothing is downloaded unless ``download=True``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ._validation import check_bool, check_labels
+
+__all__ = ["ArrayDataset", "load_digits", "load_npz", "load_torchvision", "load_source"]
+
+
+class ArrayDataset(Dataset):
+    """Images held in one array, served as float tensors in ``[0, 1]``.
+
+    Parameters
+    ----------
+    images : np.ndarray or torch.Tensor
+        ``(n, H, W)``, ``(n, H, W, C)`` (channels last, as CIFAR arrays) or
+        ``(n, C, H, W)`` when ``channels_last=False``. uint8 images are divided
+        by 255; float images by ``scale``.
+    targets : 1-D integer labels of length n
+    scale : float, optional
+        Divisor for non-uint8 images (e.g. 16 for scikit-learn digits).
+    channels_last : bool, optional
+        Whether 4-D images are ``(n, H, W, C)``; guessed when None (last axis of
+        size 1, 3 or 4 and the second axis not).
+    transform : callable, optional
+        Applied to the float image tensor of each item.
+
+    Notes
+    -----
+    The array is kept as given (uint8 stays uint8: 150 MB for CIFAR-10 rather
+    than 600 MB); each item is converted when it is read, and
+    :meth:`float_batch` converts a slice at a time for the feature extractors.
+    """
+
+    def __init__(
+        self,
+        images: Any,
+        targets: Any,
+        *,
+        scale: float | None = None,
+        channels_last: bool | None = None,
+        transform: Any = None,
+    ) -> None:
+        arr = images.numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
+        if arr.ndim == 3:
+            arr = arr[:, None, :, :]
+        elif arr.ndim == 4:
+            if channels_last is None:
+                channels_last = arr.shape[-1] in (1, 3, 4) and arr.shape[1] not in (1, 3, 4)
+            if channels_last:
+                arr = arr.transpose(0, 3, 1, 2)
+        else:
+            raise ValueError(f"images must be 3-D or 4-D, got shape {tuple(arr.shape)}")
+        if arr.dtype.kind not in "uif":
+            raise TypeError(f"images must be numeric, got dtype {arr.dtype}")
+        self.images = np.ascontiguousarray(arr)
+        self.targets = check_labels(targets, "targets", n=arr.shape[0])
+        if scale is None:
+            scale = 255.0 if arr.dtype == np.uint8 else 1.0
+        self.scale = float(scale)
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """``(C, H, W)`` of one image."""
+        return tuple(self.images.shape[1:])  # type: ignore[return-value]
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.targets.max()) + 1 if self.targets.size else 0
+
+    def float_batch(self, start: int, stop: int) -> torch.Tensor:
+        """Images ``start:stop`` as a float32 ``(b, C, H, W)`` tensor in ``[0, 1]``."""
+        x = torch.from_numpy(np.asarray(self.images[start:stop], dtype=np.float32))
+        return x / self.scale
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        x = torch.from_numpy(np.asarray(self.images[index], dtype=np.float32)) / self.scale
+        if self.transform is not None:
+            x = self.transform(x)
+        return x, int(self.targets[index])
+
+
+def load_digits() -> ArrayDataset:
+    """scikit-learn's bundled handwritten digits: 1,797 images 1×8×8, 10 classes.
+
+    Pixel values 0..16 are scaled to ``[0, 1]``. No download is needed.
+    """
+    from sklearn.datasets import load_digits as _sk_load_digits
+
+    bunch = _sk_load_digits()
+    images = bunch.images.astype(np.float32)
+    return ArrayDataset(images, bunch.target.astype(np.int64), scale=16.0)
+
+
+def load_npz(path: str, split: str = "train") -> ArrayDataset:
+    """Images and labels from an npz file with arrays ``x_<split>``, ``y_<split>``.
+
+    uint8 images are scaled by 1/255. Accepts channels-last (``(n, H, W, C)``,
+    as the CIFAR files in ``shared/data``) or channels-first arrays.
+    """
+    if not os.path.isfile(path):
+        raise ValueError(f"path does not name an npz file: {path!r}")
+    with np.load(path, allow_pickle=False) as z:
+        kx, ky = f"x_{split}", f"y_{split}"
+        if kx not in z.files or ky not in z.files:
+            raise ValueError(f"npz file {path!r} lacks arrays {kx!r}/{ky!r}; it has {z.files}")
+        return ArrayDataset(z[kx], z[ky].astype(np.int64))
+
+
+def load_torchvision(name: str, root: str, *, train: bool = True, download: bool = False) -> Any:
+    """CIFAR-10/100 from a torchvision folder, as an :class:`ArrayDataset`.
+
+    Never downloads unless ``download=True``; a missing folder raises ``ValueError``
+    that says so. Needs the ``vision`` extra (torchvision).
+    """
+    check_bool(download, "download")
+    try:
+        import torchvision
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("cifar10/cifar100 sources need torchvision: pip install 'proxydata[vision]'") from exc
+    classes = {"cifar10": torchvision.datasets.CIFAR10, "cifar100": torchvision.datasets.CIFAR100}
+    if name not in classes:
+        raise ValueError(f"name must be one of {sorted(classes)}, got {name!r}")
+    try:
+        ds = classes[name](root=root, train=train, download=download)
+    except RuntimeError as exc:
+        raise ValueError(
+            f"{name} not found under root={root!r} (pass download=True / --download to fetch it)"
+        ) from exc
+    return ArrayDataset(np.asarray(ds.data), np.asarray(ds.targets, dtype=np.int64))
+
+
+def load_source(spec: str, *, download: bool = False) -> ArrayDataset:
+    """Resolve a data source string of the command line.
+
+    ``"digits"`` — scikit-learn digits; ``"npz:PATH"`` — arrays ``x_train``,
+    ``y_train``; ``"cifar10:ROOT"`` / ``"cifar100:ROOT"`` — torchvision folders.
+    """
+    if not isinstance(spec, str):
+        raise TypeError(f"data must be a source string, got {type(spec).__name__}")
+    kind, _, rest = spec.partition(":")
+    if kind == "digits" and not rest:
+        return load_digits()
+    if kind == "npz" and rest:
+        return load_npz(rest)
+    if kind in ("cifar10", "cifar100") and rest:
+        return load_torchvision(kind, rest, download=download)
+    raise ValueError(
+        f"data must be 'digits', 'npz:PATH', 'cifar10:ROOT' or 'cifar100:ROOT', got {spec!r}"
+    )

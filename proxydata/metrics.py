@@ -1,0 +1,311 @@
+"""Pure, vectorised scoring functions used by the samplers and the pruner.
+
+Every function here is side-effect free; the formulas follow ``DESIGN.md`` and
+are repeated in each docstring.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, overload
+
+import numpy as np
+import torch
+
+from ._validation import as_int_array, check_int, check_labels
+
+__all__ = [
+    "el2n",
+    "voe",
+    "class_counts",
+    "class_balance_degree",
+    "class_prune_limits",
+    "distances_to_centroids",
+]
+
+
+def el2n(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Error L2-norm of every sample.
+
+    ``e_i = || softmax(f(x_i)) - onehot(y_i) ||_2`` (Paul et al., 2021; the
+    per-epoch error used by BDP, Tu et al. 2023, Sec. 3.2).
+
+    Parameters
+    ----------
+    logits : torch.Tensor of shape (n, K)
+        Unnormalised class scores. Computed in float32 at least.
+    targets : torch.Tensor of shape (n,)
+        Integer class labels in ``[0, K)``, on any device (moved to the logits').
+
+    Returns
+    -------
+    torch.Tensor of shape (n,)
+        EL2N in ``[0, sqrt(2)]``, on the logits' device, no gradient.
+
+    Raises
+    ------
+    TypeError
+        If either argument is not a tensor or the targets are not integers.
+    ValueError
+        On shape mismatch, out-of-range labels or non-finite logits.
+    """
+    if not isinstance(logits, torch.Tensor):
+        raise TypeError(f"logits must be a torch.Tensor, got {type(logits).__name__}")
+    if not isinstance(targets, torch.Tensor):
+        raise TypeError(f"targets must be a torch.Tensor, got {type(targets).__name__}")
+    if logits.ndim != 2:
+        raise ValueError(f"logits must have shape (n, K), got {tuple(logits.shape)}")
+    if targets.ndim != 1 or targets.shape[0] != logits.shape[0]:
+        raise ValueError(
+            f"targets must have shape ({logits.shape[0]},), got {tuple(targets.shape)}"
+        )
+    if targets.dtype.is_floating_point or targets.dtype == torch.bool:
+        raise TypeError(f"targets must be an integer tensor, got dtype {targets.dtype}")
+    with torch.no_grad():
+        z = logits.detach()
+        if not z.dtype.is_floating_point:
+            raise TypeError(f"logits must be floating point, got dtype {z.dtype}")
+        if z.dtype in (torch.float16, torch.bfloat16):
+            z = z.float()
+        if not bool(torch.isfinite(z).all()):
+            raise ValueError("logits must be finite, got NaN or inf")
+        t = targets.to(device=z.device, dtype=torch.long)
+        k = z.shape[1]
+        if t.numel() and (int(t.min()) < 0 or int(t.max()) >= k):
+            raise ValueError(f"targets must lie in [0, {k}), got values outside it")
+        return _el2n_unchecked(z, t)
+
+
+def _el2n_unchecked(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    # ||p - e_y||^2 = ||p||^2 - 2 p_y + 1: avoids materialising the one-hot matrix.
+    p = torch.softmax(logits.float() if logits.dtype != torch.float64 else logits, dim=1)
+    sq = (p * p).sum(dim=1) - 2.0 * p.gather(1, targets.view(-1, 1)).squeeze(1) + 1.0
+    return sq.clamp_min_(0.0).sqrt_()
+
+
+@overload
+def voe(history: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray: ...
+@overload
+def voe(history: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor: ...
+
+
+def voe(history: Any, mask: Any = None) -> Any:
+    """Variance of Error over a window of epochs.
+
+    ``VoE_i = (1/T'_i) * sum_t (e_{i,t} - mean_i)^2`` over the ``T'_i`` epochs of
+    the window in which sample ``i`` was observed (population variance; BDP,
+    Tu et al. 2023, Sec. 3.2). Samples observed in fewer than two epochs get NaN:
+    they have no VoE.
+
+    Parameters
+    ----------
+    history : array or tensor of shape (n, T)
+        EL2N per sample (row) and epoch (column) of the window.
+    mask : bool array or tensor of shape (n, T), optional
+        ``True`` where the sample was observed in that epoch. ``None`` means all
+        observed. Unobserved entries of ``history`` are ignored (may hold anything).
+
+    Returns
+    -------
+    array or tensor of shape (n,)
+        Same type (numpy or torch) as ``history``; float64 for numpy.
+    """
+    is_numpy = isinstance(history, np.ndarray)
+    if not is_numpy and not isinstance(history, torch.Tensor):
+        raise TypeError(f"history must be a numpy array or torch.Tensor, got {type(history).__name__}")
+    h = torch.from_numpy(np.asarray(history, dtype=np.float64)) if is_numpy else history
+    if h.ndim != 2:
+        raise ValueError(f"history must have shape (n, T), got {tuple(h.shape)}")
+    if mask is None:
+        m = torch.ones_like(h, dtype=torch.bool)
+    else:
+        m = torch.as_tensor(np.asarray(mask)) if isinstance(mask, np.ndarray) else mask
+        if not isinstance(m, torch.Tensor):
+            raise TypeError(f"mask must be an array or tensor, got {type(mask).__name__}")
+        if tuple(m.shape) != tuple(h.shape):
+            raise ValueError(f"mask must have shape {tuple(h.shape)}, got {tuple(m.shape)}")
+        m = m.to(device=h.device, dtype=torch.bool)
+    h = h if h.dtype.is_floating_point else h.double()
+    out = _voe_unchecked(h, m)
+    return out.cpu().numpy() if is_numpy else out
+
+
+def _voe_unchecked(h: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    w = m.to(h.dtype)
+    count = w.sum(dim=1)
+    safe = torch.where(m, h, torch.zeros((), dtype=h.dtype, device=h.device))
+    mean = safe.sum(dim=1) / count.clamp_min(1)
+    dev = (safe - mean[:, None]) * w
+    var = (dev * dev).sum(dim=1) / count.clamp_min(1)
+    return torch.where(count >= 2, var, torch.full_like(var, float("nan")))
+
+
+def class_counts(labels: Any, num_classes: int | None = None) -> np.ndarray:
+    """Number of samples of every class: ``n_c = |{i : y_i = c}|``.
+
+    Parameters
+    ----------
+    labels : 1-D integer array, tensor or sequence
+    num_classes : int, optional
+        Length of the result; defaults to ``max(labels) + 1``.
+
+    Returns
+    -------
+    np.ndarray of int64, shape (num_classes,)
+    """
+    y = check_labels(labels, "labels")
+    if num_classes is None:
+        k = int(y.max()) + 1 if y.size else 0
+    else:
+        k = check_int(num_classes, "num_classes", minimum=0)
+        if y.size and int(y.max()) >= k:
+            raise ValueError(f"num_classes must exceed the largest label {int(y.max())}, got {k}")
+    return np.bincount(y, minlength=k).astype(np.int64)
+
+
+def class_balance_degree(counts: Any) -> float:
+    """Class balance degree of a split.
+
+    ``B = 2 / (K (K - 1)) * sum_{i<j} min(n_i, n_j) / max(n_i, n_j)``
+    (BDP, Tu et al. 2023, Sec. 3.3). ``B = 1`` for a balanced split and tends to
+    0 as it becomes imbalanced. A pair involving an empty class contributes 0;
+    with fewer than two classes the split is balanced by definition (``B = 1``).
+
+    Parameters
+    ----------
+    counts : 1-D array of non-negative integers
+        Samples per class ``n_1..n_K`` (classes of the problem, including empty ones).
+
+    Returns
+    -------
+    float in [0, 1]
+    """
+    c = as_int_array(counts, "counts")
+    if c.size and c.min() < 0:
+        raise ValueError(f"counts must be non-negative, got minimum {int(c.min())}")
+    k = c.size
+    if k < 2:
+        return 1.0
+    s = np.sort(c).astype(np.float64)
+    # For sorted counts the pair (i<j) has min = s_i and max = s_j.
+    ratio = np.divide(s[:, None], s[None, :], out=np.zeros((k, k)), where=s[None, :] > 0)
+    total = np.triu(ratio, k=1).sum()
+    return float(2.0 * total / (k * (k - 1)))
+
+
+def class_prune_limits(counts: Any, num_steps: int, balance: float | None = None) -> np.ndarray:
+    """Per-class pruning limit of one step (the automatic class-balance limit).
+
+    ``N_k = floor(n_k / S^(1 - B))`` where ``n_k`` is the class's current count,
+    ``S`` the number of pruning steps of the schedule and ``B`` the split's
+    current :func:`class_balance_degree`. ``B = 1`` lets a class be pruned freely
+    (``N_k = n_k``); ``B -> 0`` allows at most ``n_k / S`` per step.
+
+    BDP (Tu et al. 2023, Sec. 3.3) describes this behaviour without giving the
+    formula; this one is proxydata's own choice. The pruner takes any function of
+    the same signature in its place.
+
+    Parameters
+    ----------
+    counts : 1-D array of non-negative integers
+    num_steps : int >= 1
+        ``S``.
+    balance : float in [0, 1], optional
+        ``B``; computed from ``counts`` when omitted.
+
+    Returns
+    -------
+    np.ndarray of int64, same shape as ``counts``
+    """
+    c = as_int_array(counts, "counts")
+    if c.size and c.min() < 0:
+        raise ValueError(f"counts must be non-negative, got minimum {int(c.min())}")
+    s = check_int(num_steps, "num_steps", minimum=1)
+    if balance is None:
+        b = class_balance_degree(c)
+    else:
+        b = float(balance)
+        if math.isnan(b) or not 0.0 <= b <= 1.0:
+            raise ValueError(f"balance must be in [0, 1], got {balance!r}")
+    divisor = float(s) ** (1.0 - b)
+    # A relative epsilon keeps exact quotients (e.g. 6 / 2.0) from flooring down.
+    return np.floor(c / divisor * (1.0 + 1e-12)).astype(np.int64)
+
+
+def distances_to_centroids(
+    x: Any,
+    centroids: Any,
+    assignments: Any = None,
+    *,
+    batch_size: int = 4096,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Euclidean distance of every sample to its (nearest or given) centroid.
+
+    ``d_i = || x_i - c_{a_i} ||_2`` with ``a_i = argmin_k || x_i - c_k ||_2``
+    unless ``assignments`` are given. The nearest centroid is searched in float32
+    with the expansion ``|x|^2 - 2 x.c + |c|^2``; the returned distance is then
+    recomputed exactly in float64 from the difference vector, in batches, so no
+    float64 copy of ``x`` is ever held.
+
+    Parameters
+    ----------
+    x : array or tensor of shape (n, d)
+    centroids : array or tensor of shape (k, d)
+    assignments : 1-D integer array of length n, optional
+    batch_size : int
+        Rows processed at a time.
+
+    Returns
+    -------
+    distances : np.ndarray of float64, shape (n,)
+    assignments : np.ndarray of int64, shape (n,)
+    """
+    xt = _as_float_tensor(x, "x")
+    ct = _as_float_tensor(centroids, "centroids")
+    if xt.ndim != 2 or ct.ndim != 2:
+        raise ValueError(f"x and centroids must be 2-D, got {tuple(xt.shape)} and {tuple(ct.shape)}")
+    if xt.shape[1] != ct.shape[1]:
+        raise ValueError(f"centroids must have {xt.shape[1]} columns, got {ct.shape[1]}")
+    if ct.shape[0] == 0:
+        raise ValueError("centroids must not be empty")
+    bs = check_int(batch_size, "batch_size", minimum=1)
+    n = xt.shape[0]
+    given = None
+    if assignments is not None:
+        given = as_int_array(assignments, "assignments")
+        if given.shape[0] != n:
+            raise ValueError(f"assignments must have length {n}, got {given.shape[0]}")
+        if given.size and (given.min() < 0 or given.max() >= ct.shape[0]):
+            raise ValueError(f"assignments must lie in [0, {ct.shape[0]})")
+    dist = np.empty(n, dtype=np.float64)
+    assign = np.empty(n, dtype=np.int64)
+    c32 = ct.float()
+    c64 = ct.double()
+    c_sq = (c32 * c32).sum(dim=1)
+    with torch.no_grad():
+        for start in range(0, n, bs):
+            xb = xt[start : start + bs]
+            if given is None:
+                xb32 = xb.float()
+                scores = c_sq[None, :] - 2.0 * xb32 @ c32.T
+                a = scores.argmin(dim=1)
+            else:
+                a = torch.from_numpy(given[start : start + bs])
+            diff = xb.double() - c64[a]
+            dist[start : start + bs] = diff.norm(dim=1).numpy()
+            assign[start : start + bs] = a.numpy()
+    return dist, assign
+
+
+def _as_float_tensor(value: Any, name: str) -> torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        t = value.detach().cpu()
+    elif isinstance(value, np.ndarray):
+        t = torch.from_numpy(value)
+    else:
+        raise TypeError(f"{name} must be a numpy array or torch.Tensor, got {type(value).__name__}")
+    if not (t.dtype.is_floating_point or t.dtype in (torch.uint8, torch.int32, torch.int64)):
+        raise TypeError(f"{name} must be numeric, got dtype {t.dtype}")
+    if not t.dtype.is_floating_point:
+        t = t.float()
+    return t

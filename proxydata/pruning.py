@@ -1,0 +1,5 @@
+"""Placeholder: BiLevelPruner is being written (issue 4)."""
+
+
+class BiLevelPruner:
+    pass
