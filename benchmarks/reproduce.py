@@ -1,0 +1,253 @@
+"""Reproduce the two papers' findings at CPU scale on real CIFAR-10 (issue 6).
+
+Protocol (every value an option): CIFAR-10 16x16 from ``shared/data``; the search
+training pool is a stratified sample of NAS-Bench-201's ``cifar10valid_train``
+half and the search validation set a stratified sample of its
+``cifar10valid_valid`` half (sizes ``--pool-size``/``--val-size``, seed
+``--split-seed``; the indices are saved next to the results). Supernet C=8,
+N=1, batch 64, 20 epochs. The found genotype is scored by its NAS-Bench-201
+200-epoch test accuracies on CIFAR-10, CIFAR-100 and ImageNet16-120.
+
+Runs (``--grid``):
+
+* ``full``  — every algorithm on the whole pool;
+* ``proxy`` — every static proxy at every ratio, for every algorithm;
+* ``bdp``   — DARTS-V1 + BiLevelPruner (``--bdp-ratio`` per step, ending near 40 %
+  of each split with the defaults), and the same without the class-balance limit.
+
+One JSON line per finished run is appended to ``--out`` at once; runs already in
+the file are skipped, so a grid can be stopped and continued. ``--shard i/k``
+splits the grid between k processes writing to the same file.
+
+Examples
+--------
+    python benchmarks/reproduce.py --quick --out /tmp/quick.jsonl
+    python benchmarks/reproduce.py --seeds 0 1 2 --out benchmarks/results/reproduction.jsonl
+    python benchmarks/reproduce.py --report      # regenerate docs/results.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = REPO / "benchmarks" / "results" / "reproduction.jsonl"
+METHODS = ("rs", "cc-rs", "km-or", "cc-or", "ae", "tl")
+ALGOS = ("darts-v1", "gdas")
+TABLE_COLUMNS = ("cifar10_test_200ep", "cifar100_test_200ep", "imagenet16_test_200ep")
+
+
+def shared_data_dir() -> Path | None:
+    """``$PROXYDATA_SHARED_DATA`` or ``<repo>/../shared/data`` if it exists."""
+    env = os.environ.get("PROXYDATA_SHARED_DATA")
+    path = Path(env) if env else REPO.parent / "shared" / "data"
+    return path if path.is_dir() else None
+
+
+def stratified_sample(pool: np.ndarray, labels: np.ndarray, size: int, seed: int) -> np.ndarray:
+    """``size`` indices of ``pool`` with the class proportions of the pool (sorted)."""
+    from proxydata.data import split_indices
+
+    if size >= pool.size:
+        return np.sort(pool)
+    first, _ = split_indices(pool.size, size / pool.size, seed=seed, stratify=labels[pool])
+    return np.sort(pool[first])
+
+
+def load_protocol_data(args: argparse.Namespace) -> tuple[Any, np.ndarray, np.ndarray]:
+    """The dataset and the two search splits of the protocol."""
+    from proxydata.datasets import ArrayDataset
+
+    data_dir = Path(args.data_dir) if args.data_dir else shared_data_dir()
+    if data_dir is None:
+        raise SystemExit("shared data not found: pass --data-dir or set PROXYDATA_SHARED_DATA")
+    name = "cifar10_16x16.npz" if args.resolution == 16 else "cifar10.npz"
+    with np.load(data_dir / name) as z:
+        x, y = z["x_train"], z["y_train"].astype(np.int64)
+    with np.load(data_dir / "nb201_splits.npz") as z:
+        train_half, valid_half = z["cifar10valid_train"].astype(np.int64), z["cifar10valid_valid"].astype(np.int64)
+    train_idx = stratified_sample(train_half, y, args.pool_size, args.split_seed)
+    val_idx = stratified_sample(valid_half, y, args.val_size, args.split_seed + 1)
+    split_file = Path(args.out).with_name(Path(args.out).stem + "_split.npz")
+    if not split_file.exists():
+        np.savez_compressed(split_file, train=train_idx, val=val_idx)
+    return ArrayDataset(x, y), train_idx, val_idx
+
+
+def build_grid(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Every run of the grid as a small dict (the run's identity)."""
+    runs: list[dict[str, Any]] = []
+    for seed in args.seeds:
+        if "full" in args.grid:
+            for algo in args.algos:
+                runs.append({"algo": algo, "method": "full", "ratio": 1.0, "seed": seed})
+        if "bdp" in args.grid:
+            runs.append({"algo": "darts-v1", "method": "bdp", "ratio": 1.0, "seed": seed})
+            runs.append({"algo": "darts-v1", "method": "bdp-nobalance", "ratio": 1.0, "seed": seed})
+        if "proxy" in args.grid:
+            for ratio in args.ratios:
+                for method in args.methods:
+                    for algo in args.algos:
+                        runs.append({"algo": algo, "method": method, "ratio": ratio, "seed": seed})
+    scale = f"{args.resolution}px-{args.pool_size}+{args.val_size}-C{args.C}N{args.N}-e{args.epochs}"
+    for run in runs:
+        run["scale"] = scale
+    return runs
+
+
+def run_key(run: dict[str, Any]) -> str:
+    return f"{run['scale']}|{run['algo']}|{run['method']}|{float(run['ratio']):.2f}|{run['seed']}"
+
+
+def done_keys(path: Path) -> set[str]:
+    if not path.exists():
+        return set()
+    keys = set()
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            line = line.strip()
+            if line:
+                keys.add(json.loads(line)["key"])
+    return keys
+
+
+def proxy_kwargs(method: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Method settings of the protocol (reduced epochs for AE/TL at CPU scale)."""
+    if method == "km-or":
+        return {"n_clusters": args.clusters}
+    if method == "ae":
+        return {"epochs": args.ae_epochs}
+    if method == "tl":
+        return {"backbone": "scratch", "epochs": args.tl_epochs, "score_epoch": args.tl_epochs}
+    return {}
+
+
+def execute(run: dict[str, Any], dataset: Any, train_idx: np.ndarray, val_idx: np.ndarray,
+            args: argparse.Namespace, table: Any) -> dict[str, Any]:
+    from proxydata.experiment import SearchConfig, run_search
+
+    method = run["method"]
+    config = SearchConfig(
+        algo=run["algo"],
+        epochs=args.epochs,
+        C=args.C,
+        N=args.N,
+        batch_size=args.batch_size,
+        seed=run["seed"],
+        device=args.device,
+        progress=args.progress,
+    )
+    if method in METHODS:
+        config.proxy = method
+        config.ratio = float(run["ratio"])
+        config.proxy_kwargs = proxy_kwargs(method, args)
+    elif method.startswith("bdp"):
+        config.bdp = True
+        config.bdp_kwargs = {
+            "interval": args.bdp_interval,
+            "train_prune_ratio": args.bdp_ratio,
+            "val_prune_ratio": args.bdp_ratio,
+            "class_balance": method == "bdp",
+        }
+    torch.manual_seed(run["seed"])
+    record = run_search(dataset, train_idx, val_idx, config, table=table)
+    record.update(run)
+    record["key"] = run_key(run)
+    record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    record["torch_threads"] = torch.get_num_threads()
+    return record
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--out", default=str(DEFAULT_OUT))
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--table", default=None, help="NB201 table (default: <data-dir>/nb201_accuracies.csv.gz)")
+    p.add_argument("--grid", nargs="+", default=["full", "bdp", "proxy"], choices=["full", "bdp", "proxy"])
+    p.add_argument("--algos", nargs="+", default=list(ALGOS), choices=["darts-v1", "darts-v2", "gdas"])
+    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    p.add_argument("--ratios", nargs="+", type=float, default=[0.25, 0.5, 0.75])
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--C", type=int, default=8)
+    p.add_argument("--N", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--resolution", type=int, default=16, choices=[16, 32])
+    p.add_argument("--pool-size", type=int, default=5000)
+    p.add_argument("--val-size", type=int, default=5000)
+    p.add_argument("--split-seed", type=int, default=0)
+    p.add_argument("--clusters", type=int, default=100)
+    p.add_argument("--ae-epochs", type=int, default=10)
+    p.add_argument("--tl-epochs", type=int, default=10)
+    p.add_argument("--bdp-interval", type=int, default=5)
+    p.add_argument("--bdp-ratio", type=float, default=0.2)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--shard", default="0/1", help="i/k: run every k-th run starting at i")
+    p.add_argument("--limit", type=int, default=None, help="stop after this many new runs")
+    p.add_argument("--progress", action="store_true")
+    p.add_argument("--dry-run", action="store_true", help="list the runs still to do")
+    p.add_argument("--quick", action="store_true", help="a minimal grid in a few minutes")
+    p.add_argument("--report", action="store_true", help="write docs/results.md from --out and stop")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.grid, args.algos, args.methods = ["full", "bdp", "proxy"], ["darts-v1"], ["rs", "cc-or"]
+        args.ratios, args.seeds, args.epochs = [0.5], [0], 2
+        args.pool_size, args.val_size, args.C, args.N = 256, 256, 4, 1
+        args.bdp_interval, args.clusters = 1, 10
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.report:
+        sys.path.insert(0, str(REPO / "benchmarks"))
+        from results_report import write_report
+
+        write_report(Path(args.out), REPO / "docs" / "results.md", REPO / "docs" / "figures")
+        return 0
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    shard_i, shard_k = (int(v) for v in args.shard.split("/"))
+    grid = build_grid(args)
+    todo = [r for i, r in enumerate(grid) if i % shard_k == shard_i and run_key(r) not in done_keys(out)]
+    print(f"{len(grid)} runs in the grid, {len(todo)} to do in shard {args.shard}", flush=True)
+    if args.dry_run:
+        for run in todo:
+            print(run_key(run))
+        return 0
+    from proxydata.nas import NB201Table
+
+    dataset, train_idx, val_idx = load_protocol_data(args)
+    data_dir = Path(args.data_dir) if args.data_dir else shared_data_dir()
+    table = NB201Table(args.table or str(data_dir / "nb201_accuracies.csv.gz"))
+    for n_done, run in enumerate(todo):
+        if args.limit is not None and n_done >= args.limit:
+            break
+        if run_key(run) in done_keys(out):  # another shard may have done it meanwhile
+            continue
+        start = time.perf_counter()
+        record = execute(run, dataset, train_idx, val_idx, args, table)
+        with open(out, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
+        acc = record.get("accuracies", {})
+        print(
+            f"[{n_done + 1}/{len(todo)}] {record['key']}  {record['genotype']}  "
+            f"c10={acc.get('cifar10_test_200ep', float('nan')):.2f}  {time.perf_counter() - start:.0f}s",
+            flush=True,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

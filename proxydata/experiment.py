@@ -1,0 +1,212 @@
+"""One search run, configured end to end: proxy or pruner, loaders, supernet, loop.
+
+This is what ``proxydata search``, ``proxydata demo`` and
+``benchmarks/reproduce.py`` share. A user with their own loop does not need it:
+it is the reference wiring of the library's pieces, written the way a user's
+code would be.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from torch.utils.data import DataLoader, Subset
+
+from ._sharding import ShardedIndexSampler
+from ._validation import check_choice, check_int, check_ratio, check_seed
+from .data import IndexedDataset, get_targets
+from .metrics import class_balance_degree, class_counts
+from .samplers import make_proxy, registered_methods
+
+__all__ = ["SearchConfig", "run_search", "image_shape"]
+
+ALGORITHMS = ("darts-v1", "darts-v2", "gdas")
+
+
+@dataclass
+class SearchConfig:
+    """Settings of one search run (every field has the NAS-Bench-201 default).
+
+    Attributes
+    ----------
+    algo : {"darts-v1", "darts-v2", "gdas"}
+    epochs, C, N, batch_size, seed : int
+    device : str
+    proxy : str or None
+        Static proxy acronym (``rs``, ``cc-rs``, ``km-or``, ``cc-or``, ``ae``,
+        ``tl``) applied to the search training split, or None for all of it.
+    ratio : float in (0, 1]
+        Proxy ratio ``r``.
+    proxy_kwargs : dict
+        Extra constructor arguments of the proxy (e.g. ``n_clusters``, ``epochs``).
+    bdp : bool
+        Wrap the loop with :class:`~proxydata.BiLevelPruner`.
+    bdp_kwargs : dict
+        Its arguments other than targets, splits and epochs (``interval``,
+        ``train_prune_ratio``, ``val_prune_ratio``, ``class_balance``, ...).
+    search_kwargs : dict
+        Optimiser settings passed to :func:`proxydata.nas.search`.
+    num_workers : int
+        DataLoader workers.
+    progress : bool
+    """
+
+    algo: str = "darts-v1"
+    epochs: int = 50
+    C: int = 16
+    N: int = 5
+    batch_size: int = 64
+    seed: int = 0
+    device: str = "cpu"
+    proxy: str | None = None
+    ratio: float = 1.0
+    proxy_kwargs: dict[str, Any] = field(default_factory=dict)
+    bdp: bool = False
+    bdp_kwargs: dict[str, Any] = field(default_factory=dict)
+    search_kwargs: dict[str, Any] = field(default_factory=dict)
+    num_workers: int = 0
+    progress: bool = True
+
+    def validate(self) -> SearchConfig:
+        """Check every field; return self."""
+        check_choice(self.algo, "algo", ALGORITHMS)
+        check_int(self.epochs, "epochs", minimum=1)
+        check_int(self.C, "C", minimum=1)
+        check_int(self.N, "N", minimum=1)
+        check_int(self.batch_size, "batch_size", minimum=1)
+        check_seed(self.seed)
+        check_int(self.num_workers, "num_workers", minimum=0)
+        if self.proxy is not None:
+            check_choice(self.proxy, "proxy", registered_methods())
+        check_ratio(self.ratio)
+        if self.proxy is None and self.ratio != 1.0:
+            raise ValueError(f"ratio={self.ratio} needs a proxy method (proxy is None)")
+        return self
+
+
+def image_shape(dataset: Any) -> tuple[int, int, int]:
+    """``(C, H, W)`` of the dataset's first image."""
+    x = dataset[0][0]
+    if getattr(x, "ndim", 0) != 3:
+        raise ValueError(f"dataset items must be (C, H, W) image tensors, got shape {getattr(x, 'shape', None)}")
+    return tuple(int(s) for s in x.shape)  # type: ignore[return-value]
+
+
+def run_search(
+    dataset: Any,
+    train_indices: Any,
+    val_indices: Any,
+    config: SearchConfig,
+    *,
+    table: Any = None,
+    callbacks: tuple = (),
+) -> dict[str, Any]:
+    """Run one architecture search and return a JSON-able record of it.
+
+    Parameters
+    ----------
+    dataset : map-style dataset of ``(image, label)``
+        Holds both search splits.
+    train_indices, val_indices : 1-D integer arrays
+        The DARTS training split (the pool a static proxy is drawn from) and
+        the validation split (architecture steps).
+    config : SearchConfig
+    table : proxydata.nas.NB201Table, optional
+        When given, the found genotype's benchmark accuracies are added.
+    callbacks : tuple of callables
+        Passed to :func:`proxydata.nas.search`.
+
+    Returns
+    -------
+    dict
+        The config, the :class:`~proxydata.nas.SearchResult` fields, the proxy's
+        selection seconds and kept size, the pruner history summary when used,
+        and ``accuracies`` from the table when given.
+    """
+    from .nas import SearchNetwork, search
+    from .pruning import BiLevelPruner
+
+    config.validate()
+    targets = get_targets(dataset, progress=False)
+    train_idx = np.asarray(train_indices, dtype=np.int64)
+    val_idx = np.asarray(val_indices, dtype=np.int64)
+    record: dict[str, Any] = {"config": asdict(config), "train_pool": int(train_idx.size), "val_size": int(val_idx.size)}
+
+    kept = train_idx
+    record["proxy_seconds"] = 0.0
+    if config.proxy is not None:
+        proxy = make_proxy(
+            config.proxy,
+            Subset(dataset, train_idx.tolist()),
+            ratio=config.ratio,
+            seed=config.seed,
+            progress=config.progress,
+            targets=targets[train_idx],
+            **config.proxy_kwargs,
+        )
+        kept = train_idx[proxy.indices]
+        record["proxy_seconds"] = float(proxy.fit_seconds)
+    record["kept_train"] = int(kept.size)
+    num_classes = int(targets.max()) + 1
+    record["kept_class_counts"] = class_counts(targets[kept], num_classes).tolist()
+    record["kept_balance"] = class_balance_degree(record["kept_class_counts"])
+
+    indexed = IndexedDataset(dataset)
+    pruner = None
+    if config.bdp:
+        pruner = BiLevelPruner(targets, kept, val_idx, config.epochs, seed=config.seed, **config.bdp_kwargs)
+        train_sampler, val_sampler = pruner.train_sampler, pruner.val_sampler
+    else:
+        train_sampler = ShardedIndexSampler(kept, seed=config.seed)
+        val_sampler = ShardedIndexSampler(val_idx, seed=config.seed + 1)
+    train_loader = DataLoader(indexed, batch_size=config.batch_size, sampler=train_sampler,
+                              num_workers=config.num_workers)
+    val_loader = DataLoader(indexed, batch_size=config.batch_size, sampler=val_sampler,
+                            num_workers=config.num_workers)
+
+    channels = image_shape(dataset)[0]
+    network = SearchNetwork(
+        C=config.C,
+        N=config.N,
+        num_classes=num_classes,
+        in_channels=channels,
+        algo="gdas" if config.algo == "gdas" else "darts",
+    )
+    start = time.perf_counter()
+    result = search(
+        network,
+        train_loader,
+        val_loader,
+        algo=config.algo,
+        epochs=config.epochs,
+        pruner=pruner,
+        device=config.device,
+        seed=config.seed,
+        callbacks=callbacks,
+        progress=config.progress,
+        **config.search_kwargs,
+    )
+    record["wall_seconds"] = time.perf_counter() - start
+    record.update(result.to_dict())
+    if pruner is not None:
+        record["pruner_history"] = _jsonable_history(pruner.history)
+        record["final_train"] = int(pruner.kept_train.size)
+        record["final_val"] = int(pruner.kept_val.size)
+    if table is not None:
+        record["accuracies"] = table.lookup(result.genotype)
+    return record
+
+
+def _jsonable_history(history: Any) -> Any:
+    if isinstance(history, dict):
+        return {str(k): _jsonable_history(v) for k, v in history.items()}
+    if isinstance(history, (list, tuple)):
+        return [_jsonable_history(v) for v in history]
+    if isinstance(history, np.ndarray):
+        return history.tolist()
+    if isinstance(history, (np.integer, np.floating)):
+        return history.item()
+    return history
