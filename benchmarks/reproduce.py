@@ -164,7 +164,22 @@ def execute(run: dict[str, Any], dataset: Any, train_idx: np.ndarray, val_idx: n
     record["key"] = run_key(run)
     record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     record["torch_threads"] = torch.get_num_threads()
+    record["code"] = args.code_version
     return record
+
+
+def code_version() -> str:
+    """Git commit of the code that made a run (``+dirty`` when uncommitted changes exist)."""
+    import subprocess
+
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "proxydata"], cwd=REPO, capture_output=True,
+                               text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -201,9 +216,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.quick:
         args.grid, args.algos, args.methods = ["full", "bdp", "proxy"], ["darts-v1"], ["rs", "cc-or"]
-        args.ratios, args.seeds, args.epochs = [0.5], [0], 2
+        args.ratios, args.seeds, args.epochs = [0.5], [0], 3
         args.pool_size, args.val_size, args.C, args.N = 256, 256, 4, 1
-        args.bdp_interval, args.clusters = 1, 10
+        args.bdp_interval, args.clusters = 2, 10
     return args
 
 
@@ -216,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         write_report(Path(args.out), REPO / "docs" / "results.md", REPO / "docs" / "figures")
         return 0
     torch.set_num_threads(args.threads)
+    args.code_version = code_version()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     shard_i, shard_k = (int(v) for v in args.shard.split("/"))

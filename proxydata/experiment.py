@@ -21,7 +21,7 @@ from .data import IndexedDataset, get_targets
 from .metrics import class_balance_degree, class_counts
 from .samplers import make_proxy, registered_methods
 
-__all__ = ["SearchConfig", "run_search", "image_shape"]
+__all__ = ["SearchConfig", "data_used", "evaluate_genotype", "image_shape", "run_search"]
 
 ALGORITHMS = ("darts-v1", "darts-v2", "gdas")
 
@@ -91,7 +91,8 @@ def image_shape(dataset: Any) -> tuple[int, int, int]:
     """``(C, H, W)`` of the dataset's first image."""
     x = dataset[0][0]
     if getattr(x, "ndim", 0) != 3:
-        raise ValueError(f"dataset items must be (C, H, W) image tensors, got shape {getattr(x, 'shape', None)}")
+        shape = getattr(x, "shape", None)
+        raise ValueError(f"dataset items must be (C, H, W) image tensors, got shape {shape}")
     return tuple(int(s) for s in x.shape)  # type: ignore[return-value]
 
 
@@ -133,7 +134,11 @@ def run_search(
     targets = get_targets(dataset, progress=False)
     train_idx = np.asarray(train_indices, dtype=np.int64)
     val_idx = np.asarray(val_indices, dtype=np.int64)
-    record: dict[str, Any] = {"config": asdict(config), "train_pool": int(train_idx.size), "val_size": int(val_idx.size)}
+    record: dict[str, Any] = {
+        "config": asdict(config),
+        "train_pool": int(train_idx.size),
+        "val_size": int(val_idx.size),
+    }
 
     kept = train_idx
     record["proxy_seconds"] = 0.0
@@ -174,6 +179,7 @@ def run_search(
         num_classes=num_classes,
         in_channels=channels,
         algo="gdas" if config.algo == "gdas" else "darts",
+        seed=config.seed,
     )
     start = time.perf_counter()
     result = search(
@@ -210,3 +216,87 @@ def _jsonable_history(history: Any) -> Any:
     if isinstance(history, (np.integer, np.floating)):
         return history.item()
     return history
+
+
+def data_used(record: dict[str, Any]) -> float:
+    """Share of the search data a run processed, against a full-data run of equal length.
+
+    ``sum_e (train_sizes[e] + val_sizes[e]) / (epochs · (train_pool + val_size))``:
+    1.0 for a search that visits every sample of both splits once per epoch,
+    about ``r`` for a static proxy of ratio ``r`` (the validation batches are
+    paired with the training batches), less for a pruned run.
+    """
+    epochs = len(record.get("train_sizes") or ())
+    full = epochs * (int(record["train_pool"]) + int(record["val_size"]))
+    if full == 0:
+        return float("nan")
+    used = sum(record.get("train_sizes") or ()) + sum(record.get("val_sizes") or ())
+    return float(used) / full
+
+
+def evaluate_genotype(
+    genotype: Any,
+    train_set: Any,
+    test_set: Any,
+    *,
+    epochs: int,
+    C: int,
+    N: int,
+    num_classes: int | None = None,
+    batch_size: int = 64,
+    seed: int = 0,
+    device: str = "cpu",
+    progress: bool = True,
+    **train_kwargs: Any,
+) -> dict[str, Any]:
+    """Train the cell ``genotype`` from scratch and measure its test accuracy.
+
+    A thin wrapper of :func:`proxydata.nas.train_genotype` that builds the two
+    loaders (training shuffled with a generator seeded by ``seed``) and records
+    the sizes and the wall time.
+
+    Parameters
+    ----------
+    genotype : str or proxydata.nas.Genotype
+    train_set, test_set : map-style datasets of ``(image, label)``
+        Disjoint: ``test_set`` must not have been seen by the search.
+    epochs, C, N : int
+        Training epochs and the stand-alone network's width and depth.
+    num_classes : int, optional
+        Default: the largest label of ``train_set`` plus one.
+    batch_size, seed, device, progress
+    **train_kwargs
+        Passed to :func:`~proxydata.nas.train_genotype` (``lr``, ...).
+
+    Returns
+    -------
+    dict
+        ``train_genotype``'s result (``test_acc`` in [0, 1], ...) plus
+        ``epochs``, ``train_size``, ``test_size`` and ``seconds``.
+    """
+    import inspect
+
+    import torch
+
+    from .nas import train_genotype
+
+    check_int(epochs, "epochs", minimum=1)
+    check_seed(seed)
+    if num_classes is None:
+        num_classes = int(get_targets(train_set, progress=False).max()) + 1
+    g = torch.Generator()
+    g.manual_seed(seed)
+    train_loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, generator=g)
+    test_loader = DataLoader(test_set, batch_size=max(batch_size, 256), shuffle=False)
+    kwargs = dict(train_kwargs)
+    if "progress" in inspect.signature(train_genotype).parameters:
+        kwargs["progress"] = progress
+    start = time.perf_counter()
+    out = train_genotype(
+        str(genotype), train_loader, test_loader, epochs=epochs, C=C, N=N, num_classes=num_classes,
+        in_channels=image_shape(train_set)[0], device=device, seed=seed, **kwargs,
+    )
+    record = _jsonable_history(dict(out))
+    record.update(epochs=epochs, train_size=len(train_set), test_size=len(test_set),
+                  seconds=time.perf_counter() - start)
+    return record
