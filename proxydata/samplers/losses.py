@@ -1,11 +1,619 @@
-"""Placeholder: AE and TL are being written (issue 3)."""
+"""Loss-value proxies: AE and TL (Moser et al., 2022, Sec. 3.3).
 
-from .base import ProxySampler
+Both train a network on the whole dataset ``D``, score every sample ``i`` by
+its loss ``ℓ_i`` under the trained network and keep the ``m = round(r·n)``
+samples with the lowest loss (``keep="easy"``, the paper's choice) or the
+highest (``keep="hard"``); ties are broken by index.
+
+* **AE** (:class:`AutoencoderProxy`): ``ℓ_i`` is the reconstruction loss of a
+  convolutional autoencoder, ``ℓ_i = mean_pixels loss(AE(x_i), x_i)``.
+* **TL** (:class:`TransferProxy`): ``ℓ_i`` is the cross-entropy
+  ``-log softmax(h(g(x_i)))_{y_i}`` of a new head ``h`` trained on the
+  features of a frozen pretrained backbone ``g``.
+
+The networks live in :mod:`proxydata.samplers._loss_models`.
+"""
+
+from __future__ import annotations
+
+import copy
+import numbers
+import os
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from .._validation import check_choice, check_device, check_float, check_int
+from ._image_batches import ImageBatches, batch_slices
+from ._loss_models import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    ConvAutoencoder,
+    MissingWeightsError,
+    Preprocess,
+    ScratchBackbone,
+    TransferHead,
+    resnet18_backbone,
+)
+from .base import ProxySampler, highest, lowest, proxy_size
+
+__all__ = ["AutoencoderProxy", "MissingWeightsError", "TransferProxy"]
+
+KEEP_CHOICES = ("easy", "hard")
 
 
-class AutoencoderProxy(ProxySampler):
+def _rng_devices(device: torch.device) -> list[int]:
+    """CUDA devices whose RNG state :func:`torch.random.fork_rng` must save and restore."""
+    if device.type == "cuda" and torch.cuda.is_available():
+        return list(range(torch.cuda.device_count()))
+    return []
+
+
+class _TrainedLossProxy(ProxySampler):
+    """Shared parts of AE and TL: keep rule, device, seeding, scoring helpers."""
+
+    #: The trained network (None on a proxy loaded from a file).
+    model: nn.Module | None = None
+    #: Mean training loss of every epoch (None on a proxy loaded from a file).
+    history: list[float] | None = None
+    #: Wall time of every training epoch, and of the scoring pass.
+    epoch_seconds: list[float] | None = None
+    score_seconds: float = 0.0
+
+    def _common_params(
+        self, keep: Any, epochs: Any, batch_size: Any, lr: Any, eval_batch_size: Any, device: Any
+    ) -> None:
+        self.keep = check_choice(keep, "keep", KEEP_CHOICES)
+        self.epochs = check_int(epochs, "epochs", minimum=1)
+        self.batch_size = check_int(batch_size, "batch_size", minimum=1)
+        self.lr = check_float(lr, "lr", strictly_positive=True)
+        self.eval_batch_size = check_int(eval_batch_size, "eval_batch_size", minimum=1)
+        self._device = check_device(device)
+        self.device = str(self._device)
+
+    def _keep(self, scores: np.ndarray) -> np.ndarray:
+        if not np.all(np.isfinite(scores)):
+            raise RuntimeError(
+                f"{type(self).__name__}: training diverged (non-finite losses); "
+                f"try a smaller lr, got lr={self.lr}"
+            )
+        pick = lowest if self.keep == "easy" else highest
+        return pick(scores, proxy_size(self.n, self.ratio))
+
+    def _bar(self, order: np.ndarray, batch_size: int, desc: str) -> Any:
+        """Progress bar over the batches of ``order``."""
+        batches = list(batch_slices(order, batch_size))
+        return tqdm(batches, desc=desc, disable=not self.progress, leave=False)
+
+    def _fit(
+        self,
+        epochs: int,
+        optimizer: torch.optim.Optimizer,
+        batch_loss: Callable[[np.ndarray], torch.Tensor],
+        train_mode: Callable[[], Any],
+        name: str,
+    ) -> list[float]:
+        """Minimise ``batch_loss(indices)`` for ``epochs`` epochs; return the epoch means.
+
+        The batch order of every epoch is a permutation drawn from a local
+        ``torch.Generator`` seeded with ``seed`` (global RNG state untouched).
+        """
+        gen = torch.Generator().manual_seed(self.seed)
+        history = []
+        self.epoch_seconds = []
+        for epoch in range(epochs):
+            start = time.perf_counter()
+            train_mode()
+            order = torch.randperm(self.n, generator=gen).numpy()
+            bar = self._bar(order, self.batch_size, f"{name} epoch {epoch + 1}/{epochs}")
+            total, seen = 0.0, 0
+            for idx in bar:
+                loss = batch_loss(idx)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                total += loss.item() * idx.size
+                seen += idx.size
+                bar.set_postfix(loss=f"{total / seen:.4f}")
+            history.append(total / seen)
+            self.epoch_seconds.append(time.perf_counter() - start)
+        return history
+
+    def _score_all(self, per_sample: Callable[[np.ndarray], torch.Tensor], desc: str) -> np.ndarray:
+        """``per_sample(indices)`` in eval batches over ``0..n-1``, under ``no_grad``."""
+        start = time.perf_counter()
+        out = np.empty(self.n, dtype=np.float64)
+        with torch.no_grad():
+            for idx in self._bar(np.arange(self.n, dtype=np.int64), self.eval_batch_size, desc):
+                out[idx] = per_sample(idx).double().cpu().numpy()
+        self.score_seconds = time.perf_counter() - start
+        return out
+
+
+class AutoencoderProxy(_TrainedLossProxy):
+    """AE: keep the samples a convolutional autoencoder reconstructs best.
+
+    Trains an autoencoder on every sample of ``dataset`` (Adam, ``epochs``
+    epochs, mini-batches of ``batch_size`` reshuffled each epoch), then scores
+    sample ``i`` by its per-sample training loss
+
+    ``ℓ_i = (1 / (C·H·W)) Σ_pixels loss(AE(x_i), x_i)``
+
+    with ``loss`` the binary cross-entropy (the paper's code) or the squared
+    error (the paper's text), output first and input second as in training.
+    Keeps the ``round(r·n)`` lowest losses (``keep="easy"``) or the highest
+    (``keep="hard"``). Moser et al. (2022), Sec. 3.3.
+
+    Parameters
+    ----------
+    dataset : map-style dataset of images
+        Items ``(x, y, ...)`` with ``x`` a ``(C, H, W)`` (or ``(H, W)``) image
+        with values in ``[0, 1]`` (as :class:`~proxydata.datasets.ArrayDataset`
+        serves them). An ``ArrayDataset`` is read straight from its array.
+    ratio : float in (0, 1]
+        ``r``; the proxy keeps ``round(r·n)`` samples.
+    keep : {"easy", "hard"}
+        Keep the lowest (``"easy"``) or the highest (``"hard"``) losses.
+    loss : {"bce", "mse"}
+        Per-pixel reconstruction loss.
+    model : nn.Module, optional
+        An autoencoder mapping ``(b, C, H, W)`` to the same shape (outputs in
+        ``[0, 1]`` for ``"bce"``). A deep copy is trained; the module passed is
+        left untouched. Default: :class:`~proxydata.samplers._loss_models.ConvAutoencoder`
+        (four stride-2 convolutions ``C→16→32→64→64``, mirrored transposed
+        convolutions, sigmoid), built for the dataset's channel count; image
+        sizes that are not multiples of 16 are zero-padded on the bottom/right
+        and the output cropped back, so the loss covers exactly the real pixels.
+    epochs : int
+        Training epochs (paper: 50).
+    batch_size : int
+        Training batch size (paper: 64).
+    lr : float
+        Adam learning rate.
+    eval_batch_size : int
+        Batch size of the scoring pass.
+    device : str or torch.device
+        Where to train and score (``"cpu"``, ``"cuda"``, ...).
+    **kwargs
+        ``seed``, ``shuffle``, ``num_replicas``, ``rank``, ``drop_last``,
+        ``progress``, ``targets``: see :class:`~proxydata.samplers.base.ProxySampler`.
+        ``seed`` seeds the initialisation (under :func:`torch.random.fork_rng`,
+        so the global RNG state is left as it was) and the batch order (a local
+        ``torch.Generator``): results are identical run to run on CPU.
+
+    Attributes
+    ----------
+    indices : np.ndarray of int64
+        Sorted kept indices.
+    scores : np.ndarray of float64
+        ``ℓ_i`` for every sample.
+    model : nn.Module
+        The trained autoencoder, in eval mode.
+    history : list of float
+        Mean training loss of each epoch.
+    epoch_seconds : list of float
+        Wall time of each training epoch.
+    score_seconds : float
+        Wall time of the scoring pass.
+
+    Examples
+    --------
+    >>> from proxydata.datasets import load_digits
+    >>> proxy = AutoencoderProxy(load_digits(), ratio=0.5, epochs=1, progress=False)
+    >>> len(proxy.indices), proxy.scores.shape
+    (899, (1797,))
+    """
+
     method = "ae"
+    param_names: ClassVar[tuple[str, ...]] = (
+        "keep",
+        "loss",
+        "model_name",
+        "epochs",
+        "batch_size",
+        "lr",
+        "eval_batch_size",
+        "device",
+    )
+
+    def __init__(
+        self,
+        dataset: Any,
+        ratio: float,
+        *,
+        keep: str = "easy",
+        loss: str = "bce",
+        model: nn.Module | None = None,
+        epochs: int = 50,
+        batch_size: int = 64,
+        lr: float = 1e-3,
+        eval_batch_size: int = 256,
+        device: str | torch.device = "cpu",
+        **kwargs: Any,
+    ) -> None:
+        self._common_params(keep, epochs, batch_size, lr, eval_batch_size, device)
+        self.loss = check_choice(loss, "loss", ("bce", "mse"))
+        if model is not None and not isinstance(model, nn.Module):
+            raise TypeError(f"model must be an nn.Module autoencoder or None, got {type(model).__name__}")
+        self._user_model = model
+        self.model_name = type(model).__name__ if model is not None else ConvAutoencoder.__name__
+        super().__init__(dataset, ratio, **kwargs)
+
+    def per_sample_loss(self, output: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+        """``ℓ = mean over pixels of loss(output, images)``, one value per sample."""
+        fn = F.binary_cross_entropy if self.loss == "bce" else F.mse_loss
+        return fn(output, images, reduction="none").flatten(1).mean(1)
+
+    def _forward(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        if self.loss == "bce" and (x.min() < 0 or x.max() > 1):
+            raise ValueError(
+                "AutoencoderProxy needs images with values in [0, 1] for loss='bce', got values in "
+                f"[{x.min().item():.3g}, {x.max().item():.3g}] (scale the dataset, or use loss='mse')"
+            )
+        out = net(x)
+        if not isinstance(out, torch.Tensor) or out.shape != x.shape:
+            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise ValueError(
+                f"model must return a reconstruction of the input's shape {tuple(x.shape)}, got {got}"
+            )
+        if self.loss == "bce" and (out.min() < 0 or out.max() > 1):
+            raise ValueError(
+                "model outputs must lie in [0, 1] for loss='bce' (end with a sigmoid), or use loss='mse'"
+            )
+        return out
+
+    def _select(self) -> tuple[np.ndarray, np.ndarray]:
+        source = ImageBatches(self.dataset, "AutoencoderProxy")
+        dev = self._device
+        with torch.random.fork_rng(devices=_rng_devices(dev)):
+            torch.manual_seed(self.seed)  # initialisation of the default network
+            if self._user_model is None:
+                net = ConvAutoencoder(source.shape[0])
+            else:
+                net = copy.deepcopy(self._user_model)
+            net = net.to(dev)
+
+            def batch_loss(idx: np.ndarray) -> torch.Tensor:
+                x = source.get(idx).to(dev)
+                return self.per_sample_loss(self._forward(net, x), x)
+
+            optimizer = torch.optim.Adam(net.parameters(), lr=self.lr)
+            history = self._fit(self.epochs, optimizer, lambda idx: batch_loss(idx).mean(), net.train, "AE")
+            net.eval()
+            scores = self._score_all(batch_loss, "AE scoring")
+        self.model = net
+        self.history = history
+        return self._keep(scores), scores
 
 
-class TransferProxy(ProxySampler):
+def _as_size(value: Any) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        side = check_int(value, "input_size", minimum=1)
+        return side, side
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        return check_int(value[0], "input_size", minimum=1), check_int(value[1], "input_size", minimum=1)
+    raise TypeError(f"input_size must be None, an int or a (height, width) pair, got {value!r}")
+
+
+def _as_stats(value: Any, name: str, positive: bool) -> tuple[float, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, np.ndarray, torch.Tensor)):
+        raise TypeError(f"{name} must be a sequence of floats (one per channel) or None, got {value!r}")
+    vals = tuple(float(check_float(v, name)) for v in np.asarray(value, dtype=object).ravel().tolist())
+    if not vals:
+        raise ValueError(f"{name} must hold one value per channel, got an empty sequence")
+    if positive and min(vals) <= 0:
+        raise ValueError(f"{name} must be > 0 for every channel, got {value!r}")
+    return vals
+
+
+class TransferProxy(_TrainedLossProxy):
+    """TL: keep the samples a transferred classifier finds easiest.
+
+    A new head ``h`` (default ``d→256``, BatchNorm, ReLU, dropout 0.5 ``→K``)
+    is trained on top of a frozen backbone ``g`` with SGD (lr 1e-3, momentum
+    0.9, weight decay 3e-4, mini-batches reshuffled each epoch). After
+    ``score_epoch`` epochs every sample is scored in eval mode by its
+    cross-entropy ``ℓ_i = -log softmax(h(g(x_i)))_{y_i}``, and the
+    ``round(r·n)`` lowest (``keep="easy"``) or highest (``keep="hard"``) are
+    kept. Moser et al. (2022), Sec. 3.3.
+
+    **Feature caching.** The backbone is frozen (eval mode, no gradients), so
+    ``g(x_i)`` never changes: it is computed once for the whole dataset and
+    cached in memory (float32, ``n × d``, on ``device``), and every epoch trains
+    only the head on the cached features. Head training then costs a few
+    matrix products per batch instead of a backbone forward pass
+    (``cache_features=False`` recomputes the backbone every epoch, with the same
+    result up to float rounding; ``benchmarks/loss_samplers.py`` measures both).
+
+    **Epochs.** The paper's code trains ``epochs=75`` epochs and takes the
+    scores after epoch ``score_epoch=50``. Epochs after ``score_epoch`` cannot
+    influence the scores, so they are skipped; ``epochs`` is kept so the
+    parameter set matches the paper's, and ``history`` holds the
+    ``score_epoch`` epochs actually trained.
+
+    Parameters
+    ----------
+    dataset : map-style dataset of images
+        Items ``(x, y, ...)``, ``x`` a ``(C, H, W)`` (or ``(H, W)``) image in
+        ``[0, 1]``; labels as :func:`~proxydata.data.get_targets` finds them.
+    ratio : float in (0, 1]
+        ``r``; the proxy keeps ``round(r·n)`` samples.
+    keep : {"easy", "hard"}
+        Keep the lowest (``"easy"``) or the highest (``"hard"``) losses.
+    backbone : "resnet18", "scratch" or nn.Module
+        ``"resnet18"`` (default, the paper's): torchvision's ImageNet ResNet-18
+        without ``fc`` (needs the ``vision`` extra), loaded from
+        ``weights_path`` or torch.hub's local cache; nothing is downloaded and
+        missing weights raise :class:`MissingWeightsError` (never random
+        weights). Grey images are repeated to 3 channels for it.
+        ``"scratch"``: a small CNN (:class:`~proxydata.samplers._loss_models.ScratchBackbone`)
+        trained from scratch jointly with the head — nothing frozen, nothing
+        cached; the offline choice. An ``nn.Module``: any network mapping
+        ``(b, C, H, W)`` images to ``(b, d)`` feature vectors, used frozen (a
+        deep copy; the module passed is left untouched). ``d`` is found by a
+        dummy forward.
+    weights_path : str, optional
+        A local ResNet-18 ``state_dict`` file (``fc`` weights are ignored); only
+        with ``backbone="resnet18"``.
+    epochs : int
+        Epochs of the paper's schedule (75); see *Epochs* above.
+    score_epoch : int
+        Epoch after which the losses are taken (50), ``1 <= score_epoch <= epochs``.
+    batch_size : int >= 2
+        Training batch size (a trailing batch of one sample joins the previous
+        batch, since BatchNorm cannot train on one sample).
+    lr, momentum, weight_decay : float
+        SGD parameters.
+    hidden : int
+        Width of the head's hidden layer (256).
+    dropout : float in [0, 1)
+        Dropout probability of the head (0.5).
+    input_size : int or (int, int), optional
+        Resize images (bilinear) to this size before the backbone, for
+        backbones that need larger inputs (e.g. 224 for ImageNet models, at
+        ~49× the compute of 32×32).
+    mean, std : sequence of float, optional
+        Per-channel normalisation ``(x - mean) / std`` before the backbone.
+        Default: ImageNet statistics for ``"resnet18"``, none otherwise.
+    cache_features : bool
+        Cache the frozen backbone's features (ignored for ``"scratch"``).
+    eval_batch_size : int
+        Batch size of feature extraction and scoring.
+    device : str or torch.device
+        Where to train and score.
+    **kwargs
+        ``seed``, ``shuffle``, ``num_replicas``, ``rank``, ``drop_last``,
+        ``progress``, ``targets``: see :class:`~proxydata.samplers.base.ProxySampler`.
+        ``seed`` seeds initialisation and dropout (under
+        :func:`torch.random.fork_rng`) and the batch order (a local generator).
+
+    Attributes
+    ----------
+    indices, scores : np.ndarray
+        Sorted kept indices; ``ℓ_i`` for every sample.
+    model : nn.Sequential
+        ``Preprocess → backbone → head`` in eval mode: ``model(images)`` gives
+        the logits the scores were computed from.
+    history : list of float
+        Mean training cross-entropy of each trained epoch.
+    epoch_seconds : list of float
+        Wall time of each trained epoch.
+    feature_seconds, score_seconds : float
+        Wall time of the feature cache (0 when not cached) and of scoring.
+
+    Examples
+    --------
+    >>> from proxydata.datasets import load_digits
+    >>> proxy = TransferProxy(load_digits(), ratio=0.25, backbone="scratch",
+    ...                       epochs=1, score_epoch=1, progress=False)
+    >>> len(proxy.indices)
+    449
+    """
+
     method = "tl"
+    param_names: ClassVar[tuple[str, ...]] = (
+        "keep",
+        "backbone_name",
+        "weights_path",
+        "epochs",
+        "score_epoch",
+        "batch_size",
+        "lr",
+        "momentum",
+        "weight_decay",
+        "hidden",
+        "dropout",
+        "input_size",
+        "mean",
+        "std",
+        "cache_features",
+        "eval_batch_size",
+        "device",
+    )
+    feature_seconds: float = 0.0
+    #: The backbone and the trained head (None on a proxy loaded from a file).
+    backbone: nn.Module | None = None
+    head: nn.Module | None = None
+
+    def __init__(
+        self,
+        dataset: Any,
+        ratio: float,
+        *,
+        keep: str = "easy",
+        backbone: str | nn.Module = "resnet18",
+        weights_path: str | os.PathLike[str] | None = None,
+        epochs: int = 75,
+        score_epoch: int = 50,
+        batch_size: int = 64,
+        lr: float = 1e-3,
+        momentum: float = 0.9,
+        weight_decay: float = 3e-4,
+        hidden: int = 256,
+        dropout: float = 0.5,
+        input_size: int | tuple[int, int] | None = None,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        cache_features: bool = True,
+        eval_batch_size: int = 256,
+        device: str | torch.device = "cpu",
+        **kwargs: Any,
+    ) -> None:
+        self._common_params(keep, epochs, batch_size, lr, eval_batch_size, device)
+        self.score_epoch = check_int(score_epoch, "score_epoch", minimum=1)
+        if self.score_epoch > self.epochs:
+            raise ValueError(f"score_epoch must be <= epochs={self.epochs}, got {self.score_epoch}")
+        if self.batch_size < 2:
+            raise ValueError(f"batch_size must be >= 2 (the head has BatchNorm), got {self.batch_size}")
+        self.momentum = check_float(momentum, "momentum", minimum=0.0)
+        self.weight_decay = check_float(weight_decay, "weight_decay", minimum=0.0)
+        self.hidden = check_int(hidden, "hidden", minimum=1)
+        self.dropout = check_float(dropout, "dropout", minimum=0.0)
+        if self.dropout >= 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        if isinstance(backbone, str):
+            self.backbone_name = check_choice(backbone, "backbone", ("resnet18", "scratch"))
+            self._backbone_module: nn.Module | None = None
+        elif isinstance(backbone, nn.Module):
+            self.backbone_name = type(backbone).__name__
+            self._backbone_module = backbone
+        else:
+            raise TypeError(f"backbone must be 'resnet18', 'scratch' or an nn.Module, got {backbone!r}")
+        if weights_path is not None and backbone != "resnet18":
+            raise ValueError(
+                f"weights_path only applies to backbone='resnet18', got backbone={self.backbone_name!r}"
+            )
+        if weights_path is not None and not isinstance(weights_path, (str, os.PathLike)):
+            raise TypeError(f"weights_path must be a file path or None, got {weights_path!r}")
+        self.weights_path = None if weights_path is None else os.fspath(weights_path)
+        self._scratch = backbone == "scratch"
+        self.input_size = _as_size(input_size)
+        mean_v = _as_stats(mean, "mean", positive=False)
+        std_v = _as_stats(std, "std", positive=True)
+        if (mean_v is None) != (std_v is None):
+            raise ValueError(f"mean and std must be given together, got mean={mean!r}, std={std!r}")
+        if mean_v is None and self.backbone_name == "resnet18":
+            mean_v, std_v = IMAGENET_MEAN, IMAGENET_STD
+        if mean_v is not None and std_v is not None and len(mean_v) != len(std_v):
+            raise ValueError(f"mean and std must have the same length, got {len(mean_v)} and {len(std_v)}")
+        self.mean, self.std = mean_v, std_v
+        if not isinstance(cache_features, bool):
+            raise TypeError(f"cache_features must be a bool, got {cache_features!r}")
+        self.cache_features = cache_features
+        super().__init__(dataset, ratio, **kwargs)
+
+    # -- building blocks ----------------------------------------------------------
+    def _build_backbone(self, channels: int) -> tuple[nn.Module, Preprocess]:
+        repeat_to = None
+        if self.backbone_name == "resnet18":
+            if channels not in (1, 3):
+                raise ValueError(f"backbone='resnet18' needs 1- or 3-channel images, got {channels} channels")
+            net = resnet18_backbone(self.weights_path)
+            repeat_to = 3
+        elif self._scratch:
+            net = ScratchBackbone(channels)
+        else:
+            net = copy.deepcopy(self._backbone_module)
+        width = repeat_to or channels
+        if self.mean is not None and len(self.mean) not in (1, width):
+            raise ValueError(
+                f"mean/std must have 1 or {width} values (one per channel), got {len(self.mean)}"
+            )
+        return net, Preprocess(self.input_size, self.mean, self.std, repeat_to)
+
+    @staticmethod
+    def _feature_width(backbone: nn.Module, x: torch.Tensor) -> int:
+        mode = backbone.training
+        backbone.eval()
+        try:
+            with torch.no_grad():
+                out = backbone(x)
+        except RuntimeError as exc:
+            raise ValueError(
+                f"backbone cannot process the dataset's images (preprocessed shape {tuple(x.shape)}): {exc}"
+            ) from exc
+        backbone.train(mode)
+        if not isinstance(out, torch.Tensor) or out.ndim != 2:
+            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise ValueError(
+                "backbone must map images (b, C, H, W) to 2-D features (b, d), got output "
+                f"{got}; end it with e.g. nn.Flatten() or global pooling"
+            )
+        return int(out.shape[1])
+
+    def _cache(self, features: Callable[[np.ndarray], torch.Tensor], width: int) -> torch.Tensor:
+        """Backbone features of every sample, computed once (float32, on ``device``)."""
+        start = time.perf_counter()
+        cached = torch.empty(self.n, width, dtype=torch.float32, device=self._device)
+        with torch.no_grad():
+            for idx in self._bar(np.arange(self.n, dtype=np.int64), self.eval_batch_size, "TL features"):
+                cached[torch.from_numpy(idx).to(self._device)] = features(idx).float()
+        self.feature_seconds = time.perf_counter() - start
+        return cached
+
+    # -- selection -------------------------------------------------------------------
+    def _select(self) -> tuple[np.ndarray, np.ndarray]:
+        source = ImageBatches(self.dataset, "TransferProxy")
+        if self.n < 2:
+            raise ValueError(f"TransferProxy needs at least 2 samples (BatchNorm head), got {self.n}")
+        dev = self._device
+        labels = torch.from_numpy(self.targets).to(dev)
+        frozen = not self._scratch
+        with torch.random.fork_rng(devices=_rng_devices(dev)):
+            torch.manual_seed(self.seed)  # initialisation and dropout
+            backbone, pre = self._build_backbone(source.shape[0])
+            backbone, pre = backbone.to(dev), pre.to(dev)
+            width = self._feature_width(backbone, pre(source.get(np.arange(2)).to(dev)))
+            head = TransferHead(width, self.num_classes, self.hidden, self.dropout).to(dev)
+            if frozen:
+                backbone.eval().requires_grad_(False)
+                params = list(head.parameters())
+            else:
+                params = list(backbone.parameters()) + list(head.parameters())
+
+            def features(idx: np.ndarray) -> torch.Tensor:
+                return backbone(pre(source.get(idx).to(dev)))
+
+            cached = self._cache(features, width) if frozen and self.cache_features else None
+
+            def per_sample(idx: np.ndarray) -> torch.Tensor:
+                if cached is not None:
+                    feats = cached[torch.from_numpy(idx).to(dev)]
+                elif frozen:
+                    with torch.no_grad():
+                        feats = features(idx)
+                else:
+                    feats = features(idx)
+                y = labels[torch.from_numpy(idx).to(dev)]
+                return F.cross_entropy(head(feats), y, reduction="none")
+
+            def train_mode() -> None:
+                head.train()
+                if not frozen:
+                    backbone.train()
+
+            optimizer = torch.optim.SGD(
+                params, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay
+            )
+            # epochs after score_epoch cannot change the scores: they are skipped
+            history = self._fit(
+                self.score_epoch, optimizer, lambda idx: per_sample(idx).mean(), train_mode, "TL"
+            )
+            head.eval()
+            backbone.eval()
+            scores = self._score_all(per_sample, "TL scoring")
+        self.backbone = backbone
+        self.head = head
+        self.model = nn.Sequential(pre, backbone, head).eval()
+        self.history = history
+        return self._keep(scores), scores
