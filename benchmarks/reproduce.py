@@ -74,7 +74,10 @@ def load_protocol_data(args: argparse.Namespace) -> tuple[Any, np.ndarray, np.nd
     with np.load(data_dir / name) as z:
         x, y = z["x_train"], z["y_train"].astype(np.int64)
     with np.load(data_dir / "nb201_splits.npz") as z:
-        train_half, valid_half = z["cifar10valid_train"].astype(np.int64), z["cifar10valid_valid"].astype(np.int64)
+        train_half, valid_half = (
+            z["cifar10valid_train"].astype(np.int64),
+            z["cifar10valid_valid"].astype(np.int64),
+        )
     train_idx = stratified_sample(train_half, y, args.pool_size, args.split_seed)
     val_idx = stratified_sample(valid_half, y, args.val_size, args.split_seed + 1)
     split_file = Path(args.out).with_name(Path(args.out).stem + "_split.npz")
@@ -131,8 +134,14 @@ def proxy_kwargs(method: str, args: argparse.Namespace) -> dict[str, Any]:
     return {}
 
 
-def execute(run: dict[str, Any], dataset: Any, train_idx: np.ndarray, val_idx: np.ndarray,
-            args: argparse.Namespace, table: Any) -> dict[str, Any]:
+def execute(
+    run: dict[str, Any],
+    dataset: Any,
+    train_idx: np.ndarray,
+    val_idx: np.ndarray,
+    args: argparse.Namespace,
+    table: Any,
+) -> dict[str, Any]:
     from proxydata.experiment import SearchConfig, run_search
 
     method = run["method"]
@@ -173,10 +182,16 @@ def code_version() -> str:
     import subprocess
 
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                              text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "proxydata"], cwd=REPO, capture_output=True,
-                               text=True, check=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "proxydata"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + ("+dirty" if dirty else "")

@@ -61,7 +61,8 @@ def _samples_used(rec: dict[str, Any]) -> int:
 def method_table(records: list[dict[str, Any]], algo: str) -> list[str]:
     groups = _group(records)
     lines = [
-        "| method | r | seeds | " + " | ".join(name for _, name in COLUMNS)
+        "| method | r | seeds | "
+        + " | ".join(name for _, name in COLUMNS)
         + " | search s | train kept | samples processed |",
         "|---|---|---|" + "---|" * len(COLUMNS) + "---|---|---|",
     ]
@@ -69,7 +70,8 @@ def method_table(records: list[dict[str, Any]], algo: str) -> list[str]:
         recs = groups[key]
         accs = [_fmt([_acc(r, c) for r in recs]) for c, _ in COLUMNS]
         lines.append(
-            f"| {key[1]} | {key[2]:g} | {len(recs)} | " + " | ".join(accs)
+            f"| {key[1]} | {key[2]:g} | {len(recs)} | "
+            + " | ".join(accs)
             + f" | {_fmt([r['search_seconds'] for r in recs], 0)}"
             + f" | {_fmt([r['kept_train'] for r in recs], 0)}"
             + f" | {_fmt([_samples_used(r) for r in recs], 0)} |"
@@ -80,7 +82,8 @@ def method_table(records: list[dict[str, Any]], algo: str) -> list[str]:
 def bdp_table(records: list[dict[str, Any]]) -> list[str]:
     groups = _group(records)
     lines = [
-        "| run | seeds | " + " | ".join(name for _, name in COLUMNS)
+        "| run | seeds | "
+        + " | ".join(name for _, name in COLUMNS)
         + " | search s | final train | final val | samples processed |",
         "|---|---|" + "---|" * len(COLUMNS) + "---|---|---|---|",
     ]
@@ -92,7 +95,8 @@ def bdp_table(records: list[dict[str, Any]]) -> list[str]:
         final_train = [r.get("final_train", r["kept_train"]) for r in recs]
         final_val = [r.get("final_val", r["val_size"]) for r in recs]
         lines.append(
-            f"| darts-v1 {method} | {len(recs)} | " + " | ".join(accs)
+            f"| darts-v1 {method} | {len(recs)} | "
+            + " | ".join(accs)
             + f" | {_fmt([r['search_seconds'] for r in recs], 0)} | {_fmt(final_train, 0)}"
             + f" | {_fmt(final_val, 0)} | {_fmt([_samples_used(r) for r in recs], 0)} |"
         )
@@ -103,6 +107,11 @@ def _mean(recs: list[dict[str, Any]], fn: Any) -> float:
     return float(np.mean([fn(r) for r in recs])) if recs else float("nan")
 
 
+_TIME_NOTE = (
+    " (the time condition fails: pruning starts only at epoch T, so the first T epochs run on all data)"
+)
+
+
 def analysis(records: list[dict[str, Any]]) -> list[str]:
     """The papers' claims, each checked against the records by a stated rule."""
     groups = _group(records)
@@ -111,8 +120,10 @@ def analysis(records: list[dict[str, Any]]) -> list[str]:
     algos = sorted({r["algo"] for r in records})
 
     # 1. search time linear in r
-    out.append("**1. Search time is linear in r** (rule: mean search seconds at r, divided by the full-data "
-               "mean, is within 0.1 of r).")
+    out.append(
+        "**1. Search time is linear in r** (rule: mean search seconds at r, divided by the full-data "
+        "mean, is within 0.1 of r)."
+    )
     for algo in algos:
         full = groups.get((algo, "full", 1.0), [])
         if not full:
@@ -127,44 +138,62 @@ def analysis(records: list[dict[str, Any]]) -> list[str]:
             parts.append(f"r={ratio:g}: {rel:.3f}")
         if parts:
             verdict = "holds" if worst <= 0.1 else "does not hold"
-            out.append(f"- {algo}: time relative to full data {', '.join(parts)} "
-                       f"(full = {t_full:.0f} s); largest gap {worst:.3f} → **{verdict}**.")
+            out.append(
+                f"- {algo}: time relative to full data {', '.join(parts)} "
+                f"(full = {t_full:.0f} s); largest gap {worst:.3f} → **{verdict}**."
+            )
     out.append("")
 
     # 2 and 3. proxies at r <= 0.5 vs full data; some better than full
-    out.append("**2. Proxies at r ≤ 0.5 are not worse than full data** (rule: a (method, r) cell is *not worse* "
-               "when its mean CIFAR-10 accuracy is at least the full-data mean minus the full-data std).")
+    out.append(
+        "**2. Proxies at r ≤ 0.5 are not worse than full data** (rule: a (method, r) cell is *not worse* "
+        "when its mean CIFAR-10 accuracy is at least the full-data mean minus the full-data std)."
+    )
     out.append("")
-    out.append("**3. Some proxies find better cells than full data** (rule: mean CIFAR-10 accuracy above the "
-               "full-data mean).")
+    out.append(
+        "**3. Some proxies find better cells than full data** (rule: mean CIFAR-10 accuracy above the "
+        "full-data mean)."
+    )
     for algo in algos:
         full = groups.get((algo, "full", 1.0), [])
         if not full:
             continue
         f_vals = [_acc(r, c10) for r in full]
         f_mean, f_std = float(np.mean(f_vals)), float(np.std(f_vals))
-        cells = {k: v for k, v in groups.items() if k[0] == algo and k[1] != "full" and not k[1].startswith("bdp")}
+        cells = {
+            k: v for k, v in groups.items() if k[0] == algo and k[1] != "full" and not k[1].startswith("bdp")
+        }
         low = {k: v for k, v in cells.items() if k[2] <= 0.5}
         not_worse = [k for k, v in low.items() if _mean(v, lambda r: _acc(r, c10)) >= f_mean - f_std]
         better = sorted(
-            ((_mean(v, lambda r: _acc(r, c10)), k) for k, v in cells.items()
-             if _mean(v, lambda r: _acc(r, c10)) > f_mean),
+            (
+                (_mean(v, lambda r: _acc(r, c10)), k)
+                for k, v in cells.items()
+                if _mean(v, lambda r: _acc(r, c10)) > f_mean
+            ),
             reverse=True,
         )
         if low:
-            verdict = "holds" if len(not_worse) == len(low) else (
-                "holds partly" if not_worse else "does not hold")
-            out.append(f"- {algo}: full data {f_mean:.2f} ± {f_std:.2f}; {len(not_worse)} of {len(low)} "
-                       f"proxy cells at r ≤ 0.5 are not worse → claim 2 **{verdict}**.")
+            verdict = (
+                "holds" if len(not_worse) == len(low) else ("holds partly" if not_worse else "does not hold")
+            )
+            out.append(
+                f"- {algo}: full data {f_mean:.2f} ± {f_std:.2f}; {len(not_worse)} of {len(low)} "
+                f"proxy cells at r ≤ 0.5 are not worse → claim 2 **{verdict}**."
+            )
         if cells:
             best = ", ".join(f"{k[1]} r={k[2]:g} ({m:.2f})" for m, k in better[:4]) or "none"
-            out.append(f"- {algo}: {len(better)} of {len(cells)} proxy cells beat full data on average "
-                       f"(best: {best}) → claim 3 **{'holds' if better else 'does not hold'}**.")
+            out.append(
+                f"- {algo}: {len(better)} of {len(cells)} proxy cells beat full data on average "
+                f"(best: {best}) → claim 3 **{'holds' if better else 'does not hold'}**."
+            )
     out.append("")
 
     # 4. DARTS collapse
-    out.append("**4. DARTS collapses to skip connections; do proxies or BDP avoid it?** (share of the six cell "
-               "edges that are `skip_connect`, and runs that found the all-skip cell.)")
+    out.append(
+        "**4. DARTS collapses to skip connections; do proxies or BDP avoid it?** (share of the six cell "
+        "edges that are `skip_connect`, and runs that found the all-skip cell.)"
+    )
     for algo in algos:
         for label, select in (
             ("full data", lambda k: k[1] == "full"),
@@ -176,8 +205,10 @@ def analysis(records: list[dict[str, Any]]) -> list[str]:
                 continue
             skip = np.mean([r["genotype"].count("skip_connect") / 6 for r in recs])
             n_all = sum(r["genotype"] == ALL_SKIP for r in recs)
-            out.append(f"- {algo}, {label}: skip_connect share {skip:.2f}; all-skip cell in {n_all} of "
-                       f"{len(recs)} runs.")
+            out.append(
+                f"- {algo}, {label}: skip_connect share {skip:.2f}; all-skip cell in {n_all} of "
+                f"{len(recs)} runs."
+            )
     out.append("")
 
     # 5. BDP vs full DARTS
@@ -189,15 +220,19 @@ def analysis(records: list[dict[str, Any]]) -> list[str]:
         t_f, t_b = _mean(full, lambda r: r["search_seconds"]), _mean(bdp, lambda r: r["search_seconds"])
         rel = t_b / t_f
         verdict = "holds" if a_b >= a_f and rel <= 0.5 else "does not hold"
-        out.append(f"**5. BDP ≥ full DARTS at ≤ 50 % of the search time**: CIFAR-10 {a_b:.2f} (BDP) vs "
-                   f"{a_f:.2f} (full), search time {rel:.2f} of full → **{verdict}**"
-                   f"{'' if rel <= 0.5 else ' (the time condition fails: our schedule prunes only at epochs T, 2T, …, so the early epochs run on all data)'}.")
+        out.append(
+            f"**5. BDP ≥ full DARTS at ≤ 50 % of the search time**: CIFAR-10 {a_b:.2f} (BDP) vs "
+            f"{a_f:.2f} (full), search time {rel:.2f} of full → **{verdict}**"
+            f"{'' if rel <= 0.5 else _TIME_NOTE}."
+        )
         out.append("")
     if bdp and nob:
         a_b, a_n = _mean(bdp, lambda r: _acc(r, c10)), _mean(nob, lambda r: _acc(r, c10))
         verdict = "holds" if a_b > a_n else "does not hold"
-        out.append(f"**6. The class-balance limit helps**: CIFAR-10 {a_b:.2f} with the limit vs {a_n:.2f} without "
-                   f"→ **{verdict}** at this scale.")
+        out.append(
+            f"**6. The class-balance limit helps**: CIFAR-10 {a_b:.2f} with the limit vs {a_n:.2f} without "
+            f"→ **{verdict}** at this scale."
+        )
         out.append("")
     return out
 
@@ -215,11 +250,12 @@ def write_report(jsonl: Path, md_path: Path, fig_dir: Path) -> None:
         "# Reproduction results",
         "",
         "Generated by `python benchmarks/reproduce.py --report` from "
-        f"`benchmarks/results/{jsonl.name}` ({len(records)} runs); every number below is computed from that "
-        "file. The runs themselves were made by `python benchmarks/reproduce.py` (see its `--help` for the "
-        "protocol options). Accuracies are the found cell's NAS-Bench-201 200-epoch test accuracies (%) from the "
-        "table in `shared/data`; 'search s' is the search loop's wall time (proxy selection excluded and reported "
-        "separately in the JSON); 'samples processed' counts training plus validation samples over all epochs.",
+        f"`benchmarks/results/{jsonl.name}` ({len(records)} runs); every number below is computed "
+        "from that file. The runs themselves were made by `python benchmarks/reproduce.py` (see its "
+        "`--help` for the protocol options). Accuracies are the found cell's NAS-Bench-201 200-epoch "
+        "test accuracies (%) from the table in `shared/data`; 'search s' is the search loop's wall "
+        "time (proxy selection excluded and reported separately in the JSON); 'samples processed' "
+        "counts training plus validation samples over all epochs.",
         "",
         "Scales in this file: " + ", ".join(f"`{s}`" for s in scales) + ".",
         "",
@@ -229,16 +265,20 @@ def write_report(jsonl: Path, md_path: Path, fig_dir: Path) -> None:
         lines += [f"## Scale `{scale}`", ""]
         for algo in sorted({r["algo"] for r in recs}):
             lines += [f"### {algo}: static proxies (layout of *Less is More*, Tables 1–4)", ""]
-            lines += method_table(recs, algo) + [""]
+            lines += [*method_table(recs, algo), ""]
         lines += ["### Bi-level data pruning (BDP) against full-data DARTS-V1", ""]
-        lines += bdp_table(recs) + [""]
+        lines += [*bdp_table(recs), ""]
         tag = scale.replace("+", "_").replace("/", "_")
         figs = {
-            "accuracy": plots.plot_accuracy_vs_ratio(recs, path=str(fig_dir / f"accuracy_vs_ratio_{tag}.png")),
+            "accuracy": plots.plot_accuracy_vs_ratio(
+                recs, path=str(fig_dir / f"accuracy_vs_ratio_{tag}.png")
+            ),
             "time": plots.plot_time_vs_ratio(recs, path=str(fig_dir / f"time_vs_ratio_{tag}.png")),
             "ops": plots.plot_operation_distribution(recs, path=str(fig_dir / f"operations_{tag}.png")),
         }
-        bdp_recs = [r for r in recs if r["method"] in ("full", "bdp", "bdp-nobalance") and r["algo"] == "darts-v1"]
+        bdp_recs = [
+            r for r in recs if r["method"] in ("full", "bdp", "bdp-nobalance") and r["algo"] == "darts-v1"
+        ]
         if bdp_recs:
             figs["sizes"] = plots.plot_kept_sizes(bdp_recs, path=str(fig_dir / f"kept_sizes_{tag}.png"))
         import matplotlib.pyplot as plt
@@ -257,5 +297,5 @@ def write_report(jsonl: Path, md_path: Path, fig_dir: Path) -> None:
         ]
         if "sizes" in figs:
             lines += [f"![kept sizes per epoch](figures/kept_sizes_{tag}.png)", ""]
-        lines += ["### Which claims hold here", ""] + analysis(recs) + [""]
+        lines += ["### Which claims hold here", "", *analysis(recs), ""]
     md_path.write_text("\n".join(lines), encoding="utf-8")

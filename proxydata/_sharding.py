@@ -74,7 +74,9 @@ class ShardedIndexSampler(Sampler[int]):
         The indices to visit (kept sorted by the owner).
     shuffle : bool
         Fresh permutation each epoch (seeded by ``seed + epoch``); ``False``
-        visits the indices in ascending order.
+        visits the indices in ascending order. Every pass over the sampler
+        advances ``epoch`` by one, so successive epochs differ without any
+        call; :meth:`set_epoch` sets it explicitly (as with ``DistributedSampler``).
     seed : int
     num_replicas, rank : int, optional
         Distributed sharding; read from ``torch.distributed`` when initialised.
@@ -105,7 +107,7 @@ class ShardedIndexSampler(Sampler[int]):
         return self._indices
 
     def set_epoch(self, epoch: int) -> None:
-        """Set the epoch that seeds the next shuffle (as ``DistributedSampler``)."""
+        """Set the epoch that seeds the next pass's shuffle (as ``DistributedSampler``)."""
         self.epoch = check_int(epoch, "epoch", minimum=0)
 
     def epoch_indices(self) -> np.ndarray:
@@ -114,7 +116,12 @@ class ShardedIndexSampler(Sampler[int]):
         return shard(order, self.num_replicas, self.rank, self.drop_last)
 
     def __iter__(self) -> Iterator[int]:
-        return iter(self.epoch_indices().tolist())
+        order = self.epoch_indices()
+        # Advance so that the next pass is a fresh shuffle even when the user never
+        # calls set_epoch; set_epoch(e) before a pass still pins it to seed + e, so
+        # both styles give the same sequence of orders on every rank.
+        self.epoch += 1
+        return iter(order.tolist())
 
     def __len__(self) -> int:
         return replica_length(int(self._indices.size), self.num_replicas, self.drop_last)

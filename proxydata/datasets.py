@@ -17,7 +17,7 @@ from torch.utils.data import Dataset
 
 from ._validation import check_bool, check_labels
 
-__all__ = ["ArrayDataset", "load_digits", "load_npz", "load_torchvision", "load_source"]
+__all__ = ["ArrayDataset", "load_digits", "load_npz", "load_source", "load_torchvision"]
 
 
 class ArrayDataset(Dataset):
@@ -134,7 +134,9 @@ def load_torchvision(name: str, root: str, *, train: bool = True, download: bool
     try:
         import torchvision
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("cifar10/cifar100 sources need torchvision: pip install 'proxydata[vision]'") from exc
+        raise ImportError(
+            "cifar10/cifar100 sources need torchvision: pip install 'proxydata[vision]'"
+        ) from exc
     classes = {"cifar10": torchvision.datasets.CIFAR10, "cifar100": torchvision.datasets.CIFAR100}
     if name not in classes:
         raise ValueError(f"name must be one of {sorted(classes)}, got {name!r}")
@@ -162,6 +164,4 @@ def load_source(spec: str, *, download: bool = False) -> ArrayDataset:
         return load_npz(rest)
     if kind in ("cifar10", "cifar100") and rest:
         return load_torchvision(kind, rest, download=download)
-    raise ValueError(
-        f"data must be 'digits', 'npz:PATH', 'cifar10:ROOT' or 'cifar100:ROOT', got {spec!r}"
-    )
+    raise ValueError(f"data must be 'digits', 'npz:PATH', 'cifar10:ROOT' or 'cifar100:ROOT', got {spec!r}")

@@ -19,11 +19,11 @@ import numpy as np
 from .nas import NB201_OPS, Genotype
 
 __all__ = [
-    "plot_accuracy_vs_ratio",
-    "plot_time_vs_ratio",
-    "plot_operation_distribution",
-    "plot_kept_sizes",
     "group_mean_std",
+    "plot_accuracy_vs_ratio",
+    "plot_kept_sizes",
+    "plot_operation_distribution",
+    "plot_time_vs_ratio",
 ]
 
 

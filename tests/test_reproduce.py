@@ -53,15 +53,54 @@ def test_quick_grid_records_match_the_table(shared_data_dir: Path, tmp_path: Pat
 def test_report_numbers_come_from_the_records(tmp_path: Path) -> None:
     report = _load_module("results_report")
     ops = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
-    base = {"scale": "s", "kept_train": 10, "val_size": 10, "train_sizes": [10], "val_sizes": [10],
-            "genotype": ops}
+    base = {
+        "scale": "s",
+        "kept_train": 10,
+        "val_size": 10,
+        "train_sizes": [10],
+        "val_sizes": [10],
+        "genotype": ops,
+    }
     records = [
-        {**base, "algo": "darts-v1", "method": "full", "ratio": 1.0, "seed": 0, "search_seconds": 100.0,
-         "accuracies": {"cifar10_test_200ep": 90.0, "cifar100_test_200ep": 70.0, "imagenet16_test_200ep": 40.0}},
-        {**base, "algo": "darts-v1", "method": "full", "ratio": 1.0, "seed": 1, "search_seconds": 100.0,
-         "accuracies": {"cifar10_test_200ep": 92.0, "cifar100_test_200ep": 70.0, "imagenet16_test_200ep": 40.0}},
-        {**base, "algo": "darts-v1", "method": "rs", "ratio": 0.5, "seed": 0, "search_seconds": 52.0,
-         "accuracies": {"cifar10_test_200ep": 93.0, "cifar100_test_200ep": 71.0, "imagenet16_test_200ep": 41.0}},
+        {
+            **base,
+            "algo": "darts-v1",
+            "method": "full",
+            "ratio": 1.0,
+            "seed": 0,
+            "search_seconds": 100.0,
+            "accuracies": {
+                "cifar10_test_200ep": 90.0,
+                "cifar100_test_200ep": 70.0,
+                "imagenet16_test_200ep": 40.0,
+            },
+        },
+        {
+            **base,
+            "algo": "darts-v1",
+            "method": "full",
+            "ratio": 1.0,
+            "seed": 1,
+            "search_seconds": 100.0,
+            "accuracies": {
+                "cifar10_test_200ep": 92.0,
+                "cifar100_test_200ep": 70.0,
+                "imagenet16_test_200ep": 40.0,
+            },
+        },
+        {
+            **base,
+            "algo": "darts-v1",
+            "method": "rs",
+            "ratio": 0.5,
+            "seed": 0,
+            "search_seconds": 52.0,
+            "accuracies": {
+                "cifar10_test_200ep": 93.0,
+                "cifar100_test_200ep": 71.0,
+                "imagenet16_test_200ep": 41.0,
+            },
+        },
     ]
     table = "\n".join(report.method_table(records, "darts-v1"))
     assert "| full | 1 | 2 | 91.00 ± 1.00 |" in table  # mean and population std of 90 and 92
