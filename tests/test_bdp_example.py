@@ -1,0 +1,34 @@
+"""examples/bdp_minimal_loop.py runs and prunes along the schedule."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "bdp_minimal_loop.py"
+
+
+def _load_example():
+    spec = importlib.util.spec_from_file_location("bdp_minimal_loop", EXAMPLE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_minimal_loop_sizes_follow_the_pruning_schedule(capsys):
+    example = _load_example()
+    pruner = example.main(epochs=5, interval=2, ratio=0.1, batch_size=128, seed=0)
+    schedule = pruner.pruning_schedule()
+    assert [e for e, _, _ in schedule] == [2, 4]
+    ideal = {e: (t, v) for e, t, v in schedule}
+    sizes = (pruner.n_train_initial, pruner.n_val_initial)
+    for h in pruner.history:
+        sizes = ideal.get(h["epoch"], sizes)
+        assert (h["n_train"], h["n_val"]) == sizes
+        # every sample kept during the epoch was observed (the loaders were consumed fully)
+        pruned = h["train"]["pruned"] if h["pruning_step"] else 0
+        assert h["n_observed_train"] == h["n_train"] + pruned
+    out = capsys.readouterr().out
+    assert out.count("kept train") == 5
+    assert f"epoch  5  kept train {schedule[-1][1]:4d}  kept val {schedule[-1][2]:4d}" in out
+    assert "4 pruning steps" not in out and "2 pruning steps" in out  # the summary table is printed
