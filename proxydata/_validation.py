@@ -37,13 +37,7 @@ def check_fraction(value: Any, name: str, *, low_open: bool = False, high_open: 
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number in [0, 1], got {_show(value)}")
     out = float(value)
-    bad = (
-        math.isnan(out)
-        or out < 0.0
-        or out > 1.0
-        or (low_open and out == 0.0)
-        or (high_open and out == 1.0)
-    )
+    bad = math.isnan(out) or out < 0.0 or out > 1.0 or (low_open and out == 0.0) or (high_open and out == 1.0)
     if bad:
         lo = "(" if low_open else "["
         hi = ")" if high_open else "]"

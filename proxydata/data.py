@@ -11,7 +11,7 @@ from torch.utils.data import ConcatDataset, Dataset, Subset, TensorDataset
 
 from ._validation import check_bool, check_fraction, check_int, check_labels, check_seed
 
-__all__ = ["IndexedDataset", "get_targets", "dataset_fingerprint", "split_indices"]
+__all__ = ["IndexedDataset", "dataset_fingerprint", "get_targets", "split_indices"]
 
 
 class IndexedDataset(Dataset):
@@ -144,14 +144,14 @@ def split_indices(
     rng = np.random.default_rng(check_seed(seed))
     if stratify is None:
         perm = rng.permutation(n)
-        k = int(round(frac * n))
+        k = round(frac * n)
         first = perm[:k]
     else:
         y = check_labels(stratify, "stratify", n=n)
         parts = []
         for c in np.unique(y):
             members = np.flatnonzero(y == c)
-            k = int(round(frac * members.size))
+            k = round(frac * members.size)
             parts.append(rng.permutation(members)[:k])
         first = np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
     first = np.sort(first.astype(np.int64))

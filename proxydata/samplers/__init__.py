@@ -22,12 +22,12 @@ from .outliers import ClassOutlierProxy, KMeansOutlierProxy
 from .random import ClassRandomProxy, RandomProxy
 
 __all__ = [
-    "ProxySampler",
-    "RandomProxy",
+    "AutoencoderProxy",
+    "ClassOutlierProxy",
     "ClassRandomProxy",
     "KMeansOutlierProxy",
-    "ClassOutlierProxy",
-    "AutoencoderProxy",
+    "ProxySampler",
+    "RandomProxy",
     "TransferProxy",
     "make_proxy",
     "proxy_size",

@@ -24,7 +24,7 @@ from .._version import __version__
 from ..data import dataset_fingerprint, get_targets
 from ..metrics import class_balance_degree, class_counts
 
-__all__ = ["ProxySampler", "proxy_size", "lowest", "highest", "registered_methods", "method_class"]
+__all__ = ["ProxySampler", "highest", "lowest", "method_class", "proxy_size", "registered_methods"]
 
 _REGISTRY: dict[str, type[ProxySampler]] = {}
 
@@ -35,7 +35,7 @@ def proxy_size(n: int, ratio: float) -> int:
     Round-half-up (not Python's round-half-even) so that, e.g., ``r = 0.5`` of 5
     samples keeps 3: the rule is monotone in ``n`` and easy to compute by hand.
     """
-    return int(math.floor(ratio * n + 0.5))
+    return math.floor(ratio * n + 0.5)
 
 
 def lowest(scores: np.ndarray, m: int) -> np.ndarray:
@@ -267,9 +267,7 @@ class ProxySampler(ShardedIndexSampler):
             scores = None if raw is None else np.array([np.nan if s is None else s for s in raw])
         klass = method_class(record["method"])
         if cls is not ProxySampler and not issubclass(klass, cls):
-            raise ValueError(
-                f"path holds a {record['method']!r} proxy, not a {cls.method!r} one: {path!r}"
-            )
+            raise ValueError(f"path holds a {record['method']!r} proxy, not a {cls.method!r} one: {path!r}")
         obj = klass.__new__(klass)
         obj.dataset = dataset
         obj.targets = cls._resolve_targets(dataset, targets)

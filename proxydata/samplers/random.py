@@ -8,7 +8,7 @@ import numpy as np
 
 from .base import ProxySampler, proxy_size
 
-__all__ = ["RandomProxy", "ClassRandomProxy"]
+__all__ = ["ClassRandomProxy", "RandomProxy"]
 
 
 class RandomProxy(ProxySampler):
