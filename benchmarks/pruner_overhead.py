@@ -82,9 +82,14 @@ class _StandInSupernet(nn.Module):
             if stage:
                 blocks.append(nn.Conv2d(c, channels, 3, stride=2, padding=1))
             for _ in range(5):
-                blocks.append(nn.ModuleList(
-                    nn.ModuleList([nn.Conv2d(channels, channels, 3, padding=1),
-                                   nn.Conv2d(channels, channels, 1)]) for _ in range(6)))
+                blocks.append(
+                    nn.ModuleList(
+                        nn.ModuleList(
+                            [nn.Conv2d(channels, channels, 3, padding=1), nn.Conv2d(channels, channels, 1)]
+                        )
+                        for _ in range(6)
+                    )
+                )
             c = channels
         self.blocks = nn.ModuleList(blocks)
         self.head = nn.Linear(c, 10)
@@ -98,8 +103,12 @@ class _StandInSupernet(nn.Module):
             nodes = [x]
             for j in range(3):
                 edges = block[j * (j + 1) // 2 : (j + 1) * (j + 2) // 2]
-                nodes.append(sum(e[0](nodes[i]) + e[1](nodes[i]) + F.avg_pool2d(nodes[i], 3, 1, 1)
-                                 + nodes[i] for i, e in enumerate(edges)))
+                nodes.append(
+                    sum(
+                        e[0](nodes[i]) + e[1](nodes[i]) + F.avg_pool2d(nodes[i], 3, 1, 1) + nodes[i]
+                        for i, e in enumerate(edges)
+                    )
+                )
             x = nodes[-1]
         return self.head(x.mean(dim=(2, 3)))
 
@@ -123,16 +132,26 @@ def bench_observe(quick: bool) -> list[dict[str, object]]:
     nb201, nb201_name = _nb201_supernet()
     cases = [
         ("example supernet (digits 1×8×8)", tiny, torch.randn(64, 1, 8, 8), 30 if quick else 200, 5),
-        (f"NAS-Bench-201 supernet: {nb201_name}, 3×32×32", nb201, torch.randn(64, 3, 32, 32), 1,
-         3 if quick else 5),
+        (
+            f"NAS-Bench-201 supernet: {nb201_name}, 3×32×32",
+            nb201,
+            torch.randn(64, 3, 32, 32),
+            1,
+            3 if quick else 5,
+        ),
     ]
     for name, model, x, number, repeats in cases:
         target = torch.randint(0, 10, (64,))
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
         holder: dict[str, torch.Tensor] = {}
 
-        def train_step(model: nn.Module = model, x: torch.Tensor = x, target: torch.Tensor = target,
-                       opt: torch.optim.Optimizer = opt, holder: dict[str, torch.Tensor] = holder) -> None:
+        def train_step(
+            model: nn.Module = model,
+            x: torch.Tensor = x,
+            target: torch.Tensor = target,
+            opt: torch.optim.Optimizer = opt,
+            holder: dict[str, torch.Tensor] = holder,
+        ) -> None:
             opt.zero_grad()
             logits = model(x)
             F.cross_entropy(logits, target).backward()
@@ -142,13 +161,21 @@ def bench_observe(quick: bool) -> list[dict[str, object]]:
         train_step()
         step_best, step_med = _timeit(train_step, repeats, number)
         logits = holder["logits"]
+
         def observe(logits: torch.Tensor = logits, counter: list[int] = [0]) -> None:  # noqa: B006
             counter[0] += 1
             pruner.observe(batches[counter[0] % len(batches)], logits)
 
         obs_best, obs_med = _timeit(observe, 7, 200 if quick else 2000)
-        rows.append({"model": name, "step_best": step_best, "step_med": step_med,
-                     "obs_best": obs_best, "obs_med": obs_med})
+        rows.append(
+            {
+                "model": name,
+                "step_best": step_best,
+                "step_med": step_med,
+                "obs_best": obs_best,
+                "obs_med": obs_med,
+            }
+        )
         print(f"observe: {name}: step {step_best * 1e3:.2f} ms, observe {obs_best * 1e6:.1f} us", flush=True)
     return rows
 
@@ -164,8 +191,15 @@ def _filled_pruner(n: int, T: int) -> tuple[BiLevelPruner, list[float]]:
     Also returns the times of the T − 1 ordinary (non-pruning) steps.
     """
     y = _labels(n)
-    pruner = BiLevelPruner(y, np.arange(0, n, 2), np.arange(1, n, 2), epochs=10 * T, interval=T,
-                           train_prune_ratio=0.1, val_prune_ratio=0.1)
+    pruner = BiLevelPruner(
+        y,
+        np.arange(0, n, 2),
+        np.arange(1, n, 2),
+        epochs=10 * T,
+        interval=T,
+        train_prune_ratio=0.1,
+        val_prune_ratio=0.1,
+    )
     rng = np.random.default_rng(1)
     everything = np.arange(n)
     fold_times = []
@@ -195,7 +229,7 @@ class DictHistory:
             self.history[i].append(v)
 
     def prune(self, asked: int, num_steps: int) -> dict[str, list[int]]:
-        voe = {i: float(np.var(v[-self.T:])) for i, v in self.history.items() if len(v) >= 2}
+        voe = {i: float(np.var(v[-self.T :])) for i, v in self.history.items() if len(v) >= 2}
         out = {}
         for split, members in self.splits.items():
             counts = np.bincount(self.labels[list(members)], minlength=10)
@@ -244,8 +278,14 @@ def _peak_step_bytes(n: int, T: int) -> int | None:
     """
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", OMP_NUM_THREADS="1")
     try:
-        out = subprocess.run([sys.executable, __file__, "--peak-worker", str(n), str(T)], env=env,
-                             capture_output=True, text=True, check=True, timeout=600)
+        out = subprocess.run(
+            [sys.executable, __file__, "--peak-worker", str(n), str(T)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=600,
+        )
         return int(out.stdout.strip().splitlines()[-1])
     except (OSError, subprocess.SubprocessError, ValueError, IndexError):
         return None
@@ -253,8 +293,12 @@ def _peak_step_bytes(n: int, T: int) -> int | None:
 
 def _host_arrays_bytes(p: BiLevelPruner) -> dict[str, int]:
     arrays = {
-        "targets": p.targets, "position map": p._pos, "observable mask": p._observable,
-        "tracked indices": p._tracked, "tracked labels": p._tracked_labels, "split mask": p._is_val,
+        "targets": p.targets,
+        "position map": p._pos,
+        "observable mask": p._observable,
+        "tracked indices": p._tracked,
+        "tracked labels": p._tracked_labels,
+        "split mask": p._is_val,
         "pruned-at epochs": p._pruned_at,
         "kept sets (samplers)": np.r_[p.train_sampler.indices, p.val_sampler.indices],
     }
@@ -264,7 +308,7 @@ def _host_arrays_bytes(p: BiLevelPruner) -> dict[str, int]:
 def bench_prune(quick: bool) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
     T = 5
     rows, mem_rows = [], []
-    for n in ((50_000,) if quick else (50_000, 500_000)):
+    for n in (50_000,) if quick else (50_000, 500_000):
         base, fold_times = _filled_pruner(n, T)
         fold_best = min(fold_times)
         prune_times = []
@@ -298,15 +342,36 @@ def bench_prune(quick: bool) -> tuple[list[dict[str, object]], list[dict[str, ob
             chosen = alt.prune(round(0.05 * n), base.num_steps)
             alt_times.append(time.perf_counter() - start)
         same = sorted(chosen["train"]) == sorted(info["train"]["indices"].tolist())
-        rows.append({"n": n, "T": T, "prune_best": min(prune_times),
-                     "prune_med": statistics.median(prune_times),
-                     "fold_best": fold_best, "alt_best": min(alt_times), "same": same})
+        rows.append(
+            {
+                "n": n,
+                "T": T,
+                "prune_best": min(prune_times),
+                "prune_med": statistics.median(prune_times),
+                "fold_best": fold_best,
+                "alt_best": min(alt_times),
+                "same": same,
+            }
+        )
         buffers = base._buffer.nbytes()
         host = _host_arrays_bytes(base)
-        mem_rows.append({"n": n, "T": T, "target": n * T * 4, "ring": n * T * 4, "buffers": buffers,
-                         "host": host, "peak_step": peak, "alt_bytes": alt_bytes})
-        print(f"prune n={n}: {min(prune_times) * 1e3:.1f} ms (alternative {min(alt_times) * 1e3:.0f} ms, "
-              f"same choice: {same})", flush=True)
+        mem_rows.append(
+            {
+                "n": n,
+                "T": T,
+                "target": n * T * 4,
+                "ring": n * T * 4,
+                "buffers": buffers,
+                "host": host,
+                "peak_step": peak,
+                "alt_bytes": alt_bytes,
+            }
+        )
+        print(
+            f"prune n={n}: {min(prune_times) * 1e3:.1f} ms (alternative {min(alt_times) * 1e3:.0f} ms, "
+            f"same choice: {same})",
+            flush=True,
+        )
         del base, alt
         gc.collect()
     return rows, mem_rows
@@ -390,8 +455,12 @@ def write_markdown(path: Path, obs: list, prune: list, mem: list, command: str, 
             f"({m['alt_bytes'] / m['n']:.0f} B/sample) |"
         )
     if mem:
-        lines += ["", "Host arrays at n = {:,}: ".format(mem[0]["n"]) + ", ".join(
-            f"{k} {v / mem[0]['n']:.0f} B" for k, v in mem[0]["host"].items()) + " per sample."]
+        lines += [
+            "",
+            "Host arrays at n = {:,}: ".format(mem[0]["n"])
+            + ", ".join(f"{k} {v / mem[0]['n']:.0f} B" for k, v in mem[0]["host"].items())
+            + " per sample.",
+        ]
     if mem:
         m = mem[-1]
         extra = m["buffers"] - m["target"] + sum(m["host"].values())

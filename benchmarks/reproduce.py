@@ -78,11 +78,20 @@ def load_protocol_data(args: argparse.Namespace) -> tuple[Any, np.ndarray, np.nd
             z["cifar10valid_train"].astype(np.int64),
             z["cifar10valid_valid"].astype(np.int64),
         )
-    train_idx = stratified_sample(train_half, y, args.pool_size, args.split_seed)
-    val_idx = stratified_sample(valid_half, y, args.val_size, args.split_seed + 1)
     split_file = Path(args.out).with_name(Path(args.out).stem + "_split.npz")
-    if not split_file.exists():
-        np.savez_compressed(split_file, train=train_idx, val=val_idx)
+    settings = np.array([args.pool_size, args.val_size, args.split_seed])
+    if split_file.exists():  # a continued grid keeps the split its first runs used
+        with np.load(split_file) as z:
+            train_idx, val_idx = z["train"].astype(np.int64), z["val"].astype(np.int64)
+            saved = z["settings"] if "settings" in z.files else settings
+        if not np.array_equal(saved, settings):
+            raise SystemExit(
+                f"{split_file} was made with pool/val/seed {saved.tolist()}, not {settings.tolist()}"
+            )
+    else:
+        train_idx = stratified_sample(train_half, y, args.pool_size, args.split_seed)
+        val_idx = stratified_sample(valid_half, y, args.val_size, args.split_seed + 1)
+        np.savez_compressed(split_file, train=train_idx, val=val_idx, settings=settings)
     return ArrayDataset(x, y), train_idx, val_idx
 
 

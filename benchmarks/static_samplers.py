@@ -30,12 +30,18 @@ cannot hide another's. What is measured, per entry:
   during the build: Python objects and numpy arrays (numpy reports its buffers to
   tracemalloc), but not torch's or faiss's C++ allocations.
 
-Further samplers (AE, TL, ...) are added as entries of :data:`ENTRIES`.
+The loss-value samplers AE and TL train networks, so their cost is measured by
+``benchmarks/loss_samplers.py`` (seconds per epoch, full-schedule estimate, TL
+with and without the feature cache); ``--methods ae tl`` runs it from here, and
+every run of this script appends its latest report
+(``benchmarks/results/loss_samplers.md``) to this one as the section
+"AE and TL", so ``static_samplers.md`` holds all six samplers.
 
 Examples
 --------
     python benchmarks/static_samplers.py                        # all entries, full CIFAR-10
     python benchmarks/static_samplers.py --methods rs cc-or --max-samples 5000 --out /tmp/s.md
+    python benchmarks/static_samplers.py --methods ae tl --loss-epochs 2   # AE/TL section only
 """
 
 from __future__ import annotations
@@ -91,8 +97,15 @@ def _km_or(backend: str) -> Callable[[Any, argparse.Namespace], Any]:
     def build(ds: Any, a: argparse.Namespace) -> Any:
         from proxydata import KMeansOutlierProxy
 
-        return KMeansOutlierProxy(ds, a.ratio, n_clusters=a.n_clusters, n_iter=a.n_iter,
-                                  backend=backend, seed=a.seed, progress=False)
+        return KMeansOutlierProxy(
+            ds,
+            a.ratio,
+            n_clusters=a.n_clusters,
+            n_iter=a.n_iter,
+            backend=backend,
+            seed=a.seed,
+            progress=False,
+        )
 
     return build
 
@@ -107,8 +120,9 @@ def _cc_or_materialised(ds: Any, a: argparse.Namespace) -> Any:
     from proxydata import ClassOutlierProxy
     from proxydata.features import pixel_features
 
-    return ClassOutlierProxy(ds, a.ratio, features=pixel_features(ds, progress=False),
-                             seed=a.seed, progress=False)
+    return ClassOutlierProxy(
+        ds, a.ratio, features=pixel_features(ds, progress=False), seed=a.seed, progress=False
+    )
 
 
 ENTRIES: list[Entry] = [
@@ -162,8 +176,12 @@ def write_cache(data: Path, max_samples: int | None, cache: Path) -> dict[str, A
         images, targets = images[:max_samples], targets[:max_samples]
     np.save(cache / "images.npy", np.ascontiguousarray(images))
     np.save(cache / "targets.npy", targets)
-    return {"path": str(data), "shape": list(images.shape), "dtype": str(images.dtype),
-            "load_seconds": seconds}
+    return {
+        "path": str(data),
+        "shape": list(images.shape),
+        "dtype": str(images.dtype),
+        "load_seconds": seconds,
+    }
 
 
 # -- worker: one entry in a fresh process ------------------------------------------------------------
@@ -218,8 +236,9 @@ def run_worker(args: argparse.Namespace) -> None:
         pass
     libraries_mb = rss_mb()
     entry = next(e for e in ENTRIES if e.name == args.worker)
-    ds = ArrayDataset(np.load(args.cache / "images.npy"), np.load(args.cache / "targets.npy"),
-                      channels_last=False)
+    ds = ArrayDataset(
+        np.load(args.cache / "images.npy"), np.load(args.cache / "targets.npy"), channels_last=False
+    )
     repeats = max(1, args.repeat if entry.target_s is not None and entry.target_s < 5 else 1)
     seconds, result = [], {}
     for i in range(repeats):
@@ -247,8 +266,9 @@ def run_worker(args: argparse.Namespace) -> None:
             }
             km = getattr(proxy, "kmeans_result", None)
             if km is not None:
-                result.update(objective=km.objective, backend=km.backend, kmeans_seconds=km.seconds,
-                              device=km.device)
+                result.update(
+                    objective=km.objective, backend=km.backend, kmeans_seconds=km.seconds, device=km.device
+                )
         del proxy
     result.update(seconds_first=seconds[0], seconds_median=statistics.median(seconds), repeats=repeats)
     print("RESULT " + json.dumps(result), flush=True)
@@ -263,8 +283,13 @@ def versions() -> str:
 
     import proxydata
 
-    parts = [f"Python {platform.python_version()}", f"proxydata {proxydata.__version__}",
-             f"torch {torch.__version__}", f"numpy {np.__version__}", f"scikit-learn {sklearn.__version__}"]
+    parts = [
+        f"Python {platform.python_version()}",
+        f"proxydata {proxydata.__version__}",
+        f"torch {torch.__version__}",
+        f"numpy {np.__version__}",
+        f"scikit-learn {sklearn.__version__}",
+    ]
     try:
         import faiss
 
@@ -291,8 +316,14 @@ def verdict(value: float, target: float | None) -> str:
     return f"≤ {target:g}: {'met' if value <= target else 'MISSED'}"
 
 
-def report(args: argparse.Namespace, data: dict[str, Any], rows: list[dict[str, Any]],
-           load_before: tuple[float, ...], load_after: tuple[float, ...], command: str) -> str:
+def report(
+    args: argparse.Namespace,
+    data: dict[str, Any],
+    rows: list[dict[str, Any]],
+    load_before: tuple[float, ...],
+    load_after: tuple[float, ...],
+    command: str,
+) -> str:
     targets = {e.name: e.target_s for e in ENTRIES}
     lines = [
         "# Static proxy samplers: build time and memory on CIFAR-10",
@@ -336,10 +367,18 @@ def report(args: argparse.Namespace, data: dict[str, Any], rows: list[dict[str, 
         )
     lines += ["", "## Notes", ""]
     for threads in args.threads:
-        faiss_row = next((r for r in rows if r["name"] == "km-or/faiss" and "objective" in r
-                          and r["threads"] == threads), None)
-        sk_row = next((r for r in rows if r["name"] == "km-or/sklearn" and "objective" in r
-                       and r["threads"] == threads), None)
+        faiss_row = next(
+            (r for r in rows if r["name"] == "km-or/faiss" and "objective" in r and r["threads"] == threads),
+            None,
+        )
+        sk_row = next(
+            (
+                r
+                for r in rows
+                if r["name"] == "km-or/sklearn" and "objective" in r and r["threads"] == threads
+            ),
+            None,
+        )
         if faiss_row and sk_row:
             rel = (sk_row["objective"] - faiss_row["objective"]) / faiss_row["objective"]
             lines.append(
@@ -375,57 +414,134 @@ def report(args: argparse.Namespace, data: dict[str, Any], rows: list[dict[str, 
     return "\n".join(lines)
 
 
+LOSS_REPORT = Path(__file__).resolve().parent / "results" / "loss_samplers.md"
+LOSS_HEADING = "## AE and TL (loss-value proxies)"
+
+
+def merge_loss_report(out: Path, loss_report: Path = LOSS_REPORT) -> None:
+    """Replace the AE/TL section of ``out`` by the body of ``loss_report``."""
+    if not loss_report.exists() or not out.exists():
+        return
+    body = loss_report.read_text(encoding="utf-8").split("\n", 1)[1].strip()
+    head = out.read_text(encoding="utf-8").split(LOSS_HEADING)[0].rstrip()
+    out.write_text(f"{head}\n\n{LOSS_HEADING}\n\n{body}\n", encoding="utf-8")
+
+
+def run_loss_samplers(methods: list[str], epochs: int, max_samples: int | None) -> None:
+    """Run benchmarks/loss_samplers.py for the AE/TL entries asked for."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import loss_samplers
+
+    argv = ["--epochs", str(epochs), "--out", str(LOSS_REPORT)]
+    if max_samples is not None:
+        argv += ["--max-samples", str(max_samples)]
+    skip = [
+        name for name, m in (("ae", "ae"), ("tl-cached", "tl"), ("tl-recomputed", "tl")) if m not in methods
+    ]
+    if skip:
+        argv += ["--skip", *skip]
+    loss_samplers.main(argv)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=None,
-                        help="npz with x_train/y_train (default: cifar10.npz of the shared data)")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="npz with x_train/y_train (default: cifar10.npz of the shared data)",
+    )
     parser.add_argument("--max-samples", type=int, default=None, help="keep the first m training images")
-    parser.add_argument("--methods", nargs="+", default=None,
-                        help=f"entries or methods to run (default all: {[e.name for e in ENTRIES]})")
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        default=None,
+        help=f"entries or methods to run (default all: {[e.name for e in ENTRIES]})",
+    )
     parser.add_argument("--ratio", type=float, default=0.25)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n-clusters", type=int, default=100)
     parser.add_argument("--n-iter", type=int, default=25)
-    parser.add_argument("--threads", type=int, nargs="+", default=[2],
-                        help="torch/faiss/OpenMP threads; several values run every entry with each")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        nargs="+",
+        default=[2],
+        help="torch/faiss/OpenMP threads; several values run every entry with each",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="runs of the fast entries (median reported)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--loss-epochs", type=int, default=1, help="epochs measured for AE/TL")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--cache", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         run_worker(args)
         return
+    loss_methods = [m for m in (args.methods or []) if m in ("ae", "tl")]
+    if loss_methods:
+        run_loss_samplers(loss_methods, args.loss_epochs, args.max_samples)
+        merge_loss_report(args.out)
+        args.methods = [m for m in args.methods if m not in ("ae", "tl")]
+        if not args.methods:
+            return
 
     entries = selected(args.methods)
     data_path = args.data if args.data is not None else default_data()
     command = "python benchmarks/static_samplers.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    passthrough = ["--ratio", str(args.ratio), "--seed", str(args.seed), "--n-clusters", str(args.n_clusters),
-                   "--n-iter", str(args.n_iter), "--repeat", str(args.repeat)]
+    passthrough = [
+        "--ratio",
+        str(args.ratio),
+        "--seed",
+        str(args.seed),
+        "--n-clusters",
+        str(args.n_clusters),
+        "--n-iter",
+        str(args.n_iter),
+        "--repeat",
+        str(args.repeat),
+    ]
     load_before = os.getloadavg()
     rows = []
     with tempfile.TemporaryDirectory(prefix="proxydata-bench-") as tmp:
         data = write_cache(data_path, args.max_samples, Path(tmp))
         print(f"data: {data}", flush=True)
         for threads in args.threads:
-            env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
-                   "OPENBLAS_NUM_THREADS": str(threads)}
+            env = {
+                **os.environ,
+                "OMP_NUM_THREADS": str(threads),
+                "MKL_NUM_THREADS": str(threads),
+                "OPENBLAS_NUM_THREADS": str(threads),
+            }
             for entry in entries:
                 proc = subprocess.run(
-                    [sys.executable, __file__, "--worker", entry.name, "--cache", tmp,
-                     "--threads", str(threads), *passthrough],
-                    env=env, capture_output=True, text=True, check=False,
+                    [
+                        sys.executable,
+                        __file__,
+                        "--worker",
+                        entry.name,
+                        "--cache",
+                        tmp,
+                        "--threads",
+                        str(threads),
+                        *passthrough,
+                    ],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    check=False,
                 )
                 found = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
                 if proc.returncode != 0 or not found:
                     tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
                     rows.append({"name": entry.name, "threads": threads, "error": tail})
                 else:
-                    rows.append({**json.loads(found[-1][len("RESULT "):]), "threads": threads})
+                    rows.append({**json.loads(found[-1][len("RESULT ") :]), "threads": threads})
                 print(json.dumps(rows[-1]), flush=True)
     text = report(args, data, rows, load_before, os.getloadavg(), command)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
+    merge_loss_report(args.out)
     print(f"wrote {args.out}")
 
 

@@ -21,7 +21,6 @@ from .samplers import (
 )
 
 __all__ = [
-    "__version__",
     "ArrayDataset",
     "AutoencoderProxy",
     "BiLevelPruner",
@@ -32,6 +31,7 @@ __all__ = [
     "ProxySampler",
     "RandomProxy",
     "TransferProxy",
+    "__version__",
     "dataset_fingerprint",
     "get_targets",
     "load_digits",

@@ -188,14 +188,24 @@ class ScoreBuffer:
     # -- persistence -------------------------------------------------------------
     def state(self) -> dict[str, torch.Tensor | bool | None]:
         """CPU copies of the buffers (None before allocation)."""
+
         def cpu(t: torch.Tensor | None) -> torch.Tensor | None:
             return None if t is None else t.detach().to("cpu", copy=True)
 
-        return {"ring": cpu(self.ring), "current": cpu(self.current), "rejected": cpu(self.rejected),
-                "reduced": self.reduced}
+        return {
+            "ring": cpu(self.ring),
+            "current": cpu(self.current),
+            "rejected": cpu(self.rejected),
+            "reduced": self.reduced,
+        }
 
-    def load(self, ring: torch.Tensor | None, current: torch.Tensor | None,
-             rejected: torch.Tensor | None, reduced: bool) -> None:
+    def load(
+        self,
+        ring: torch.Tensor | None,
+        current: torch.Tensor | None,
+        rejected: torch.Tensor | None,
+        reduced: bool,
+    ) -> None:
         """Restore buffers (already validated) onto the settled device, else the CPU."""
         settled = self.ring.device if (self.device_fixed and self.ring is not None) else None
         self.reduced = False

@@ -78,25 +78,55 @@ class _Parser(argparse.ArgumentParser):
 # --------------------------------------------------------------------------- parser
 def _add_method_options(p: argparse.ArgumentParser, *, prefix: str = "") -> None:
     g = p.add_argument_group("proxy method options (only for the methods named)")
-    g.add_argument("--clusters", dest="clusters", type=int, default=None,
-                   help="KM-OR: number of k-means clusters K")
-    g.add_argument("--backend", choices=["auto", "faiss", "sklearn"], default=None,
-                   help="KM-OR: k-means backend")
-    g.add_argument(f"--{prefix}epochs", dest="proxy_epochs", type=int, default=None,
-                   help="AE/TL: training epochs of the scoring model")
-    g.add_argument("--keep", choices=["easy", "hard"], default=None,
-                   help="AE/TL: keep the lowest-loss (easy) or highest-loss (hard) samples")
+    g.add_argument(
+        "--clusters", dest="clusters", type=int, default=None, help="KM-OR: number of k-means clusters K"
+    )
+    g.add_argument(
+        "--backend", choices=["auto", "faiss", "sklearn"], default=None, help="KM-OR: k-means backend"
+    )
+    g.add_argument(
+        f"--{prefix}epochs",
+        dest="proxy_epochs",
+        type=int,
+        default=None,
+        help="AE/TL: training epochs of the scoring model",
+    )
+    g.add_argument(
+        "--keep",
+        choices=["easy", "hard"],
+        default=None,
+        help="AE/TL: keep the lowest-loss (easy) or highest-loss (hard) samples",
+    )
     g.add_argument("--loss", choices=["bce", "mse"], default=None, help="AE: reconstruction loss")
-    g.add_argument("--backbone", choices=["resnet18", "scratch"], default=None,
-                   help="TL: 'scratch' trains a small CNN offline; default: ResNet-18 ImageNet weights")
-    g.add_argument("--weights-path", dest="weights_path", default=None,
-                   help="TL: local ResNet-18 state_dict file (nothing is downloaded)")
-    g.add_argument("--score-epoch", dest="score_epoch", type=int, default=None,
-                   help="TL: epoch after which the losses are scored")
-    g.add_argument(f"--{prefix}batch-size", dest="proxy_batch_size", type=int, default=None,
-                   help="AE/TL: batch size of the scoring model")
-    g.add_argument(f"--{prefix}device", dest="proxy_device", default=None,
-                   help="KM-OR/AE/TL: device, e.g. cuda")
+    g.add_argument(
+        "--backbone",
+        choices=["resnet18", "scratch"],
+        default=None,
+        help="TL: 'scratch' trains a small CNN offline; default: ResNet-18 ImageNet weights",
+    )
+    g.add_argument(
+        "--weights-path",
+        dest="weights_path",
+        default=None,
+        help="TL: local ResNet-18 state_dict file (nothing is downloaded)",
+    )
+    g.add_argument(
+        "--score-epoch",
+        dest="score_epoch",
+        type=int,
+        default=None,
+        help="TL: epoch after which the losses are scored",
+    )
+    g.add_argument(
+        f"--{prefix}batch-size",
+        dest="proxy_batch_size",
+        type=int,
+        default=None,
+        help="AE/TL: batch size of the scoring model",
+    )
+    g.add_argument(
+        f"--{prefix}device", dest="proxy_device", default=None, help="KM-OR/AE/TL: device, e.g. cuda"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -107,8 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     # select ----------------------------------------------------------------
-    p = sub.add_parser("select", help="choose a static proxy subset and save it",
-                       description="Choose a static proxy subset of a dataset (Moser et al., 2022).")
+    p = sub.add_parser(
+        "select",
+        help="choose a static proxy subset and save it",
+        description="Choose a static proxy subset of a dataset (Moser et al., 2022).",
+    )
     p.add_argument("method", help=f"one of {', '.join(METHODS)}")
     p.add_argument("--data", required=True, help="digits | npz:PATH | cifar10:ROOT | cifar100:ROOT")
     p.add_argument("--download", action="store_true", help="allow torchvision to download CIFAR")
@@ -119,23 +152,39 @@ def build_parser() -> argparse.ArgumentParser:
     _add_method_options(p)
 
     # search ----------------------------------------------------------------
-    p = sub.add_parser("search", help="run a NAS-Bench-201 search (DARTS-V1/V2, GDAS)",
-                       description="Search a NAS-Bench-201 cell on full data, a static proxy and/or "
-                                   "with the bi-level pruner.")
+    p = sub.add_parser(
+        "search",
+        help="run a NAS-Bench-201 search (DARTS-V1/V2, GDAS)",
+        description="Search a NAS-Bench-201 cell on full data, a static proxy and/or "
+        "with the bi-level pruner.",
+    )
     p.add_argument("--data", required=True, help="digits | npz:PATH | cifar10:ROOT | cifar100:ROOT")
     p.add_argument("--download", action="store_true", help="allow torchvision to download CIFAR")
     p.add_argument("--algo", choices=ALGORITHMS, default="darts-v1")
     p.add_argument("--proxy", choices=METHODS, default=None, help="static proxy of the search training split")
     p.add_argument("--ratio", type=float, default=None, help="proxy ratio r in (0, 1] (needs --proxy)")
     p.add_argument("--bdp", action="store_true", help="prune both splits during the search (BiLevelPruner)")
-    p.add_argument("--bdp-interval", type=int, default=None,
-                   help="prune every T >= 2 epochs, VoE over the last T (default 5)")
-    p.add_argument("--bdp-train-ratio", type=float, default=None,
-                   help="share of the initial training split pruned per step (default 0.1)")
-    p.add_argument("--bdp-val-ratio", type=float, default=None,
-                   help="share of the initial validation split pruned per step (default 0.1)")
-    p.add_argument("--no-class-balance", action="store_true",
-                   help="turn off the automatic class-balance limit")
+    p.add_argument(
+        "--bdp-interval",
+        type=int,
+        default=None,
+        help="prune every T >= 2 epochs, VoE over the last T (default 5)",
+    )
+    p.add_argument(
+        "--bdp-train-ratio",
+        type=float,
+        default=None,
+        help="share of the initial training split pruned per step (default 0.1)",
+    )
+    p.add_argument(
+        "--bdp-val-ratio",
+        type=float,
+        default=None,
+        help="share of the initial validation split pruned per step (default 0.1)",
+    )
+    p.add_argument(
+        "--no-class-balance", action="store_true", help="turn off the automatic class-balance limit"
+    )
     p.add_argument("--epochs", type=int, default=50, help="search epochs (default 50)")
     p.add_argument("--C", type=int, default=16, help="supernet channels (default 16)")
     p.add_argument("--N", type=int, default=5, help="cells per stage (default 5)")
@@ -143,32 +192,56 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--num-workers", type=int, default=0, help="DataLoader workers")
-    p.add_argument("--threads", type=int, default=0,
-                   help="CPU threads for torch (default 0: torch's default)")
-    p.add_argument("--val-fraction", type=float, default=0.5,
-                   help="share of the search data used as the DARTS validation split "
-                        "(stratified, default 0.5)")
-    p.add_argument("--table", default=None,
-                   help=f"NAS-Bench-201 accuracy table (csv/csv.gz); default: ${TABLE_ENV} if set")
-    p.add_argument("--train-from-scratch", dest="scratch_epochs", type=int, default=0, metavar="EPOCHS",
-                   help="train the found cell from scratch for EPOCHS and report its test accuracy")
-    p.add_argument("--test-fraction", type=float, default=0.2,
-                   help="stratified test hold-out for --train-from-scratch when the source has no "
-                        "test split (default 0.2)")
+    p.add_argument(
+        "--threads", type=int, default=0, help="CPU threads for torch (default 0: torch's default)"
+    )
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.5,
+        help="share of the search data used as the DARTS validation split (stratified, default 0.5)",
+    )
+    p.add_argument(
+        "--table",
+        default=None,
+        help=f"NAS-Bench-201 accuracy table (csv/csv.gz); default: ${TABLE_ENV} if set",
+    )
+    p.add_argument(
+        "--train-from-scratch",
+        dest="scratch_epochs",
+        type=int,
+        default=0,
+        metavar="EPOCHS",
+        help="train the found cell from scratch for EPOCHS and report its test accuracy",
+    )
+    p.add_argument(
+        "--test-fraction",
+        type=float,
+        default=0.2,
+        help="stratified test hold-out for --train-from-scratch when the source has no "
+        "test split (default 0.2)",
+    )
     p.add_argument("-o", "--output", default=None, help="write the result record here (JSON)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     _add_method_options(p, prefix="proxy-")
 
     # demo --------------------------------------------------------------------
-    p = sub.add_parser("demo", help="full data vs CC-OR proxy vs BiLevelPruner on digits (no download)",
-                       description="The same short DARTS-V1 search three ways on scikit-learn's digits.")
+    p = sub.add_parser(
+        "demo",
+        help="full data vs CC-OR proxy vs BiLevelPruner on digits (no download)",
+        description="The same short DARTS-V1 search three ways on scikit-learn's digits.",
+    )
     p.add_argument("--epochs", type=int, default=None, help="search epochs (default from proxydata.demo)")
     p.add_argument("--scratch-epochs", type=int, default=None, help="from-scratch training epochs")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=1,
-                   help="CPU threads for torch (default 1: on 8x8 images more threads cost more than "
-                        "they give, and far more on a busy machine); 0 keeps torch's default")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="CPU threads for torch (default 1: on 8x8 images more threads cost more than "
+        "they give, and far more on a busy machine); 0 keeps torch's default",
+    )
     p.add_argument("-o", "--output", default=None, help="write all three records here (JSON)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return parser
@@ -267,21 +340,26 @@ def cmd_select(args: argparse.Namespace) -> int:
     dataset = load_source(args.data, download=args.download)
     targets = np.asarray(dataset.targets, dtype=np.int64)
     start = time.perf_counter()
-    proxy = make_proxy(method, dataset, ratio=ratio, seed=args.seed, progress=_progress(args),
-                       targets=targets, **kwargs)
+    proxy = make_proxy(
+        method, dataset, ratio=ratio, seed=args.seed, progress=_progress(args), targets=targets, **kwargs
+    )
     seconds = time.perf_counter() - start
 
     num_classes = int(targets.max()) + 1
     full = class_counts(targets, num_classes)
     kept = class_counts(targets[proxy.indices], num_classes)
     n, m = targets.size, int(proxy.indices.size)
-    print(f"{method} proxy of {args.data}: kept {m} of {n} samples ({100.0 * m / n:.1f} %), "
-          f"ratio {ratio:g}, seed {args.seed}")
+    print(
+        f"{method} proxy of {args.data}: kept {m} of {n} samples ({100.0 * m / n:.1f} %), "
+        f"ratio {ratio:g}, seed {args.seed}"
+    )
     print("per-class counts:")
     for line in _class_table(full, kept):
         print(line)
-    print(f"class balance degree: kept {class_balance_degree(kept):.4f} "
-          f"(all data {class_balance_degree(full):.4f})")
+    print(
+        f"class balance degree: kept {class_balance_degree(kept):.4f} "
+        f"(all data {class_balance_degree(full):.4f})"
+    )
     print(f"selection time: {seconds:.2f} s")
     if args.output:
         proxy.save(args.output)
@@ -326,8 +404,12 @@ def _validate_search(args: argparse.Namespace) -> None:
         if args.ratio is None:
             raise UsageError(f"--proxy {args.proxy} needs --ratio R (the kept share, in (0, 1])")
         check_ratio(args.ratio, "--ratio")
-    bdp_options = {"--bdp-interval": args.bdp_interval, "--bdp-train-ratio": args.bdp_train_ratio,
-                   "--bdp-val-ratio": args.bdp_val_ratio, "--no-class-balance": args.no_class_balance or None}
+    bdp_options = {
+        "--bdp-interval": args.bdp_interval,
+        "--bdp-train-ratio": args.bdp_train_ratio,
+        "--bdp-val-ratio": args.bdp_val_ratio,
+        "--no-class-balance": args.no_class_balance or None,
+    }
     if not args.bdp:
         given = [flag for flag, value in bdp_options.items() if value is not None]
         if given:
@@ -376,10 +458,19 @@ def cmd_search(args: argparse.Namespace) -> int:
     train_idx, val_idx = pool[first], pool[second]
 
     config = SearchConfig(
-        algo=args.algo, epochs=args.epochs, C=args.C, N=args.N, batch_size=args.batch_size,
-        seed=args.seed, device=args.device, proxy=args.proxy,
-        ratio=1.0 if args.proxy is None else float(args.ratio), proxy_kwargs=kwargs,
-        bdp=args.bdp, num_workers=args.num_workers, progress=progress,
+        algo=args.algo,
+        epochs=args.epochs,
+        C=args.C,
+        N=args.N,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        device=args.device,
+        proxy=args.proxy,
+        ratio=1.0 if args.proxy is None else float(args.ratio),
+        proxy_kwargs=kwargs,
+        bdp=args.bdp,
+        num_workers=args.num_workers,
+        progress=progress,
     )
     if args.bdp:
         config.bdp_kwargs = {
@@ -388,8 +479,10 @@ def cmd_search(args: argparse.Namespace) -> int:
             "val_prune_ratio": args.bdp_val_ratio,
             "class_balance": not args.no_class_balance,
         }
-    print(f"searching with {args.algo} on {args.data}: train split {train_idx.size}, "
-          f"validation split {val_idx.size}" + (f", test {len(test_set)}" if test_set is not None else ""))
+    print(
+        f"searching with {args.algo} on {args.data}: train split {train_idx.size}, "
+        f"validation split {val_idx.size}" + (f", test {len(test_set)}" if test_set is not None else "")
+    )
     with _torch_threads(args.threads):
         record = run_search(dataset, train_idx, val_idx, config, table=table)
         record["data"] = args.data
@@ -397,8 +490,16 @@ def cmd_search(args: argparse.Namespace) -> int:
         if args.scratch_epochs:
             train_set = _subset(dataset, pool)
             record["from_scratch"] = evaluate_genotype(
-                record["genotype"], train_set, test_set, epochs=args.scratch_epochs, C=args.C, N=args.N,
-                batch_size=args.batch_size, seed=args.seed, device=args.device, progress=progress,
+                record["genotype"],
+                train_set,
+                test_set,
+                epochs=args.scratch_epochs,
+                C=args.C,
+                N=args.N,
+                batch_size=args.batch_size,
+                seed=args.seed,
+                device=args.device,
+                progress=progress,
                 num_classes=int(targets.max()) + 1,
             )
     for line in _search_report(record):
@@ -419,8 +520,7 @@ def _search_report(record: dict[str, Any]) -> list[str]:
     """The human-readable summary printed after a search."""
     from .experiment import data_used
 
-    lines = [f"genotype: {record['genotype']}",
-             f"search seconds: {record['search_seconds']:.1f}"]
+    lines = [f"genotype: {record['genotype']}", f"search seconds: {record['search_seconds']:.1f}"]
     if record.get("proxy_seconds"):
         lines.append(f"proxy selection seconds: {record['proxy_seconds']:.2f}")
     train_pool, val_size = record["train_pool"], record["val_size"]
@@ -435,8 +535,10 @@ def _search_report(record: dict[str, Any]) -> list[str]:
         lines.append(f"NAS-Bench-201 {column}: {acc:.2f}")
     scratch = record.get("from_scratch")
     if scratch:
-        lines.append(f"from-scratch test accuracy ({scratch['epochs']} epochs, test: {record['test']}): "
-                     f"{100.0 * scratch['test_acc']:.2f} %")
+        lines.append(
+            f"from-scratch test accuracy ({scratch['epochs']} epochs, test: {record['test']}): "
+            f"{100.0 * scratch['test_acc']:.2f} %"
+        )
     return lines
 
 

@@ -175,8 +175,9 @@ def kmeans(
         where = "cpu" if gpu is None else f"cuda:{gpu}"
     else:
         if device is not None and device.type != "cpu":
-            warnings.warn(f"backend='sklearn' runs on the CPU only; ignoring device={str(device)!r}",
-                          stacklevel=2)
+            warnings.warn(
+                f"backend='sklearn' runs on the CPU only; ignoring device={str(device)!r}", stacklevel=2
+            )
         where = "cpu"
 
     from tqdm.auto import tqdm

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from typing import Any
 
 import numpy as np
@@ -114,6 +115,11 @@ def dataset_fingerprint(dataset: Any) -> str:
     return f"n={y.shape[0]};labels={digest}"
 
 
+def _round_half_up(x: float) -> int:
+    # The same rounding as proxy_size: r = 0.5 of 5 samples gives 3, not Python's 2.
+    return int(math.floor(x + 0.5))
+
+
 def split_indices(
     n: int,
     fraction: float = 0.5,
@@ -123,7 +129,7 @@ def split_indices(
     """Split ``range(n)`` into two disjoint parts, e.g. DARTS's train/val halves.
 
     The first part holds ``round(fraction * n)`` indices, or with ``stratify``
-    ``round(fraction * n_c)`` of every class ``c`` (so both parts keep the class
+    ``round(fraction * n_c)`` of every class ``c``, halves rounded up (so both parts keep the class
     proportions). Both parts are returned sorted.
 
     Parameters
@@ -144,14 +150,14 @@ def split_indices(
     rng = np.random.default_rng(check_seed(seed))
     if stratify is None:
         perm = rng.permutation(n)
-        k = round(frac * n)
+        k = _round_half_up(frac * n)
         first = perm[:k]
     else:
         y = check_labels(stratify, "stratify", n=n)
         parts = []
         for c in np.unique(y):
             members = np.flatnonzero(y == c)
-            k = round(frac * members.size)
+            k = _round_half_up(frac * members.size)
             parts.append(rng.permutation(members)[:k])
         first = np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
     first = np.sort(first.astype(np.int64))

@@ -38,11 +38,18 @@ def _runs(epochs: int) -> list[tuple[str, dict[str, Any]]]:
     return [
         ("full data", {}),
         ("CC-OR r=0.5", {"proxy": "cc-or", "ratio": 0.5}),
-        ("BiLevelPruner", {
-            "bdp": True,
-            "bdp_kwargs": {"interval": interval, "train_prune_ratio": 0.1, "val_prune_ratio": 0.1,
-                           "class_balance": True},
-        }),
+        (
+            "BiLevelPruner",
+            {
+                "bdp": True,
+                "bdp_kwargs": {
+                    "interval": interval,
+                    "train_prune_ratio": 0.1,
+                    "val_prune_ratio": 0.1,
+                    "class_balance": True,
+                },
+            },
+        ),
     ]
 
 
@@ -94,18 +101,46 @@ def run_demo(
 
     runs = []
     for name, overrides in _runs(epochs):
-        config = SearchConfig(algo="darts-v1", epochs=epochs, C=C, N=N, batch_size=batch_size, seed=seed,
-                              device=device, progress=progress, **overrides)
+        config = SearchConfig(
+            algo="darts-v1",
+            epochs=epochs,
+            C=C,
+            N=N,
+            batch_size=batch_size,
+            seed=seed,
+            device=device,
+            progress=progress,
+            **overrides,
+        )
         record = run_search(dataset, train_idx, val_idx, config)
-        scratch = evaluate_genotype(record["genotype"], train_set, test_set, epochs=scratch_epochs, C=C, N=N,
-                                    num_classes=10, batch_size=batch_size, seed=seed, device=device,
-                                    progress=progress)
+        scratch = evaluate_genotype(
+            record["genotype"],
+            train_set,
+            test_set,
+            epochs=scratch_epochs,
+            C=C,
+            N=N,
+            num_classes=10,
+            batch_size=batch_size,
+            seed=seed,
+            device=device,
+            progress=progress,
+        )
         runs.append({"name": name, "record": record, "from_scratch": scratch})
     return {
-        "settings": {"data": "digits", "algo": "darts-v1", "epochs": epochs, "scratch_epochs": scratch_epochs,
-                     "seed": seed, "C": C, "N": N, "batch_size": batch_size,
-                     "train_split": int(train_idx.size), "val_split": int(val_idx.size),
-                     "test": int(test.size)},
+        "settings": {
+            "data": "digits",
+            "algo": "darts-v1",
+            "epochs": epochs,
+            "scratch_epochs": scratch_epochs,
+            "seed": seed,
+            "C": C,
+            "N": N,
+            "batch_size": batch_size,
+            "train_split": int(train_idx.size),
+            "val_split": int(val_idx.size),
+            "test": int(test.size),
+        },
         "runs": runs,
     }
 
@@ -113,22 +148,26 @@ def run_demo(
 def format_table(result: dict[str, Any]) -> str:
     """The side-by-side table the demo prints."""
     s = result["settings"]
-    head = (f"DARTS-V1 on digits: {s['epochs']} search epochs, supernet C={s['C']} N={s['N']}; "
-            f"splits train {s['train_split']} / val {s['val_split']}; each cell trained "
-            f"{s['scratch_epochs']} epochs from scratch, tested on {s['test']} held-out images")
+    head = (
+        f"DARTS-V1 on digits: {s['epochs']} search epochs, supernet C={s['C']} N={s['N']}; "
+        f"splits train {s['train_split']} / val {s['val_split']}; each cell trained "
+        f"{s['scratch_epochs']} epochs from scratch, tested on {s['test']} held-out images"
+    )
     header = ("run", "train kept", "val kept", "data used", "search s", "test acc", "genotype")
     rows = [header]
     for run in result["runs"]:
         r = run["record"]
-        rows.append((
-            run["name"],
-            f"{r.get('final_train', r['kept_train'])}/{r['train_pool']}",
-            f"{r.get('final_val', r['val_size'])}/{r['val_size']}",
-            f"{data_used(r):.0%}",
-            f"{r['search_seconds'] + r.get('proxy_seconds', 0.0):.1f}",
-            f"{100.0 * run['from_scratch']['test_acc']:.1f} %",
-            r["genotype"],
-        ))
+        rows.append(
+            (
+                run["name"],
+                f"{r.get('final_train', r['kept_train'])}/{r['train_pool']}",
+                f"{r.get('final_val', r['val_size'])}/{r['val_size']}",
+                f"{data_used(r):.0%}",
+                f"{r['search_seconds'] + r.get('proxy_seconds', 0.0):.1f}",
+                f"{100.0 * run['from_scratch']['test_acc']:.1f} %",
+                r["genotype"],
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
     lines = [head, ""]
     for k, row in enumerate(rows):
@@ -137,7 +176,8 @@ def format_table(result: dict[str, Any]) -> str:
         if k == 0:
             lines.append("  ".join(["-" * w for w in widths] + ["-" * len(header[-1])]))
     lines.append("")
-    lines.append("data used: samples processed (both splits, all epochs) relative to a full-data search; "
-                 "search s includes the proxy selection.")
+    lines.append(
+        "data used: samples processed (both splits, all epochs) relative to a full-data search; "
+        "search s includes the proxy selection."
+    )
     return "\n".join(lines)
-

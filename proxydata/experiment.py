@@ -167,10 +167,12 @@ def run_search(
     else:
         train_sampler = ShardedIndexSampler(kept, seed=config.seed)
         val_sampler = ShardedIndexSampler(val_idx, seed=config.seed + 1)
-    train_loader = DataLoader(indexed, batch_size=config.batch_size, sampler=train_sampler,
-                              num_workers=config.num_workers)
-    val_loader = DataLoader(indexed, batch_size=config.batch_size, sampler=val_sampler,
-                            num_workers=config.num_workers)
+    train_loader = DataLoader(
+        indexed, batch_size=config.batch_size, sampler=train_sampler, num_workers=config.num_workers
+    )
+    val_loader = DataLoader(
+        indexed, batch_size=config.batch_size, sampler=val_sampler, num_workers=config.num_workers
+    )
 
     channels = image_shape(dataset)[0]
     network = SearchNetwork(
@@ -293,10 +295,20 @@ def evaluate_genotype(
         kwargs["progress"] = progress
     start = time.perf_counter()
     out = train_genotype(
-        str(genotype), train_loader, test_loader, epochs=epochs, C=C, N=N, num_classes=num_classes,
-        in_channels=image_shape(train_set)[0], device=device, seed=seed, **kwargs,
+        str(genotype),
+        train_loader,
+        test_loader,
+        epochs=epochs,
+        C=C,
+        N=N,
+        num_classes=num_classes,
+        in_channels=image_shape(train_set)[0],
+        device=device,
+        seed=seed,
+        **kwargs,
     )
     record = _jsonable_history(dict(out))
-    record.update(epochs=epochs, train_size=len(train_set), test_size=len(test_set),
-                  seconds=time.perf_counter() - start)
+    record.update(
+        epochs=epochs, train_size=len(train_set), test_size=len(test_set), seconds=time.perf_counter() - start
+    )
     return record

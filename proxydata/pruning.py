@@ -410,8 +410,10 @@ class BiLevelPruner:
             z = logits.detach()
             # A finite sum proves finite logits (NaN and ±inf propagate); only an overflowing
             # sum of finite logits needs the element-wise check.
-            if eager and not math.isfinite(z.sum(dtype=torch.float64).item()) and not bool(
-                torch.isfinite(z).all()
+            if (
+                eager
+                and not math.isfinite(z.sum(dtype=torch.float64).item())
+                and not bool(torch.isfinite(z).all())
             ):
                 raise ValueError("logits must be finite, got NaN or inf; nothing was recorded from this call")
             buffer_device = self._buffer.ensure(device)
@@ -676,8 +678,18 @@ class BiLevelPruner:
             f"  class balance limit: {limit if self.class_balance else 'off'}; "
             f"min_per_class={self.min_per_class}",
         ]
-        cols = ("epoch", "train", "val", "B train", "B val", "seen train", "seen val",
-                "pruned train", "pruned val", "held back")
+        cols = (
+            "epoch",
+            "train",
+            "val",
+            "B train",
+            "B val",
+            "seen train",
+            "seen val",
+            "pruned train",
+            "pruned val",
+            "held back",
+        )
         rows = [cols]
         tb = class_balance_degree(
             np.bincount(self.targets[self._tracked[~self._is_val]], minlength=self.num_classes)[
@@ -689,8 +701,20 @@ class BiLevelPruner:
                 self._present["val"]
             ]
         )
-        rows.append(("0", str(self.n_train_initial), str(self.n_val_initial), f"{tb:.3f}", f"{vb:.3f}",
-                     "", "", "", "", ""))
+        rows.append(
+            (
+                "0",
+                str(self.n_train_initial),
+                str(self.n_val_initial),
+                f"{tb:.3f}",
+                f"{vb:.3f}",
+                "",
+                "",
+                "",
+                "",
+                "",
+            )
+        )
         for h in self.history:
             t, v = h["train"], h["val"]
             rows.append(

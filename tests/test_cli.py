@@ -20,8 +20,19 @@ from proxydata.cli import main
 from proxydata.data import split_indices
 
 DIGITS_N = 1797
-TINY_SEARCH = ["--data", "digits", "--epochs", "1", "--C", "4", "--N", "1", "--batch-size", "128",
-               "--no-progress"]
+TINY_SEARCH = [
+    "--data",
+    "digits",
+    "--epochs",
+    "1",
+    "--C",
+    "4",
+    "--N",
+    "1",
+    "--batch-size",
+    "128",
+    "--no-progress",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -51,8 +62,20 @@ def half_up(x: float) -> int:
 @pytest.mark.parametrize("ratio", [0.1, 0.25, 1.0])
 def test_select_rs_keeps_round_rn_and_saves_json(capsys, tmp_path: Path, ratio: float) -> None:
     out_file = tmp_path / "proxy.json"
-    code, out, err = run(capsys, "select", "rs", "--data", "digits", "--ratio", str(ratio), "--seed", "3",
-                         "-o", str(out_file), "--no-progress")
+    code, out, err = run(
+        capsys,
+        "select",
+        "rs",
+        "--data",
+        "digits",
+        "--ratio",
+        str(ratio),
+        "--seed",
+        "3",
+        "-o",
+        str(out_file),
+        "--no-progress",
+    )
     assert code == 0, err
     m = half_up(ratio * DIGITS_N)
     assert f"kept {m} of {DIGITS_N} samples" in out
@@ -65,8 +88,9 @@ def test_select_rs_keeps_round_rn_and_saves_json(capsys, tmp_path: Path, ratio: 
 
 def test_select_cc_or_prints_per_class_counts_and_balance(capsys, tmp_path: Path, digits_targets) -> None:
     out_file = tmp_path / "proxy.npz"
-    code, out, err = run(capsys, "select", "CC-OR", "--data", "digits", "--ratio", "0.25",
-                         "-o", str(out_file), "--no-progress")
+    code, out, err = run(
+        capsys, "select", "CC-OR", "--data", "digits", "--ratio", "0.25", "-o", str(out_file), "--no-progress"
+    )
     assert code == 0, err
     full = np.bincount(digits_targets)
     expected = np.floor(0.25 * full + 0.5).astype(int)
@@ -81,8 +105,22 @@ def test_select_cc_or_prints_per_class_counts_and_balance(capsys, tmp_path: Path
 
 def test_select_km_or_passes_the_cluster_count(capsys, tmp_path: Path) -> None:
     out_file = tmp_path / "km.json"
-    code, _, err = run(capsys, "select", "km-or", "--data", "digits", "--ratio", "0.5", "--clusters", "7",
-                       "--backend", "sklearn", "-o", str(out_file), "--no-progress")
+    code, _, err = run(
+        capsys,
+        "select",
+        "km-or",
+        "--data",
+        "digits",
+        "--ratio",
+        "0.5",
+        "--clusters",
+        "7",
+        "--backend",
+        "sklearn",
+        "-o",
+        str(out_file),
+        "--no-progress",
+    )
     assert code == 0, err
     saved = json.loads(out_file.read_text())
     assert saved["params"]["n_clusters"] == 7 and saved["params"]["backend"] == "sklearn"
@@ -103,8 +141,19 @@ def test_search_with_a_proxy_writes_a_valid_record(capsys, tmp_path: Path, digit
     from proxydata.nas import Genotype
 
     out_file = tmp_path / "result.json"
-    code, out, err = run(capsys, "search", *TINY_SEARCH, "--proxy", "rs", "--ratio", "0.5",
-                         "--val-fraction", "0.4", "-o", str(out_file))
+    code, out, err = run(
+        capsys,
+        "search",
+        *TINY_SEARCH,
+        "--proxy",
+        "rs",
+        "--ratio",
+        "0.5",
+        "--val-fraction",
+        "0.4",
+        "-o",
+        str(out_file),
+    )
     assert code == 0, err
     record = json.loads(out_file.read_text())
     train_idx, val_idx = split_indices(DIGITS_N, 0.6, seed=0, stratify=digits_targets)
@@ -118,8 +167,22 @@ def test_search_with_a_proxy_writes_a_valid_record(capsys, tmp_path: Path, digit
 
 def test_search_with_bdp_and_from_scratch_evaluation(capsys, tmp_path: Path, digits_targets) -> None:
     out_file = tmp_path / "bdp.json"
-    code, out, err = run(capsys, "search", *TINY_SEARCH, "--epochs", "3", "--bdp", "--bdp-interval", "2",
-                         "--train-from-scratch", "1", "--test-fraction", "0.25", "-o", str(out_file))
+    code, out, err = run(
+        capsys,
+        "search",
+        *TINY_SEARCH,
+        "--epochs",
+        "3",
+        "--bdp",
+        "--bdp-interval",
+        "2",
+        "--train-from-scratch",
+        "1",
+        "--test-fraction",
+        "0.25",
+        "-o",
+        str(out_file),
+    )
     assert code == 0, err
     record = json.loads(out_file.read_text())
     assert record["config"]["bdp"] is True
@@ -139,12 +202,33 @@ def test_search_with_bdp_and_from_scratch_evaluation(capsys, tmp_path: Path, dig
 def test_search_evaluates_on_the_sources_own_test_split(capsys, tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     src = tmp_path / "tiny.npz"
-    np.savez(src, x_train=rng.integers(0, 256, (60, 8, 8, 3), dtype=np.uint8), y_train=np.tile([0, 1, 2], 20),
-             x_test=rng.integers(0, 256, (15, 8, 8, 3), dtype=np.uint8), y_test=np.tile([0, 1, 2], 5))
+    np.savez(
+        src,
+        x_train=rng.integers(0, 256, (60, 8, 8, 3), dtype=np.uint8),
+        y_train=np.tile([0, 1, 2], 20),
+        x_test=rng.integers(0, 256, (15, 8, 8, 3), dtype=np.uint8),
+        y_test=np.tile([0, 1, 2], 5),
+    )
     out_file = tmp_path / "r.json"
-    code, out, err = run(capsys, "search", "--data", f"npz:{src}", "--epochs", "1", "--C", "2", "--N", "1",
-                         "--batch-size", "16", "--train-from-scratch", "1", "--no-progress",
-                         "-o", str(out_file))
+    code, out, err = run(
+        capsys,
+        "search",
+        "--data",
+        f"npz:{src}",
+        "--epochs",
+        "1",
+        "--C",
+        "2",
+        "--N",
+        "1",
+        "--batch-size",
+        "16",
+        "--train-from-scratch",
+        "1",
+        "--no-progress",
+        "-o",
+        str(out_file),
+    )
     assert code == 0, err
     record = json.loads(out_file.read_text())
     # no hold-out: all 60 training images are searched, the 15 test images only tested
@@ -175,8 +259,9 @@ def test_demo_prints_three_runs_side_by_side(capsys, tmp_path: Path) -> None:
     from proxydata.nas import Genotype
 
     out_file = tmp_path / "demo.json"
-    code, out, err = run(capsys, "demo", "--epochs", "3", "--scratch-epochs", "1", "--no-progress",
-                         "-o", str(out_file))
+    code, out, err = run(
+        capsys, "demo", "--epochs", "3", "--scratch-epochs", "1", "--no-progress", "-o", str(out_file)
+    )
     assert code == 0, err
     result = json.loads(out_file.read_text())
     names = [r["name"] for r in result["runs"]]
@@ -208,8 +293,16 @@ BAD_ARGUMENTS = {
     "option of another method": ["select", "rs", "--data", "digits", "--ratio", "0.5", "--clusters", "5"],
     "missing ratio": ["select", "rs", "--data", "digits"],
     "bad output suffix": ["select", "rs", "--data", "digits", "--ratio", "0.5", "-o", "proxy.txt"],
-    "output directory missing": ["select", "rs", "--data", "digits", "--ratio", "0.5",
-                                 "-o", "/no/dir/p.json"],
+    "output directory missing": [
+        "select",
+        "rs",
+        "--data",
+        "digits",
+        "--ratio",
+        "0.5",
+        "-o",
+        "/no/dir/p.json",
+    ],
     "unknown command": ["frobnicate"],
     "no command": [],
     "ratio without proxy": ["search", "--data", "digits", "--ratio", "0.5"],
@@ -257,9 +350,26 @@ def test_installed_entry_point(tmp_path: Path) -> None:
         pytest.skip("the proxydata entry point is not installed (pip install -e .)")
     out_file = tmp_path / "p.json"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([script, "select", "cc-rs", "--data", "digits", "--ratio", "0.2", "--seed", "1",
-                           "-o", str(out_file), "--no-progress"],
-                          capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run(
+        [
+            script,
+            "select",
+            "cc-rs",
+            "--data",
+            "digits",
+            "--ratio",
+            "0.2",
+            "--seed",
+            "1",
+            "-o",
+            str(out_file),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     m = sum(half_up(0.2 * c) for c in np.bincount(load_digits().targets))
     assert f"kept {m} of 1797 samples" in proc.stdout

@@ -54,8 +54,13 @@ def test_python_blocks_run(
 
 def test_every_doc_page_is_checked() -> None:
     names = {p.relative_to(REPO).as_posix() for p in DOC_FILES}
-    for required in ("README.md", "docs/index.md", "docs/user_guide.md", "docs/api.md",
-                     *(f"docs/methods/{m}.md" for m in ("rs", "cc-rs", "km-or", "cc-or", "ae", "tl", "bdp"))):
+    for required in (
+        "README.md",
+        "docs/index.md",
+        "docs/user_guide.md",
+        "docs/api.md",
+        *(f"docs/methods/{m}.md" for m in ("rs", "cc-rs", "km-or", "cc-or", "ae", "tl", "bdp")),
+    ):
         assert required in names
 
 

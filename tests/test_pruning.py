@@ -104,8 +104,14 @@ def _feed(pruner: BiLevelPruner, window: dict[int, list]) -> list[dict | None]:
 
 def _toy(class_balance: bool = True) -> BiLevelPruner:
     return BiLevelPruner(
-        TOY_Y, range(12), range(12, 20), epochs=7, interval=3, train_prune_ratio=0.25,
-        val_prune_ratio=0.25, class_balance=class_balance,
+        TOY_Y,
+        range(12),
+        range(12, 20),
+        epochs=7,
+        interval=3,
+        train_prune_ratio=0.25,
+        val_prune_ratio=0.25,
+        class_balance=class_balance,
     )
 
 
@@ -175,8 +181,9 @@ def test_class_limit_formula_values_match_the_toy_comments():
 
 def test_shortfall_for_missing_voe_is_recorded():
     # Only two training samples are observed twice: 2 of the 3 asked can be pruned.
-    pruner = BiLevelPruner(TOY_Y, range(12), range(12, 20), epochs=5, interval=2, train_prune_ratio=0.25,
-                           val_prune_ratio=0.0)
+    pruner = BiLevelPruner(
+        TOY_Y, range(12), range(12, 20), epochs=5, interval=2, train_prune_ratio=0.25, val_prune_ratio=0.0
+    )
     for _ in range(2):
         pruner._observe_el2n([0, 1, 2], torch.tensor([0.1, 0.2, 0.3]) * (1 + pruner.epoch))
         pruner._observe_el2n([3], torch.tensor([0.5]))
@@ -186,8 +193,9 @@ def test_shortfall_for_missing_voe_is_recorded():
     t = info["train"]
     # VoE: 0 → var(0.1, 0.2) = 0.0025, 1 → 0.01, 2 → 0.0225, 3 → var(0.5, 0.5) = 0;
     assert t["indices"].tolist() == [3, 0, 1]
-    pruner2 = BiLevelPruner(TOY_Y, range(12), range(12, 20), epochs=5, interval=2, train_prune_ratio=0.25,
-                            val_prune_ratio=0.0)
+    pruner2 = BiLevelPruner(
+        TOY_Y, range(12), range(12, 20), epochs=5, interval=2, train_prune_ratio=0.25, val_prune_ratio=0.0
+    )
     for _ in range(2):
         pruner2._observe_el2n([0, 1], torch.tensor([0.1, 0.2]) * (1 + pruner2.epoch))
         info = pruner2.step()
@@ -220,8 +228,16 @@ def test_voe_equals_numpy_var_when_every_epoch_is_observed():
 
 def test_missing_epochs_are_excluded_and_fewer_than_two_never_prune():
     y = np.zeros(8, dtype=int)
-    pruner = BiLevelPruner(y, [0, 1, 2, 3], [4, 5, 6, 7], epochs=7, interval=3, train_prune_ratio=0.25,
-                           val_prune_ratio=0.25, class_balance=False)
+    pruner = BiLevelPruner(
+        y,
+        [0, 1, 2, 3],
+        [4, 5, 6, 7],
+        epochs=7,
+        interval=3,
+        train_prune_ratio=0.25,
+        val_prune_ratio=0.25,
+        class_balance=False,
+    )
     obs = {  # epoch → {index: el2n}; dyadic values so that equal variances are exactly equal
         0: {0: 0.25, 1: 0.25, 2: 0.75, 3: 0.5, 4: 0.125, 5: 0.5, 6: 1.375, 7: 0.25},
         1: {0: 0.5, 1: 0.25, 2: 0.75, 4: 0.125, 5: 0.5, 7: 0.5},
@@ -246,8 +262,9 @@ def test_missing_epochs_are_excluded_and_fewer_than_two_never_prune():
 def test_observe_averages_el2n_within_an_epoch_and_matches_metrics_el2n():
     g = torch.Generator().manual_seed(0)
     y = torch.tensor([0, 1, 2, 0, 1, 2])
-    pruner = BiLevelPruner(y, [0, 1, 2], [3, 4, 5], epochs=4, interval=2, train_prune_ratio=0.0,
-                           val_prune_ratio=0.0)
+    pruner = BiLevelPruner(
+        y, [0, 1, 2], [3, 4, 5], epochs=4, interval=2, train_prune_ratio=0.0, val_prune_ratio=0.0
+    )
     a = torch.randn(3, 3, generator=g)
     b = torch.randn(2, 3, generator=g)
     pruner.observe(torch.tensor([0, 1, 4]), a)
@@ -320,8 +337,13 @@ def test_selection_equals_the_greedy_walk(data):
 
 
 @settings(max_examples=25, deadline=None)
-@given(seed=st.integers(0, 2**16), k=st.integers(1, 6), asked=st.integers(1, 400),
-       criterion=st.sampled_from(["low", "high"]), balanced=st.booleans())
+@given(
+    seed=st.integers(0, 2**16),
+    k=st.integers(1, 6),
+    asked=st.integers(1, 400),
+    criterion=st.sampled_from(["low", "high"]),
+    balanced=st.booleans(),
+)
 def test_selection_of_a_large_split_equals_the_greedy_walk(seed, k, asked, criterion, balanced):
     # Large enough that only a prefix of the VoE order is sorted; integer VoEs force ties at the cut.
     rng = np.random.default_rng(seed)
@@ -367,8 +389,18 @@ def test_invariants_of_random_runs(data):
     mpc = data.draw(st.integers(1, 3))
     p_seen = data.draw(st.sampled_from([0.6, 0.9, 1.0]))
     try:
-        pruner = BiLevelPruner(y, np.flatnonzero(~is_val), np.flatnonzero(is_val), epochs, interval,
-                               p_t, p_v, class_balance=class_balance, min_per_class=mpc, seed=seed)
+        pruner = BiLevelPruner(
+            y,
+            np.flatnonzero(~is_val),
+            np.flatnonzero(is_val),
+            epochs,
+            interval,
+            p_t,
+            p_v,
+            class_balance=class_balance,
+            min_per_class=mpc,
+            seed=seed,
+        )
     except ValueError as exc:  # a schedule that would prune a whole split
         assert "pruning steps" in str(exc)
         return
@@ -423,8 +455,9 @@ def _tensor_problem(n: int = 60, k: int = 3, seed: int = 0):
 @pytest.mark.parametrize("num_workers", [0, 2])
 def test_dataloader_visits_exactly_the_kept_set_once_per_epoch(num_workers):
     ds, y = _tensor_problem()
-    pruner = BiLevelPruner(y, range(0, 30), range(30, 60), epochs=5, interval=2, train_prune_ratio=0.2,
-                           val_prune_ratio=0.2)
+    pruner = BiLevelPruner(
+        y, range(0, 30), range(30, 60), epochs=5, interval=2, train_prune_ratio=0.2, val_prune_ratio=0.2
+    )
     loaders = {
         "train": DataLoader(ds, batch_size=7, sampler=pruner.train_sampler, num_workers=num_workers),
         "val": DataLoader(ds, batch_size=7, sampler=pruner.val_sampler, num_workers=num_workers),
@@ -459,8 +492,9 @@ def test_sampler_shuffles_are_seeded():
 def test_naslib_style_next_iter_walks_the_whole_validation_split():
     # NASLib takes `next(iter(valid_queue))` at every step; each new iterator continues the pass.
     ds, y = _tensor_problem()
-    pruner = BiLevelPruner(y, range(0, 30), range(30, 60), epochs=5, interval=2, train_prune_ratio=0.1,
-                           val_prune_ratio=0.1)
+    pruner = BiLevelPruner(
+        y, range(0, 30), range(30, 60), epochs=5, interval=2, train_prune_ratio=0.1, val_prune_ratio=0.1
+    )
     train_loader = DataLoader(ds, batch_size=6, sampler=pruner.train_sampler)
     val_loader = DataLoader(ds, batch_size=6, sampler=pruner.val_sampler)
     g = torch.Generator().manual_seed(0)
@@ -482,8 +516,9 @@ def test_naslib_style_next_iter_walks_the_whole_validation_split():
 
 def test_an_iterator_from_a_finished_epoch_stops_instead_of_yielding_pruned_indices():
     ds, y = _tensor_problem()
-    pruner = BiLevelPruner(y, range(0, 30), range(30, 60), epochs=5, interval=2, train_prune_ratio=0.2,
-                           val_prune_ratio=0.2)
+    pruner = BiLevelPruner(
+        y, range(0, 30), range(30, 60), epochs=5, interval=2, train_prune_ratio=0.2, val_prune_ratio=0.2
+    )
     g = torch.Generator().manual_seed(0)
     loader = DataLoader(ds, batch_size=4, sampler=pruner.val_sampler)
     stale = None
@@ -504,8 +539,9 @@ def test_an_iterator_from_a_finished_epoch_stops_instead_of_yielding_pruned_indi
 def test_random_validation_sample_per_training_batch():
     # A loop that pairs every training batch with validation samples drawn at random.
     ds, y = _tensor_problem(n=80)
-    pruner = BiLevelPruner(y, range(0, 40), range(40, 80), epochs=7, interval=2, train_prune_ratio=0.1,
-                           val_prune_ratio=0.1)
+    pruner = BiLevelPruner(
+        y, range(0, 40), range(40, 80), epochs=7, interval=2, train_prune_ratio=0.1, val_prune_ratio=0.1
+    )
     train_loader = DataLoader(ds, batch_size=8, sampler=pruner.train_sampler)
     rng = np.random.default_rng(0)
     g = torch.Generator().manual_seed(0)
@@ -668,8 +704,9 @@ def test_targets_may_be_a_dataset_or_a_list():
 @pytest.fixture
 def small() -> BiLevelPruner:
     y = np.arange(20) % 2
-    p = BiLevelPruner(y, range(0, 10), range(10, 18), epochs=5, interval=2, train_prune_ratio=0.2,
-                      val_prune_ratio=0.0)
+    p = BiLevelPruner(
+        y, range(0, 10), range(10, 18), epochs=5, interval=2, train_prune_ratio=0.2, val_prune_ratio=0.0
+    )
     for _ in range(2):
         p.observe(torch.arange(10), torch.randn(10, 2, generator=torch.Generator().manual_seed(p.epoch)))
         p.step()
@@ -788,8 +825,9 @@ def test_sharding_without_a_process_group_warns_and_splits_the_kept_set():
 
 def test_summary_and_schedule_and_repr():
     y = np.arange(40) % 2
-    p = BiLevelPruner(y, range(20), range(20, 40), epochs=7, interval=2, train_prune_ratio=0.1,
-                      val_prune_ratio=0.2)
+    p = BiLevelPruner(
+        y, range(20), range(20, 40), epochs=7, interval=2, train_prune_ratio=0.1, val_prune_ratio=0.2
+    )
     assert p.num_steps == 3 and p.prune_epochs == [2, 4, 6]
     assert p.pruning_schedule() == [(2, 18, 16), (4, 16, 12), (6, 14, 8)]
     for _ in range(3):
@@ -799,8 +837,12 @@ def test_summary_and_schedule_and_repr():
     text = p.summary()
     assert "T=2" in text and "3 pruning steps" in text
     rows = [line.split() for line in text.splitlines() if line.strip()[:1].isdigit()]
-    assert [r[:3] for r in rows] == [["0", "20", "20"], ["1", "20", "20"], ["2", "18", "16"],
-                                     ["3", "18", "16"]]
+    assert [r[:3] for r in rows] == [
+        ["0", "20", "20"],
+        ["1", "20", "20"],
+        ["2", "18", "16"],
+        ["3", "18", "16"],
+    ]
     assert "2/2" in text and "4/4" in text
     assert "kept_train=18/20" in repr(p)
 

@@ -320,8 +320,16 @@ def test_property_outlier_methods_keep_the_lowest_scores(case) -> None:
 @pytest.mark.parametrize("name", list(METHODS))
 @pytest.mark.parametrize(
     ("ratio", "error"),
-    [(0.0, ValueError), (-0.2, ValueError), (1.01, ValueError), (float("nan"), ValueError),
-     (float("inf"), ValueError), ("0.5", TypeError), (True, TypeError), (None, TypeError)],
+    [
+        (0.0, ValueError),
+        (-0.2, ValueError),
+        (1.01, ValueError),
+        (float("nan"), ValueError),
+        (float("inf"), ValueError),
+        ("0.5", TypeError),
+        (True, TypeError),
+        (None, TypeError),
+    ],
 )
 def test_bad_ratio(digits, name: str, ratio, error) -> None:
     with pytest.raises(error, match="ratio"):
@@ -495,11 +503,13 @@ def test_sharding_matches_distributed_sampler(digits, name, world, drop_last, sh
     kept = full.indices
     shards = []
     for rank in range(world):
-        proxy = build(name, digits, 0.25, seed=11, num_replicas=world, rank=rank,
-                      drop_last=drop_last, shuffle=shuffle)
+        proxy = build(
+            name, digits, 0.25, seed=11, num_replicas=world, rank=rank, drop_last=drop_last, shuffle=shuffle
+        )
         proxy.set_epoch(4)
-        ref = DistributedSampler(range(kept.size), num_replicas=world, rank=rank, shuffle=shuffle,
-                                 seed=11, drop_last=drop_last)
+        ref = DistributedSampler(
+            range(kept.size), num_replicas=world, rank=rank, shuffle=shuffle, seed=11, drop_last=drop_last
+        )
         ref.set_epoch(4)
         expected = kept[list(ref)].tolist()
         got = list(proxy)

@@ -59,8 +59,11 @@ def resolve_features(
         return x, True
     if isinstance(features, nn.Module):
         x = model_features(
-            dataset, features, device="cpu" if device is None else device,
-            batch_size=batch_size, progress=progress,
+            dataset,
+            features,
+            device="cpu" if device is None else device,
+            batch_size=batch_size,
+            progress=progress,
         )
         owned = True
     elif isinstance(features, (np.ndarray, torch.Tensor)):
@@ -147,7 +150,12 @@ class KMeansOutlierProxy(ProxySampler):
 
     method = "km-or"
     param_names: ClassVar[tuple[str, ...]] = (
-        "n_clusters", "features", "standardize", "backend", "n_iter", "n_init",
+        "n_clusters",
+        "features",
+        "standardize",
+        "backend",
+        "n_iter",
+        "n_init",
     )
     kmeans_result: KMeansResult | None = None
     device: torch.device | None = None
@@ -184,12 +192,23 @@ class KMeansOutlierProxy(ProxySampler):
             raise ValueError(f"n_clusters must be <= the number of samples n={self.n}, got {self.n_clusters}")
         features, self._features = self._features, None  # keep no model or array alive
         x, owned = resolve_features(
-            self.dataset, features, standardize=self.standardize, device=self.device,
-            batch_size=self.batch_size, progress=self.progress,
+            self.dataset,
+            features,
+            standardize=self.standardize,
+            device=self.device,
+            batch_size=self.batch_size,
+            progress=self.progress,
         )
         self.kmeans_result = kmeans(
-            x, self.n_clusters, backend=self.backend, seed=self.seed, n_iter=self.n_iter,
-            n_init=self.n_init, device=self.device, copy_x=not owned, progress=self.progress,
+            x,
+            self.n_clusters,
+            backend=self.backend,
+            seed=self.seed,
+            n_iter=self.n_iter,
+            n_init=self.n_init,
+            device=self.device,
+            copy_x=not owned,
+            progress=self.progress,
         )
         scores = self.kmeans_result.distances
         return lowest(scores, proxy_size(self.n, self.ratio)), scores
@@ -262,8 +281,12 @@ class ClassOutlierProxy(ProxySampler):
             check_choice(features, "features", FEATURE_KINDS)
             return lambda: pixel_batches(self.dataset, batch_size=bs)
         x, _ = resolve_features(
-            self.dataset, features, standardize=self.standardize, device=self.device,
-            batch_size=bs, progress=self.progress,
+            self.dataset,
+            features,
+            standardize=self.standardize,
+            device=self.device,
+            batch_size=bs,
+            progress=self.progress,
         )
         return lambda: (x[i : i + bs] for i in range(0, x.shape[0], bs))
 
