@@ -101,8 +101,14 @@ def main(
     train_idx, val_idx = split_indices(len(data), 0.5, seed=seed, stratify=data.targets)
 
     pruner = BiLevelPruner(  # (1)
-        data.targets, train_idx, val_idx, epochs=epochs, interval=interval,
-        train_prune_ratio=ratio, val_prune_ratio=ratio, seed=seed,
+        data.targets,
+        train_idx,
+        val_idx,
+        epochs=epochs,
+        interval=interval,
+        train_prune_ratio=ratio,
+        val_prune_ratio=ratio,
+        seed=seed,
     )
     dataset = IndexedDataset(data)
     train_loader = DataLoader(dataset, batch_size=batch_size, sampler=pruner.train_sampler)  # (2)

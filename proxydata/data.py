@@ -117,7 +117,7 @@ def dataset_fingerprint(dataset: Any) -> str:
 
 def _round_half_up(x: float) -> int:
     # The same rounding as proxy_size: r = 0.5 of 5 samples gives 3, not Python's 2.
-    return int(math.floor(x + 0.5))
+    return math.floor(x + 0.5)
 
 
 def split_indices(
