@@ -85,13 +85,16 @@ def _lines_vs_ratio(records: Sequence[dict[str, Any]], key: str, ylabel: str, pa
     fig, axes = plt.subplots(1, len(algos), figsize=(5 * len(algos), 3.8), squeeze=False)
     for ax, algo in zip(axes[0], algos):
         methods = sorted({g[1] for g in stats if g[0] == algo})
+        references = iter(zip(("black", "dimgray", "darkgoldenrod", "teal"), ("--", ":", "-.", (0, (5, 1)))))
         for method in methods:
             pts = sorted((g[2], m, s) for g, (m, s, _) in stats.items() if g[0] == algo and g[1] == method)
             r = np.array([p[0] for p in pts])
             mean = np.array([p[1] for p in pts])
             std = np.array([p[2] for p in pts])
             if r.size == 1:
-                ax.axhline(mean[0], linestyle="--", linewidth=1, label=f"{method} (r={r[0]:g})")
+                color, style = next(references, ("gray", "--"))
+                label = f"{method} (r={r[0]:g})"
+                ax.axhline(mean[0], color=color, linestyle=style, linewidth=1.2, label=label)
                 continue
             ax.errorbar(r, mean, yerr=std, marker="o", capsize=3, label=method)
         ax.set_title(algo)
