@@ -237,8 +237,75 @@ def analysis(records: list[dict[str, Any]]) -> list[str]:
             f"**6. The class-balance limit helps**: CIFAR-10 {a_b:.2f} with the limit vs {a_n:.2f} without "
             f"→ **{verdict}** at this scale."
         )
+        for label, recs in (("with the limit", bdp), ("without it", nob)):
+            held, final_b = _limit_activity(recs)
+            out.append(
+                f"- {label}: samples the class limit held back, summed over steps and splits, "
+                f"{_fmt(held, 0)} per run; final class balance degree train {_fmt(final_b[0], 3)}, "
+                f"val {_fmt(final_b[1], 3)}."
+            )
         out.append("")
     return out
+
+
+def _limit_activity(recs: list[dict[str, Any]]) -> tuple[list[float], tuple[list[float], list[float]]]:
+    """Per run: samples held back by the class limit, and the final balance degrees."""
+    held, b_train, b_val = [], [], []
+    for rec in recs:
+        history = rec.get("pruner_history") or []
+        total = 0
+        for entry in history:
+            for split in ("train", "val"):
+                step = entry.get(split)
+                if isinstance(step, dict):
+                    total += int(step.get("held_back_by", {}).get("class_limit", 0))
+        held.append(float(total))
+        if history:
+            b_train.append(float(history[-1]["train_balance"]))
+            b_val.append(float(history[-1]["val_balance"]))
+    return held, (b_train, b_val)
+
+
+def protocol(records: list[dict[str, Any]]) -> list[str]:
+    """The settings the runs recorded, as a bullet list."""
+    first = records[0]
+    cfg = first["config"]
+    seeds = sorted({r["seed"] for r in records})
+    lines = [
+        "Protocol, as recorded in the runs:",
+        "",
+        f"- search training pool {first['train_pool']} images, validation set {first['val_size']} "
+        "images (stratified samples of NAS-Bench-201's `cifar10valid_train` / `cifar10valid_valid` "
+        "halves of CIFAR-10, indices in `benchmarks/results/reproduction_split.npz`);",
+        f"- supernet C = {cfg['C']}, N = {cfg['N']}, batch {cfg['batch_size']}, {cfg['epochs']} epochs, "
+        f"seeds {', '.join(map(str, seeds))}; no data augmentation;",
+        "- optimisers and the GDAS temperature schedule: the NAS-Bench-201 defaults of "
+        "`proxydata.nas.search`"
+        + (f" with `{json.dumps(cfg['search_kwargs'], sort_keys=True)}`" if cfg["search_kwargs"] else "")
+        + ";",
+    ]
+    kwargs: dict[str, str] = {}
+    for rec in records:
+        if rec["config"].get("proxy") and rec["method"] not in kwargs:
+            kwargs[rec["method"]] = json.dumps(rec["config"]["proxy_kwargs"], sort_keys=True)
+    for method in METHOD_ORDER:
+        if method in kwargs and kwargs[method] != "{}":
+            lines.append(f"- {method} settings: `{kwargs[method]}`;")
+    if "tl" in kwargs:
+        lines.append(
+            '- TL uses `backbone="scratch"` (a small CNN trained from scratch with the head): '
+            "ImageNet weights cannot be downloaded on these machines;"
+        )
+    bdp = [r for r in records if r["method"].startswith("bdp")]
+    if bdp:
+        bk = dict(bdp[0]["config"]["bdp_kwargs"])
+        bk.pop("class_balance", None)
+        lines.append(
+            f"- BDP: `{json.dumps(bk, sort_keys=True)}` (`bdp-nobalance`: the same without the "
+            "class-balance limit);"
+        )
+    lines[-1] = lines[-1].rstrip(";") + "."
+    return lines
 
 
 def write_report(jsonl: Path, md_path: Path, fig_dir: Path) -> None:
@@ -266,7 +333,7 @@ def write_report(jsonl: Path, md_path: Path, fig_dir: Path) -> None:
     ]
     for scale in scales:
         recs = [r for r in records if r["scale"] == scale]
-        lines += [f"## Scale `{scale}`", ""]
+        lines += [f"## Scale `{scale}`", "", *protocol(recs), ""]
         for algo in sorted({r["algo"] for r in recs}):
             lines += [f"### {algo}: static proxies (layout of *Less is More*, Tables 1–4)", ""]
             lines += [*method_table(recs, algo), ""]
