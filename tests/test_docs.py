@@ -38,6 +38,12 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+def _from_proxydata(value: object) -> bool:
+    module = getattr(value, "__module__", None) or getattr(type(value), "__module__", "") or ""
+    name = getattr(value, "__name__", "")
+    return module.startswith("proxydata") or (isinstance(name, str) and name.startswith("proxydata"))
+
+
 @pytest.mark.parametrize(
     "path", [p for p in DOC_FILES if code_blocks(p)], ids=lambda p: str(p.relative_to(REPO))
 )
@@ -50,6 +56,9 @@ def test_python_blocks_run(
     for k, block in enumerate(code_blocks(path)):
         code = compile(block, f"{path.name}[python block {k + 1}]", "exec")
         exec(code, namespace)  # executing our own documentation is the point
+    # the page's code used the library: some name it bound comes from proxydata
+    used = [name for name, value in namespace.items() if _from_proxydata(value)]
+    assert used, f"{path.name}: its python blocks never touch proxydata"
 
 
 def test_every_doc_page_is_checked() -> None:
