@@ -16,7 +16,10 @@ Runs (``--grid``):
   of each split with the defaults), and the same without the class-balance limit.
 
 One JSON line per finished run is appended to ``--out`` at once; runs already in
-the file are skipped, so a grid can be stopped and continued. ``--shard i/k``
+the file are skipped, so a grid can be stopped and continued. ``--shard auto``
+lets any number of processes share the grid through claim files (a run is
+taken by the first process that claims it; claims of dead processes are taken
+over); ``--shard i/k``
 splits the grid between k processes writing to the same file.
 
 Examples
@@ -132,6 +135,28 @@ def done_keys(path: Path) -> set[str]:
     return keys
 
 
+def claim_run(out: Path, run: dict[str, Any]) -> Path | None:
+    """Claim ``run`` for this process; None when a live process holds it."""
+    claims = out.with_suffix(".claims")
+    claims.mkdir(exist_ok=True)
+    path = claims / run_key(run).replace("|", "__").replace("/", "_")
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        try:
+            holder = int(path.read_text() or "0")
+            os.kill(holder, 0)
+            return None  # a live process runs it
+        except (ValueError, ProcessLookupError):
+            path.write_text(str(os.getpid()))  # its process died: take it over
+            return path
+        except PermissionError:
+            return None
+    with os.fdopen(fd, "w") as fh:
+        fh.write(str(os.getpid()))
+    return path
+
+
 def proxy_kwargs(method: str, args: argparse.Namespace) -> dict[str, Any]:
     """Method settings of the protocol (reduced epochs for AE/TL at CPU scale)."""
     if method == "km-or":
@@ -231,7 +256,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--bdp-ratio", type=float, default=0.2)
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--shard", default="0/1", help="i/k: run every k-th run starting at i")
+    p.add_argument(
+        "--shard", default="0/1", help="i/k: every k-th run starting at i; auto: claim runs as they come"
+    )
     p.add_argument("--limit", type=int, default=None, help="stop after this many new runs")
     p.add_argument("--progress", action="store_true")
     p.add_argument("--dry-run", action="store_true", help="list the runs still to do")
@@ -258,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     args.code_version = code_version()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    shard_i, shard_k = (int(v) for v in args.shard.split("/"))
+    auto = args.shard == "auto"
+    shard_i, shard_k = (0, 1) if auto else (int(v) for v in args.shard.split("/"))
     grid = build_grid(args)
     todo = [r for i, r in enumerate(grid) if i % shard_k == shard_i and run_key(r) not in done_keys(out)]
     print(f"{len(grid)} runs in the grid, {len(todo)} to do in shard {args.shard}", flush=True)
@@ -276,10 +304,15 @@ def main(argv: list[str] | None = None) -> int:
             break
         if run_key(run) in done_keys(out):  # another shard may have done it meanwhile
             continue
+        claim = claim_run(out, run) if auto else None
+        if auto and claim is None:
+            continue
         start = time.perf_counter()
         record = execute(run, dataset, train_idx, val_idx, args, table)
         with open(out, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")
+        if claim is not None:
+            claim.unlink(missing_ok=True)
         acc = record.get("accuracies", {})
         print(
             f"[{n_done + 1}/{len(todo)}] {record['key']}  {record['genotype']}  "

@@ -25,8 +25,14 @@ ALL_SKIP = "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|ski
 
 
 def load_records(path: Path) -> list[dict[str, Any]]:
+    """The runs of ``path``, one per run key (the first, should a run appear twice)."""
+    records: dict[str, dict[str, Any]] = {}
     with open(path, encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
+        for line in fh:
+            if line.strip():
+                rec = json.loads(line)
+                records.setdefault(rec.get("key", str(len(records))), rec)
+    return list(records.values())
 
 
 def _acc(rec: dict[str, Any], col: str) -> float:
