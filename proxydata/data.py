@@ -115,8 +115,21 @@ def dataset_fingerprint(dataset: Any) -> str:
     return f"n={y.shape[0]};labels={digest}"
 
 
-def _round_half_up(x: float) -> int:
-    # The same rounding as proxy_size: r = 0.5 of 5 samples gives 3, not Python's 2.
+def round_half_up(x: float) -> int:
+    """Round half up, ``floor(x + 0.5)``: the library's ``round`` for kept counts.
+
+    Python's ``round`` rounds halves to even (``round(2.5) == 2``); kept counts
+    use this rule instead, so ``r = 0.5`` of 5 samples keeps 3 and counts grow
+    monotonically with ``n``.
+
+    Parameters
+    ----------
+    x : float
+
+    Returns
+    -------
+    int
+    """
     return math.floor(x + 0.5)
 
 
@@ -150,14 +163,14 @@ def split_indices(
     rng = np.random.default_rng(check_seed(seed))
     if stratify is None:
         perm = rng.permutation(n)
-        k = _round_half_up(frac * n)
+        k = round_half_up(frac * n)
         first = perm[:k]
     else:
         y = check_labels(stratify, "stratify", n=n)
         parts = []
         for c in np.unique(y):
             members = np.flatnonzero(y == c)
-            k = _round_half_up(frac * members.size)
+            k = round_half_up(frac * members.size)
             parts.append(rng.permutation(members)[:k])
         first = np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
     first = np.sort(first.astype(np.int64))

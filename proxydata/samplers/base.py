@@ -19,9 +19,9 @@ import numpy as np
 from torch.utils.data import Subset
 
 from .._sharding import ShardedIndexSampler
-from .._validation import check_bool, check_ratio, check_seed
+from .._validation import check_bool, check_labels, check_ratio, check_seed
 from .._version import __version__
-from ..data import dataset_fingerprint, get_targets
+from ..data import dataset_fingerprint, get_targets, round_half_up
 from ..metrics import class_balance_degree, class_counts
 
 __all__ = ["ProxySampler", "highest", "lowest", "method_class", "proxy_size", "registered_methods"]
@@ -35,7 +35,7 @@ def proxy_size(n: int, ratio: float) -> int:
     Round-half-up (not Python's round-half-even) so that, e.g., ``r = 0.5`` of 5
     samples keeps 3: the rule is monotone in ``n`` and easy to compute by hand.
     """
-    return math.floor(ratio * n + 0.5)
+    return round_half_up(ratio * n)
 
 
 def lowest(scores: np.ndarray, m: int) -> np.ndarray:
@@ -157,8 +157,6 @@ class ProxySampler(ShardedIndexSampler):
         n = len(dataset)
         if n == 0:
             raise ValueError("dataset must not be empty, got 0 samples")
-        from .._validation import check_labels
-
         if targets is None:
             y = get_targets(dataset, progress=False)
         else:
