@@ -12,7 +12,7 @@ from torch.utils.data import ConcatDataset, Dataset, Subset, TensorDataset
 
 from ._validation import check_bool, check_fraction, check_int, check_labels, check_seed
 
-__all__ = ["IndexedDataset", "dataset_fingerprint", "get_targets", "split_indices"]
+__all__ = ["IndexedDataset", "dataset_fingerprint", "get_targets", "round_half_up", "split_indices"]
 
 
 class IndexedDataset(Dataset):
