@@ -16,8 +16,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from .exceptions import ProxydataTypeError, ProxydataValueError
 
-def _show(value: Any) -> str:
+
+def show(value: Any) -> str:
+    """``repr(value)`` cut to 80 characters, for error messages."""
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
@@ -25,35 +28,35 @@ def _show(value: Any) -> str:
 def check_ratio(ratio: Any, name: str = "ratio") -> float:
     """Return ``ratio`` as a float in ``(0, 1]`` or raise."""
     if isinstance(ratio, bool) or not isinstance(ratio, numbers.Real):
-        raise TypeError(f"{name} must be a real number in (0, 1], got {_show(ratio)}")
+        raise ProxydataTypeError(f"{name} must be a real number in (0, 1], got {show(ratio)}")
     value = float(ratio)
     if math.isnan(value) or not 0.0 < value <= 1.0:
-        raise ValueError(f"{name} must be in (0, 1], got {_show(ratio)}")
+        raise ProxydataValueError(f"{name} must be in (0, 1], got {show(ratio)}")
     return value
 
 
 def check_fraction(value: Any, name: str, *, low_open: bool = False, high_open: bool = False) -> float:
     """Return ``value`` as a float in ``[0, 1]`` (ends optionally open) or raise."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number in [0, 1], got {_show(value)}")
+        raise ProxydataTypeError(f"{name} must be a real number in [0, 1], got {show(value)}")
     out = float(value)
     bad = math.isnan(out) or out < 0.0 or out > 1.0 or (low_open and out == 0.0) or (high_open and out == 1.0)
     if bad:
         lo = "(" if low_open else "["
         hi = ")" if high_open else "]"
-        raise ValueError(f"{name} must be in {lo}0, 1{hi}, got {_show(value)}")
+        raise ProxydataValueError(f"{name} must be in {lo}0, 1{hi}, got {show(value)}")
     return out
 
 
 def check_int(value: Any, name: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
     """Return ``value`` as an int within ``[minimum, maximum]`` or raise."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {_show(value)}")
+        raise ProxydataTypeError(f"{name} must be an integer, got {show(value)}")
     out = int(value)
     if minimum is not None and out < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {out}")
+        raise ProxydataValueError(f"{name} must be >= {minimum}, got {out}")
     if maximum is not None and out > maximum:
-        raise ValueError(f"{name} must be <= {maximum}, got {out}")
+        raise ProxydataValueError(f"{name} must be <= {maximum}, got {out}")
     return out
 
 
@@ -66,14 +69,14 @@ def check_float(
 ) -> float:
     """Return ``value`` as a finite float (optionally bounded below) or raise."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {_show(value)}")
+        raise ProxydataTypeError(f"{name} must be a real number, got {show(value)}")
     out = float(value)
     if not math.isfinite(out):
-        raise ValueError(f"{name} must be finite, got {_show(value)}")
+        raise ProxydataValueError(f"{name} must be finite, got {show(value)}")
     if strictly_positive and out <= 0:
-        raise ValueError(f"{name} must be > 0, got {_show(value)}")
+        raise ProxydataValueError(f"{name} must be > 0, got {show(value)}")
     if minimum is not None and out < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {_show(value)}")
+        raise ProxydataValueError(f"{name} must be >= {minimum}, got {show(value)}")
     return out
 
 
@@ -86,16 +89,16 @@ def check_choice(value: Any, name: str, choices: Iterable[str]) -> str:
     """Return ``value`` if it is one of ``choices`` (strings) or raise."""
     options = tuple(choices)
     if not isinstance(value, str):
-        raise TypeError(f"{name} must be one of {options}, got {_show(value)}")
+        raise ProxydataTypeError(f"{name} must be one of {options}, got {show(value)}")
     if value not in options:
-        raise ValueError(f"{name} must be one of {options}, got {_show(value)}")
+        raise ProxydataValueError(f"{name} must be one of {options}, got {show(value)}")
     return value
 
 
 def check_bool(value: Any, name: str) -> bool:
     """Return ``value`` if it is a bool or raise."""
     if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool, got {_show(value)}")
+        raise ProxydataTypeError(f"{name} must be a bool, got {show(value)}")
     return bool(value)
 
 
@@ -112,16 +115,16 @@ def as_int_array(values: Any, name: str) -> np.ndarray:
     elif isinstance(values, (Sequence, range)) and not isinstance(values, (str, bytes)):
         arr = np.asarray(values)
     else:
-        raise TypeError(f"{name} must be a 1-D sequence of integers, got {type(values).__name__}")
+        raise ProxydataTypeError(f"{name} must be a 1-D sequence of integers, got {type(values).__name__}")
     if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got shape {tuple(arr.shape)}")
+        raise ProxydataValueError(f"{name} must be 1-D, got shape {tuple(arr.shape)}")
     if arr.size == 0:
         return arr.astype(np.int64)
     if arr.dtype == bool or arr.dtype.kind not in "iuf":
-        raise TypeError(f"{name} must contain integers, got dtype {arr.dtype}")
+        raise ProxydataTypeError(f"{name} must contain integers, got dtype {arr.dtype}")
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
-            raise TypeError(f"{name} must contain integers, got non-integral floats")
+            raise ProxydataTypeError(f"{name} must contain integers, got non-integral floats")
     return arr.astype(np.int64, copy=False)
 
 
@@ -129,9 +132,9 @@ def check_labels(labels: Any, name: str = "targets", n: int | None = None) -> np
     """Return labels as a non-negative ``np.int64`` array (optionally of length ``n``)."""
     arr = as_int_array(labels, name)
     if n is not None and arr.shape[0] != n:
-        raise ValueError(f"{name} must have length {n}, got {arr.shape[0]}")
+        raise ProxydataValueError(f"{name} must have length {n}, got {arr.shape[0]}")
     if arr.size and arr.min() < 0:
-        raise ValueError(f"{name} must be non-negative class indices, got minimum {int(arr.min())}")
+        raise ProxydataValueError(f"{name} must be non-negative class indices, got minimum {int(arr.min())}")
     return arr
 
 
@@ -142,9 +145,9 @@ def check_indices(indices: Any, n: int, name: str = "indices", *, unique: bool =
         lo, hi = int(arr.min()), int(arr.max())
         if lo < 0 or hi >= n:
             bad = lo if lo < 0 else hi
-            raise ValueError(f"{name} must lie in [0, {n}), got {bad}")
+            raise ProxydataValueError(f"{name} must lie in [0, {n}), got {bad}")
         if unique and np.unique(arr).size != arr.size:
-            raise ValueError(f"{name} must not contain duplicates")
+            raise ProxydataValueError(f"{name} must not contain duplicates")
     return arr
 
 
@@ -153,8 +156,8 @@ def check_device(device: Any, name: str = "device") -> torch.device:
     if isinstance(device, torch.device):
         return device
     if not isinstance(device, str):
-        raise TypeError(f"{name} must be a str or torch.device, got {_show(device)}")
+        raise ProxydataTypeError(f"{name} must be a str or torch.device, got {show(device)}")
     try:
         return torch.device(device)
     except RuntimeError as exc:
-        raise ValueError(f"{name} is not a valid device: {_show(device)}") from exc
+        raise ProxydataValueError(f"{name} is not a valid device: {show(device)}") from exc

@@ -28,7 +28,7 @@ from ._prune_selection import Selection, compute_class_limits, select_for_prunin
 from ._score_buffer import ScoreBuffer
 from ._sharding import resolve_replicas
 from ._validation import (
-    _show,
+    show,
     check_bool,
     check_choice,
     check_device,
@@ -220,7 +220,7 @@ class BiLevelPruner:
         if limit_fn is None:
             limit_fn = class_prune_limits
         if not callable(limit_fn):
-            raise TypeError(f"limit_fn must be callable (counts, num_steps, balance), got {_show(limit_fn)}")
+            raise TypeError(f"limit_fn must be callable (counts, num_steps, balance), got {show(limit_fn)}")
         self.limit_fn = limit_fn
         self.device = None if device is None else check_device(device)
 

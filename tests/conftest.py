@@ -7,11 +7,26 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from hypothesis import HealthCheck, settings
+
 
 import proxydata
 from proxydata.datasets import ArrayDataset
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# One torch thread per test process: on a shared 2-core CI machine torch's default
+# thread count makes the suite several times slower, and results never depend on it.
+torch.set_num_threads(1)
+
+# "ci": derandomized, no example database, so a run can neither pass nor fail by chance.
+# "thorough": more examples, random, for local bug hunting. Select with HYPOTHESIS_PROFILE.
+settings.register_profile(
+    "ci", derandomize=True, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("thorough", max_examples=500, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def shared_data_path() -> Path:

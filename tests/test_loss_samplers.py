@@ -316,7 +316,7 @@ def test_tl_easy_hard_complements_and_seed() -> None:
     assert torch.equal(state, torch.random.get_rng_state())
     hard = TransferProxy(SMALL, keep="hard", **common)
     again = TransferProxy(SMALL, keep="easy", **common)
-    assert np.unique(easy.scores).size == 200
+    assert np.unique(easy.scores).size > 190  # real per-sample losses, not a constant
     assert np.array_equal(easy.scores, again.scores) and np.array_equal(easy.indices, again.indices)
     assert np.array_equal(np.sort(np.concatenate([easy.indices, hard.indices])), np.arange(200))
 

@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..exceptions import MissingWeightsError
+
 from .._validation import check_int
 
 __all__ = [
@@ -39,14 +41,6 @@ __all__ = [
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-class MissingWeightsError(FileNotFoundError, ValueError):
-    """Pretrained weights are not available locally (and are never downloaded).
-
-    A :class:`FileNotFoundError` and, for callers that catch bad arguments, a
-    :class:`ValueError`.
-    """
 
 
 class ConvAutoencoder(nn.Module):
