@@ -8,6 +8,14 @@ validation splits during it.
 from ._version import __version__
 from .data import IndexedDataset, dataset_fingerprint, get_targets, split_indices
 from .datasets import ArrayDataset, load_digits
+from .exceptions import (
+    CorruptStateError,
+    MissingWeightsError,
+    ProxydataError,
+    ProxydataTypeError,
+    ProxydataValueError,
+    RankMismatchError,
+)
 from .pruning import BiLevelPruner
 from .samplers import (
     AutoencoderProxy,
@@ -26,10 +34,16 @@ __all__ = [
     "BiLevelPruner",
     "ClassOutlierProxy",
     "ClassRandomProxy",
+    "CorruptStateError",
     "IndexedDataset",
     "KMeansOutlierProxy",
+    "MissingWeightsError",
     "ProxySampler",
+    "ProxydataError",
+    "ProxydataTypeError",
+    "ProxydataValueError",
     "RandomProxy",
+    "RankMismatchError",
     "TransferProxy",
     "__version__",
     "dataset_fingerprint",
