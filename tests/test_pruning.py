@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from torch.utils.data import DataLoader, TensorDataset
 
 from proxydata import BiLevelPruner, IndexedDataset
-from proxydata._prune_selection import select_for_pruning
+from proxydata.pruning.selection import select_for_pruning
 from proxydata.metrics import class_prune_limits, el2n, voe
 
 # ---------------------------------------------------------------------------------------------

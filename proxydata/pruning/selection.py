@@ -123,7 +123,7 @@ def compute_class_limits(
     limits : np.ndarray of int64, shape (K,)
     balance : float
     """
-    from .metrics import class_balance_degree
+    from ..metrics import class_balance_degree
 
     sub = counts[present]
     balance = class_balance_degree(sub)

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from ._sharding import ShardedIndexSampler, epoch_order, shard
+from .._sharding import ShardedIndexSampler, epoch_order, shard
 
 __all__ = ["KeptSetSampler"]
 

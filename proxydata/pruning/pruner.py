@@ -23,11 +23,11 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from ._kept_sampler import KeptSetSampler
-from ._prune_selection import Selection, compute_class_limits, select_for_pruning
-from ._score_buffer import ScoreBuffer
-from ._sharding import resolve_replicas
-from ._validation import (
+from .samplers import KeptSetSampler
+from .selection import Selection, compute_class_limits, select_for_pruning
+from .score_buffer import ScoreBuffer
+from .._sharding import resolve_replicas
+from .._validation import (
     show,
     check_bool,
     check_choice,
@@ -37,9 +37,9 @@ from ._validation import (
     check_int,
     check_seed,
 )
-from .data import get_targets
-from .metrics import _el2n_unchecked, class_balance_degree, class_prune_limits
-from .samplers.base import proxy_size
+from ..data import get_targets
+from ..metrics import _el2n_unchecked, class_balance_degree, class_prune_limits
+from ..samplers.base import proxy_size
 
 __all__ = ["BiLevelPruner"]
 

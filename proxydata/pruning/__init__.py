@@ -1,0 +1,5 @@
+"""Bi-level data pruning (BDP) during a DARTS search."""
+
+from .pruner import BiLevelPruner
+
+__all__ = ["BiLevelPruner"]
