@@ -42,6 +42,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from proxydata.nas import ALGORITHMS
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "reproduction.jsonl"
 METHODS = ("rs", "cc-rs", "km-or", "cc-or", "ae", "tl")
@@ -98,29 +100,155 @@ def load_protocol_data(args: argparse.Namespace) -> tuple[Any, np.ndarray, np.nd
     return ArrayDataset(x, y), train_idx, val_idx
 
 
-def build_grid(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Every run of the grid as a small dict (the run's identity)."""
+#: Per-step prune ratios of the paper-strength schedules (interval 2, 20 epochs:
+#: 9 steps at the ends of epochs 2, 4, ..., 18): 1 - 9 p = 0.04 and 0.14 of each split.
+PAPER_RATIOS = {"4pct": round(0.96 / 9, 4), "14pct": round(0.86 / 9, 4)}
+SUITES = ("paper", "beta", "criteria", "balance", "aug", "v2proxy")
+
+
+def linear_limits(counts: Any, num_steps: int, balance: float) -> np.ndarray:
+    """Alternative class-balance limit ("limit=linear"), ours, for the ablation.
+
+    ``N_k = floor(n_k · (B + (1 - B) / S))``: the same end points as the library's
+    ``floor(n_k / S^(1-B))`` (``n_k`` at ``B = 1``, ``n_k / S`` at ``B = 0``) but
+    linear in ``B`` in between, so it is looser for every ``0 < B < 1``.
+    """
+    c = np.asarray(counts, dtype=np.int64)
+    b = float(balance)
+    return np.floor(c * (b + (1.0 - b) / int(num_steps)) * (1.0 + 1e-12)).astype(np.int64)
+
+
+LIMIT_FNS = {"ours": None, "linear": linear_limits}
+
+
+def long_tailed(indices: np.ndarray, labels: np.ndarray, factor: float, seed: int) -> np.ndarray:
+    """A long-tailed subset of ``indices``: class ``c`` keeps ``round(n_max · factor^(-c/(K-1)))``.
+
+    ``n_max`` is the largest class count of ``indices`` and ``K`` the number of
+    classes (CIFAR-10-LT's exponential profile; imbalance factor ``factor``).
+    The kept samples of each class are drawn with ``numpy.random.default_rng(seed)``.
+    """
+    lab = labels[indices]
+    classes = np.unique(lab)
+    n_max = int(np.bincount(lab).max())
+    rng = np.random.default_rng(seed)
+    kept = []
+    for c in classes:
+        members = indices[lab == c]
+        n_keep = min(members.size, int(np.floor(n_max * factor ** (-c / max(classes.size - 1, 1)) + 0.5)))
+        kept.append(rng.choice(members, size=n_keep, replace=False))
+    return np.sort(np.concatenate(kept))
+
+
+def _bdp(ratio: float, interval: int = 2, limit: str = "ours", crit: str = "low/high") -> dict[str, Any]:
+    tc, vc = crit.split("/")
+    return {
+        "interval": interval,
+        "train_ratio": ratio,
+        "val_ratio": ratio,
+        "train_criterion": tc,
+        "val_criterion": vc,
+        "limit": limit,
+    }
+
+
+def _suite_runs(suite: str, seed: int, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The runs of one suite of issue 12 for one seed, most important first."""
+    p4, p14 = PAPER_RATIOS["4pct"], PAPER_RATIOS["14pct"]
+    hess = {"hessian": args.hessian} if args.hessian else {}
     runs: list[dict[str, Any]] = []
+
+    def add(algo: str, method: str, ratio: float = 1.0, **opts: Any) -> None:
+        runs.append({"algo": algo, "method": method, "ratio": ratio, "seed": seed, "options": opts})
+
+    if suite == "paper":  # item 2 (+ the Hessian trajectory of item 7)
+        for p in (p4, p14):
+            for limit in ("ours", "none"):
+                add("darts-v1", "bdp", bdp=_bdp(p, limit=limit), **hess)
+        add("darts-v1", "full", **hess)
+    elif suite == "beta":  # item 3
+        add("beta-darts", "full", beta=args.beta_lambda, **hess)
+        for limit in ("ours", "none"):
+            add("beta-darts", "bdp", bdp=_bdp(p4, limit=limit), beta=args.beta_lambda, **hess)
+    elif suite == "criteria":  # item 4 (low/high is the "paper" run)
+        for crit in ("low/low", "high/low", "high/high"):
+            add("darts-v1", "bdp", bdp=_bdp(p4, crit=crit))
+    elif suite == "balance":  # item 5: long-tailed split (a); a schedule binding from step 1 (b)
+        lt = {"split": f"lt{args.lt_factor:g}"}
+        add("darts-v1", "full", **lt)
+        for limit in ("ours", "none", "linear"):
+            add("darts-v1", "bdp", bdp=_bdp(p4, limit=limit), **lt)
+        for limit in ("ours", "none", "linear"):
+            add("darts-v1", "bdp", bdp=_bdp(0.24, interval=4, limit=limit), **lt)
+    elif suite == "aug":  # item 2 with augmentation
+        aug = {"augment": args.augment_padding}
+        for limit in ("ours", "none"):
+            add("darts-v1", "bdp", bdp=_bdp(p4, limit=limit), **aug)
+        add("darts-v1", "full", **aug)
+    elif suite == "v2proxy":  # item 6
+        add("darts-v2", "full")
+        for ratio in (0.25, 0.5):
+            for method in METHODS:
+                add("darts-v2", method, ratio)
+    return runs
+
+
+def build_grid(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Every run of the grid as a small dict (the run's identity), in priority order."""
+    runs: list[dict[str, Any]] = []
+    for suite in (s for s in SUITES if s in args.grid):
+        for seed in args.seeds:
+            runs += _suite_runs(suite, seed, args)
     for seed in args.seeds:
         if "full" in args.grid:
             for algo in args.algos:
-                runs.append({"algo": algo, "method": "full", "ratio": 1.0, "seed": seed})
+                runs.append({"algo": algo, "method": "full", "ratio": 1.0, "seed": seed, "options": {}})
         if "bdp" in args.grid:
-            runs.append({"algo": "darts-v1", "method": "bdp", "ratio": 1.0, "seed": seed})
-            runs.append({"algo": "darts-v1", "method": "bdp-nobalance", "ratio": 1.0, "seed": seed})
+            for limit in ("ours", "none"):
+                bdp = _bdp(args.bdp_ratio, interval=args.bdp_interval, limit=limit)
+                runs.append(
+                    {"algo": "darts-v1", "method": "bdp", "ratio": 1.0, "seed": seed, "options": {"bdp": bdp}}
+                )
         if "proxy" in args.grid:
             for ratio in args.ratios:
                 for method in args.methods:
                     for algo in args.algos:
-                        runs.append({"algo": algo, "method": method, "ratio": ratio, "seed": seed})
+                        runs.append(
+                            {"algo": algo, "method": method, "ratio": ratio, "seed": seed, "options": {}}
+                        )
     scale = f"{args.resolution}px-{args.pool_size}+{args.val_size}-C{args.C}N{args.N}-e{args.epochs}"
     for run in runs:
+        run["protocol"] = 2
         run["scale"] = scale
+        run["label"] = options_label(run["options"])
     return runs
 
 
+def options_label(options: dict[str, Any]) -> str:
+    """Every setting of a run beyond (scale, algo, method, ratio, seed), as ``k=v`` pairs.
+
+    BDP settings as ``T<interval>``, ``p<train>/<val>``, ``<train crit>/<val crit>``,
+    ``limit=<ours|none|linear>``; then ``split=``, ``augment=`` (padding),
+    ``beta=`` (β-DARTS lambda_max), ``hessian=`` (samples). Empty for a plain run.
+    """
+    parts = []
+    bdp = options.get("bdp")
+    if bdp:
+        parts.append(
+            f"T{bdp['interval']} p{bdp['train_ratio']:g}/{bdp['val_ratio']:g} "
+            f"{bdp['train_criterion']}/{bdp['val_criterion']} limit={bdp['limit']}"
+        )
+    for key in sorted(k for k in options if k != "bdp"):
+        parts.append(f"{key}={options[key]}")
+    return " ".join(parts)
+
+
 def run_key(run: dict[str, Any]) -> str:
-    return f"{run['scale']}|{run['algo']}|{run['method']}|{float(run['ratio']):.2f}|{run['seed']}"
+    """The identity of a run: protocol v2 keys carry every setting (v1 keys had none)."""
+    base = f"{run['scale']}|{run['algo']}|{run['method']}|{float(run['ratio']):.2f}|{run['seed']}"
+    if run.get("protocol", 1) < 2:
+        return base
+    return f"v2|{base}|{options_label(run.get('options', {}))}"
 
 
 def done_keys(path: Path) -> set[str]:
@@ -171,14 +299,14 @@ def proxy_kwargs(method: str, args: argparse.Namespace) -> dict[str, Any]:
 def execute(
     run: dict[str, Any],
     dataset: Any,
-    train_idx: np.ndarray,
-    val_idx: np.ndarray,
+    splits: dict[str, tuple[np.ndarray, np.ndarray]],
     args: argparse.Namespace,
     table: Any,
 ) -> dict[str, Any]:
     from proxydata.experiment import SearchConfig, run_search
 
-    method = run["method"]
+    method, opts = run["method"], run.get("options", {})
+    train_idx, val_idx = splits[opts.get("split", "balanced")]
     config = SearchConfig(
         algo=run["algo"],
         epochs=args.epochs,
@@ -188,21 +316,32 @@ def execute(
         seed=run["seed"],
         device=args.device,
         progress=args.progress,
+        augment_padding=opts.get("augment"),
+        hessian_samples=opts.get("hessian", 0),
+        hessian_iterations=args.hessian_iterations,
     )
+    if "beta" in opts:
+        config.search_kwargs = {"beta_lambda_max": float(opts["beta"])}
     if method in METHODS:
         config.proxy = method
         config.ratio = float(run["ratio"])
         config.proxy_kwargs = proxy_kwargs(method, args)
-    elif method.startswith("bdp"):
+    elif method == "bdp":
+        bdp = opts["bdp"]
         config.bdp = True
         config.bdp_kwargs = {
-            "interval": args.bdp_interval,
-            "train_prune_ratio": args.bdp_ratio,
-            "val_prune_ratio": args.bdp_ratio,
-            "class_balance": method == "bdp",
+            "interval": bdp["interval"],
+            "train_prune_ratio": bdp["train_ratio"],
+            "val_prune_ratio": bdp["val_ratio"],
+            "train_criterion": bdp["train_criterion"],
+            "val_criterion": bdp["val_criterion"],
+            "class_balance": bdp["limit"] != "none",
         }
+        if LIMIT_FNS.get(bdp["limit"]) is not None:
+            config.bdp_kwargs["limit_fn"] = LIMIT_FNS[bdp["limit"]]
     torch.manual_seed(run["seed"])
     record = run_search(dataset, train_idx, val_idx, config, table=table)
+    record["config"]["bdp_kwargs"].pop("limit_fn", None)  # a function: the label names it
     record.update(run)
     record["key"] = run_key(run)
     record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
@@ -236,8 +375,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", default=str(DEFAULT_OUT))
     p.add_argument("--data-dir", default=None)
     p.add_argument("--table", default=None, help="NB201 table (default: <data-dir>/nb201_accuracies.csv.gz)")
-    p.add_argument("--grid", nargs="+", default=["full", "bdp", "proxy"], choices=["full", "bdp", "proxy"])
-    p.add_argument("--algos", nargs="+", default=list(ALGOS), choices=["darts-v1", "darts-v2", "gdas"])
+    p.add_argument(
+        "--grid",
+        nargs="+",
+        default=["full", "bdp", "proxy"],
+        choices=["full", "bdp", "proxy", *SUITES],
+        help="v1 grids (full, bdp, proxy) and the suites of issue 12, run in the order " + ", ".join(SUITES),
+    )
+    p.add_argument("--algos", nargs="+", default=list(ALGOS), choices=list(ALGORITHMS))
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     p.add_argument("--ratios", nargs="+", type=float, default=[0.25, 0.5, 0.75])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
@@ -254,6 +399,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tl-epochs", type=int, default=10)
     p.add_argument("--bdp-interval", type=int, default=5)
     p.add_argument("--bdp-ratio", type=float, default=0.2)
+    p.add_argument("--hessian", type=int, default=128, help="Hessian batch of the paper/beta suites (0: off)")
+    p.add_argument("--hessian-iterations", type=int, default=10)
+    p.add_argument("--beta-lambda", type=float, default=25.0, help="β-DARTS lambda_max")
+    p.add_argument("--lt-factor", type=float, default=10.0, help="imbalance factor of the long-tailed split")
+    p.add_argument("--augment-padding", type=int, default=2, help="crop padding of the aug suite (16 px)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument(
@@ -297,6 +447,17 @@ def main(argv: list[str] | None = None) -> int:
     from proxydata.nas import NB201Table
 
     dataset, train_idx, val_idx = load_protocol_data(args)
+    labels = np.asarray(dataset.targets) if hasattr(dataset, "targets") else None
+    splits = {"balanced": (train_idx, val_idx)}
+    if any("split" in r.get("options", {}) for r in todo):
+        from proxydata.data import get_targets
+
+        labels = get_targets(dataset, progress=False) if labels is None else labels
+        lt = f"lt{args.lt_factor:g}"
+        splits[lt] = (
+            long_tailed(train_idx, labels, args.lt_factor, args.split_seed),
+            long_tailed(val_idx, labels, args.lt_factor, args.split_seed + 1),
+        )
     data_dir = Path(args.data_dir) if args.data_dir else shared_data_dir()
     table = NB201Table(args.table or str(data_dir / "nb201_accuracies.csv.gz"))
     for n_done, run in enumerate(todo):
@@ -308,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
         if auto and claim is None:
             continue
         start = time.perf_counter()
-        record = execute(run, dataset, train_idx, val_idx, args, table)
+        record = execute(run, dataset, splits, args, table)
         with open(out, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")
         if claim is not None:

@@ -16,14 +16,19 @@ import numpy as np
 from torch.utils.data import DataLoader, Subset
 
 from ._sharding import ShardedIndexSampler
-from ._validation import check_choice, check_int, check_ratio, check_seed
+from ._validation import check_bool, check_choice, check_int, check_ratio, check_seed
 from .data import IndexedDataset, get_targets
 from .metrics import class_balance_degree, class_counts
 from .samplers import make_proxy, registered_methods
 
-__all__ = ["SearchConfig", "data_used", "evaluate_genotype", "image_shape", "run_search"]
-
-ALGORITHMS = ("darts-v1", "darts-v2", "gdas")
+__all__ = [
+    "SearchConfig",
+    "data_used",
+    "evaluate_genotype",
+    "full_data_samples",
+    "image_shape",
+    "run_search",
+]
 
 
 @dataclass
@@ -32,7 +37,7 @@ class SearchConfig:
 
     Attributes
     ----------
-    algo : {"darts-v1", "darts-v2", "gdas"}
+    algo : one of :data:`proxydata.nas.ALGORITHMS`
     epochs, C, N, batch_size, seed : int
     device : str
     proxy : str or None
@@ -49,6 +54,17 @@ class SearchConfig:
         ``train_prune_ratio``, ``val_prune_ratio``, ``class_balance``, ...).
     search_kwargs : dict
         Optimiser settings passed to :func:`proxydata.nas.search`.
+    augment_padding : int or None
+        Search-time augmentation of both splits (random crop after this much
+        zero padding, horizontal flip; :class:`~proxydata.nas.CropFlipDataset`,
+        seeded by ``seed``); None for none.
+    hessian_samples : int
+        When > 0, the dominant eigenvalue of the validation loss's Hessian with
+        respect to the architecture parameters is recorded after every epoch on
+        this many validation samples (drawn once, seeded by ``seed``,
+        unaugmented); DARTS algorithms only.
+    hessian_iterations : int
+        Power-iteration budget of each eigenvalue.
     num_workers : int
         DataLoader workers.
     progress : bool
@@ -67,11 +83,16 @@ class SearchConfig:
     bdp: bool = False
     bdp_kwargs: dict[str, Any] = field(default_factory=dict)
     search_kwargs: dict[str, Any] = field(default_factory=dict)
+    augment_padding: int | None = None
+    hessian_samples: int = 0
+    hessian_iterations: int = 20
     num_workers: int = 0
     progress: bool = True
 
     def validate(self) -> SearchConfig:
         """Check every field; return self."""
+        from .nas import ALGORITHMS
+
         check_choice(self.algo, "algo", ALGORITHMS)
         check_int(self.epochs, "epochs", minimum=1)
         check_int(self.C, "C", minimum=1)
@@ -79,6 +100,11 @@ class SearchConfig:
         check_int(self.batch_size, "batch_size", minimum=1)
         check_seed(self.seed)
         check_int(self.num_workers, "num_workers", minimum=0)
+        if self.augment_padding is not None:
+            check_int(self.augment_padding, "augment_padding", minimum=0)
+        check_int(self.hessian_samples, "hessian_samples", minimum=0)
+        check_int(self.hessian_iterations, "hessian_iterations", minimum=1)
+        check_bool(self.bdp, "bdp")
         if self.proxy is not None:
             check_choice(self.proxy, "proxy", registered_methods())
         check_ratio(self.ratio)
@@ -127,7 +153,7 @@ def run_search(
         selection seconds and kept size, the pruner history summary when used,
         and ``accuracies`` from the table when given.
     """
-    from .nas import SearchNetwork, search
+    from .nas import CropFlipDataset, SearchNetwork, search
     from .pruning import BiLevelPruner
 
     config.validate()
@@ -159,7 +185,10 @@ def run_search(
     record["kept_class_counts"] = class_counts(targets[kept], num_classes).tolist()
     record["kept_balance"] = class_balance_degree(record["kept_class_counts"])
 
-    indexed = IndexedDataset(dataset)
+    searched = dataset
+    if config.augment_padding is not None:
+        searched = CropFlipDataset(dataset, padding=config.augment_padding, flip=True, seed=config.seed)
+    indexed = IndexedDataset(searched)
     pruner = None
     if config.bdp:
         pruner = BiLevelPruner(targets, kept, val_idx, config.epochs, seed=config.seed, **config.bdp_kwargs)
@@ -183,6 +212,10 @@ def run_search(
         algo="gdas" if config.algo == "gdas" else "darts",
         seed=config.seed,
     )
+    search_kwargs = dict(config.search_kwargs)
+    if config.hessian_samples > 0:
+        search_kwargs["hessian_batch"] = hessian_batch(dataset, val_idx, config.hessian_samples, config.seed)
+        search_kwargs["hessian_iterations"] = config.hessian_iterations
     start, cpu_start = time.perf_counter(), time.process_time()
     result = search(
         network,
@@ -195,7 +228,7 @@ def run_search(
         seed=config.seed,
         callbacks=callbacks,
         progress=config.progress,
-        **config.search_kwargs,
+        **search_kwargs,
     )
     record["wall_seconds"] = time.perf_counter() - start
     # CPU seconds of this process: on a shared machine the wall time also counts
@@ -211,6 +244,18 @@ def run_search(
     return record
 
 
+def hessian_batch(dataset: Any, val_indices: np.ndarray, size: int, seed: int) -> tuple[Any, Any]:
+    """A fixed validation batch: ``size`` indices of ``val_indices`` drawn without replacement."""
+    import torch
+
+    rng = np.random.default_rng(seed)
+    chosen = np.sort(rng.choice(val_indices, size=min(size, val_indices.size), replace=False))
+    items = [dataset[int(i)] for i in chosen]
+    x = torch.stack([torch.as_tensor(item[0]) for item in items])
+    y = torch.as_tensor([int(item[1]) for item in items], dtype=torch.int64)
+    return x, y
+
+
 def _jsonable_history(history: Any) -> Any:
     if isinstance(history, dict):
         return {str(k): _jsonable_history(v) for k, v in history.items()}
@@ -223,16 +268,43 @@ def _jsonable_history(history: Any) -> Any:
     return history
 
 
+def full_data_samples(train_size: int, val_size: int, batch_size: int) -> tuple[int, int]:
+    """Training and validation samples one epoch of a full-data search processes.
+
+    The loop pairs every training batch with the next validation batch, the
+    validation loader restarting when it runs out (and at every epoch), so the
+    validation count is that of ``ceil(train_size / batch_size)`` batches cycled
+    through ``val_size`` samples: ``val_size`` times per complete pass, plus the
+    batches of the last partial pass (``batch_size`` each, the last one of a
+    pass ``val_size mod batch_size`` when it is not 0).
+    """
+    check_int(train_size, "train_size", minimum=0)
+    check_int(val_size, "val_size", minimum=1)
+    check_int(batch_size, "batch_size", minimum=1)
+    n_batches = -(-train_size // batch_size)
+    per_pass = -(-val_size // batch_size)
+    passes, rest = divmod(n_batches, per_pass)
+    # the partial pass stops before its last (possibly short) batch
+    return train_size, passes * val_size + rest * batch_size
+
+
 def data_used(record: dict[str, Any]) -> float:
     """Share of the search data a run processed, against a full-data run of equal length.
 
-    ``sum_e (train_sizes[e] + val_sizes[e]) / (epochs · (train_pool + val_size))``:
-    1.0 for a search that visits every sample of both splits once per epoch,
-    about ``r`` for a static proxy of ratio ``r`` (the validation batches are
-    paired with the training batches), less for a pruned run.
+    ``sum_e (train_sizes[e] + val_sizes[e]) / (epochs · (n_t + n_v))`` where
+    ``(n_t, n_v)`` = :func:`full_data_samples` of the run's training pool,
+    validation split and batch size: exactly 1.0 for a full-data search (the
+    validation batches are paired with the training batches, so the validation
+    loader may wrap around or stop early), about ``r`` for a static proxy of
+    ratio ``r``, less for a pruned run. Records without a batch size (older
+    files) are compared with ``epochs · (train_pool + val_size)``.
     """
     epochs = len(record.get("train_sizes") or ())
-    full = epochs * (int(record["train_pool"]) + int(record["val_size"]))
+    pool, val = int(record["train_pool"]), int(record["val_size"])
+    batch = (record.get("config") or {}).get("batch_size")
+    if batch and val > 0:
+        pool, val = full_data_samples(pool, val, int(batch))
+    full = epochs * (pool + val)
     if full == 0:
         return float("nan")
     used = sum(record.get("train_sizes") or ()) + sum(record.get("val_sizes") or ())

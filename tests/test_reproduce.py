@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from proxydata.experiment import data_used
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -32,8 +34,10 @@ def test_quick_grid_records_match_the_table(shared_data_dir: Path, tmp_path: Pat
     args = ["--quick", "--out", str(out), "--data-dir", str(shared_data_dir)]
     assert reproduce.main(args) == 0
     records = [json.loads(line) for line in out.read_text().splitlines()]
-    # --quick: full, bdp, bdp-nobalance, rs and cc-or at r = 0.5 (DARTS-V1, seed 0)
-    assert sorted(r["method"] for r in records) == ["bdp", "bdp-nobalance", "cc-or", "full", "rs"]
+    # --quick: full, bdp with and without the class limit, rs and cc-or at r = 0.5 (DARTS-V1, seed 0)
+    assert sorted(r["method"] for r in records) == ["bdp", "bdp", "cc-or", "full", "rs"]
+    assert sorted(r["options"]["bdp"]["limit"] for r in records if r["method"] == "bdp") == ["none", "ours"]
+    assert all(r["protocol"] == 2 and r["key"].startswith("v2|") for r in records)
     table = _table(shared_data_dir / "nb201_accuracies.csv.gz")
     for rec in records:
         assert rec["genotype"] in table, rec["genotype"]
@@ -42,6 +46,7 @@ def test_quick_grid_records_match_the_table(shared_data_dir: Path, tmp_path: Pat
             assert value == pytest.approx(float(row[column]), abs=1e-9)
         assert len(rec["genotypes"]) == 3
     by_method = {r["method"]: r for r in records}
+    assert data_used(by_method["full"]) == 1.0
     pool = by_method["full"]["train_pool"]
     assert abs(pool - 256) <= 5  # stratified: per-class rounding may move the total slightly
     assert by_method["full"]["kept_train"] == pool

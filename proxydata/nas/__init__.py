@@ -1,4 +1,4 @@
-"""A compact NAS-Bench-201 search space with DARTS-V1/V2 and GDAS search loops.
+"""A compact NAS-Bench-201 search space with DARTS-V1/V2, β-DARTS and GDAS search loops.
 
 For examples, benchmarks and tests: the loop :func:`search` is written the way a
 user's own loop is, with a static proxy as a loader's sampler or a
@@ -7,12 +7,18 @@ user's own loop is, with a static proxy as a loader's sampler or a
 - :data:`NB201_OPS`, :class:`Genotype` — the cell space and its string format;
 - :class:`SearchNetwork` — the supernet (DARTS mixed ops / GDAS sampling);
 - :class:`CellNetwork`, :func:`train_genotype` — one cell, trained from scratch;
-- :func:`search`, :class:`SearchResult` — the search loop and its record;
+- :func:`search`, :class:`SearchResult` — the search loop (DARTS-V1/V2, β-DARTS, GDAS) and its record;
+- :func:`beta_decay_loss`, :func:`dominant_hessian_eigenvalue` — β-DARTS's regulariser and
+  the sharpness of the architecture landscape;
+- :class:`CropFlipDataset` — seeded search-time augmentation;
 - :class:`NB201Table` — accuracy look-up in a NAS-Bench-201 table file.
 """
 
+from .augment import CropFlipDataset
 from .genotype import EDGES, NB201_OPS, Genotype
 from .network import CellNetwork
+from .regularizers import beta_decay_loss, dominant_hessian_eigenvalue
+from .schedules import beta_decay_weight, cosine_lr, gdas_tau
 from .search import ALGORITHMS, SearchResult, search
 from .search_space import SearchNetwork
 from .table import NB201Table
@@ -23,11 +29,17 @@ __all__ = [
     "EDGES",
     "NB201_OPS",
     "CellNetwork",
+    "CropFlipDataset",
     "Genotype",
     "NB201Table",
     "SearchNetwork",
     "SearchResult",
+    "beta_decay_loss",
+    "beta_decay_weight",
+    "cosine_lr",
+    "dominant_hessian_eigenvalue",
     "evaluate",
+    "gdas_tau",
     "search",
     "train_genotype",
 ]

@@ -15,6 +15,11 @@ at the end of each epoch (see :class:`~proxydata.BiLevelPruner`).
   the Hessian-vector product by central finite differences,
   ``(∇_alpha L_train(w+, alpha) - ∇_alpha L_train(w-, alpha)) / (2 eps')``,
   ``w± = w ± eps' · v``, ``v = ∇_{w'} L_val``, ``eps' = hvp_eps / ||v||`` (DARTS: 0.01).
+- **β-DARTS** (Ye et al., CVPR 2022): DARTS-V1 whose architecture loss adds the
+  beta-decay regulariser, ``L_val(w, alpha) + lambda_e · L_beta(alpha)`` with
+  ``L_beta`` the mean over edges of ``logsumexp(alpha_e)``
+  (:func:`~proxydata.nas.beta_decay_loss`) and ``lambda_e = lambda_max · e / E``
+  (:func:`~proxydata.nas.schedules.beta_decay_weight`, ``lambda_max`` 25).
 - **GDAS** (Dong & Yang, CVPR 2019): both steps on Gumbel-softmax samples
   (:meth:`~proxydata.nas.SearchNetwork.gumbel_weights`), temperature annealed
   linearly from ``tau_max`` (first epoch) to ``tau_min`` (last epoch) as
@@ -31,7 +36,6 @@ what the pruner's contract describes.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -43,12 +47,15 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from .._validation import check_bool, check_choice, check_device, check_float, check_int, check_seed
+from .regularizers import beta_decay_loss, dominant_hessian_eigenvalue
+from .schedules import beta_decay_weight, cosine_lr, gdas_tau
 from .search_space import ALGO_MODES, SearchNetwork
 
 __all__ = ["ALGORITHMS", "SearchResult", "gdas_tau", "search", "unrolled_arch_grad"]
 
-#: The search algorithms of :func:`search`.
-ALGORITHMS: tuple[str, ...] = ("darts-v1", "darts-v2", "gdas")
+#: The search algorithms of :func:`search` (the one list: the CLI, the experiment
+#: runner and the benchmarks import it).
+ALGORITHMS: tuple[str, ...] = ("darts-v1", "darts-v2", "beta-darts", "gdas")
 
 
 @dataclass
@@ -80,6 +87,11 @@ class SearchResult:
         loader has no sized sampler.
     taus : list of float
         GDAS temperature of every epoch (empty for DARTS).
+    beta_weights : list of float
+        β-DARTS's regulariser weight ``lambda_e`` of every epoch (empty otherwise).
+    hessian_eigenvalues : list of float
+        Dominant eigenvalue of ``∇²_alpha L_val`` on the fixed ``hessian_batch``
+        after every epoch (empty when no batch was given).
     search_seconds : float
         Wall time of the whole search.
     """
@@ -98,6 +110,8 @@ class SearchResult:
     train_set_sizes: list[int | None] = field(default_factory=list)
     val_set_sizes: list[int | None] = field(default_factory=list)
     taus: list[float] = field(default_factory=list)
+    beta_weights: list[float] = field(default_factory=list)
+    hessian_eigenvalues: list[float] = field(default_factory=list)
     search_seconds: float = 0.0
 
     @property
@@ -110,20 +124,6 @@ class SearchResult:
         out = asdict(self)
         out["alphas"] = np.asarray(self.alphas, dtype=np.float64).tolist()
         return out
-
-
-def gdas_tau(epoch: int, epochs: int, tau_max: float, tau_min: float) -> float:
-    """Linear GDAS temperature ``tau_max - (tau_max - tau_min) · epoch / (epochs - 1)``.
-
-    A single-epoch search uses ``tau_max``.
-    """
-    if epochs <= 1:
-        return float(tau_max)
-    return float(tau_max - (tau_max - tau_min) * epoch / (epochs - 1))
-
-
-def _cosine_lr(epoch: int, epochs: int, lr: float, lr_min: float) -> float:
-    return lr_min + (lr - lr_min) * (1.0 + math.cos(math.pi * epoch / epochs)) / 2.0
 
 
 def _unpack(batch: Any, need_index: bool, which: str) -> tuple[torch.Tensor, torch.Tensor, Any]:
@@ -260,6 +260,54 @@ def _check_pruner(pruner: Any) -> None:
             )
 
 
+def _check_hessian_batch(batch: Any, algo: str) -> tuple[torch.Tensor, torch.Tensor] | None:
+    if batch is None:
+        return None
+    if (
+        not isinstance(batch, (tuple, list))
+        or len(batch) != 2
+        or not all(isinstance(t, torch.Tensor) for t in batch)
+    ):
+        raise TypeError(f"hessian_batch must be an (x, y) pair of tensors, got {type(batch).__name__}")
+    if batch[0].shape[0] != batch[1].shape[0] or batch[0].shape[0] == 0:
+        raise ValueError(
+            f"hessian_batch must hold the same number (> 0) of images and labels, "
+            f"got {batch[0].shape[0]} and {batch[1].shape[0]}"
+        )
+    if ALGO_MODES[algo] != "darts":
+        raise ValueError(
+            f"hessian_batch needs a DARTS algorithm (the GDAS loss is sampled), got algo={algo!r}"
+        )
+    return batch[0], batch[1]
+
+
+def _hessian_eigenvalue(
+    network: SearchNetwork,
+    batch: tuple[torch.Tensor, torch.Tensor],
+    device: torch.device,
+    iterations: int,
+    seed: int,
+    init: torch.Tensor | None,
+) -> tuple[float, torch.Tensor]:
+    """Dominant eigenvalue of ``∇²_alpha CE(network(x), y)`` on the fixed batch (weights frozen)."""
+    x, y = batch[0].to(device), batch[1].to(device)
+    weights = network.weight_parameters()
+    flags = [p.requires_grad for p in weights]
+    for p in weights:
+        p.requires_grad_(False)  # only alpha's second derivatives are needed
+    try:
+        return dominant_hessian_eigenvalue(
+            lambda: F.cross_entropy(network(x), y),
+            network.arch_parameters,
+            iterations=iterations,
+            seed=seed,
+            init=init,
+        )
+    finally:
+        for p, flag in zip(weights, flags):
+            p.requires_grad_(flag)
+
+
 def search(
     network: SearchNetwork,
     train_loader: Iterable[Any],
@@ -282,10 +330,13 @@ def search(
     tau_max: float = 10.0,
     tau_min: float = 0.1,
     hvp_eps: float = 0.01,
+    beta_lambda_max: float = 25.0,
+    hessian_batch: tuple[torch.Tensor, torch.Tensor] | None = None,
+    hessian_iterations: int = 20,
     callbacks: Sequence[Callable[[int, SearchResult, SearchNetwork], Any]] = (),
     progress: bool = True,
 ) -> SearchResult:
-    """Search a NAS-Bench-201 cell with DARTS-V1, DARTS-V2 or GDAS (see the module notes).
+    """Search a NAS-Bench-201 cell with DARTS-V1, DARTS-V2, β-DARTS or GDAS (see the module notes).
 
     Per training batch ``(x, y[, i])``, paired with the next batch ``(xv, yv[, iv])``
     of ``val_loader`` (cycled: a fresh iterator when it runs out, and one per epoch):
@@ -309,7 +360,7 @@ def search(
         required when a pruner is given. A sampler with ``set_epoch`` (a proxy,
         a ``DistributedSampler``) is given the epoch number before each epoch,
         except the pruner's own samplers, which the pruner manages.
-    algo : {"darts-v1", "darts-v2", "gdas"}
+    algo : {"darts-v1", "darts-v2", "beta-darts", "gdas"}
     epochs : int >= 1
     pruner : BiLevelPruner, optional
         Anything with ``observe(indices, logits)`` and ``step()``.
@@ -326,6 +377,15 @@ def search(
         GDAS temperature range (linear annealing over the epochs).
     hvp_eps : float
         DARTS-V2 finite-difference step numerator.
+    beta_lambda_max : float >= 0
+        β-DARTS: the regulariser weight reached at the end of the search.
+    hessian_batch : (x, y) tensors, optional
+        A fixed validation batch: after every epoch the dominant eigenvalue of
+        the Hessian of its cross-entropy with respect to ``alpha`` is recorded
+        (:func:`~proxydata.nas.dominant_hessian_eigenvalue`, warm-started from
+        the previous epoch's eigenvector). DARTS modes only.
+    hessian_iterations : int >= 1
+        Power-iteration budget of each eigenvalue.
     callbacks : sequence of callables ``f(epoch, result, network)``
         Called at the end of every epoch (``epoch`` counts from 0, ``result``
         holds the epochs so far); a callback returning ``True`` stops the search.
@@ -366,6 +426,9 @@ def search(
     if tau_min > tau_max:
         raise ValueError(f"tau_min must be <= tau_max={tau_max}, got {tau_min}")
     hvp_eps = check_float(hvp_eps, "hvp_eps", strictly_positive=True)
+    beta_lambda_max = check_float(beta_lambda_max, "beta_lambda_max", minimum=0.0)
+    hessian_iterations = check_int(hessian_iterations, "hessian_iterations", minimum=1)
+    hessian_batch = _check_hessian_batch(hessian_batch, algo)
     callbacks = tuple(callbacks)
     for cb in callbacks:
         if not callable(cb):
@@ -380,7 +443,8 @@ def search(
             seed=seed, w_lr=w_lr, w_lr_min=w_lr_min, w_momentum=w_momentum,
             w_weight_decay=w_weight_decay, w_nesterov=w_nesterov, a_lr=a_lr, a_betas=betas,
             a_weight_decay=a_weight_decay, clip=clip, tau_max=tau_max, tau_min=tau_min,
-            hvp_eps=hvp_eps, callbacks=callbacks, progress=progress,
+            hvp_eps=hvp_eps, beta_lambda_max=beta_lambda_max, hessian_batch=hessian_batch,
+            hessian_iterations=hessian_iterations, callbacks=callbacks, progress=progress,
         )  # fmt: skip
 
 
@@ -406,6 +470,9 @@ def _run(
     tau_max: float,
     tau_min: float,
     hvp_eps: float,
+    beta_lambda_max: float,
+    hessian_batch: tuple[torch.Tensor, torch.Tensor] | None,
+    hessian_iterations: int,
     callbacks: tuple[Callable[..., Any], ...],
     progress: bool,
 ) -> SearchResult:
@@ -423,11 +490,15 @@ def _run(
     generator.manual_seed(seed)
     result = SearchResult(algo=algo)
     need_index = pruner is not None
+    eigvec: torch.Tensor | None = None
     start = time.perf_counter()
 
     for epoch in range(epochs):
         t0 = time.perf_counter()
-        lr = _cosine_lr(epoch, epochs, w_lr, w_lr_min)
+        lr = cosine_lr(epoch, epochs, w_lr, w_lr_min)
+        beta_weight = beta_decay_weight(epoch, epochs, beta_lambda_max)
+        if algo == "beta-darts":
+            result.beta_weights.append(beta_weight)
         for group in w_opt.param_groups:
             group["lr"] = lr
         if algo == "gdas":
@@ -464,7 +535,10 @@ def _run(
             else:
                 logits_v = network(xv, generator)
                 loss_v = F.cross_entropy(logits_v, yv)
-                (dalpha,) = torch.autograd.grad(loss_v, alpha)  # no weight gradients needed
+                objective = loss_v
+                if algo == "beta-darts":
+                    objective = loss_v + beta_weight * beta_decay_loss(alpha)
+                (dalpha,) = torch.autograd.grad(objective, alpha)  # no weight gradients needed
                 logits_v, loss_v = logits_v.detach(), loss_v.detach()
             alpha.grad = dalpha
             a_opt.step()
@@ -515,6 +589,11 @@ def _run(
         result.genotypes.append(str(network.genotype()))
         result.genotype = result.genotypes[-1]
         result.alphas = alpha.detach().cpu().double().numpy().copy()
+        if hessian_batch is not None:
+            eigenvalue, eigvec = _hessian_eigenvalue(
+                network, hessian_batch, device, hessian_iterations, seed, eigvec
+            )
+            result.hessian_eigenvalues.append(eigenvalue)
         result.epoch_seconds.append(time.perf_counter() - t0)
         result.search_seconds = time.perf_counter() - start
         if progress:

@@ -53,7 +53,13 @@ _EDGE_ID = {edge: k for k, edge in enumerate(EDGES)}
 _BN_EPS = 1e-5
 
 #: Which supernet forward each search algorithm uses.
-ALGO_MODES = {"darts": "darts", "darts-v1": "darts", "darts-v2": "darts", "gdas": "gdas"}
+ALGO_MODES = {
+    "darts": "darts",
+    "darts-v1": "darts",
+    "darts-v2": "darts",
+    "beta-darts": "darts",
+    "gdas": "gdas",
+}
 
 
 def _bn(x: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -13,6 +12,7 @@ import torch.nn.functional as F
 from .._validation import check_bool, check_device, check_float, check_int, check_seed
 from .genotype import Genotype, as_genotype
 from .network import CellNetwork
+from .schedules import cosine_lr
 
 __all__ = ["evaluate", "train_genotype"]
 
@@ -122,7 +122,7 @@ def train_genotype(
         train_acc: list[float] = []
         for epoch in tqdm(range(epochs), desc=f"training {cell}", disable=not progress, leave=False):
             for group in opt.param_groups:
-                group["lr"] = lr_min + (lr - lr_min) * (1.0 + math.cos(math.pi * epoch / epochs)) / 2.0
+                group["lr"] = cosine_lr(epoch, epochs, lr, lr_min)
             net.train()
             sums = torch.zeros(2, dtype=torch.float64, device=dev)
             n = 0
