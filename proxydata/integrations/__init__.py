@@ -1,0 +1,1 @@
+"""Integrations with the frameworks NAS researchers use; each module imports its framework lazily."""

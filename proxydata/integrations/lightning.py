@@ -1,0 +1,229 @@
+"""Lightning integration: :class:`BiLevelPrunerCallback` drives a :class:`~proxydata.BiLevelPruner`.
+
+Add the callback to ``Trainer(callbacks=[...])`` and change nothing else in the
+loop: it calls ``pruner.step()`` at the end of every training epoch, saves and
+restores the pruner's state in Lightning checkpoints, logs every history entry
+through the trainer's loggers, and refuses a set-up in which Lightning would
+wrap the pruner's samplers in a second distributed sampler.
+
+Lightning is imported here and nowhere else in proxydata (``import proxydata``
+works without it). Both package names are supported: ``lightning``
+(``lightning.pytorch``) first, then ``pytorch_lightning``.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+from .. import BiLevelPruner
+from .._validation import show
+from ..exceptions import ProxydataTypeError, ProxydataValueError
+
+try:  # the unified package first, then the standalone one
+    import lightning.pytorch as pl
+except ImportError:  # pragma: no cover - depends on what is installed
+    try:
+        import pytorch_lightning as pl
+    except ImportError as exc:
+        raise ImportError(
+            "proxydata.integrations.lightning needs Lightning: pip install 'proxydata[lightning]' "
+            "(or pip install lightning)"
+        ) from exc
+
+__all__ = ["BiLevelPrunerCallback", "history_metrics"]
+
+FIX_SAMPLER = (
+    "set `Trainer(use_distributed_sampler=False)`: the pruner's samplers already shard by rank, and "
+    "Lightning's DistributedSamplerWrapper would split them a second time (each rank then sees part "
+    "of its shard) or pad pruned epochs back to their first length"
+)
+FIX_REPLICAS = (
+    "build the pruner where the process group exists (in `LightningModule.setup()`, so that "
+    "num_replicas and rank are read from it) or pass `num_replicas=trainer.world_size, "
+    "rank=trainer.global_rank`, and give the callback the attribute's name, "
+    "e.g. `BiLevelPrunerCallback('pruner')`"
+)
+
+
+def history_metrics(entry: dict[str, Any], prefix: str = "pruner/") -> dict[str, float]:
+    """Flatten one :attr:`BiLevelPruner.history` entry to ``{name: float}`` for a logger.
+
+    Numbers and booleans are kept (as ``float``), nested dicts are flattened
+    with ``/`` (``pruner/train/pruned``), lists, arrays and ``None`` are left
+    out, and so is ``epoch`` (loggers record it themselves).
+
+    Examples
+    --------
+    >>> history_metrics({"epoch": 2, "n_train": 90, "train": {"pruned": 10, "indices": [1]}, "val": None})
+    {'pruner/n_train': 90.0, 'pruner/train/pruned': 10.0}
+    """
+    if not isinstance(entry, dict):
+        raise ProxydataTypeError(f"entry must be a history dict, got {show(entry)}")
+    out: dict[str, float] = {}
+    for key, value in entry.items():
+        if key == "epoch":
+            continue
+        if isinstance(value, dict):
+            out.update(history_metrics(value, f"{prefix}{key}/"))
+        elif isinstance(value, numbers.Real):  # bool, int, float and numpy scalars
+            out[f"{prefix}{key}"] = float(value)
+    return out
+
+
+class BiLevelPrunerCallback(pl.Callback):
+    """Run a :class:`~proxydata.BiLevelPruner` inside ``Trainer.fit``.
+
+    The pruner's schedule (prune after epochs ``T, 2T, …``) is driven by
+    Lightning's epochs: ``pruner.step()`` runs in ``on_train_epoch_end``,
+    before checkpoint callbacks, so a checkpoint written at the end of epoch
+    ``e`` holds the pruner as it starts epoch ``e + 1``. Resuming with
+    ``Trainer.fit(ckpt_path=...)`` from any epoch-end checkpoint ends with the
+    same kept sets as the uninterrupted run (and, with a deterministic model,
+    the same weights). Checkpoints written in the middle of an epoch are not
+    exact: Lightning restarts the epoch's data, so observations would count twice.
+
+    Checks at fit start (each a :class:`~proxydata.exceptions.ProxydataValueError`
+    raised on every rank, before any batch):
+
+    * with several processes, ``Trainer(use_distributed_sampler=True)`` (the
+      default) is refused: it would wrap the pruner's samplers in a second
+      distributed sampler;
+    * ``pruner.num_replicas`` / ``pruner.rank`` must be the trainer's
+      ``world_size`` / ``global_rank``;
+    * ``Trainer(max_epochs)`` must not exceed ``pruner.epochs``;
+    * at every epoch start, the pruner's completed epochs must equal the
+      trainer's ``current_epoch`` (a pruner reused across fits, or a checkpoint
+      without the pruner's state, is caught here).
+
+    Parameters
+    ----------
+    pruner : BiLevelPruner or str, default "pruner"
+        The pruner, or the name of the ``LightningModule`` attribute that holds
+        it. Use a name under a multi-process strategy: the module builds the
+        pruner in its ``setup()``, where ``torch.distributed`` is initialised,
+        so each process gets its own rank's samplers.
+    log : bool, default True
+        Send every history entry to the trainer's loggers, flattened by
+        :func:`history_metrics` (prefix ``pruner/``), at ``trainer.global_step``.
+
+    Examples
+    --------
+    >>> import lightning.pytorch as pl  # doctest: +SKIP
+    >>> callback = BiLevelPrunerCallback(pruner)  # doctest: +SKIP
+    >>> trainer = pl.Trainer(max_epochs=pruner.epochs, callbacks=[callback])  # doctest: +SKIP
+    """
+
+    def __init__(self, pruner: BiLevelPruner | str = "pruner", *, log: bool = True) -> None:
+        if isinstance(pruner, str):
+            if not pruner.isidentifier():
+                raise ProxydataValueError(
+                    f"pruner must be a BiLevelPruner or a LightningModule attribute name, got {show(pruner)}"
+                )
+        elif not isinstance(pruner, BiLevelPruner):
+            raise ProxydataTypeError(
+                f"pruner must be a BiLevelPruner or a LightningModule attribute name, got {show(pruner)}"
+            )
+        if not isinstance(log, bool):
+            raise ProxydataTypeError(f"log must be a bool, got {show(log)}")
+        self._source = pruner
+        self._pruner = pruner if isinstance(pruner, BiLevelPruner) else None
+        self.log = log
+        self._pending: dict[str, Any] | None = None
+
+    @property
+    def pruner(self) -> BiLevelPruner:
+        """The pruner this callback drives (resolved from the module at fit start when named)."""
+        if self._pruner is None:
+            raise ProxydataValueError(
+                f"the pruner is read from the LightningModule attribute {self._source!r} at fit start; "
+                "it is not known before Trainer.fit"
+            )
+        return self._pruner
+
+    # -- fit start -------------------------------------------------------------------
+    def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
+        self._resolve(pl_module)
+        self._check_trainer(trainer)
+        self._apply_pending()
+
+    def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+        # strategies that restore checkpoints after setup call load_state_dict after on_fit_start
+        self._apply_pending()
+
+    def _resolve(self, pl_module: Any) -> None:
+        if isinstance(self._source, BiLevelPruner):
+            return
+        found = getattr(pl_module, self._source, None)
+        if not isinstance(found, BiLevelPruner):
+            raise ProxydataValueError(
+                f"BiLevelPrunerCallback({self._source!r}): {type(pl_module).__name__}.{self._source} "
+                f"must be a BiLevelPruner when fit starts (build it in setup()), got {show(found)}"
+            )
+        self._pruner = found
+
+    def _check_trainer(self, trainer: Any) -> None:
+        pruner = self.pruner
+        world, rank = int(trainer.world_size), int(trainer.global_rank)
+        if world > 1 and _wraps_samplers(trainer):
+            raise ProxydataValueError(
+                f"BiLevelPrunerCallback: this Trainer runs {world} processes with "
+                f"use_distributed_sampler=True; {FIX_SAMPLER}"
+            )
+        if (pruner.num_replicas, pruner.rank) != (world, rank):
+            raise ProxydataValueError(
+                f"BiLevelPrunerCallback: the pruner was built with num_replicas={pruner.num_replicas}, "
+                f"rank={pruner.rank}, but this process is rank {rank} of {world}; {FIX_REPLICAS}"
+            )
+        max_epochs = trainer.max_epochs
+        if max_epochs is None or max_epochs < 0 or max_epochs > pruner.epochs:
+            raise ProxydataValueError(
+                f"BiLevelPrunerCallback: Trainer(max_epochs={max_epochs}) runs past the pruner's "
+                f"schedule of epochs={pruner.epochs}; pass max_epochs=pruner.epochs"
+            )
+
+    # -- every epoch -----------------------------------------------------------------
+    def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
+        pruner = self.pruner
+        if pruner.epoch != trainer.current_epoch:
+            raise ProxydataValueError(
+                f"BiLevelPrunerCallback: the pruner has completed {pruner.epoch} epochs but the trainer "
+                f"starts epoch {trainer.current_epoch}; use a fresh pruner for each fit, and resume "
+                "with Trainer.fit(ckpt_path=...) from a checkpoint written with this callback"
+            )
+
+    def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        self.pruner.step()
+        if self.log and trainer.loggers:
+            metrics = history_metrics(self.pruner.history[-1])
+            for logger in trainer.loggers:  # loggers write on global rank 0 only
+                logger.log_metrics(metrics, step=trainer.global_step)
+
+    # -- checkpoints -----------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        if self._pruner is None:
+            return {} if self._pending is None else dict(self._pending)
+        return {"pruner": self._pruner.state_dict()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if not isinstance(state_dict, dict) or "pruner" not in state_dict:
+            raise ProxydataValueError(
+                "the checkpoint's BiLevelPrunerCallback state holds no pruner state "
+                f"(keys {sorted(state_dict) if isinstance(state_dict, dict) else show(state_dict)})"
+            )
+        # Applied at fit start: a pruner named by attribute may not exist yet.
+        self._pending = state_dict
+        if self._pruner is not None:
+            self._apply_pending()
+
+    def _apply_pending(self) -> None:
+        if self._pending is not None and self._pruner is not None:
+            self._pruner.load_state_dict(self._pending["pruner"])
+            self._pending = None
+
+
+def _wraps_samplers(trainer: Any) -> bool:
+    """Whether Lightning will wrap the DataLoaders' samplers in a DistributedSampler."""
+    connector = getattr(trainer, "_accelerator_connector", None)
+    # No public accessor exists (Lightning 2.6); an unknown layout counts as the default (True).
+    return bool(getattr(connector, "use_distributed_sampler", True))
