@@ -9,13 +9,16 @@ are an int64 array. Nothing is downloaded unless ``download=True``.
 from __future__ import annotations
 
 import os
+import zipfile
 from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ._validation import check_bool, check_labels
+from ._validation import check_bool, check_float, check_labels
+from .exceptions import ProxydataTypeError, ProxydataValueError
+from .items import pixels_to_float
 
 __all__ = ["ArrayDataset", "load_digits", "load_npz", "load_source", "load_torchvision"]
 
@@ -41,8 +44,9 @@ class ArrayDataset(Dataset):
     Notes
     -----
     The array is kept as given (uint8 stays uint8: 150 MB for CIFAR-10 rather
-    than 600 MB); each item is converted when it is read, and
-    :meth:`float_batch` converts a slice at a time for the feature extractors.
+    than 600 MB); each item is converted when it is read
+    (:func:`~proxydata.items.pixels_to_float`), and the feature extractors read
+    whole slices of the array (:func:`~proxydata.batches.array_source`).
     """
 
     def __init__(
@@ -63,14 +67,14 @@ class ArrayDataset(Dataset):
             if channels_last:
                 arr = arr.transpose(0, 3, 1, 2)
         else:
-            raise ValueError(f"images must be 3-D or 4-D, got shape {tuple(arr.shape)}")
+            raise ProxydataValueError(f"images must be 3-D or 4-D, got shape {tuple(arr.shape)}")
         if arr.dtype.kind not in "uif":
-            raise TypeError(f"images must be numeric, got dtype {arr.dtype}")
+            raise ProxydataTypeError(f"images must be numeric, got dtype {arr.dtype}")
         self.images = np.ascontiguousarray(arr)
         self.targets = check_labels(targets, "targets", n=arr.shape[0])
         if scale is None:
             scale = 255.0 if arr.dtype == np.uint8 else 1.0
-        self.scale = float(scale)
+        self.scale = check_float(scale, "scale", strictly_positive=True)
         self.transform = transform
 
     def __len__(self) -> int:
@@ -85,13 +89,8 @@ class ArrayDataset(Dataset):
     def num_classes(self) -> int:
         return int(self.targets.max()) + 1 if self.targets.size else 0
 
-    def float_batch(self, start: int, stop: int) -> torch.Tensor:
-        """Images ``start:stop`` as a float32 ``(b, C, H, W)`` tensor in ``[0, 1]``."""
-        x = torch.from_numpy(np.asarray(self.images[start:stop], dtype=np.float32))
-        return x / self.scale
-
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        x = torch.from_numpy(np.asarray(self.images[index], dtype=np.float32)) / self.scale
+        x = pixels_to_float(self.images[index], self.scale)
         if self.transform is not None:
             x = self.transform(x)
         return x, int(self.targets[index])
@@ -109,19 +108,52 @@ def load_digits() -> ArrayDataset:
     return ArrayDataset(images, bunch.target.astype(np.int64), scale=16.0)
 
 
-def load_npz(path: str, split: str = "train") -> ArrayDataset:
+def load_npz(path: str, split: str = "train", *, scale: float | None = None) -> ArrayDataset:
     """Images and labels from an npz file with arrays ``x_<split>``, ``y_<split>``.
 
-    uint8 images are scaled by 1/255. Accepts channels-last (``(n, H, W, C)``,
-    as the CIFAR files in ``shared/data``) or channels-first arrays.
+    Accepts channels-last (``(n, H, W, C)``, as the CIFAR files in
+    ``shared/data``) or channels-first arrays. The labels must be integers (a
+    float label such as ``0.5`` is an error, never truncated). uint8 images are
+    scaled by 1/255; float images must already lie in ``[0, 1]`` unless
+    ``scale`` is given (a float array holding 0–255 values is an error rather
+    than a guess: pass ``scale=255`` or store the images as uint8).
+
+    Parameters
+    ----------
+    path : str
+    split : str
+        Suffix of the array names, e.g. ``"train"`` or ``"test"``.
+    scale : float, optional
+        Divisor of the images (see :class:`ArrayDataset`).
+
+    Raises
+    ------
+    ValueError
+        A missing or unreadable file, absent arrays, float images outside ``[0, 1]``.
+    TypeError
+        Labels that are not integers.
     """
     if not os.path.isfile(path):
-        raise ValueError(f"path does not name an npz file: {path!r}")
-    with np.load(path, allow_pickle=False) as z:
-        kx, ky = f"x_{split}", f"y_{split}"
-        if kx not in z.files or ky not in z.files:
-            raise ValueError(f"npz file {path!r} lacks arrays {kx!r}/{ky!r}; it has {z.files}")
-        return ArrayDataset(z[kx], z[ky].astype(np.int64))
+        raise ProxydataValueError(f"path does not name an npz file: {path!r}")
+    kx, ky = f"x_{split}", f"y_{split}"
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            files = list(z.files)
+            images = z[kx] if kx in files else None
+            labels = z[ky] if ky in files else None
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise ProxydataValueError(f"cannot read npz file {path!r}: {exc}") from exc
+    if images is None or labels is None:
+        raise ProxydataValueError(f"npz file {path!r} lacks arrays {kx!r}/{ky!r}; it has {files}")
+    targets = check_labels(labels, f"{ky} of {path!r}")
+    if images.dtype.kind == "f" and scale is None and images.size:
+        lo, hi = float(np.nanmin(images)), float(np.nanmax(images))
+        if lo < 0.0 or hi > 1.0:
+            raise ProxydataValueError(
+                f"{kx} of {path!r} holds float images with values in [{lo:g}, {hi:g}], not [0, 1]: "
+                "store them as uint8 or pass scale= (e.g. scale=255)"
+            )
+    return ArrayDataset(images, targets, scale=scale)
 
 
 def load_torchvision(name: str, root: str, *, train: bool = True, download: bool = False) -> Any:
@@ -139,11 +171,11 @@ def load_torchvision(name: str, root: str, *, train: bool = True, download: bool
         ) from exc
     classes = {"cifar10": torchvision.datasets.CIFAR10, "cifar100": torchvision.datasets.CIFAR100}
     if name not in classes:
-        raise ValueError(f"name must be one of {sorted(classes)}, got {name!r}")
+        raise ProxydataValueError(f"name must be one of {sorted(classes)}, got {name!r}")
     try:
         ds = classes[name](root=root, train=train, download=download)
     except RuntimeError as exc:
-        raise ValueError(
+        raise ProxydataValueError(
             f"{name} not found under root={root!r} (pass download=True / --download to fetch it)"
         ) from exc
     return ArrayDataset(np.asarray(ds.data), np.asarray(ds.targets, dtype=np.int64))
@@ -156,7 +188,7 @@ def load_source(spec: str, *, download: bool = False) -> ArrayDataset:
     ``y_train``; ``"cifar10:ROOT"`` / ``"cifar100:ROOT"`` — torchvision folders.
     """
     if not isinstance(spec, str):
-        raise TypeError(f"data must be a source string, got {type(spec).__name__}")
+        raise ProxydataTypeError(f"data must be a source string, got {type(spec).__name__}")
     kind, _, rest = spec.partition(":")
     if kind == "digits" and not rest:
         return load_digits()
@@ -164,4 +196,6 @@ def load_source(spec: str, *, download: bool = False) -> ArrayDataset:
         return load_npz(rest)
     if kind in ("cifar10", "cifar100") and rest:
         return load_torchvision(kind, rest, download=download)
-    raise ValueError(f"data must be 'digits', 'npz:PATH', 'cifar10:ROOT' or 'cifar100:ROOT', got {spec!r}")
+    raise ProxydataValueError(
+        f"data must be 'digits', 'npz:PATH', 'cifar10:ROOT' or 'cifar100:ROOT', got {spec!r}"
+    )

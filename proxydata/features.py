@@ -16,10 +16,12 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader
 
 from ._validation import check_bool, check_device, check_int
-from .datasets import ArrayDataset
+from .batches import array_source
+from .exceptions import ProxydataTypeError, ProxydataValueError
+from .items import ItemReader, input_tensor, pixels_to_float
 
 __all__ = ["is_array_backed", "model_features", "pixel_batches", "pixel_features", "standardize_"]
 
@@ -30,19 +32,24 @@ def pixel_features(
     standardize: bool = False,
     batch_size: int = 1024,
     progress: bool = True,
+    input_key: str | None = None,
 ) -> np.ndarray:
     """Raw pixels of every sample, flattened to one row each.
 
-    Row ``i`` is item ``i``'s image tensor ``x`` (``dataset[i][0]``) flattened
-    in ``(C, H, W)`` order, as float32. With ``standardize=True`` every column
+    Row ``i`` is item ``i``'s input ``x`` (``dataset[i][0]``, or
+    ``dataset[i][input_key]`` for dict items) flattened in ``(C, H, W)`` order,
+    as float32 with uint8 pixels scaled to ``[0, 1]``
+    (:func:`~proxydata.items.pixels_to_float`). With ``standardize=True`` every column
     ``j`` is replaced by ``(x_j - mean_j) / std_j`` (population std; a constant
     column gets ``std_j = 1``), i.e. scikit-learn's ``StandardScaler``, which the
     paper code applies to the pixels before KM-OR.
 
-    An :class:`~proxydata.datasets.ArrayDataset` without a transform (or a
-    :class:`~torch.utils.data.Subset` of one) is read straight from its image
-    array, a chunk at a time; any other dataset of ``(x, y, ...)`` items (or
-    bare ``x`` items) is read through a ``DataLoader``.
+    A dataset whose inputs are stored in one array (see
+    :func:`is_array_backed`: an ``ArrayDataset`` without a transform, a
+    ``TensorDataset``, a Hugging Face dataset, behind ``Subset`` /
+    ``IndexedDataset`` wrappers) is read straight from it, a chunk at a time;
+    any other dataset of ``(x, y, ...)`` items, dict items or bare ``x`` items
+    is read through a ``DataLoader``.
 
     Parameters
     ----------
@@ -54,6 +61,9 @@ def pixel_features(
         Rows converted at a time.
     progress : bool
         Show a tqdm progress bar.
+    input_key : str, optional
+        Input key of dict items; when None, the one present among ``image``,
+        ``img``, ``pixel_values``.
 
     Returns
     -------
@@ -70,17 +80,15 @@ def pixel_features(
     standardize = check_bool(standardize, "standardize")
     bs = check_int(batch_size, "batch_size", minimum=1)
     progress = check_bool(progress, "progress")
-    source = _array_source(dataset)
-    if source is not None:
-        out = _pixels_from_array(*source, bs, progress)
-    else:
-        out = _collect(_loader_batches(dataset, bs), len(dataset), "pixels", progress)
+    out = _collect(_input_batches(dataset, bs, input_key), len(dataset), "pixels", progress)
     if standardize:
         standardize_(out, batch_size=bs)
     return out
 
 
-def pixel_batches(dataset: Any, *, batch_size: int = 1024) -> Iterator[torch.Tensor]:
+def pixel_batches(
+    dataset: Any, *, batch_size: int = 1024, input_key: str | None = None
+) -> Iterator[torch.Tensor]:
     """Yield the rows of :func:`pixel_features` (unstandardised) a batch at a time.
 
     Each batch is a float32 tensor of shape ``(b, d)``, in dataset order. For an
@@ -90,25 +98,19 @@ def pixel_batches(dataset: Any, *, batch_size: int = 1024) -> Iterator[torch.Ten
     """
     _check_dataset(dataset)
     bs = check_int(batch_size, "batch_size", minimum=1)
-    return _pixel_batch_iter(dataset, bs)
+    return (xb.reshape(xb.shape[0], -1) for xb in _input_batches(dataset, bs, input_key))
 
 
-def _pixel_batch_iter(dataset: Any, batch_size: int) -> Iterator[torch.Tensor]:
-    source = _array_source(dataset)
-    if source is None:
-        for xb in _loader_batches(dataset, batch_size):
-            yield xb.reshape(xb.shape[0], -1)
-        return
-    images, rows, scale = source
-    d = int(np.prod(images.shape[1:]))
-    for xb in _array_batches(images, rows, scale, batch_size):
-        yield xb.reshape(xb.shape[0], d)
+def is_array_backed(dataset: Any, input_key: str | None = None) -> bool:
+    """Whether the inputs of ``dataset`` can be read in slices from one stored array.
 
-
-def is_array_backed(dataset: Any) -> bool:
-    """Whether ``dataset`` is an :class:`~proxydata.datasets.ArrayDataset` without a
-    transform (or a ``Subset`` of one), whose pixels can be read straight from memory."""
-    return _array_source(dataset) is not None
+    True for an :class:`~proxydata.datasets.ArrayDataset` without a transform,
+    a :class:`~torch.utils.data.TensorDataset` and a Hugging Face dataset
+    without a ``set_transform``, also behind :class:`~torch.utils.data.Subset`
+    and :class:`~proxydata.IndexedDataset` wrappers
+    (:func:`proxydata.batches.array_source`).
+    """
+    return array_source(dataset, input_key) is not None
 
 
 def model_features(
@@ -118,6 +120,7 @@ def model_features(
     device: str | torch.device = "cpu",
     batch_size: int = 256,
     progress: bool = True,
+    input_key: str | None = None,
 ) -> np.ndarray:
     """Output of ``model`` on every sample, flattened to one row each.
 
@@ -127,7 +130,8 @@ def model_features(
 
     Parameters
     ----------
-    dataset : map-style dataset of ``(x, y, ...)`` items
+    dataset : map-style dataset of ``(x, y, ...)`` or dict items
+        Inputs as :func:`pixel_features` reads them (uint8 scaled to ``[0, 1]``).
     model : torch.nn.Module
         Any feature extractor, e.g. a backbone without its classifier.
     device : str or torch.device
@@ -135,6 +139,8 @@ def model_features(
     batch_size : int
     progress : bool
         Show a tqdm progress bar.
+    input_key : str, optional
+        Input key of dict items (see :func:`pixel_features`).
 
     Returns
     -------
@@ -142,17 +148,11 @@ def model_features(
     """
     _check_dataset(dataset)
     if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        raise ProxydataTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     dev = check_device(device)
     bs = check_int(batch_size, "batch_size", minimum=1)
     progress = check_bool(progress, "progress")
-    source = _array_source(dataset)
-    if source is not None:
-        images, rows, scale = source
-        batches = _array_batches(images, rows, scale, bs)
-    else:
-        batches = _loader_batches(dataset, bs)
-
+    batches = _input_batches(dataset, bs, input_key)
     was_training = model.training
     model.eval()
     try:
@@ -179,13 +179,13 @@ def standardize_(x: np.ndarray, *, batch_size: int = 1024) -> tuple[np.ndarray, 
         The moments that were applied.
     """
     if not isinstance(x, np.ndarray) or x.dtype != np.float32 or x.ndim != 2:
-        raise TypeError(f"x must be a 2-D float32 numpy array, got {_describe(x)}")
+        raise ProxydataTypeError(f"x must be a 2-D float32 numpy array, got {_describe(x)}")
     if not x.flags.writeable:
-        raise ValueError("x must be writeable (it is standardised in place)")
+        raise ProxydataValueError("x must be writeable (it is standardised in place)")
     bs = check_int(batch_size, "batch_size", minimum=1)
     n, d = x.shape
     if n == 0:
-        raise ValueError("x must have at least one row")
+        raise ProxydataValueError("x must have at least one row")
     total = np.zeros(d, dtype=np.float64)
     for start in range(0, n, bs):
         total += x[start : start + bs].sum(axis=0, dtype=np.float64)
@@ -214,85 +214,35 @@ def standardize_(x: np.ndarray, *, batch_size: int = 1024) -> tuple[np.ndarray, 
 
 def _check_dataset(dataset: Any) -> None:
     if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
-        raise TypeError(f"dataset must be a map-style dataset, got {type(dataset).__name__}")
+        raise ProxydataTypeError(f"dataset must be a map-style dataset, got {type(dataset).__name__}")
     if len(dataset) == 0:
-        raise ValueError("dataset must not be empty, got 0 samples")
+        raise ProxydataValueError("dataset must not be empty, got 0 samples")
 
 
-def _array_source(dataset: Any) -> tuple[np.ndarray, np.ndarray | None, float] | None:
-    """``(images, rows or None, scale)`` when ``dataset`` is served from one array."""
-    rows: np.ndarray | None = None
-    while isinstance(dataset, Subset):
-        idx = np.asarray(dataset.indices, dtype=np.int64)
-        rows = idx if rows is None else idx[rows]
-        dataset = dataset.dataset
-    if isinstance(dataset, ArrayDataset) and dataset.transform is None:
-        return dataset.images, rows, dataset.scale
-    return None
+def _input_batches(dataset: Any, batch_size: int, input_key: str | None) -> Iterator[torch.Tensor]:
+    """Float32 input batches ``(b, ...)`` in dataset order: from the stored array, else via a DataLoader."""
+    source = array_source(dataset, input_key)
+    if source is not None:
+        return source.batches(batch_size)
+    collate = _StackInputs(ItemReader(input_key))
+    return iter(DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate))
 
 
-def _array_batches(
-    images: np.ndarray, rows: np.ndarray | None, scale: float, batch_size: int
-) -> Iterator[torch.Tensor]:
-    n = images.shape[0] if rows is None else rows.shape[0]
-    divisor = np.float32(scale)
-    for start in range(0, n, batch_size):
-        stop = min(start + batch_size, n)
-        chunk = images[start:stop] if rows is None else images[rows[start:stop]]
-        block = chunk.astype(np.float32)
-        # float32(x) / float32(scale), bit-identical to ArrayDataset.__getitem__'s
-        # torch division. numpy, single-threaded: this is memory-bound work, and
-        # torch's thread pool only slows it down when the cores are busy.
-        np.divide(block, divisor, out=block)
-        yield torch.from_numpy(block)
+class _StackInputs:
+    """DataLoader ``collate_fn``: the items' inputs as float32, stacked (a class: workers pickle it)."""
 
+    def __init__(self, reader: ItemReader) -> None:
+        self.reader = reader
 
-def _pixels_from_array(
-    images: np.ndarray, rows: np.ndarray | None, scale: float, batch_size: int, progress: bool
-) -> np.ndarray:
-    # Converts chunk by chunk into one preallocated float32 matrix: no uint8 copy
-    # of a Subset's rows and no temporary larger than a chunk.
-    n = images.shape[0] if rows is None else rows.shape[0]
-    d = int(np.prod(images.shape[1:]))
-    out = np.empty((n, d), dtype=np.float32)
-    divisor = np.float32(scale)
-    from tqdm.auto import tqdm
-
-    with tqdm(total=n, desc="pixels", unit="img", disable=not progress, leave=False) as bar:
-        for start in range(0, n, batch_size):
-            stop = min(start + batch_size, n)
-            chunk = images[start:stop] if rows is None else images[rows[start:stop]]
-            block = out[start:stop]
-            block[...] = chunk.reshape(stop - start, d)
-            np.divide(block, divisor, out=block)  # as in _array_batches
-            bar.update(stop - start)
-    return out
-
-
-def _first_tensor(item: Any) -> torch.Tensor:
-    x = item[0] if isinstance(item, (tuple, list)) else item
-    if isinstance(x, torch.Tensor):
-        return x
-    if isinstance(x, np.ndarray):
-        return torch.from_numpy(x)
-    raise TypeError(
-        f"dataset items must be (x, y, ...) with x a tensor or array, got x of type {type(x).__name__} "
-        "(add a transform such as torchvision's ToTensor)"
-    )
-
-
-def _stack_images(items: list[Any]) -> torch.Tensor:
-    tensors = [_first_tensor(item) for item in items]
-    shape = tensors[0].shape
-    for t in tensors[1:]:
-        if t.shape != shape:
-            raise ValueError(f"dataset images must share one shape, got {tuple(shape)} and {tuple(t.shape)}")
-    return torch.stack(tensors).float()
-
-
-def _loader_batches(dataset: Any, batch_size: int) -> Iterator[torch.Tensor]:
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=_stack_images)
-    yield from loader
+    def __call__(self, items: list[Any]) -> torch.Tensor:
+        tensors = [pixels_to_float(input_tensor(self.reader.input(item))) for item in items]
+        shape = tensors[0].shape
+        for t in tensors[1:]:
+            if t.shape != shape:
+                raise ProxydataValueError(
+                    f"dataset images must share one shape, got {tuple(shape)} and {tuple(t.shape)}"
+                )
+        return torch.stack(tensors)
 
 
 def _collect(batches: Iterator[torch.Tensor], n: int, desc: str, progress: bool) -> np.ndarray:
@@ -307,14 +257,16 @@ def _collect(batches: Iterator[torch.Tensor], n: int, desc: str, progress: bool)
             if out is None:
                 out = np.empty((n, rows.shape[1]), dtype=np.float32)
             elif rows.shape[1] != out.shape[1]:
-                raise ValueError(f"features must share one size, got {out.shape[1]} and {rows.shape[1]}")
+                raise ProxydataValueError(
+                    f"features must share one size, got {out.shape[1]} and {rows.shape[1]}"
+                )
             if pos + rows.shape[0] > n:
-                raise ValueError(f"dataset yielded more than len(dataset)={n} items")
+                raise ProxydataValueError(f"dataset yielded more than len(dataset)={n} items")
             out[pos : pos + rows.shape[0]] = rows
             pos += rows.shape[0]
             bar.update(rows.shape[0])
     if out is None or pos != n:
-        raise ValueError(f"dataset yielded {pos} items, expected len(dataset)={n}")
+        raise ProxydataValueError(f"dataset yielded {pos} items, expected len(dataset)={n}")
     return out
 
 

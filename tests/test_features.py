@@ -10,7 +10,10 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, Subset, TensorDataset
 
+from proxydata.batches import ImageBatches, array_source
+from proxydata.data import IndexedDataset
 from proxydata.datasets import ArrayDataset
+from proxydata.exceptions import ProxydataTypeError
 from proxydata.features import (
     is_array_backed,
     model_features,
@@ -18,6 +21,7 @@ from proxydata.features import (
     pixel_features,
     standardize_,
 )
+from proxydata.items import pixels_to_float
 
 
 class ItemsOnly(Dataset):
@@ -168,7 +172,11 @@ def test_model_features_identity_equals_pixels(small_rgb: ArrayDataset) -> None:
         (lambda: pixel_features(TensorDataset(torch.zeros(0, 2)), progress=False), ValueError, "empty"),
         (lambda: pixel_features(TensorDataset(torch.zeros(3, 2)), batch_size=0), ValueError, "batch_size"),
         (lambda: pixel_features(TensorDataset(torch.zeros(3, 2)), standardize=1), TypeError, "standardize"),
-        (lambda: pixel_features([("a", 0)], progress=False), TypeError, "tensor or array"),
+        (
+            lambda: pixel_features([("a", 0)], progress=False),
+            ProxydataTypeError,
+            "tensor, a numpy array, a PIL image",
+        ),
         (lambda: model_features(TensorDataset(torch.zeros(3, 2)), "net"), TypeError, "model"),
         (
             lambda: model_features(TensorDataset(torch.zeros(3, 2)), nn.Flatten(), device=3),
@@ -186,3 +194,37 @@ def test_images_of_different_shapes_are_rejected() -> None:
     items = [(torch.zeros(2, 2), 0), (torch.zeros(3, 3), 1)]
     with pytest.raises(ValueError, match="shape"):
         pixel_features(items, progress=False)
+
+
+def test_indexed_dataset_keeps_the_fast_path(small_rgb: ArrayDataset) -> None:
+    # 0.1: features.py and the AE/TL batch reader had drifted apart; IndexedDataset hid the array.
+    for ds in (IndexedDataset(small_rgb), Subset(IndexedDataset(Subset(small_rgb, range(40))), [3, 1])):
+        assert is_array_backed(ds)
+        np.testing.assert_array_equal(
+            pixel_features(ds, progress=False), pixel_features(ItemsOnly(ds), progress=False)
+        )
+        idx = np.arange(len(ds))[::-1].copy()
+        assert torch.equal(ImageBatches(ds, "t").get(idx), ImageBatches(ItemsOnly(ds), "t").get(idx))
+    assert not is_array_backed(ArrayDataset(small_rgb.images, small_rgb.targets, transform=lambda x: x))
+    assert array_source(ArrayDataset(small_rgb.images, small_rgb.targets, transform=lambda x: x), raw=True)
+
+
+def test_uint8_tensor_dataset_is_scaled_like_an_array_dataset(small_rgb: ArrayDataset) -> None:
+    tensors = TensorDataset(torch.from_numpy(small_rgb.images), torch.from_numpy(small_rgb.targets))
+    assert is_array_backed(tensors)
+    expected = pixel_features(small_rgb, progress=False)
+    np.testing.assert_array_equal(pixel_features(tensors, progress=False), expected)
+    np.testing.assert_array_equal(pixel_features(ItemsOnly(tensors), progress=False), expected)
+    assert float(expected.max()) <= 1.0
+    batches = ImageBatches(tensors, "t").get(np.array([4, 0]))
+    assert torch.equal(batches, torch.from_numpy(expected[[4, 0]]).reshape(2, *small_rgb.image_shape))
+
+
+def test_pixels_to_float_is_one_rounded_division() -> None:
+    raw = np.arange(256, dtype=np.uint8)
+    out = pixels_to_float(raw)
+    assert out.dtype == torch.float32
+    np.testing.assert_array_equal(out.numpy(), raw.astype(np.float32) / np.float32(255))
+    assert torch.equal(pixels_to_float(torch.from_numpy(raw)), out)  # torch and numpy agree bit for bit
+    np.testing.assert_array_equal(pixels_to_float(np.array([16.0]), 16.0).numpy(), [1.0])
+    np.testing.assert_array_equal(pixels_to_float(np.array([300], dtype=np.int64)).numpy(), [300.0])
