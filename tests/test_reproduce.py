@@ -110,7 +110,7 @@ def test_report_numbers_come_from_the_records(tmp_path: Path) -> None:
         },
     ]
     table = "\n".join(report.method_table(records, "darts-v1"))
-    assert "| full | 1 | 2 | 91.00 ± 1.00 |" in table  # mean and population std of 90 and 92
+    assert "| full | 1 | v1 | 2 | 91.00 ± 1.00 |" in table  # mean and population std of 90 and 92
     text = "\n".join(report.analysis(records))
     assert "r=0.5: 0.520" in text  # 52 s / 100 s
     assert "1 of 1 proxy cells beat full data" in text
