@@ -31,7 +31,7 @@ except ImportError:  # pragma: no cover - depends on what is installed
             "(or pip install lightning)"
         ) from exc
 
-__all__ = ["BiLevelPrunerCallback", "history_metrics"]
+__all__ = ["BiLevelPrunerCallback", "PrunerCallbackHooks", "history_metrics"]
 
 FIX_SAMPLER = (
     "set `Trainer(use_distributed_sampler=False)`: the pruner's samplers already shard by rank, and "
@@ -71,47 +71,13 @@ def history_metrics(entry: dict[str, Any], prefix: str = "pruner/") -> dict[str,
     return out
 
 
-class BiLevelPrunerCallback(pl.Callback):
-    """Run a :class:`~proxydata.BiLevelPruner` inside ``Trainer.fit``.
+class PrunerCallbackHooks:
+    """What :class:`BiLevelPrunerCallback` does, independent of the Lightning package.
 
-    The pruner's schedule (prune after epochs ``T, 2T, …``) is driven by
-    Lightning's epochs: ``pruner.step()`` runs in ``on_train_epoch_end``,
-    before checkpoint callbacks, so a checkpoint written at the end of epoch
-    ``e`` holds the pruner as it starts epoch ``e + 1``. Resuming with
-    ``Trainer.fit(ckpt_path=...)`` from any epoch-end checkpoint ends with the
-    same kept sets as the uninterrupted run (and, with a deterministic model,
-    the same weights). Checkpoints written in the middle of an epoch are not
-    exact: Lightning restarts the epoch's data, so observations would count twice.
-
-    Checks at fit start (each a :class:`~proxydata.exceptions.ProxydataValueError`
-    raised on every rank, before any batch):
-
-    * with several processes, ``Trainer(use_distributed_sampler=True)`` (the
-      default) is refused: it would wrap the pruner's samplers in a second
-      distributed sampler;
-    * ``pruner.num_replicas`` / ``pruner.rank`` must be the trainer's
-      ``world_size`` / ``global_rank``;
-    * ``Trainer(max_epochs)`` must not exceed ``pruner.epochs``;
-    * at every epoch start, the pruner's completed epochs must equal the
-      trainer's ``current_epoch`` (a pruner reused across fits, or a checkpoint
-      without the pruner's state, is caught here).
-
-    Parameters
-    ----------
-    pruner : BiLevelPruner or str, default "pruner"
-        The pruner, or the name of the ``LightningModule`` attribute that holds
-        it. Use a name under a multi-process strategy: the module builds the
-        pruner in its ``setup()``, where ``torch.distributed`` is initialised,
-        so each process gets its own rank's samplers.
-    log : bool, default True
-        Send every history entry to the trainer's loggers, flattened by
-        :func:`history_metrics` (prefix ``pruner/``), at ``trainer.global_step``.
-
-    Examples
-    --------
-    >>> import lightning.pytorch as pl  # doctest: +SKIP
-    >>> callback = BiLevelPrunerCallback(pruner)  # doctest: +SKIP
-    >>> trainer = pl.Trainer(max_epochs=pruner.epochs, callbacks=[callback])  # doctest: +SKIP
+    The hooks have Lightning's names and signatures; a callback class is this
+    mixin plus the ``Callback`` base of one Lightning package (``lightning``
+    here, ``pytorch_lightning`` in :mod:`proxydata.integrations.nni`).
+    Parameters as for :class:`BiLevelPrunerCallback`.
     """
 
     def __init__(self, pruner: BiLevelPruner | str = "pruner", *, log: bool = True) -> None:
@@ -155,6 +121,8 @@ class BiLevelPrunerCallback(pl.Callback):
         if isinstance(self._source, BiLevelPruner):
             return
         found = getattr(pl_module, self._source, None)
+        if found is None:  # NNI's one-shot strategies wrap the user's module as `training_module`
+            found = getattr(getattr(pl_module, "training_module", None), self._source, None)
         if not isinstance(found, BiLevelPruner):
             raise ProxydataValueError(
                 f"BiLevelPrunerCallback({self._source!r}): {type(pl_module).__name__}.{self._source} "
@@ -220,6 +188,50 @@ class BiLevelPrunerCallback(pl.Callback):
         if self._pending is not None and self._pruner is not None:
             self._pruner.load_state_dict(self._pending["pruner"])
             self._pending = None
+
+
+class BiLevelPrunerCallback(PrunerCallbackHooks, pl.Callback):
+    """Run a :class:`~proxydata.BiLevelPruner` inside ``Trainer.fit``.
+
+    The pruner's schedule (prune after epochs ``T, 2T, …``) is driven by
+    Lightning's epochs: ``pruner.step()`` runs in ``on_train_epoch_end``,
+    before checkpoint callbacks, so a checkpoint written at the end of epoch
+    ``e`` holds the pruner as it starts epoch ``e + 1``. Resuming with
+    ``Trainer.fit(ckpt_path=...)`` from any epoch-end checkpoint ends with the
+    same kept sets as the uninterrupted run (and, with a deterministic model,
+    the same weights). Checkpoints written in the middle of an epoch are not
+    exact: Lightning restarts the epoch's data, so observations would count twice.
+
+    Checks at fit start (each a :class:`~proxydata.exceptions.ProxydataValueError`
+    raised on every rank, before any batch):
+
+    * with several processes, ``Trainer(use_distributed_sampler=True)`` (the
+      default) is refused: it would wrap the pruner's samplers in a second
+      distributed sampler;
+    * ``pruner.num_replicas`` / ``pruner.rank`` must be the trainer's
+      ``world_size`` / ``global_rank``;
+    * ``Trainer(max_epochs)`` must not exceed ``pruner.epochs``;
+    * at every epoch start, the pruner's completed epochs must equal the
+      trainer's ``current_epoch`` (a pruner reused across fits, or a checkpoint
+      without the pruner's state, is caught here).
+
+    Parameters
+    ----------
+    pruner : BiLevelPruner or str, default "pruner"
+        The pruner, or the name of the ``LightningModule`` attribute that holds
+        it. Use a name under a multi-process strategy: the module builds the
+        pruner in its ``setup()``, where ``torch.distributed`` is initialised,
+        so each process gets its own rank's samplers.
+    log : bool, default True
+        Send every history entry to the trainer's loggers, flattened by
+        :func:`history_metrics` (prefix ``pruner/``), at ``trainer.global_step``.
+
+    Examples
+    --------
+    >>> import lightning.pytorch as pl  # doctest: +SKIP
+    >>> callback = BiLevelPrunerCallback(pruner)  # doctest: +SKIP
+    >>> trainer = pl.Trainer(max_epochs=pruner.epochs, callbacks=[callback])  # doctest: +SKIP
+    """
 
 
 def _wraps_samplers(trainer: Any) -> bool:
