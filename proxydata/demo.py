@@ -19,7 +19,7 @@ from typing import Any
 
 from torch.utils.data import Subset
 
-from ._validation import check_int, check_seed
+from ._validation import check_bool, check_int, check_seed
 from .data import split_indices
 from .datasets import load_digits
 from .experiment import SearchConfig, data_used, evaluate_genotype, run_search
@@ -92,39 +92,24 @@ def run_demo(
     epochs = check_int(epochs, "epochs", minimum=1)
     scratch_epochs = check_int(scratch_epochs, "scratch_epochs", minimum=1)
     seed = check_seed(seed)
+    progress = check_bool(progress, "progress")
     dataset = load_digits()
     targets = dataset.targets
     pool, test = split_indices(len(dataset), 1.0 - TEST_FRACTION, seed=seed, stratify=targets)
     first, second = split_indices(pool.size, 0.5, seed=seed, stratify=targets[pool])
     train_idx, val_idx = pool[first], pool[second]
     train_set, test_set = Subset(dataset, pool.tolist()), Subset(dataset, test.tolist())
+    sizes = dict(C=C, N=N, batch_size=batch_size, seed=seed, device=device, progress=progress)
 
     runs = []
-    for name, overrides in _runs(epochs):
-        config = SearchConfig(
-            algo="darts-v1",
-            epochs=epochs,
-            C=C,
-            N=N,
-            batch_size=batch_size,
-            seed=seed,
-            device=device,
-            progress=progress,
-            **overrides,
-        )
+    plan = _runs(epochs)
+    for k, (name, overrides) in enumerate(plan, start=1):
+        if progress:  # the searches' logs look alike: say which run follows
+            print(f"== demo run {k}/{len(plan)}: {name} ({epochs} search epochs) ==", flush=True)
+        config = SearchConfig(algo="darts-v1", epochs=epochs, **sizes, **overrides)
         record = run_search(dataset, train_idx, val_idx, config)
         scratch = evaluate_genotype(
-            record["genotype"],
-            train_set,
-            test_set,
-            epochs=scratch_epochs,
-            C=C,
-            N=N,
-            num_classes=10,
-            batch_size=batch_size,
-            seed=seed,
-            device=device,
-            progress=progress,
+            record["genotype"], train_set, test_set, epochs=scratch_epochs, num_classes=10, **sizes
         )
         runs.append({"name": name, "record": record, "from_scratch": scratch})
     return {

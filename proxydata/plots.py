@@ -2,10 +2,18 @@
 
 Every function takes *records*: a list of dicts as written by
 ``benchmarks/reproduce.py`` or returned by :func:`proxydata.experiment.run_search`
-(keys ``algo``, ``method``, ``ratio``, ``seed``, ``search_seconds``,
-``genotype``, ``accuracies``, ``train_sizes``, ``val_sizes``), so the same
-figures can be drawn from a user's own runs. Each returns the matplotlib
-``Figure``; nothing is shown or saved unless ``path`` is given.
+(``proxydata search -o``), so the same figures can be drawn from a user's own
+runs. A record names its run by ``algo``, ``method``, ``ratio`` and ``seed``;
+a :func:`~proxydata.experiment.run_search` record, which keeps them in its
+``config``, is read through :func:`run_fields` (``method`` is the proxy acronym,
+``"full"``, ``"bdp"`` or ``"bdp-nobalance"``). The values drawn are
+``search_seconds``, ``genotype``, ``accuracies`` (from a NAS-Bench-201 table),
+``train_sizes`` and ``val_sizes``.
+
+Each function returns a :class:`matplotlib.figure.Figure` made without pyplot:
+importing this module or drawing leaves matplotlib's backend and pyplot's list
+of open figures alone (a notebook keeps its inline backend; show a figure by
+making it a cell's value). Nothing is saved unless ``path`` is given.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from .exceptions import ProxydataTypeError, ProxydataValueError
 from .nas import NB201_OPS, Genotype
 
 __all__ = [
@@ -24,29 +33,66 @@ __all__ = [
     "plot_kept_sizes",
     "plot_operation_distribution",
     "plot_time_vs_ratio",
+    "run_fields",
 ]
 
 
-def _pyplot() -> Any:
+def _figure(figsize: tuple[float, float]) -> Any:
+    """A figure outside pyplot: no backend switch, no global list of figures to close."""
     try:
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError("proxydata.plots needs matplotlib: pip install 'proxydata[plot]'") from exc
-    return plt
+    return Figure(figsize=figsize)
 
 
 def _check_records(records: Any) -> list[dict[str, Any]]:
     if not isinstance(records, Sequence) or isinstance(records, (str, bytes)):
-        raise TypeError(f"records must be a list of run dicts, got {type(records).__name__}")
+        raise ProxydataTypeError(f"records must be a list of run dicts, got {type(records).__name__}")
     if not records:
-        raise ValueError("records must not be empty")
+        raise ProxydataValueError("records must not be empty")
     for i, rec in enumerate(records):
         if not isinstance(rec, dict):
-            raise TypeError(f"records[{i}] must be a dict, got {type(rec).__name__}")
+            raise ProxydataTypeError(f"records[{i}] must be a dict, got {type(rec).__name__}")
     return list(records)
+
+
+def run_fields(record: dict[str, Any]) -> dict[str, Any]:
+    """The ``algo``, ``method``, ``ratio`` and ``seed`` that name a record's run.
+
+    Top-level keys win (``benchmarks/reproduce.py`` writes them); otherwise they
+    are read from the ``config`` of a :func:`~proxydata.experiment.run_search`
+    record: ``method`` is ``config["proxy"]`` for a static proxy, ``"bdp"``
+    (``"bdp-nobalance"`` without the class-balance limit) for the pruner, and
+    ``"full"`` for neither.
+    """
+    config = record.get("config") or {}
+    derived: dict[str, Any] = {}
+    if config:
+        if config.get("proxy"):
+            method = config["proxy"]
+        elif config.get("bdp"):
+            balance = (config.get("bdp_kwargs") or {}).get("class_balance", True)
+            method = "bdp" if balance else "bdp-nobalance"
+        else:
+            method = "full"
+        derived = {
+            "algo": config.get("algo"),
+            "method": method,
+            "ratio": config.get("ratio"),
+            "seed": config.get("seed"),
+        }
+    out = {}
+    for key in ("algo", "method", "ratio", "seed"):
+        value = record.get(key, derived.get(key))
+        if value is None:
+            raise ProxydataValueError(
+                f"record has no {key!r}, neither at the top level nor in a run_search 'config' "
+                f"(keys: {sorted(record)})"
+            )
+        out[key] = value
+    out["ratio"] = float(out["ratio"])
+    return out
 
 
 def _value(rec: dict[str, Any], key: str) -> float:
@@ -55,7 +101,10 @@ def _value(rec: dict[str, Any], key: str) -> float:
     acc = rec.get("accuracies") or {}
     if key in acc:
         return float(acc[key])
-    raise KeyError(f"record has no {key!r} (keys: {sorted(rec)})")
+    raise ProxydataValueError(
+        f"record has no {key!r}: neither a field nor an accuracy column (fields: {sorted(rec)}; "
+        f"accuracies: {sorted(acc)}; run_search adds accuracies when given a table)"
+    )
 
 
 def group_mean_std(
@@ -64,11 +113,12 @@ def group_mean_std(
     """Mean, population std and count of ``key`` per group of ``by`` fields.
 
     ``key`` is a record field (``search_seconds``) or an accuracy column
-    (``cifar10_test_200ep``).
+    (``cifar10_test_200ep``); ``by`` names fields of :func:`run_fields`.
     """
     groups: dict[tuple, list[float]] = defaultdict(list)
     for rec in _check_records(records):
-        groups[tuple(rec[b] for b in by)].append(_value(rec, key))
+        fields = {**rec, **run_fields(rec)}
+        groups[tuple(fields[b] for b in by)].append(_value(rec, key))
     return {g: (float(np.mean(v)), float(np.std(v)), len(v)) for g, v in sorted(groups.items())}
 
 
@@ -79,10 +129,10 @@ def _save(fig: Any, path: str | None) -> Any:
 
 
 def _lines_vs_ratio(records: Sequence[dict[str, Any]], key: str, ylabel: str, path: str | None) -> Any:
-    plt = _pyplot()
     stats = group_mean_std(records, key)
     algos = sorted({g[0] for g in stats})
-    fig, axes = plt.subplots(1, len(algos), figsize=(5 * len(algos), 3.8), squeeze=False)
+    fig = _figure((5 * len(algos), 3.8))
+    axes = fig.subplots(1, len(algos), squeeze=False)
     for ax, algo in zip(axes[0], algos):
         methods = sorted({g[1] for g in stats if g[0] == algo})
         references = iter(zip(("black", "dimgray", "darkgoldenrod", "teal"), ("--", ":", "-.", (0, (5, 1)))))
@@ -130,15 +180,16 @@ def plot_operation_distribution(records: Sequence[dict[str, Any]], path: str | N
     (*Less is More*, Fig. 5): a bar dominated by ``skip_connect`` shows the
     DARTS collapse.
     """
-    plt = _pyplot()
     counts: dict[tuple[str, float], np.ndarray] = defaultdict(lambda: np.zeros(len(NB201_OPS)))
     for rec in _check_records(records):
         g = Genotype.parse(rec["genotype"])
+        fields = run_fields(rec)
         for op in g.ops:
-            counts[(rec["algo"], float(rec["ratio"]))][NB201_OPS.index(op)] += 1
+            counts[(fields["algo"], fields["ratio"])][NB201_OPS.index(op)] += 1
     keys = sorted(counts)
     shares = np.array([counts[k] / counts[k].sum() for k in keys])
-    fig, ax = plt.subplots(figsize=(max(5, 0.7 * len(keys) + 2), 3.8))
+    fig = _figure((max(5, 0.7 * len(keys) + 2), 3.8))
+    ax = fig.subplots()
     bottom = np.zeros(len(keys))
     for j, op in enumerate(NB201_OPS):
         ax.bar(range(len(keys)), shares[:, j], bottom=bottom, label=op)
@@ -156,10 +207,11 @@ def plot_kept_sizes(records: Sequence[dict[str, Any]], path: str | None = None) 
 
     One line per record (label ``method seed``) in two panels.
     """
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig = _figure((10, 3.8))
+    axes = fig.subplots(1, 2)
     for rec in _check_records(records):
-        label = f"{rec.get('method', '?')} s{rec.get('seed', '?')}"
+        fields = run_fields(rec)
+        label = f"{fields['method']} s{fields['seed']}"
         for ax, key in zip(axes, ("train_sizes", "val_sizes")):
             sizes = rec.get(key)
             if sizes:

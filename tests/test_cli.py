@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from proxydata import ProxySampler, load_digits
+import proxydata
+from proxydata import ProxydataValueError, ProxySampler, load_digits
 from proxydata.cli import main
 from proxydata.data import split_indices
 
@@ -33,14 +34,6 @@ TINY_SEARCH = [
     "128",
     "--no-progress",
 ]
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -324,6 +317,243 @@ def test_bad_arguments_exit_nonzero_with_one_line(capsys, argv: list[str]) -> No
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("proxydata: error: ")
     assert "Traceback" not in err + out
+
+
+def assert_one_line_error(code: int, out: str, err: str, *needles: str) -> None:
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("proxydata: error: "), err
+    assert "Traceback" not in err + out
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+@pytest.fixture()
+def no_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make any start of real work (loading data, running the demo) fail the test."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the command started working before refusing its arguments")
+
+    monkeypatch.setattr("proxydata.datasets.load_source", refuse)
+    monkeypatch.setattr("proxydata.demo.run_demo", refuse)
+
+
+@pytest.fixture()
+def no_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This machine has no CUDA, whatever machine runs the test."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+
+
+CUDA_REQUESTS = {
+    "search --device": ["search", "--data", "digits", "--device", "cuda"],
+    "search --proxy-device": [
+        "search",
+        "--data",
+        "digits",
+        "--proxy",
+        "ae",
+        "--ratio",
+        "0.5",
+        "--proxy-device",
+        "cuda",
+    ],
+    "select ae --device": ["select", "ae", "--data", "digits", "--ratio", "0.5", "--device", "cuda:0"],
+    "select km-or --device": ["select", "km-or", "--data", "digits", "--ratio", "0.5", "--device", "cuda"],
+    "demo --device": ["demo", "--device", "cuda"],
+}
+
+
+@pytest.mark.parametrize("argv", list(CUDA_REQUESTS.values()), ids=list(CUDA_REQUESTS))
+def test_a_cuda_device_without_cuda_is_refused_before_any_work(capsys, no_cuda, no_work, argv) -> None:
+    code, out, err = run(capsys, *argv)
+    assert_one_line_error(code, out, err, "cuda", "no cuda device is available")
+
+
+def test_a_cuda_index_beyond_the_devices_and_a_bad_device_string_are_refused(
+    capsys, monkeypatch, no_work
+) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    code, out, err = run(capsys, "search", "--data", "digits", "--device", "cuda:3")
+    assert_one_line_error(code, out, err, "cuda:3", "1 cuda device(s)")
+    code, out, err = run(capsys, "demo", "--device", "gpu0")
+    assert_one_line_error(code, out, err, "'gpu0' is not a device")
+
+
+def test_a_weights_file_that_is_not_a_state_dict_is_refused_before_any_work(
+    capsys, tmp_path: Path, no_work
+) -> None:
+    text_file = tmp_path / "weights.pth"
+    text_file.write_text("not a torch file\n")
+    listed = tmp_path / "list.pth"
+    torch.save([1, 2, 3], listed)
+    tl = ["select", "tl", "--data", "digits", "--ratio", "0.5", "--weights-path"]
+    for path, needle in ((text_file, "is not a torch state_dict file"), (listed, "holds a list")):
+        code, out, err = run(capsys, *tl, str(path))
+        assert_one_line_error(code, out, err, "--weights-path", str(path), needle)
+    code, out, err = run(capsys, *tl, str(tmp_path / "missing.pth"))
+    assert_one_line_error(code, out, err, "no such file")
+    code, out, err = run(capsys, *tl, str(text_file), "--backbone", "scratch")
+    assert_one_line_error(code, out, err, "--backbone resnet18")
+
+
+def test_a_real_state_dict_passes_the_weights_check(tmp_path: Path) -> None:
+    from proxydata.cli.checks import check_weights_file
+
+    path = tmp_path / "w.pth"
+    torch.save(torch.nn.Linear(2, 3).state_dict(), path)
+    check_weights_file(str(path))  # no exception
+
+
+def test_an_unwritable_output_is_refused_before_any_work(
+    capsys, tmp_path: Path, monkeypatch, no_work
+) -> None:
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    select = ["select", "rs", "--data", "digits", "--ratio", "0.5", "-o"]
+    code, out, err = run(capsys, *select, str(a_file / "p.json"))
+    assert_one_line_error(code, out, err, "is not a directory")
+    (tmp_path / "taken.json").mkdir()
+    code, out, err = run(capsys, "search", "--data", "digits", "-o", str(tmp_path / "taken.json"))
+    assert_one_line_error(code, out, err, "is a directory")
+
+    # a directory the process may not write in (what chmod 555 or a read-only mount gives)
+    def denied(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("tempfile.mkstemp", denied)
+    for argv in ([*select, str(tmp_path / "p.json")], ["demo", "-o", str(tmp_path / "d.json")]):
+        code, out, err = run(capsys, *argv)
+        assert_one_line_error(code, out, err, "cannot write in", "Permission denied")
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root may write anywhere")
+def test_a_read_only_directory_is_refused(capsys, tmp_path: Path, no_work) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        code, out, err = run(
+            capsys, "select", "rs", "--data", "digits", "--ratio", "0.5", "-o", f"{locked}/p.json"
+        )
+    finally:
+        locked.chmod(0o755)
+    assert_one_line_error(code, out, err, "cannot write in")
+
+
+def test_bad_data_files_are_refused_before_loading(capsys, tmp_path: Path, no_work) -> None:
+    not_npz = tmp_path / "x.npz"
+    not_npz.write_text("hello")
+    one_array = tmp_path / "one.npy"
+    np.save(one_array, np.zeros(3))
+    wrong_keys = tmp_path / "keys.npz"
+    np.savez(wrong_keys, images=np.zeros((2, 4, 4)), labels=np.zeros(2))
+    cases = {
+        not_npz: "not an npz archive",
+        one_array: "not an npz archive",
+        wrong_keys: "lacks ['x_train', 'y_train']",
+        tmp_path / "absent.npz": "no such file",
+    }
+    for path, needle in cases.items():
+        code, out, err = run(capsys, "select", "rs", "--data", f"npz:{path}", "--ratio", "0.5")
+        assert_one_line_error(code, out, err, needle)
+    code, out, err = run(capsys, "select", "rs", "--data", f"cifar10:{tmp_path / 'none'}", "--ratio", "0.5")
+    assert_one_line_error(code, out, err, "no folder", "--download")
+
+
+def test_a_missing_optional_extra_is_one_line(capsys, monkeypatch, tmp_path: Path, no_work) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+
+    def without(name: str, *args: object) -> object:
+        return None if name in ("torchvision", "faiss") else real(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", without)
+    code, out, err = run(capsys, "select", "rs", "--data", f"cifar10:{tmp_path}", "--ratio", "0.5")
+    assert_one_line_error(code, out, err, "torchvision", "pip install 'proxydata[vision]'")
+    code, out, err = run(
+        capsys, "select", "km-or", "--data", "digits", "--ratio", "0.5", "--backend", "faiss"
+    )
+    assert_one_line_error(code, out, err, "faiss", "proxydata[faiss]")
+
+
+def test_options_apply_to_the_methods_whose_sampler_takes_them(capsys, no_work) -> None:
+    code, out, err = run(capsys, "select", "cc-or", "--data", "digits", "--ratio", "0.5", "--clusters", "5")
+    assert_one_line_error(code, out, err, "--clusters applies only to KM-OR, not to CC-OR")
+    code, out, err = run(capsys, "search", "--data", "digits", "--proxy-epochs", "3")
+    assert_one_line_error(code, out, err, "--proxy-epochs", "not to a search without --proxy")
+
+
+def _raise(exc: BaseException):
+    def fail(*args: object, **kwargs: object) -> None:
+        raise exc
+
+    return fail
+
+
+SELECT_RS = ["select", "rs", "--data", "digits", "--ratio", "0.5", "--no-progress"]
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        RuntimeError("boom"),
+        ValueError("internal"),
+        TypeError("internal"),
+        OSError("internal"),
+        ImportError("x"),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_an_unexpected_error_keeps_its_traceback(monkeypatch, exc: BaseException) -> None:
+    # plain ValueError/TypeError/OSError/ImportError from inside are bugs, not usage errors
+    monkeypatch.setattr(proxydata.samplers, "make_proxy", _raise(exc))
+    with pytest.raises(type(exc)):
+        main(SELECT_RS)
+
+
+def test_an_error_of_the_proxydata_family_is_one_line(capsys, monkeypatch) -> None:
+    monkeypatch.setattr(proxydata.samplers, "make_proxy", _raise(ProxydataValueError("ratio must be  good")))
+    code, out, err = run(capsys, *SELECT_RS)
+    assert_one_line_error(code, out, err, "proxydata: error: ratio must be good")
+
+
+def test_an_interrupt_exits_130(capsys, monkeypatch) -> None:
+    monkeypatch.setattr(proxydata.samplers, "make_proxy", _raise(KeyboardInterrupt()))
+    code, _, err = run(capsys, *SELECT_RS)
+    assert code == 130 and err.strip() == "proxydata: interrupted"
+
+
+def _python(code: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120, check=False
+    )
+
+
+def test_exit_statuses_of_a_real_process() -> None:
+    """As a process: a bug exits 1 with its traceback, a usage error 2 with one line."""
+    bug = _python(
+        "import sys, proxydata.samplers as s\n"
+        "def boom(*a, **k): raise RuntimeError('an internal bug')\n"
+        "s.make_proxy = boom\n"
+        "from proxydata.cli import main\n"
+        "sys.exit(main(['select', 'rs', '--data', 'digits', '--ratio', '0.5', '--no-progress']))\n"
+    )
+    assert bug.returncode == 1
+    assert "Traceback" in bug.stderr and "RuntimeError: an internal bug" in bug.stderr
+    usage = _python(
+        "import sys, torch\n"
+        "torch.cuda.is_available = lambda: False\n"
+        "from proxydata.cli import main\n"
+        "sys.exit(main(['demo', '--device', 'cuda']))\n"
+    )
+    assert usage.returncode == 2 and usage.stdout == ""
+    assert usage.stderr.strip().splitlines() == [
+        "proxydata: error: --device cuda: no cuda device is available on this machine; use --device cpu"
+    ]
 
 
 def test_error_message_names_the_bad_value(capsys) -> None:

@@ -1,5 +1,11 @@
 """The README and docs/ stay true: their Python blocks run, links resolve, the
-test command is the one CI runs, and the API page names only what exists."""
+test command is the one CI runs, and the API page names only what exists.
+
+A page whose code needs an optional extra says so in the first line of one of
+its ```python blocks, ``# requires: datasets`` (several: ``# requires: lightning,
+tensorboard``); the page's test is skipped, with that reason, when one is not
+installed.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +17,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import torch
 
 REPO = Path(__file__).resolve().parents[1]
 DOC_FILES = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
 FENCE = re.compile(r"^```(\S*)[^\n]*\n(.*?)^```[ \t]*$", re.S | re.M)
+REQUIRES = re.compile(r"#\s*requires:(.*)")
+MODULE_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
 
 def code_blocks(path: Path, language: str = "python") -> list[str]:
@@ -30,12 +37,43 @@ def test_fence_parser_finds_blocks_by_language() -> None:
     assert found == [("python", "x = 1\n"), ("text", "not run\n"), ("python", "y = 2\n")]
 
 
-@pytest.fixture()
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def required_modules(blocks: list[str]) -> list[str]:
+    """Modules named by the ``# requires: a, b`` first lines of a page's blocks, in order."""
+    modules: list[str] = []
+    for block in blocks:
+        marker = REQUIRES.fullmatch(block.split("\n", 1)[0].strip())
+        if marker is None:
+            continue
+        names = [name.strip() for name in marker.group(1).split(",")]
+        bad = [name for name in names if not MODULE_NAME.fullmatch(name)]
+        if bad or not names:
+            raise ValueError(f"malformed marker {block.splitlines()[0]!r}: expected '# requires: mod[, mod]'")
+        modules += [name for name in names if name not in modules]
+    return modules
+
+
+def skip_unless_importable(path: Path, blocks: list[str]) -> None:
+    """Skip the page's test when a module its marker requires is not installed."""
+    for module in required_modules(blocks):
+        pytest.importorskip(module, reason=f"{path.name} requires {module} ('# requires:' marker)")
+
+
+def test_requires_marker_is_read_from_first_lines_only() -> None:
+    blocks = [
+        "# requires: datasets\nimport datasets\n",
+        "x = 1\n# requires: not_this_one\n",
+        "  # requires: lightning,  tensorboard , datasets\n",
+    ]
+    assert required_modules(blocks) == ["datasets", "lightning", "tensorboard"]
+    assert required_modules(["import proxydata\n"]) == []
+    with pytest.raises(ValueError, match="malformed marker"):
+        required_modules(["# requires: lightning tensorboard\n"])
+
+
+def test_a_missing_required_module_skips_the_page() -> None:
+    with pytest.raises(pytest.skip.Exception, match="needs_no_such_module"):
+        skip_unless_importable(Path("page.md"), ["# requires: os, needs_no_such_module\n"])
+    skip_unless_importable(Path("page.md"), ["# requires: os, json\n"])  # installed: no skip
 
 
 def _from_proxydata(value: object) -> bool:
@@ -47,13 +85,13 @@ def _from_proxydata(value: object) -> bool:
 @pytest.mark.parametrize(
     "path", [p for p in DOC_FILES if code_blocks(p)], ids=lambda p: str(p.relative_to(REPO))
 )
-def test_python_blocks_run(
-    path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, one_thread: None
-) -> None:
+def test_python_blocks_run(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every ```python block runs; the blocks of one page share a namespace, in order."""
+    blocks = code_blocks(path)
+    skip_unless_importable(path, blocks)
     monkeypatch.chdir(tmp_path)  # blocks may write files
     namespace: dict[str, object] = {"__name__": "__docs__"}
-    for k, block in enumerate(code_blocks(path)):
+    for k, block in enumerate(blocks):
         code = compile(block, f"{path.name}[python block {k + 1}]", "exec")
         exec(code, namespace)  # executing our own documentation is the point
     # the page's code used the library: some name it bound comes from proxydata

@@ -1,0 +1,160 @@
+"""The proxy-method options shared by ``select`` and ``search``.
+
+One table maps each option to the sampler keyword it sets. Which methods an
+option applies to is read from the samplers' own constructor signatures, so the
+command line cannot drift from them: ``--clusters`` is refused for CC-OR
+because ``ClassOutlierProxy`` takes no ``n_clusters``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..samplers import registered_methods
+from ..samplers.base import method_class
+from .checks import UsageError, check_device_available, check_weights_file, require_module
+
+__all__ = [
+    "METHODS",
+    "METHOD_OPTIONS",
+    "MethodOption",
+    "add_method_options",
+    "check_proxy_inputs",
+    "method_kwargs",
+    "methods_accepting",
+    "normalize_method",
+]
+
+#: The proxy methods the command line offers: every registered sampler acronym.
+METHODS: tuple[str, ...] = tuple(registered_methods())
+
+
+@dataclass(frozen=True)
+class MethodOption:
+    """One proxy-method option of the command line.
+
+    Attributes
+    ----------
+    dest : str
+        The argparse destination.
+    name : str
+        The option without dashes, as ``select`` spells it.
+    keyword : str
+        The sampler constructor keyword it sets.
+    help : str
+    prefixed : bool
+        ``search`` spells it ``--proxy-<name>`` (it has its own option of that name).
+    argparse_kwargs : dict
+        ``type`` / ``choices`` of the option.
+    """
+
+    dest: str
+    name: str
+    keyword: str
+    help: str
+    prefixed: bool = False
+    argparse_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def flag(self, command: str) -> str:
+        """The option as ``command`` spells it."""
+        return f"--proxy-{self.name}" if self.prefixed and command == "search" else f"--{self.name}"
+
+
+METHOD_OPTIONS: tuple[MethodOption, ...] = (
+    MethodOption("clusters", "clusters", "n_clusters", "number of k-means clusters K", False, {"type": int}),
+    MethodOption(
+        "backend", "backend", "backend", "k-means backend", False, {"choices": ["auto", "faiss", "sklearn"]}
+    ),
+    MethodOption("proxy_epochs", "epochs", "epochs", "training epochs of the model", True, {"type": int}),
+    MethodOption(
+        "keep",
+        "keep",
+        "keep",
+        "keep the lowest-loss (easy) or highest-loss (hard) samples",
+        False,
+        {"choices": ["easy", "hard"]},
+    ),
+    MethodOption("loss", "loss", "loss", "reconstruction loss", False, {"choices": ["bce", "mse"]}),
+    MethodOption(
+        "backbone",
+        "backbone",
+        "backbone",
+        "'scratch' trains a small CNN offline; default: ResNet-18 ImageNet weights",
+        False,
+        {"choices": ["resnet18", "scratch"]},
+    ),
+    MethodOption(
+        "weights_path", "weights-path", "weights_path", "local ResNet-18 state_dict file (never downloaded)"
+    ),
+    MethodOption(
+        "score_epoch", "score-epoch", "score_epoch", "epoch whose losses are scored", False, {"type": int}
+    ),
+    MethodOption("proxy_batch_size", "batch-size", "batch_size", "batch size", True, {"type": int}),
+    MethodOption("proxy_device", "device", "device", "device of the method, e.g. cuda", True),
+)
+
+
+def normalize_method(text: str) -> str:
+    """A method name as the samplers register it: ``CC_OR`` -> ``cc-or`` (argparse ``type``)."""
+    return text.strip().lower().replace("_", "-")
+
+
+def methods_accepting(keyword: str) -> tuple[str, ...]:
+    """The methods whose sampler constructor takes ``keyword`` by name."""
+    return tuple(m for m in METHODS if keyword in inspect.signature(method_class(m)).parameters)
+
+
+def _label(methods: tuple[str, ...]) -> str:
+    return "/".join(m.upper() for m in methods) or "no method"
+
+
+def add_method_options(parser: argparse.ArgumentParser, command: str) -> None:
+    """Add every proxy-method option to ``parser``, as ``command`` spells them."""
+    group = parser.add_argument_group("proxy method options (only for the methods named)")
+    for option in METHOD_OPTIONS:
+        extra = dict(option.argparse_kwargs)
+        if "choices" not in extra:
+            extra["metavar"] = option.name.upper().replace("-", "_")
+        group.add_argument(
+            option.flag(command),
+            dest=option.dest,
+            default=None,
+            help=f"{_label(methods_accepting(option.keyword))}: {option.help}",
+            **extra,
+        )
+
+
+def method_kwargs(args: argparse.Namespace, method: str | None) -> dict[str, Any]:
+    """Sampler keywords from the method options given, refusing those ``method`` does not take."""
+    kwargs: dict[str, Any] = {}
+    for option in METHOD_OPTIONS:
+        value = getattr(args, option.dest, None)
+        if value is None:
+            continue
+        applies = methods_accepting(option.keyword)
+        if method not in applies:
+            raise UsageError(
+                f"{option.flag(args.command)} applies only to {_label(applies)}, "
+                f"not to {method.upper() if method else 'a search without --proxy'}"
+            )
+        kwargs[option.keyword] = value
+    return kwargs
+
+
+def check_proxy_inputs(method: str | None, kwargs: dict[str, Any], command: str) -> None:
+    """Check the device, weights file and extras a proxy method will need, before any work."""
+    by_keyword = {option.keyword: option for option in METHOD_OPTIONS}
+    if "device" in kwargs:
+        check_device_available(kwargs["device"], by_keyword["device"].flag(command))
+    backbone = kwargs.get("backbone", "resnet18")
+    if method == "tl" and backbone == "resnet18":
+        require_module("torchvision", "vision", "TL with the ResNet-18 backbone")
+    if "weights_path" in kwargs:
+        if backbone != "resnet18":
+            raise UsageError(f"--weights-path applies only to --backbone resnet18, not to {backbone}")
+        check_weights_file(kwargs["weights_path"], "--weights-path")
+    if kwargs.get("backend") == "faiss":
+        require_module("faiss", "faiss", "--backend faiss")

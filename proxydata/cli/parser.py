@@ -1,0 +1,153 @@
+"""The argument parser of the ``proxydata`` command."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+from typing import Any
+
+from .._version import __version__
+from ..nas import ALGORITHMS
+from ..nas.table import TABLE_ENV
+from ..pruning import BiLevelPruner
+from .checks import SOURCE_FORMS, UsageError
+from .options import METHODS, add_method_options, normalize_method
+
+__all__ = ["PROG", "bdp_default", "build_parser"]
+
+PROG = "proxydata"
+
+
+class _Parser(argparse.ArgumentParser):
+    # argparse prints the usage and exits from inside parse_args; raise instead so
+    # that main() reports every usage error the same way, as one line.
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def bdp_default(name: str) -> Any:
+    """The default of :class:`~proxydata.BiLevelPruner`'s parameter ``name`` (one definition)."""
+    return inspect.signature(BiLevelPruner).parameters[name].default
+
+
+def _add_data(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, help=SOURCE_FORMS.replace("'", "").replace(" or ", ", "))
+    p.add_argument("--download", action="store_true", help="allow torchvision to download CIFAR")
+
+
+def _add_select(sub: Any) -> None:
+    p = sub.add_parser(
+        "select",
+        help="choose a static proxy subset and save it",
+        description="Choose a static proxy subset of a dataset (Moser et al., 2022).",
+    )
+    p.add_argument("method", type=normalize_method, choices=METHODS, help=f"one of {', '.join(METHODS)}")
+    _add_data(p)
+    p.add_argument("--ratio", type=float, required=True, help="kept share r in (0, 1]")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--output", default=None, help="write the proxy here (.json or .npz)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_method_options(p, "select")
+
+
+def _add_bdp(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--bdp", action="store_true", help="prune both splits during the search (BiLevelPruner)")
+    p.add_argument(
+        "--bdp-interval",
+        type=int,
+        default=None,
+        help=f"prune every T >= 2 epochs, VoE over the last T (default {bdp_default('interval')})",
+    )
+    for split, name in (("train", "training"), ("val", "validation")):
+        p.add_argument(
+            f"--bdp-{split}-ratio",
+            type=float,
+            default=None,
+            help=f"share of the initial {name} split pruned per step "
+            f"(default {bdp_default(f'{split}_prune_ratio')})",
+        )
+    p.add_argument(
+        "--no-class-balance", action="store_true", help="turn off the automatic class-balance limit"
+    )
+
+
+def _add_search(sub: Any) -> None:
+    p = sub.add_parser(
+        "search",
+        help=f"run a NAS-Bench-201 search ({', '.join(ALGORITHMS)})",
+        description="Search a NAS-Bench-201 cell on full data, a static proxy and/or "
+        "with the bi-level pruner.",
+    )
+    _add_data(p)
+    p.add_argument("--algo", choices=ALGORITHMS, default=ALGORITHMS[0])
+    p.add_argument(
+        "--proxy", type=normalize_method, choices=METHODS, help="static proxy of the training split"
+    )
+    p.add_argument("--ratio", type=float, default=None, help="proxy ratio r in (0, 1] (needs --proxy)")
+    _add_bdp(p)
+    p.add_argument("--epochs", type=int, default=50, help="search epochs (default 50)")
+    p.add_argument("--C", type=int, default=16, help="supernet channels (default 16)")
+    p.add_argument("--N", type=int, default=5, help="cells per stage (default 5)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--num-workers", type=int, default=0, help="DataLoader workers")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.5,
+        help="share of the search data used as the DARTS validation split (stratified, default 0.5)",
+    )
+    p.add_argument("--table", help=f"NAS-Bench-201 accuracy table (csv/csv.gz); default: ${TABLE_ENV} if set")
+    p.add_argument(
+        "--train-from-scratch",
+        dest="scratch_epochs",
+        type=int,
+        default=0,
+        metavar="EPOCHS",
+        help="train the found cell from scratch for EPOCHS and report its test accuracy",
+    )
+    p.add_argument(
+        "--test-fraction",
+        type=float,
+        default=0.2,
+        help="stratified test hold-out for --train-from-scratch when the source has no "
+        "test split (default 0.2)",
+    )
+    p.add_argument("-o", "--output", default=None, help="write the result record here (JSON)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_method_options(p, "search")
+
+
+def _add_demo(sub: Any) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="full data vs CC-OR proxy vs BiLevelPruner on digits (no download)",
+        description="The same short DARTS-V1 search three ways on scikit-learn's digits.",
+    )
+    p.add_argument("--epochs", type=int, default=None, help="search epochs (default from proxydata.demo)")
+    p.add_argument("--scratch-epochs", type=int, default=None, help="from-scratch training epochs")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="CPU threads for torch (default 1: on 8x8 images more threads cost more than "
+        "they give, and far more on a busy machine); 0 keeps torch's default",
+    )
+    p.add_argument("-o", "--output", default=None, help="write all three records here (JSON)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``proxydata`` command (``select``, ``search``, ``demo``)."""
+    parser = _Parser(prog=PROG, description="Proxy datasets and bi-level data pruning for NAS.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    _add_select(sub)
+    _add_search(sub)
+    _add_demo(sub)
+    return parser

@@ -1,0 +1,198 @@
+"""``proxydata search``: one NAS-Bench-201 search, its genotype, time, data and accuracies."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import numpy as np
+
+from .._validation import check_fraction, check_int, check_ratio
+from .checks import UsageError, check_device_available, check_output, check_source, check_table
+from .options import check_proxy_inputs, method_kwargs
+from .parser import bdp_default
+from .runtime import torch_threads, write_json
+
+__all__ = ["cmd_search", "search_report"]
+
+_BDP_FLAGS = {
+    "interval": "--bdp-interval",
+    "train_prune_ratio": "--bdp-train-ratio",
+    "val_prune_ratio": "--bdp-val-ratio",
+}
+
+
+def _bdp_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The pruner's keywords: the options given, else the pruner's own defaults."""
+    given = {
+        "interval": args.bdp_interval,
+        "train_prune_ratio": args.bdp_train_ratio,
+        "val_prune_ratio": args.bdp_val_ratio,
+    }
+    if not args.bdp:
+        named = [_BDP_FLAGS[k] for k, v in given.items() if v is not None]
+        named += ["--no-class-balance"] if args.no_class_balance else []
+        if named:
+            raise UsageError(f"{named[0]} needs --bdp")
+        return {}
+    kwargs = {k: bdp_default(k) if v is None else v for k, v in given.items()}
+    check_int(kwargs["interval"], "--bdp-interval", minimum=2)  # VoE needs two epochs
+    check_fraction(kwargs["train_prune_ratio"], "--bdp-train-ratio", high_open=True)
+    check_fraction(kwargs["val_prune_ratio"], "--bdp-val-ratio", high_open=True)
+    kwargs["class_balance"] = not args.no_class_balance
+    return kwargs
+
+
+def _check_search(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any], str | None]:
+    """Every check of ``search``, before any work: (proxy keywords, pruner keywords, table path)."""
+    check_int(args.epochs, "--epochs", minimum=1)
+    check_int(args.C, "--C", minimum=1)
+    check_int(args.N, "--N", minimum=1)
+    check_int(args.batch_size, "--batch-size", minimum=1)
+    check_int(args.num_workers, "--num-workers", minimum=0)
+    check_int(args.scratch_epochs, "--train-from-scratch", minimum=0)
+    check_int(args.threads, "--threads", minimum=0)
+    check_fraction(args.val_fraction, "--val-fraction", low_open=True, high_open=True)
+    check_fraction(args.test_fraction, "--test-fraction", low_open=True, high_open=True)
+    if args.ratio is not None and args.proxy is None:
+        raise UsageError("--ratio needs --proxy METHOD")
+    if args.proxy is not None:
+        if args.ratio is None:
+            raise UsageError(f"--proxy {args.proxy} needs --ratio R (the kept share, in (0, 1])")
+        check_ratio(args.ratio, "--ratio")
+    bdp_kwargs = _bdp_kwargs(args)
+    proxy_kwargs = method_kwargs(args, args.proxy)
+    check_output(args.output)
+    check_device_available(args.device, "--device")
+    check_proxy_inputs(args.proxy, proxy_kwargs, "search")
+    check_source(args.data, args.download)
+    return proxy_kwargs, bdp_kwargs, check_table(args.table)
+
+
+def _source_test_split(spec: str, download: bool) -> Any:
+    """The source's own test set (npz ``x_test``/``y_test``, CIFAR test), or None."""
+    from ..datasets import load_npz, load_torchvision
+
+    kind, _, rest = spec.partition(":")
+    if kind == "npz":
+        with np.load(rest, allow_pickle=False) as z:
+            has_test = "x_test" in z.files and "y_test" in z.files
+        return load_npz(rest, split="test") if has_test else None
+    if kind in ("cifar10", "cifar100"):
+        return load_torchvision(kind, rest, train=False, download=download)
+    return None
+
+
+def _subset(dataset: Any, indices: np.ndarray) -> Any:
+    from torch.utils.data import Subset
+
+    return Subset(dataset, np.asarray(indices, dtype=np.int64).tolist())
+
+
+def _splits(args: argparse.Namespace, dataset: Any, targets: np.ndarray) -> dict[str, Any]:
+    """Search splits, and the test data of ``--train-from-scratch`` (which never enters the search).
+
+    The test data is the source's own test split when it has one, else a
+    stratified hold-out taken first, before the search splits are made.
+    """
+    from ..data import split_indices
+
+    pool = np.arange(targets.size, dtype=np.int64)
+    test_set, test_note = None, None
+    if args.scratch_epochs:
+        test_set = _source_test_split(args.data, args.download)
+        if test_set is not None:
+            test_note = "the source's test split"
+        else:
+            share = 1.0 - args.test_fraction
+            keep, held = split_indices(targets.size, share, seed=args.seed, stratify=targets)
+            pool, test_set = keep, _subset(dataset, held)
+            test_note = f"stratified hold-out of {held.size} samples ({args.test_fraction:g} of the data)"
+    first, second = split_indices(pool.size, 1.0 - args.val_fraction, seed=args.seed, stratify=targets[pool])
+    splits = {"pool": pool, "train": pool[first], "val": pool[second]}
+    return {**splits, "test_set": test_set, "test_note": test_note}
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    """``proxydata search``: one search, its genotype, time, data and accuracies."""
+    from ..datasets import load_source
+    from ..experiment import SearchConfig, evaluate_genotype, run_search
+    from ..nas import NB201Table
+
+    proxy_kwargs, bdp_kwargs, table_path = _check_search(args)
+    progress = not args.no_progress
+    table = NB201Table(table_path) if table_path else None
+    dataset = load_source(args.data, download=args.download)
+    targets = np.asarray(dataset.targets, dtype=np.int64)
+    splits = _splits(args, dataset, targets)
+    config = SearchConfig(
+        algo=args.algo,
+        epochs=args.epochs,
+        C=args.C,
+        N=args.N,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        device=args.device,
+        proxy=args.proxy,
+        ratio=1.0 if args.proxy is None else float(args.ratio),
+        proxy_kwargs=proxy_kwargs,
+        bdp=args.bdp,
+        bdp_kwargs=bdp_kwargs,
+        num_workers=args.num_workers,
+        progress=progress,
+    )
+    test_set = splits["test_set"]
+    print(
+        f"searching with {args.algo} on {args.data}: train split {splits['train'].size}, "
+        f"validation split {splits['val'].size}" + (f", test {len(test_set)}" if test_set is not None else "")
+    )
+    with torch_threads(args.threads):
+        record = run_search(dataset, splits["train"], splits["val"], config, table=table)
+        record["data"] = args.data
+        record["test"] = splits["test_note"]
+        if args.scratch_epochs:
+            record["from_scratch"] = evaluate_genotype(
+                record["genotype"],
+                _subset(dataset, splits["pool"]),
+                test_set,
+                epochs=args.scratch_epochs,
+                C=args.C,
+                N=args.N,
+                batch_size=args.batch_size,
+                seed=args.seed,
+                device=args.device,
+                progress=progress,
+                num_classes=int(targets.max()) + 1,
+            )
+    for line in search_report(record):
+        print(line)
+    if args.output:
+        write_json(args.output, record)
+        print(f"wrote {args.output}")
+    return 0
+
+
+def search_report(record: dict[str, Any]) -> list[str]:
+    """The human-readable summary printed after a search."""
+    from ..experiment import data_used
+
+    lines = [f"genotype: {record['genotype']}", f"search seconds: {record['search_seconds']:.1f}"]
+    if record.get("proxy_seconds"):
+        lines.append(f"proxy selection seconds: {record['proxy_seconds']:.2f}")
+    train_pool, val_size = record["train_pool"], record["val_size"]
+    line = f"data: training split {record['kept_train']} of {train_pool}"
+    if "final_train" in record:
+        line += f" (after pruning {record['final_train']}), validation {record['final_val']} of {val_size}"
+    else:
+        line += f", validation {val_size}"
+    lines.append(line)
+    lines.append(f"samples processed: {data_used(record):.1%} of the full-data search of the same length")
+    for column, acc in (record.get("accuracies") or {}).items():
+        lines.append(f"NAS-Bench-201 {column}: {acc:.2f}")
+    scratch = record.get("from_scratch")
+    if scratch:
+        lines.append(
+            f"from-scratch test accuracy ({scratch['epochs']} epochs, test: {record['test']}): "
+            f"{100.0 * scratch['test_acc']:.2f} %"
+        )
+    return lines

@@ -1,0 +1,69 @@
+"""``proxydata select METHOD --data SRC --ratio R [-o FILE]``: compute, report and save a proxy."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from .._validation import check_ratio
+from .checks import check_output, check_source
+from .options import check_proxy_inputs, method_kwargs
+
+__all__ = ["class_table", "cmd_select"]
+
+
+def class_table(counts_full: np.ndarray, counts_kept: np.ndarray, width: int = 10) -> list[str]:
+    """Per-class counts as rows of ``width`` classes (readable for 100 classes too)."""
+    lines = []
+    for start in range(0, counts_full.size, width):
+        cols = range(start, min(start + width, counts_full.size))
+        lines.append("  class " + "".join(f"{c:>7d}" for c in cols))
+        lines.append("  all   " + "".join(f"{int(counts_full[c]):>7d}" for c in cols))
+        lines.append("  kept  " + "".join(f"{int(counts_kept[c]):>7d}" for c in cols))
+    return lines
+
+
+def cmd_select(args: argparse.Namespace) -> int:
+    """``proxydata select``: build a proxy sampler, report it, save it."""
+    from ..datasets import load_source
+    from ..metrics import class_balance_degree, class_counts
+    from ..samplers import make_proxy
+
+    # every check first: nothing is loaded or computed for a command that would fail
+    method = args.method
+    ratio = check_ratio(args.ratio, "--ratio")
+    kwargs = method_kwargs(args, method)
+    check_output(args.output, suffixes=(".json", ".npz"))
+    check_proxy_inputs(method, kwargs, "select")
+    check_source(args.data, args.download)
+
+    dataset = load_source(args.data, download=args.download)
+    targets = np.asarray(dataset.targets, dtype=np.int64)
+    start = time.perf_counter()
+    proxy = make_proxy(
+        method, dataset, ratio=ratio, seed=args.seed, progress=not args.no_progress, targets=targets, **kwargs
+    )
+    seconds = time.perf_counter() - start
+
+    num_classes = int(targets.max()) + 1
+    full = class_counts(targets, num_classes)
+    kept = class_counts(targets[proxy.indices], num_classes)
+    n, m = targets.size, int(proxy.indices.size)
+    print(
+        f"{method} proxy of {args.data}: kept {m} of {n} samples ({100.0 * m / n:.1f} %), "
+        f"ratio {ratio:g}, seed {args.seed}"
+    )
+    print("per-class counts:")
+    for line in class_table(full, kept):
+        print(line)
+    print(
+        f"class balance degree: kept {class_balance_degree(kept):.4f} "
+        f"(all data {class_balance_degree(full):.4f})"
+    )
+    print(f"selection time: {seconds:.2f} s")
+    if args.output:
+        proxy.save(args.output)
+        print(f"wrote {args.output}")
+    return 0
