@@ -1,9 +1,10 @@
-"""Image datasets from arrays, and the data sources the command line accepts.
+"""Image datasets held in one array, and the loaders that build them.
 
-``load_source("digits" | "npz:PATH" | "cifar10:ROOT" | "cifar100:ROOT")`` returns
-an :class:`ArrayDataset` (or a torchvision dataset) whose items are
-``(image tensor (C, H, W) float32 in [0, 1], label int)`` and whose ``targets``
-are an int64 array. Nothing is downloaded unless ``download=True``.
+:class:`ArrayDataset` items are ``(image tensor (C, H, W) float32, label int)``
+and its ``targets`` an int64 array; :func:`load_digits`, :func:`load_npz` and
+:func:`load_torchvision` return one. Nothing is downloaded unless
+``download=True``. The command line's source strings are parsed by
+:func:`proxydata.sources.load_source`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from ._validation import check_bool, check_float, check_labels
 from .exceptions import ProxydataTypeError, ProxydataValueError
 from .items import pixels_to_float
 
-__all__ = ["ArrayDataset", "load_digits", "load_npz", "load_source", "load_torchvision"]
+__all__ = ["ArrayDataset", "load_digits", "load_npz", "load_torchvision"]
 
 
 class ArrayDataset(Dataset):
@@ -181,21 +182,11 @@ def load_torchvision(name: str, root: str, *, train: bool = True, download: bool
     return ArrayDataset(np.asarray(ds.data), np.asarray(ds.targets, dtype=np.int64))
 
 
-def load_source(spec: str, *, download: bool = False) -> ArrayDataset:
-    """Resolve a data source string of the command line.
+def __getattr__(name: str) -> Any:
+    # load_source (the command line's source strings) lives in proxydata.sources,
+    # which builds on this module; the old import path keeps working.
+    if name == "load_source":
+        from .sources import load_source
 
-    ``"digits"`` — scikit-learn digits; ``"npz:PATH"`` — arrays ``x_train``,
-    ``y_train``; ``"cifar10:ROOT"`` / ``"cifar100:ROOT"`` — torchvision folders.
-    """
-    if not isinstance(spec, str):
-        raise ProxydataTypeError(f"data must be a source string, got {type(spec).__name__}")
-    kind, _, rest = spec.partition(":")
-    if kind == "digits" and not rest:
-        return load_digits()
-    if kind == "npz" and rest:
-        return load_npz(rest)
-    if kind in ("cifar10", "cifar100") and rest:
-        return load_torchvision(kind, rest, download=download)
-    raise ProxydataValueError(
-        f"data must be 'digits', 'npz:PATH', 'cifar10:ROOT' or 'cifar100:ROOT', got {spec!r}"
-    )
+        return load_source
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
