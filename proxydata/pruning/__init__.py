@@ -1,5 +1,35 @@
-"""Bi-level data pruning (BDP) during a DARTS search."""
+"""Bi-level data pruning (BDP, Tu et al. 2023) during a DARTS search.
+
+:class:`BiLevelPruner` is a facade over the parts in this package, one per file:
+
+* :mod:`.schedule` — :class:`PruningSchedule`, when to prune and how much;
+* :mod:`.tracked` — the tracked samples: index ↔ buffer position, pruning epoch;
+* :mod:`.split` — :class:`SplitState`, one split's settings and kept set;
+* :mod:`.score_buffer` / :mod:`.recorder` — the EL2N ring buffer and
+  :class:`ScoreRecorder`, which fills it and counts observations (coverage);
+* :mod:`.selection` — which samples one step prunes (a pure function);
+* :mod:`.history` — the per-epoch record and the summary table;
+* :mod:`.state` — building and validating the state dict;
+* :mod:`.distributed` — the check that all ranks built the same pruner;
+* :mod:`.samplers` — :class:`KeptSetSampler`, the DataLoader samplers.
+
+The formulas are in ``docs/methods/bdp.md``.
+"""
 
 from .pruner import BiLevelPruner
+from .recorder import ScoreRecorder
+from .samplers import KeptSetSampler
+from .schedule import PruningSchedule
+from .selection import Selection, compute_class_limits, select_for_pruning
+from .split import SplitState
 
-__all__ = ["BiLevelPruner"]
+__all__ = [
+    "BiLevelPruner",
+    "KeptSetSampler",
+    "PruningSchedule",
+    "ScoreRecorder",
+    "Selection",
+    "SplitState",
+    "compute_class_limits",
+    "select_for_pruning",
+]

@@ -1,92 +1,148 @@
 """The samplers :class:`~proxydata.BiLevelPruner` hands to the user's DataLoaders.
 
-A :class:`KeptSetSampler` is a :class:`~proxydata._sharding.ShardedIndexSampler`
-over a split's kept set (which the pruner shrinks in place) with one addition:
-an iterator started while the epoch's shuffled pass is not finished *continues*
-that pass instead of starting it again. A full ``for batch in loader`` loop
-visits the kept set exactly once per epoch as usual; loops that take one batch
-at a time with ``next(iter(val_loader))`` (NASLib's style) therefore still walk
-through the whole validation split rather than seeing its first batch over and
-over. Once a pass is used up, the next iterator starts a new pass with a fresh
-permutation. (So after a loop that broke off mid-epoch, the next iterator of the
-same epoch yields the rest of that pass.)
+A :class:`KeptSetSampler` follows the ``DistributedSampler`` contract: the
+visiting order of an epoch is the permutation seeded by ``seed + epoch`` of the
+split's kept set, padded to a multiple of ``num_replicas`` and strided by rank,
+and only :meth:`~KeptSetSampler.set_epoch` changes the epoch. Iterating changes
+no state, so ranks cannot drift apart.
 
-An iterator belongs to its epoch: once ``set_epoch`` has been called (the pruner
-calls it in ``step()``, after shrinking the kept set), an older iterator stops
-instead of yielding indices of a finished epoch, some of which may have been
-pruned. Indices a DataLoader's workers prefetched before the step cannot be
-recalled, so create loader iterators afresh each epoch, as usual.
+It adds one input, *what has been observed this epoch* (the pruner's record of
+``observe`` calls on this rank), to guarantee **coverage**: a new iterator
+yields only this rank's samples not observed yet in the epoch (more exactly:
+those observed least often, so that after a full round the next iterator
+starts a new one), in the epoch's order. So batches a DataLoader's workers
+prefetched and a loop dropped come back in the next iterator,
+``next(iter(val_loader))`` at every step (NASLib, xautodl) walks the whole
+split, and an iterator created after resuming mid-epoch yields the rest of it.
+An iterator created at the start of an epoch yields the epoch's order
+exactly, so a plain ``for batch in loader`` loop (``zip``, ``cycle``, any
+``num_workers``) sees the seeded order and resumes exactly.
+
+An iterator belongs to its epoch and its kept set: after ``set_epoch`` or a
+change of the kept set it stops rather than yield samples that may have been
+pruned. Batches that workers fetched before the change cannot be recalled, so
+create a loader's iterator afresh every epoch (a ``for`` loop does).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
-import torch
+from torch.utils.data import Sampler
 
-from .._sharding import ShardedIndexSampler, epoch_order, shard
+from .._validation import check_indices, check_int, check_seed
+from ..exceptions import ProxydataValueError
+from ..samplers.sharding import epoch_order, replica_length, shard
 
 __all__ = ["KeptSetSampler"]
 
+ObservedCounts = Callable[[np.ndarray], np.ndarray]
 
-class KeptSetSampler(ShardedIndexSampler):
-    """Epoch-shuffled, sharded sampler over a kept set whose iterators share a cursor.
 
-    Pass 0 of epoch ``e`` is the permutation of
-    :class:`~proxydata._sharding.ShardedIndexSampler` (seeded ``seed + e``);
-    pass ``p > 0`` is seeded from ``numpy.random.SeedSequence((seed, e, p))``.
-    ``set_epoch`` starts pass 0 again. Parameters as for ``ShardedIndexSampler``.
+def _readonly(array: np.ndarray) -> np.ndarray:
+    out = np.ascontiguousarray(array, dtype=np.int64)
+    out.setflags(write=False)
+    return out
+
+
+class KeptSetSampler(Sampler[int]):
+    """Epoch-shuffled, rank-sharded sampler over a split's kept set, with coverage.
+
+    Parameters
+    ----------
+    indices : 1-D integer array, sorted
+        The split's initial dataset indices; the kept set starts as all of them.
+    seed : int
+        The epoch ``e`` permutation is seeded with ``seed + e`` (as
+        ``DistributedSampler``).
+    num_replicas, rank : int
+        Rank ``rank`` takes every ``num_replicas``-th sample of the padded order.
+    observed : callable ``(dataset indices) -> counts``, optional
+        How often each index was observed on this rank in the current epoch.
+        None: no coverage ordering (every iterator yields the epoch's order).
     """
 
-    def __init__(self, indices: np.ndarray, **kwargs: object) -> None:
-        super().__init__(indices, **kwargs)  # type: ignore[arg-type]
-        self.pass_number = 0
-        self.cursor = 0
-        self._generation = 0  # bumped by set_epoch: older iterators stop
+    def __init__(
+        self,
+        indices: np.ndarray,
+        *,
+        seed: int,
+        num_replicas: int = 1,
+        rank: int = 0,
+        observed: ObservedCounts | None = None,
+    ) -> None:
+        self.initial = _readonly(np.sort(np.asarray(indices, dtype=np.int64)))
+        self._indices = self.initial
+        self.seed = check_seed(seed)
+        self.num_replicas = check_int(num_replicas, "num_replicas", minimum=1)
+        self.rank = check_int(rank, "rank", minimum=0, maximum=self.num_replicas - 1)
+        self.epoch = 0
+        self._observed = observed
+        self._generation = 0  # bumped when the epoch or the kept set changes: older iterators stop
+
+    @property
+    def indices(self) -> np.ndarray:
+        """The kept indices (all ranks together), sorted, read-only."""
+        return self._indices
 
     def set_epoch(self, epoch: int) -> None:
-        super().set_epoch(epoch)
-        self.pass_number = 0
-        self.cursor = 0
+        """Set the epoch that seeds the order (``step()`` calls it); older iterators stop."""
+        self.epoch = check_int(epoch, "epoch", minimum=0)
         self._generation += 1
 
-    def pass_indices(self, pass_number: int | None = None) -> np.ndarray:
-        """This rank's visiting order for one pass of the current epoch."""
-        p = self.pass_number if pass_number is None else int(pass_number)
-        if p == 0 or not self.shuffle or self._indices.size <= 1:
-            order = epoch_order(self._indices, shuffle=self.shuffle, seed=self.seed, epoch=self.epoch)
-        else:
-            state = np.random.SeedSequence((self.seed, self.epoch, p)).generate_state(2, dtype=np.uint32)
-            g = torch.Generator()
-            g.manual_seed(int(state[0]) << 32 | int(state[1]))
-            order = self._indices[torch.randperm(self._indices.size, generator=g).numpy()]
-        return shard(order, self.num_replicas, self.rank, self.drop_last)
+    def remove(self, indices: Any) -> None:
+        """Drop ``indices`` (kept dataset indices) from the kept set; older iterators stop."""
+        drop = check_indices(indices, int(self.initial[-1]) + 1, "indices")
+        missing = drop[~np.isin(drop, self._indices)]
+        if missing.size:
+            raise ProxydataValueError(f"indices are not in the kept set: {missing[:5].tolist()}")
+        self._indices = _readonly(self._indices[~np.isin(self._indices, drop)])
+        self._generation += 1
+
+    def restore(self, kept: Any) -> None:
+        """Set the kept set to ``kept``, a subset of the initial indices (for resuming)."""
+        new = np.sort(check_indices(kept, int(self.initial[-1]) + 1, "kept"))
+        outside = new[~np.isin(new, self.initial)]
+        if outside.size:
+            raise ProxydataValueError(f"kept holds indices outside the split: {outside[:5].tolist()}")
+        self._indices = _readonly(new)
+        self._generation += 1
+
+    def epoch_indices(self) -> np.ndarray:
+        """This rank's share of the epoch's order: a function of (seed, epoch, rank, replicas)."""
+        order = epoch_order(self._indices, shuffle=True, seed=self.seed, epoch=self.epoch)
+        return shard(order, self.num_replicas, self.rank, False)
+
+    def iteration_order(self) -> np.ndarray:
+        """What a new iterator yields: the rest of the current round, in epoch order.
+
+        A round is one pass over this rank's share; the samples of the current
+        round are those observed least often so far in the epoch (at first:
+        not yet). When every sample has been observed equally often, a new
+        round is the whole share again.
+        """
+        order = self.epoch_indices()
+        if self._observed is None or order.size == 0:
+            return order
+        counts = self._observed(order)
+        return order[counts == counts.min()]
 
     def __iter__(self) -> Iterator[int]:
-        order = self.pass_indices()
-        if order.size == 0:
-            return iter(())
-        if self.cursor >= order.size:
-            self.pass_number += 1
-            self.cursor = 0
-            order = self.pass_indices()
-        return self._walk(order, self.pass_number, self.cursor, self._generation)
+        return self._walk(self.iteration_order(), self._generation)
 
-    def _walk(self, order: np.ndarray, pass_number: int, start: int, generation: int) -> Iterator[int]:
-        for i in range(start, order.size):
-            if self._generation != generation:  # a new epoch began: this iterator is stale
+    def _walk(self, order: np.ndarray, generation: int) -> Iterator[int]:
+        for index in order.tolist():
+            if self._generation != generation:  # a new epoch or kept set: this iterator is stale
                 return
-            # Only the newest pass moves the shared cursor (an old iterator may linger).
-            if self.pass_number == pass_number and self.cursor <= i:
-                self.cursor = i + 1
-            yield int(order[i])
+            yield index
 
-    def state(self) -> dict[str, int]:
-        return {"epoch": self.epoch, "pass_number": self.pass_number, "cursor": self.cursor}
+    def __len__(self) -> int:
+        return replica_length(int(self._indices.size), self.num_replicas, False)
 
-    def load(self, state: dict[str, int]) -> None:
-        self.epoch = int(state["epoch"])
-        self.pass_number = int(state["pass_number"])
-        self.cursor = int(state["cursor"])
-        self._generation += 1
+    def __repr__(self) -> str:
+        return (
+            f"KeptSetSampler(kept={self._indices.size}/{self.initial.size}, epoch={self.epoch}, "
+            f"rank={self.rank}/{self.num_replicas})"
+        )

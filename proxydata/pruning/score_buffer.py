@@ -15,9 +15,9 @@ Memory layout (``n`` tracked samples, window ``T`` epochs):
   synchronise the host (their contribution was masked to zero).
 
 Total: ``4·n·T`` bytes for the ring plus ``8·n`` bytes for ``current`` (and a
-cached row of ones as long as the largest batch) — the ``n·T·4 + O(n)`` of the
-design. Every buffer lives on one device, the device
-of the first logits observed unless one was fixed in advance.
+cached row of ones as long as the largest batch); a pruning step briefly needs
+a float64 copy of the window (``8·n·T`` bytes). Every buffer lives on one
+device, the device of the first logits observed unless one was fixed in advance.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.distributed as dist
+
+from ..metrics import voe
 
 __all__ = ["ScoreBuffer"]
 
@@ -151,11 +153,9 @@ class ScoreBuffer:
     def voe(self, slot: int | None = None, column: torch.Tensor | None = None) -> np.ndarray:
         """VoE of every sample over the ring (with row ``slot`` replaced by ``column``).
 
+        :func:`proxydata.metrics.voe` of the window, in float64:
         ``VoE_i = (1/T'_i) Σ_t (e_{i,t} − ē_i)²`` over the ``T'_i`` rows where
-        sample ``i`` has a value (population variance, BDP Sec. 3.2 — the
-        semantics of :func:`proxydata.metrics.voe`); NaN when ``T'_i < 2``.
-        Computed in float64, one ring row at a time, so the extra memory is
-        ``O(n)`` rather than another ``n × T`` array.
+        sample ``i`` has a value; NaN when ``T'_i < 2``.
 
         Returns
         -------
@@ -163,27 +163,11 @@ class ScoreBuffer:
         """
         ring = self.ring
         assert ring is not None
-
-        def row(t: int) -> torch.Tensor:
-            return column if (slot is not None and t == slot) else ring[t]  # type: ignore[return-value]
-
-        count = torch.zeros(self.n, dtype=torch.float64, device=ring.device)
-        total = torch.zeros_like(count)
-        zero = torch.zeros((), dtype=torch.float64, device=ring.device)
-        for t in range(self.window):
-            r = row(t).to(torch.float64)
-            seen = ~torch.isnan(r)
-            count += seen
-            total += torch.where(seen, r, zero)
-        mean = total / count.clamp_min(1.0)
-        squares = torch.zeros_like(count)
-        for t in range(self.window):
-            r = row(t).to(torch.float64)
-            dev = torch.where(torch.isnan(r), zero, r - mean)
-            squares += dev * dev
-        var = squares / count.clamp_min(1.0)
-        var = torch.where(count >= 2, var, torch.full_like(var, float("nan")))
-        return var.cpu().numpy()
+        window = ring.to(torch.float64, copy=True).T  # (n, T): a float64 copy, one column per epoch
+        if slot is not None and column is not None:
+            window[:, slot] = column.to(torch.float64)
+        seen = ~torch.isnan(window)
+        return voe(window, seen).cpu().numpy()
 
     # -- persistence -------------------------------------------------------------
     def state(self) -> dict[str, torch.Tensor | bool | None]:

@@ -22,6 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from .._validation import show
+from ..exceptions import ProxydataTypeError, ProxydataValueError
+from ..metrics import class_balance_degree
+
 __all__ = ["Selection", "compute_class_limits", "select_for_pruning"]
 
 LimitFn = Callable[[np.ndarray, int, float], Any]
@@ -105,7 +109,9 @@ def compute_class_limits(
 
     ``B`` and the limits are computed over the classes ``present`` in the split
     when the pruner was built (a class the split never had is not an
-    imbalance pruning could cause); absent classes get limit 0.
+    imbalance pruning could cause); absent classes get limit 0. A limit of
+    ``+inf`` (``math.inf`` or ``np.inf``) means "no limit" for that class;
+    limits above a class's count are recorded as its count.
 
     Parameters
     ----------
@@ -122,23 +128,32 @@ def compute_class_limits(
     -------
     limits : np.ndarray of int64, shape (K,)
     balance : float
-    """
-    from ..metrics import class_balance_degree
 
+    Raises
+    ------
+    ProxydataValueError, ProxydataTypeError
+        When ``limit_fn`` returns anything but one non-negative integer (or
+        ``+inf``) per present class.
+    """
     sub = counts[present]
     balance = class_balance_degree(sub)
     raw = limit_fn(sub.copy(), int(num_steps), balance)
     arr = np.asarray(raw.detach().cpu().numpy() if hasattr(raw, "detach") else raw)
     if arr.shape != sub.shape:
-        raise ValueError(
+        raise ProxydataValueError(
             f"limit_fn must return one limit per class, shape {sub.shape}, got shape {arr.shape}"
         )
-    if arr.dtype.kind not in "iuf" or (arr.dtype.kind == "f" and not np.all(arr == np.floor(arr))):
-        raise TypeError(f"limit_fn must return non-negative integers, got {arr!r}")
+    if arr.dtype.kind == "f":
+        unlimited = np.isposinf(arr)
+        arr = np.where(unlimited, sub.astype(np.float64), arr)
+        if not np.all(np.isfinite(arr) & (arr == np.floor(arr))):
+            raise ProxydataTypeError(f"limit_fn must return non-negative integers or inf, got {show(raw)}")
+    elif arr.dtype.kind not in "iu":
+        raise ProxydataTypeError(f"limit_fn must return non-negative integers or inf, got {show(raw)}")
     if arr.size and arr.min() < 0:
-        raise ValueError(f"limit_fn must return non-negative integers, got {arr!r}")
+        raise ProxydataValueError(f"limit_fn must return non-negative integers or inf, got {show(raw)}")
     limits = np.zeros(counts.shape, dtype=np.int64)
-    limits[present] = arr.astype(np.int64)
+    limits[present] = np.minimum(arr, sub).astype(np.int64)
     return limits, balance
 
 

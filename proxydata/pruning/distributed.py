@@ -1,0 +1,81 @@
+"""What a :class:`~proxydata.BiLevelPruner` needs from ``torch.distributed``.
+
+Every rank must build the pruner identically — same targets, splits, seed,
+schedule, ratios, criteria, class balance — and with ``num_replicas`` equal to
+the world size; otherwise shards overlap or kept sets diverge silently.
+:func:`check_ranks_agree` compares a fixed-length digest of every field across
+ranks with a single ``all_gather`` (fixed length, so ranks whose splits differ
+in size still meet in the same collective) and raises
+:class:`~proxydata.RankMismatchError` on every rank, naming the fields.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from ..exceptions import RankMismatchError
+
+__all__ = ["check_ranks_agree", "group_size"]
+
+
+def group_size() -> int:
+    """World size of the initialised default process group, else 1."""
+    if dist.is_available() and dist.is_initialized():
+        return int(dist.get_world_size())
+    return 1
+
+
+def field_digest(value: Any) -> int:
+    """A 64-bit digest of one configuration field (arrays by content, the rest by ``repr``)."""
+    if isinstance(value, np.ndarray):
+        data = np.ascontiguousarray(value, dtype="<i8").tobytes()
+    else:
+        data = repr(value).encode()
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little", signed=True)
+
+
+def _collective_device() -> torch.device:
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def check_ranks_agree(fields: dict[str, Any], num_replicas: int, rank: int) -> None:
+    """Raise :class:`RankMismatchError` on every rank unless all ranks hold the same ``fields``.
+
+    Also checks that every rank's ``num_replicas`` is the world size and that
+    the ranks' ``rank`` values are ``0 … world − 1``, each once. One
+    ``all_gather`` of ``len(fields) + 2`` int64 per rank.
+    """
+    world = int(dist.get_world_size())
+    names = list(fields)
+    row = [field_digest(fields[k]) for k in names] + [int(num_replicas), int(rank)]
+    mine = torch.tensor(row, dtype=torch.int64, device=_collective_device())
+    gathered = [torch.empty_like(mine) for _ in range(world)]
+    dist.all_gather(gathered, mine)
+    table = torch.stack(gathered).cpu().numpy()
+    problems = []
+    for j, name in enumerate(names):
+        differ = np.flatnonzero(table[:, j] != table[0, j])
+        if differ.size:
+            problems.append(f"{name} (ranks {differ.tolist()} differ from rank 0)")
+    replicas, ranks = table[:, -2], table[:, -1]
+    if np.any(replicas != world):
+        problems.append(
+            f"num_replicas is {replicas.tolist()} on ranks 0..{world - 1}, not the world size {world}"
+        )
+    if sorted(ranks.tolist()) != list(range(world)):
+        problems.append(f"rank is {ranks.tolist()} on ranks 0..{world - 1}, not each of 0..{world - 1} once")
+    if problems:
+        raise RankMismatchError(
+            f"BiLevelPruner was built differently on the {world} ranks of the process group "
+            f"(this is rank {dist.get_rank()}): "
+            + "; ".join(problems)
+            + ". Build it on every rank with the same arguments, and num_replicas/rank left to "
+            "the process group (or equal to its world size and rank)."
+        )

@@ -1,0 +1,149 @@
+"""The per-epoch history record of a :class:`~proxydata.BiLevelPruner` and its summary table.
+
+One entry per completed epoch (``step()`` call)::
+
+    {"epoch": e, "pruning_step": bool,
+     "n_train", "train_class_counts", "train_balance", "n_observed_train",
+     "n_unobserved_train", "pruned_train", "held_back_train",   # and the same for val
+     "train": step info or None, "val": step info or None}
+
+``n_observed_<split>`` counts the samples kept at the start of the epoch that
+were observed in it (summed over ranks), ``n_unobserved_<split>`` the rest;
+``pruned_<split>`` / ``held_back_<split>`` are 0 on epochs without a pruning
+step. A step info (see :meth:`BiLevelPruner.step`) holds numpy arrays;
+:func:`to_plain` makes the copy handed to listeners, of plain Python numbers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .selection import Selection
+
+__all__ = ["format_summary", "make_entry", "step_info", "to_plain"]
+
+
+def step_info(
+    selection: Selection,
+    criterion: str,
+    counts: np.ndarray,
+    balance: float,
+    limits: np.ndarray | None,
+    n_kept: int,
+) -> dict[str, Any]:
+    """The record of one split's pruning step."""
+    return {
+        "criterion": criterion,
+        "asked": selection.asked,
+        "pruned": selection.pruned,
+        "held_back": selection.held_back,
+        "held_back_by": selection.held_back_by,
+        "n_candidates": selection.n_candidates,
+        "n_without_voe": int(n_kept - selection.n_candidates),
+        "counts_before": counts.tolist(),
+        "balance_before": balance,
+        "limits": None if limits is None else limits.tolist(),
+        "indices": selection.indices,
+        "voe": selection.voe,
+        "protected": selection.protected,
+    }
+
+
+def make_entry(epoch: int, pruning: bool, splits: list[dict[str, Any]]) -> dict[str, Any]:
+    """One history entry from per-split facts.
+
+    Each item of ``splits``: ``name``, ``n`` (kept after the epoch), ``counts``
+    (class counts after), ``balance``, ``observed`` and ``unobserved`` (of the
+    samples kept at the epoch's start) and ``info`` (step info or None).
+    """
+    entry: dict[str, Any] = {"epoch": int(epoch), "pruning_step": bool(pruning)}
+    for s in splits:
+        name, info = s["name"], s["info"]
+        entry[f"n_{name}"] = int(s["n"])
+        entry[f"{name}_class_counts"] = [int(c) for c in s["counts"]]
+        entry[f"{name}_balance"] = float(s["balance"])
+        entry[f"n_observed_{name}"] = int(s["observed"])
+        entry[f"n_unobserved_{name}"] = int(s["unobserved"])
+        entry[f"pruned_{name}"] = 0 if info is None else int(info["pruned"])
+        entry[f"held_back_{name}"] = 0 if info is None else int(info["held_back"])
+    for s in splits:
+        entry[s["name"]] = s["info"]
+    return entry
+
+
+def to_plain(obj: Any) -> Any:
+    """A deep copy with numpy arrays as lists and numpy scalars as Python numbers."""
+    if isinstance(obj, dict):
+        return {k: to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_plain(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def _row(h: dict[str, Any]) -> tuple[str, ...]:
+    t, v = h["train"], h["val"]
+    missed = [h.get("n_unobserved_train", 0), h.get("n_unobserved_val", 0)]
+    return (
+        str(h["epoch"]),
+        str(h["n_train"]),
+        str(h["n_val"]),
+        f"{h['train_balance']:.3f}",
+        f"{h['val_balance']:.3f}",
+        str(h["n_observed_train"]) + ("*" if missed[0] else ""),
+        str(h["n_observed_val"]) + ("*" if missed[1] else ""),
+        f"{t['pruned']}/{t['asked']}" if t else "",
+        f"{v['pruned']}/{v['asked']}" if v else "",
+        f"{t['held_back']}/{v['held_back']}" if t else "",
+    )
+
+
+_COLUMNS = (
+    "epoch",
+    "train",
+    "val",
+    "B train",
+    "B val",
+    "seen train",
+    "seen val",
+    "pruned train",
+    "pruned val",
+    "held back",
+)
+
+
+def format_summary(config: Any, schedule: Any, splits: list[Any], epoch: int, history: list[dict]) -> str:
+    """The pruner's settings, then one row for the start and one per epoch, columns aligned.
+
+    A ``*`` marks an epoch in which some kept samples of the split were not observed.
+    """
+    limit = getattr(config.limit_fn, "__name__", type(config.limit_fn).__name__)
+    head = [
+        f"BiLevelPruner: {schedule.epochs} epochs, T={schedule.interval}, {schedule.num_steps} pruning "
+        f"steps (after epochs {list(schedule.prune_epochs)}), {epoch} epochs done",
+        *(
+            f"  {s.name + ':':6s} {s.n_initial} samples, {s.asked} ({s.prune_ratio:.0%}) per step, "
+            f"{s.criterion} VoE first"
+            for s in splits
+        ),
+        f"  class balance limit: {limit if config.class_balance else 'off'}; "
+        f"min_per_class={config.min_per_class}",
+    ]
+    start = [
+        "0",
+        *(str(s.n_initial) for s in splits),
+        *(f"{s.balance_degree(s.initial_counts):.3f}" for s in splits),
+    ]
+    rows = [_COLUMNS, (*start, "", "", "", "", "")]
+    rows += [_row(h) for h in history]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(_COLUMNS))]
+    lines = ["  ".join(cell.rjust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    if any(h.get("n_unobserved_train") or h.get("n_unobserved_val") for h in history):
+        lines.append("  * some kept samples of the split were not observed in that epoch")
+    return "\n".join(head + lines)

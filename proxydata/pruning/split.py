@@ -1,0 +1,160 @@
+"""One split (training or validation) of a :class:`~proxydata.BiLevelPruner`.
+
+A :class:`SplitState` holds what belongs to one split: its settings (prune
+ratio, criterion, the count each step asks for), its initial indices and the
+classes present in them, and its sampler, whose kept set is the split's kept
+set. The class balance degree ``B`` is computed over the classes present
+initially (:func:`proxydata.metrics.class_balance_degree`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+from ..metrics import class_balance_degree
+from .history import step_info
+from .samplers import KeptSetSampler
+from .selection import LimitFn, compute_class_limits, select_for_pruning
+from .tracked import TrackedSet
+
+__all__ = ["SplitState"]
+
+
+class SplitState:
+    """Settings, kept set and class counts of one split.
+
+    Parameters
+    ----------
+    name : {"train", "val"}
+    initial : np.ndarray of int64, sorted
+        The split's indices when the pruner was built.
+    prune_ratio : float
+        Share of the initial split removed per step.
+    criterion : {"low", "high"}
+        Prune the lowest or the highest VoE first.
+    asked : int
+        ``round(prune_ratio · n_initial)``.
+    tracked : TrackedSet
+        The pruner's map of tracked samples (shared by both splits).
+    num_classes : int
+    sampler : KeptSetSampler
+        The split's sampler; its kept set is the split's.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        initial: np.ndarray,
+        *,
+        prune_ratio: float,
+        criterion: str,
+        asked: int,
+        tracked: TrackedSet,
+        num_classes: int,
+        sampler: KeptSetSampler,
+    ) -> None:
+        self.name = name
+        self.initial = initial
+        self.prune_ratio = prune_ratio
+        self.criterion = criterion
+        self.asked = asked
+        self.tracked = tracked
+        self.num_classes = num_classes
+        self.sampler = sampler
+        self.positions = tracked.positions(initial)  # buffer positions of the initial indices
+        self.initial_counts = np.bincount(tracked.labels[self.positions], minlength=num_classes)
+        self.present = np.flatnonzero(self.initial_counts)
+        self.coverage_warned = False
+
+    @property
+    def kept(self) -> np.ndarray:
+        """Kept dataset indices (sorted, read-only)."""
+        return self.sampler.indices
+
+    @property
+    def n_initial(self) -> int:
+        return int(self.initial.size)
+
+    def kept_positions(self) -> np.ndarray:
+        """Buffer positions of the kept samples, in index order."""
+        return self.tracked.positions(self.kept)
+
+    def class_counts(self) -> np.ndarray:
+        """Kept samples per class, length ``num_classes``."""
+        labels = self.tracked.labels[self.kept_positions()]
+        return np.bincount(labels, minlength=self.num_classes).astype(np.int64)
+
+    def balance_degree(self, counts: np.ndarray | None = None) -> float:
+        """``B`` of the kept set (or of ``counts``) over the classes present initially."""
+        c = self.class_counts() if counts is None else counts
+        return class_balance_degree(c[self.present])
+
+    def remove(self, indices: np.ndarray, epoch: int) -> None:
+        """Prune ``indices`` after ``epoch``: the sampler shrinks in place."""
+        if indices.size:
+            self.tracked.mark_pruned(indices, epoch)
+            self.sampler.remove(indices)
+
+    def select(
+        self, voe_all: np.ndarray, num_steps: int, limit_fn: LimitFn | None, min_per_class: int
+    ) -> dict[str, Any]:
+        """Choose this step's samples (:func:`.selection.select_for_pruning`) and record why.
+
+        ``voe_all`` is the VoE of every tracked sample; ``limit_fn`` None turns
+        the class-balance limit off.
+        """
+        positions = self.kept_positions()
+        labels = self.tracked.labels[positions]
+        counts = np.bincount(labels, minlength=self.num_classes).astype(np.int64)
+        balance = self.balance_degree(counts)
+        limits = None
+        if limit_fn is not None and self.asked:
+            limits, balance = compute_class_limits(counts, self.present, num_steps, limit_fn)
+        sel = select_for_pruning(
+            self.kept, labels, voe_all[positions], self.asked, self.criterion, self.num_classes,
+            min_per_class, limits,
+        )  # fmt: skip
+        return step_info(sel, self.criterion, counts, balance, limits, int(positions.size))
+
+    def facts(self, info: dict[str, Any] | None, kept_before: int, observed: int) -> dict[str, Any]:
+        """This split's part of a history entry, after the epoch's step (see :func:`.history.make_entry`)."""
+        counts = self.class_counts()
+        return {
+            "name": self.name,
+            "n": int(self.kept.size),
+            "counts": counts,
+            "balance": self.balance_degree(counts),
+            "observed": observed,
+            "unobserved": kept_before - observed,
+            "info": info,
+        }
+
+    def restore(self, pruned_at: np.ndarray) -> None:
+        """Set the kept set from a (validated) per-position pruning record."""
+        self.sampler.restore(self.initial[pruned_at[self.positions] == 0])
+
+    def warn_if_uncovered(self, epoch: int, kept: int, seen: int, interval: int, info: dict | None) -> None:
+        """Warn when a pruning step found no VoE, and (once per run) when coverage was partial."""
+        if info is not None and info["asked"] and info["n_candidates"] == 0:
+            warnings.warn(
+                f"no sample of the {self.name} split had a VoE at epoch {epoch} (observed in fewer "
+                f"than 2 of the last {interval} epochs): nothing was pruned from it. Is observe() "
+                f"called for the {self.name} batches?",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+        if seen < kept and not self.coverage_warned:
+            self.coverage_warned = True
+            warnings.warn(
+                f"only {seen} of the {kept} kept samples of the {self.name} split were observed in "
+                f"epoch {epoch} (summed over ranks); the others get no score for it. Likely causes: "
+                f"the loop drew fewer batches from pruner.{self.name}_sampler than it has; the sampler "
+                "was wrapped by another distributed sampler (Lightning: Trainer(use_distributed_sampler="
+                "False)); num_replicas is not the number of ranks. Warned once per split; the history "
+                f"records n_unobserved_{self.name} every epoch.",
+                RuntimeWarning,
+                stacklevel=4,
+            )
