@@ -191,7 +191,9 @@ def run_search(
     indexed = IndexedDataset(searched)
     pruner = None
     if config.bdp:
-        pruner = BiLevelPruner(targets, kept, val_idx, config.epochs, seed=config.seed, **config.bdp_kwargs)
+        pruner = BiLevelPruner(
+            targets, kept, val_idx, epochs=config.epochs, seed=config.seed, **config.bdp_kwargs
+        )
         train_sampler, val_sampler = pruner.train_sampler, pruner.val_sampler
     else:
         train_sampler = ShardedIndexSampler(kept, seed=config.seed)
