@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from torch.utils.data import Subset
 
 from ._validation import check_bool, check_int, check_seed
@@ -51,6 +52,13 @@ def _runs(epochs: int) -> list[tuple[str, dict[str, Any]]]:
             },
         ),
     ]
+
+
+def _splits(targets: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(search pool, DARTS training split, validation split, test hold-out), all stratified."""
+    pool, test = split_indices(targets.size, 1.0 - TEST_FRACTION, seed=seed, stratify=targets)
+    first, second = split_indices(pool.size, 0.5, seed=seed, stratify=targets[pool])
+    return pool, pool[first], pool[second], test
 
 
 def run_demo(
@@ -94,10 +102,7 @@ def run_demo(
     seed = check_seed(seed)
     progress = check_bool(progress, "progress")
     dataset = load_digits()
-    targets = dataset.targets
-    pool, test = split_indices(len(dataset), 1.0 - TEST_FRACTION, seed=seed, stratify=targets)
-    first, second = split_indices(pool.size, 0.5, seed=seed, stratify=targets[pool])
-    train_idx, val_idx = pool[first], pool[second]
+    pool, train_idx, val_idx, test = _splits(dataset.targets, seed)
     train_set, test_set = Subset(dataset, pool.tolist()), Subset(dataset, test.tolist())
     sizes = dict(C=C, N=N, batch_size=batch_size, seed=seed, device=device, progress=progress)
 

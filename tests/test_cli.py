@@ -252,13 +252,17 @@ def test_demo_prints_three_runs_side_by_side(capsys, tmp_path: Path) -> None:
     from proxydata.nas import Genotype
 
     out_file = tmp_path / "demo.json"
-    code, out, err = run(
-        capsys, "demo", "--epochs", "3", "--scratch-epochs", "1", "--no-progress", "-o", str(out_file)
-    )
+    code, out, err = run(capsys, "demo", "--epochs", "3", "--scratch-epochs", "1", "-o", str(out_file))
     assert code == 0, err
     result = json.loads(out_file.read_text())
     names = [r["name"] for r in result["runs"]]
     assert names == ["full data", "CC-OR r=0.5", "BiLevelPruner"]
+    # the log announces each run before its epoch lines, in order
+    labels = [line for line in out.splitlines() if line.startswith("== demo run ")]
+    assert labels == [f"== demo run {k}/3: {name} (3 search epochs) ==" for k, name in enumerate(names, 1)]
+    epoch_lines = [k for k, line in enumerate(out.splitlines()) if line.startswith("darts-v1 epoch 1/3")]
+    label_lines = [k for k, line in enumerate(out.splitlines()) if line.startswith("== demo run ")]
+    assert len(epoch_lines) == 3 and all(a < b for a, b in zip(label_lines, epoch_lines))
     full, proxy, bdp = (r["record"] for r in result["runs"])
     assert full["kept_train"] == full["train_pool"]
     assert proxy["config"]["proxy"] == "cc-or" and proxy["kept_train"] < 0.55 * proxy["train_pool"]
