@@ -252,7 +252,8 @@ def split_indices(
     ----------
     n : int >= 2
     fraction : float in (0, 1)
-        Share of the first part.
+        Share of the first part (a split share; ``ratio`` elsewhere is the
+        share a proxy keeps, ``*_prune_ratio`` the share a pruning step removes).
     seed : int
         Seeds the permutation (``numpy.random.default_rng``).
     stratify : 1-D integer labels of length n, optional

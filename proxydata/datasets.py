@@ -19,7 +19,7 @@ from torch.utils.data import Dataset
 
 from ._validation import check_bool, check_float, check_labels
 from .exceptions import ProxydataTypeError, ProxydataValueError
-from .items import pixels_to_float
+from .items import default_scale, pixels_to_float
 
 __all__ = ["ArrayDataset", "load_digits", "load_npz", "load_torchvision"]
 
@@ -74,7 +74,7 @@ class ArrayDataset(Dataset):
         self.images = np.ascontiguousarray(arr)
         self.targets = check_labels(targets, "targets", n=arr.shape[0])
         if scale is None:
-            scale = 255.0 if arr.dtype == np.uint8 else 1.0
+            scale = default_scale(arr.dtype)
         self.scale = check_float(scale, "scale", strictly_positive=True)
         self.transform = transform
 

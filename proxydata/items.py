@@ -27,6 +27,7 @@ __all__ = [
     "INPUT_KEYS",
     "LABEL_KEYS",
     "ItemReader",
+    "default_scale",
     "hf_column",
     "input_tensor",
     "is_hf_column",
@@ -66,8 +67,7 @@ def pixels_to_float(x: np.ndarray | torch.Tensor, scale: float | None = None) ->
     torch.Tensor of float32, same shape as ``x`` (on ``x``'s device)
     """
     if scale is None:
-        is_uint8 = x.dtype == torch.uint8 if isinstance(x, torch.Tensor) else x.dtype == np.uint8
-        scale = 255.0 if is_uint8 else 1.0
+        scale = default_scale(x.dtype)
     if isinstance(x, torch.Tensor):
         out = x.to(torch.float32)
         return out / scale if scale != 1.0 else out
@@ -76,6 +76,11 @@ def pixels_to_float(x: np.ndarray | torch.Tensor, scale: float | None = None) ->
         # numpy, single-threaded: memory-bound work that torch's thread pool only slows down.
         np.divide(block, np.float32(scale), out=block)
     return torch.from_numpy(block)
+
+
+def default_scale(dtype: np.dtype | torch.dtype) -> float:
+    """The divisor :func:`pixels_to_float` applies by default: 255 for uint8, else 1."""
+    return 255.0 if dtype in (np.uint8, torch.uint8) else 1.0
 
 
 def input_tensor(x: Any) -> torch.Tensor:
