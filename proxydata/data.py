@@ -138,17 +138,9 @@ def get_targets(dataset: Any, progress: bool = True, *, label_key: str | None = 
         return check_labels(hf_column(dataset.source, dataset.column_name), "targets")
     if is_label_container(dataset):
         return check_labels(dataset, "targets")
-    if isinstance(dataset, IndexedDataset):
-        return get_targets(dataset.dataset, progress, label_key=label_key or dataset.label_key)
-    if isinstance(dataset, Subset):
-        parent = get_targets(dataset.dataset, progress, label_key=label_key)
-        return parent[np.asarray(dataset.indices, dtype=np.int64)]
-    if isinstance(dataset, TensorDataset):
-        if len(dataset.tensors) < 2:
-            raise ProxydataValueError("TensorDataset needs a second tensor of labels")
-        return check_labels(dataset.tensors[1].reshape(-1), "targets", n=len(dataset))
-    if isinstance(dataset, ConcatDataset):
-        return np.concatenate([get_targets(d, progress, label_key=label_key) for d in dataset.datasets])
+    wrapped = _targets_of_torch_dataset(dataset, progress, label_key)
+    if wrapped is not None:
+        return wrapped
     if is_hf_dataset(dataset):
         key = reader.label_key_for(dataset.column_names)
         return check_labels(hf_column(dataset, key), f"dataset[{key!r}]", n=len(dataset))
@@ -161,6 +153,22 @@ def get_targets(dataset: Any, progress: bool = True, *, label_key: str | None = 
             f"dataset must be a map-style dataset or labels, got {type(dataset).__name__}"
         )
     return _read_labels(dataset, reader, progress)
+
+
+def _targets_of_torch_dataset(dataset: Any, progress: bool, label_key: str | None) -> np.ndarray | None:
+    """Labels of the wrappers and tensor datasets of ``torch.utils.data`` (and ours), else None."""
+    if isinstance(dataset, IndexedDataset):
+        return get_targets(dataset.dataset, progress, label_key=label_key or dataset.label_key)
+    if isinstance(dataset, Subset):
+        parent = get_targets(dataset.dataset, progress, label_key=label_key)
+        return parent[np.asarray(dataset.indices, dtype=np.int64)]
+    if isinstance(dataset, TensorDataset):
+        if len(dataset.tensors) < 2:
+            raise ProxydataValueError("TensorDataset needs a second tensor of labels")
+        return check_labels(dataset.tensors[1].reshape(-1), "targets", n=len(dataset))
+    if isinstance(dataset, ConcatDataset):
+        return np.concatenate([get_targets(d, progress, label_key=label_key) for d in dataset.datasets])
+    return None
 
 
 def is_label_container(obj: Any) -> bool:
