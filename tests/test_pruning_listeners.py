@@ -1,0 +1,94 @@
+"""Listeners receive every history entry as plain Python data; the TensorBoard writer logs it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from proxydata import BiLevelPruner
+
+Y = np.arange(40) % 2
+
+
+def _run(pruner: BiLevelPruner) -> BiLevelPruner:
+    g = torch.Generator().manual_seed(0)
+    for _ in range(pruner.epochs):
+        idx = torch.from_numpy(np.concatenate([pruner.kept_train, pruner.kept_val]))
+        pruner.observe(idx, torch.randn(len(idx), 2, generator=g))
+        pruner.step()
+    return pruner
+
+
+def _pruner() -> BiLevelPruner:
+    return BiLevelPruner(Y, range(20), range(20, 40), epochs=5, interval=2, train_prune_ratio=0.25)
+
+
+def _plain(obj) -> bool:
+    if isinstance(obj, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in obj.items())
+    if isinstance(obj, list):
+        return all(_plain(v) for v in obj)
+    return obj is None or type(obj) in (bool, int, float, str)
+
+
+def test_a_listener_receives_every_entry_as_plain_python_numbers():
+    pruner = _pruner()
+    got = []
+    listener = got.append
+    assert pruner.add_listener(listener) is listener
+    _run(pruner)
+    assert [e["epoch"] for e in got] == [1, 2, 3, 4, 5]
+    assert all(_plain(e) for e in got)  # no numpy scalars or arrays
+    assert got[1]["pruned_train"] == 5 and got[0]["pruned_train"] == 0 and got[2]["held_back_val"] == 0
+    assert got[1]["train"]["indices"] == pruner.history[1]["train"]["indices"].tolist()
+    assert [e["n_train"] for e in got] == [h["n_train"] for h in pruner.history]
+    assert got[0]["n_observed_train"] == 20 and got[0]["n_unobserved_val"] == 0
+    got[1]["train"]["indices"].clear()  # a copy: the pruner's history is untouched
+    assert pruner.history[1]["train"]["indices"].size == 5
+
+
+def test_listeners_can_be_removed_and_must_be_callable():
+    pruner = _pruner()
+    got = []
+    pruner.add_listener(got.append)
+    pruner.remove_listener(got.append)
+    _run(pruner)
+    assert got == []
+    with pytest.raises(TypeError, match="listener must be callable"):
+        pruner.add_listener(3)
+
+
+def test_tensorboard_logger_writes_scalars_and_voe_histograms(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from proxydata.integrations.tensorboard import TensorBoardLogger
+
+    pruner = _pruner()
+    logger = TensorBoardLogger.to_logdir(str(tmp_path)).attach(pruner)
+    _run(pruner)
+    logger.close()
+    events = EventAccumulator(str(tmp_path), size_guidance={"scalars": 0, "histograms": 0})
+    events.Reload()
+    tags = events.Tags()
+    kept = events.Scalars("bdp/kept/train")
+    assert [(e.step, e.value) for e in kept] == [(h["epoch"], h["n_train"]) for h in pruner.history]
+    pruned = events.Scalars("bdp/pruned/train")
+    assert [e.value for e in pruned] == [0, 5, 0, 5, 0]
+    assert {"bdp/balance/val", "bdp/observed/val", "bdp/unobserved/train", "bdp/held_back/val"} <= set(
+        tags["scalars"]
+    )
+    assert {"bdp/voe_pruned/train", "bdp/voe_kept/train", "bdp/voe_pruned/val"} <= set(tags["histograms"])
+    first = events.Histograms("bdp/voe_pruned/train")[0]
+    assert first.step == 2 and first.histogram_value.num == 5
+    assert first.histogram_value.max == pytest.approx(
+        float(pruner.history[1]["train"]["voe"].max()), rel=1e-6
+    )
+
+
+def test_tensorboard_logger_refuses_a_non_writer():
+    from proxydata.integrations.tensorboard import TensorBoardLogger
+
+    with pytest.raises(TypeError, match="add_scalar"):
+        TensorBoardLogger(object())
