@@ -7,7 +7,6 @@ received; :meth:`PrunerConfig.identity` is what a state dict must match and
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +23,7 @@ from .._validation import (
     check_int,
     show,
 )
+from ..data import array_digest
 from ..exceptions import ProxydataTypeError, ProxydataValueError
 from ..metrics import class_prune_limits
 from ..samplers.sharding import resolve_replicas
@@ -31,11 +31,6 @@ from ..samplers.sharding import resolve_replicas
 __all__ = ["PrunerConfig", "checked_splits"]
 
 CRITERIA = ("low", "high")
-
-
-def _digest(array: np.ndarray) -> str:
-    # The state dict's identity of targets and splits (unchanged since format version 1).
-    return hashlib.sha256(np.ascontiguousarray(array, dtype="<i8").tobytes()).hexdigest()[:16]
 
 
 def checked_splits(train_indices: Any, val_indices: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -106,12 +101,15 @@ class PrunerConfig:
         return getattr(self.limit_fn, "__qualname__", type(self.limit_fn).__qualname__)
 
     def identity(self, targets: np.ndarray, train: np.ndarray, val: np.ndarray) -> dict[str, Any]:
-        """What a state dict must have been made with (the ``config`` of format version 1)."""
+        """What a state dict must have been made with (the ``config`` of format version 1).
+
+        Targets and splits enter as :func:`proxydata.data.array_digest` values.
+        """
         return {
             "n": int(targets.shape[0]),
-            "targets": _digest(targets),
-            "train_indices": _digest(train),
-            "val_indices": _digest(val),
+            "targets": array_digest(targets),
+            "train_indices": array_digest(train),
+            "val_indices": array_digest(val),
             "epochs": self.epochs,
             "interval": self.interval,
             "train_prune_ratio": self.train_prune_ratio,
