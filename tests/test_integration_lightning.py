@@ -4,6 +4,8 @@ static proxies in a LightningDataModule, on one device and under ``ddp_spawn`` (
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
@@ -358,3 +360,18 @@ def test_static_proxy_datamodule_under_ddp_spawn_splits_the_proxy_once(tmp_path:
         a, b = (set(records[r]["seen"][epoch]) for r in range(2))
         assert len(records[0]["seen"][epoch]) == len(records[1]["seen"][epoch]) == 36
         assert not a & b and sorted(a | b) == proxy, epoch
+
+
+def test_proxydata_imports_without_lightning_and_the_integration_says_what_to_install() -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['lightning'] = sys.modules['pytorch_lightning'] = None  # as if not installed\n"
+        "import proxydata, proxydata.integrations\n"
+        "try:\n"
+        "    import proxydata.integrations.lightning\n"
+        "except ImportError as e:\n"
+        "    print('ImportError:', e)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "pip install 'proxydata[lightning]'" in done.stdout
