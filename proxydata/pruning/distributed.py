@@ -12,6 +12,8 @@ in size still meet in the same collective) and raises
 from __future__ import annotations
 
 import hashlib
+import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -20,7 +22,7 @@ import torch.distributed as dist
 
 from ..exceptions import RankMismatchError
 
-__all__ = ["check_ranks_agree", "group_size"]
+__all__ = ["RankGuard", "check_ranks_agree", "group_size"]
 
 
 def group_size() -> int:
@@ -79,3 +81,42 @@ def check_ranks_agree(fields: dict[str, Any], num_replicas: int, rank: int) -> N
             + ". Build it on every rank with the same arguments, and num_replicas/rank left to "
             "the process group (or equal to its world size and rank)."
         )
+
+
+class RankGuard:
+    """Decides whether a step reduces across ranks, checking agreement once first.
+
+    Parameters
+    ----------
+    fingerprint : callable returning the fields every rank must share
+    num_replicas, rank : int
+        The pruner's sharding.
+    """
+
+    def __init__(self, fingerprint: Callable[[], dict[str, Any]], num_replicas: int, rank: int) -> None:
+        self.fingerprint = fingerprint
+        self.num_replicas = num_replicas
+        self.rank = rank
+        self.agreed = False
+        self.warned = False
+
+    def check(self) -> None:
+        """Compare the configuration across ranks (one collective); raises on a mismatch."""
+        check_ranks_agree(self.fingerprint(), self.num_replicas, self.rank)
+        self.agreed = True
+
+    def distributed(self) -> bool:
+        """True with a process group of several ranks (checked once); warns once if num_replicas is unused."""
+        if group_size() > 1:
+            if not self.agreed:
+                self.check()
+            return True
+        if self.num_replicas > 1 and not self.warned:
+            self.warned = True
+            warnings.warn(
+                f"num_replicas={self.num_replicas} but torch.distributed is not initialised: the score "
+                "buffers are not summed across ranks, so ranks may keep different samples",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+        return False

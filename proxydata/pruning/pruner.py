@@ -27,8 +27,8 @@ The facade wires the parts of this package: the schedule
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -39,21 +39,17 @@ from ..data import get_targets
 from ..exceptions import ProxydataTypeError, ProxydataValueError
 from .compat import keyword_only_after
 from .config import PrunerConfig, checked_splits
-from .distributed import check_ranks_agree, group_size
+from .distributed import RankGuard, group_size
 from .history import format_summary, make_entry, to_plain
 from .recorder import ScoreRecorder, check_el2n, check_logits
-from .samplers import KeptSetSampler
 from .schedule import PruningSchedule
-from .split import SplitState
+from .split import SplitState, build_splits
 from .state import STATE_VERSION, convert, parse_state
 from .tracked import TrackedSet
 
 __all__ = ["BiLevelPruner"]
 
 _SPLITS = ("train", "val")
-# The validation sampler's shuffles are seeded apart from the training sampler's
-# (both add the epoch to their seed, so a small offset would make them collide).
-_VAL_SEED_OFFSET = 2**32
 _OLD_POSITIONAL = ("epochs", "interval", "train_prune_ratio", "val_prune_ratio", "train_criterion",
                    "val_criterion", "class_balance", "min_per_class", "seed", "num_replicas", "rank",
                    "limit_fn", "device")  # fmt: skip
@@ -114,20 +110,8 @@ class BiLevelPruner:
 
     Examples
     --------
-    >>> import torch
-    >>> from proxydata import BiLevelPruner
-    >>> y = torch.arange(40) % 2
-    >>> pruner = BiLevelPruner(y, range(0, 20), range(20, 40), epochs=5, interval=2,
-    ...                        train_prune_ratio=0.25, val_prune_ratio=0.25)
-    >>> pruner.pruning_schedule()
-    [(2, 15, 15), (4, 10, 10)]
-    >>> g = torch.Generator().manual_seed(0)
-    >>> for epoch in range(5):
-    ...     idx = torch.cat([torch.from_numpy(pruner.kept_train), torch.from_numpy(pruner.kept_val)])
-    ...     pruner.observe(idx, torch.randn(len(idx), 2, generator=g))  # the model's logits
-    ...     info = pruner.step()
-    >>> len(pruner.kept_train), len(pruner.kept_val)
-    (10, 10)
+    The four additions to a DARTS loop are in ``docs/methods/bdp.md`` and
+    ``examples/bdp_minimal_loop.py``.
     """
 
     @keyword_only_after(3, _OLD_POSITIONAL)
@@ -167,13 +151,6 @@ class BiLevelPruner:
             self.config.epochs, self.config.interval, (train.size, val.size), ratios,
             ("train_prune_ratio", "val_prune_ratio"),
         )  # fmt: skip
-        if self.schedule.num_steps == 0 and max(ratios) > 0:
-            warnings.warn(
-                f"epochs={self.epochs} <= interval={self.interval}: no pruning step fits in the search "
-                "(a step needs an epoch after it), so nothing will be pruned; lower interval to prune",
-                RuntimeWarning,
-                stacklevel=3,
-            )
         self.targets = y.astype(np.int64)
         self.targets.setflags(write=False)
         self._build_parts(train, val)
@@ -181,30 +158,19 @@ class BiLevelPruner:
     def _build_parts(self, train: np.ndarray, val: np.ndarray) -> None:
         self._tracked = TrackedSet(self.targets, [("train", train), ("val", val)])
         self.recorder = ScoreRecorder(self._tracked, self.interval, self.device)
-        seeds = (self.seed, self.seed + _VAL_SEED_OFFSET)
-        criteria = (self.train_criterion, self.val_criterion)
-        ratios = (self.train_prune_ratio, self.val_prune_ratio)
-        self._splits = []
-        for k, (name, part) in enumerate((("train", train), ("val", val))):
-            sampler = KeptSetSampler(
-                part, seed=seeds[k], num_replicas=self.num_replicas, rank=self.rank,
-                observed=self.recorder.observed_counts,
-            )  # fmt: skip
-            split = SplitState(
-                name, sampler.initial, prune_ratio=ratios[k], criterion=criteria[k],
-                asked=self.schedule.asked[k], tracked=self._tracked, num_classes=self.num_classes,
-                sampler=sampler,
-            )  # fmt: skip
-            self._splits.append(split)
+        self._splits = build_splits(
+            (train, val), self.config, self.schedule, self._tracked, self.recorder.observed_counts
+        )
         self.train_sampler, self.val_sampler = (s.sampler for s in self._splits)
         self.n_train_initial, self.n_val_initial = int(train.size), int(val.size)
         self.prune_epochs, self.num_steps = list(self.schedule.prune_epochs), self.schedule.num_steps
         self.epoch = 0
         self.history: list[dict[str, Any]] = []
         self._listeners: list[Callable[[dict[str, Any]], Any]] = []
-        self._warned_no_group = self._agreed = False
+        fingerprint = partial(self.config.fingerprint, self.targets, train, val)
+        self._ranks = RankGuard(fingerprint, self.num_replicas, self.rank)
         if group_size() > 1:
-            self._check_agreement()
+            self._ranks.check()
 
     # -- introspection ---------------------------------------------------------------
     @property
@@ -262,12 +228,10 @@ class BiLevelPruner:
     def observe(self, indices: Any, logits: torch.Tensor) -> None:
         """Record the EL2N of a batch from logits the loop already computed.
 
-        ``e_i = ‖softmax(logits_i) − onehot(y_i)‖₂`` under ``torch.no_grad()`` on
-        the logits' device, added to the running epoch (a sample seen several
-        times in an epoch gets the mean). Call it for validation and training
-        batches alike: the split is known from the index. Never waits for an
-        accelerator (indices on the CPU, as DataLoaders yield them); on an
-        accelerator NaN/inf logits are reported by the next ``step()``.
+        ``e_i = ‖softmax(logits_i) − onehot(y_i)‖₂`` under ``no_grad`` on the logits'
+        device, added to the running epoch (several observations of a sample in
+        an epoch are averaged); for validation and training batches alike. Never
+        waits for an accelerator: there NaN/inf logits are reported by ``step()``.
 
         Parameters
         ----------
@@ -279,9 +243,9 @@ class BiLevelPruner:
         Raises
         ------
         ProxydataTypeError, ProxydataValueError
-            Bad types or shapes; an index outside the dataset, in neither split,
-            or pruned; NaN/inf logits (CPU); logits on the ``meta`` device; a
-            call after the last epoch. Nothing is recorded then.
+            Bad types or shapes; an index outside the dataset, in neither split, or
+            pruned; NaN/inf logits (CPU); the ``meta`` device; a call after the
+            last epoch. Nothing is recorded then.
         """
         self._check_running("observe")
         if isinstance(logits, torch.Tensor) and logits.device.type == "meta":
@@ -307,58 +271,33 @@ class BiLevelPruner:
             )
 
     # -- stepping --------------------------------------------------------------------
-    def _check_agreement(self) -> None:
-        train, val = (sp.initial for sp in self._splits)
-        check_ranks_agree(self.config.fingerprint(self.targets, train, val), self.num_replicas, self.rank)
-        self._agreed = True
-
-    def _distributed(self) -> bool:
-        if group_size() > 1:
-            if not self._agreed:
-                self._check_agreement()
-            return True
-        if self.num_replicas > 1 and not self._warned_no_group:
-            warnings.warn(
-                f"num_replicas={self.num_replicas} but torch.distributed is not initialised: the score "
-                "buffers are not summed across ranks, so ranks may keep different samples",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-            self._warned_no_group = True
-        return False
-
     def step(self) -> dict[str, Any] | None:
         """End an epoch: fold its scores into the window and, at epochs T, 2T, …, prune.
 
-        1. With a process group of several ranks: the first call checks that all
-           ranks agree; the epoch's EL2N sums and counts are summed across ranks.
-        2. The epoch's mean EL2N per sample enters the window; ``epoch`` grows.
-        3. At a pruning epoch each split loses the samples chosen by VoE under the
-           class caps; the samplers shrink in place and move to the new epoch.
-        4. A split whose kept samples were not all observed in the epoch warns
-           (``RuntimeWarning``, once per split); the history records the counts.
+        With a process group of several ranks the first call checks that all ranks
+        agree, and every call sums the epoch's scores across them. At a pruning
+        epoch each split loses the samples chosen by VoE under the class caps and
+        the samplers shrink in place; then both move to the new epoch. A split
+        whose kept samples were not all observed warns once (``RuntimeWarning``).
+        The history entry (keys in :mod:`proxydata.pruning.history`) goes to
+        :attr:`history` and to every listener.
 
         Returns
         -------
         dict or None
-            At a pruning step ``{"epoch", "train", "val"}``, each split's record
-            holding ``criterion``, ``asked``, ``pruned``, ``held_back``,
-            ``held_back_by``, ``n_candidates``, ``n_without_voe``,
-            ``counts_before``, ``balance_before``, ``limits``, and the pruned
-            ``indices`` with their ``voe`` (VoE order) and the ``protected``
-            samples. None otherwise. The entry appended to :attr:`history` and
-            handed to listeners also holds the kept sizes, class counts, balance
-            degrees and observed counts of both splits.
+            At a pruning step ``{"epoch", "train", "val"}`` with each split's step
+            record (``asked``, ``pruned``, ``held_back``, ``held_back_by``,
+            ``limits``, the pruned ``indices`` and their ``voe``, ...); else None.
 
         Raises
         ------
         ProxydataValueError
-            After the last epoch; when observe calls were dropped for NaN/inf
-            logits on an accelerator (reported once); when ``limit_fn`` returns
-            invalid limits. Nothing changes then.
+            After the last epoch; when observe calls were dropped for NaN/inf logits
+            on an accelerator (once); when ``limit_fn`` returns invalid limits.
+            Nothing changes then.
         """
         self._check_running("step")
-        column = self.recorder.close_epoch(self._distributed())
+        column = self.recorder.close_epoch(self._ranks.distributed())
         slot, new_epoch = self.epoch % self.interval, self.epoch + 1
         pruning = self.schedule.prunes_after(new_epoch)
         seen = (~torch.isnan(column)).cpu().numpy()
@@ -428,18 +367,11 @@ class BiLevelPruner:
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore a :meth:`state_dict` (version 1 or 2); later decisions equal the uninterrupted run's.
+        """Restore a :meth:`state_dict` (format 1 or 2); later decisions equal the uninterrupted run's.
 
-        Everything is validated before anything is assigned.
-
-        Raises
-        ------
-        ProxydataTypeError
-            If ``state_dict`` is not a dict.
-        CorruptStateError
-            If it was made for other targets, splits or settings, or any field
-            is malformed or breaks an invariant (the message names it). Nothing
-            changes then.
+        Raises :class:`~proxydata.CorruptStateError` (``ProxydataTypeError`` for a
+        non-dict), naming the field, if it was made for another pruner or breaks
+        any invariant; everything is checked first, so nothing changes then.
         """
         loaded = parse_state(
             state_dict, config=self._config(), schedule=self.schedule, splits=self._splits,

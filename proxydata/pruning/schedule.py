@@ -7,6 +7,7 @@ of a split, rounding halves up (:func:`proxydata.data.round_half_up`).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 from ..data import round_half_up
@@ -59,6 +60,13 @@ class PruningSchedule:
                     f"{name}={p} removes {a} samples at each of the {schedule.num_steps} pruning "
                     f"steps ({total} in all), but the split has only {n}"
                 )
+        if schedule.num_steps == 0 and max(prune_ratios) > 0:
+            warnings.warn(
+                f"epochs={epochs} <= interval={interval}: no pruning step fits in the search (a step "
+                "needs an epoch after it), so nothing will be pruned; lower interval to prune",
+                RuntimeWarning,
+                stacklevel=4,
+            )
         return schedule
 
     @property

@@ -10,6 +10,7 @@ initially (:func:`proxydata.metrics.class_balance_degree`).
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,11 @@ from .samplers import KeptSetSampler
 from .selection import LimitFn, compute_class_limits, select_for_pruning
 from .tracked import TrackedSet
 
-__all__ = ["SplitState"]
+__all__ = ["SplitState", "build_splits"]
+
+# The validation sampler's shuffles are seeded apart from the training sampler's
+# (both add the epoch to their seed, so a small offset would make them collide).
+VAL_SEED_OFFSET = 2**32
 
 
 class SplitState:
@@ -158,3 +163,39 @@ class SplitState:
                 RuntimeWarning,
                 stacklevel=4,
             )
+
+
+def build_splits(
+    parts: tuple[np.ndarray, np.ndarray],
+    config: Any,
+    schedule: Any,
+    tracked: TrackedSet,
+    observed: Callable[[np.ndarray], np.ndarray],
+) -> list[SplitState]:
+    """The training and validation :class:`SplitState` with their samplers.
+
+    ``config`` is the pruner's :class:`~.config.PrunerConfig`, ``schedule`` its
+    :class:`~.schedule.PruningSchedule`, ``observed`` the recorder's counts.
+    """
+    settings = (
+        ("train", config.seed, config.train_prune_ratio, config.train_criterion),
+        ("val", config.seed + VAL_SEED_OFFSET, config.val_prune_ratio, config.val_criterion),
+    )
+    splits = []
+    for k, ((name, seed, ratio, criterion), part) in enumerate(zip(settings, parts)):
+        sampler = KeptSetSampler(
+            part, seed=seed, num_replicas=config.num_replicas, rank=config.rank, observed=observed
+        )
+        splits.append(
+            SplitState(
+                name,
+                sampler.initial,
+                prune_ratio=ratio,
+                criterion=criterion,
+                asked=schedule.asked[k],
+                tracked=tracked,
+                num_classes=config.num_classes,
+                sampler=sampler,
+            )
+        )
+    return splits
