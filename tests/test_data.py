@@ -407,3 +407,16 @@ def test_split_indices_partition_property(labels: list[int], fraction: float, se
     for c in np.unique(y):
         n_c = int(np.sum(y == c))
         assert int(np.sum(y[first] == c)) == int(np.floor(fraction * n_c + 0.5))  # halves round up
+
+
+def test_a_saved_proxy_refuses_a_dataset_whose_images_were_replaced(tmp_path) -> None:
+    from proxydata import ClassRandomProxy
+
+    labels = [0, 1, 2] * 40
+    proxy = ClassRandomProxy(_images_dataset(0, labels), ratio=0.5, seed=0, progress=False)
+    path = tmp_path / "proxy.json"
+    proxy.save(path)
+    again = ClassRandomProxy.load(path, _images_dataset(0, labels))
+    np.testing.assert_array_equal(again.indices, proxy.indices)
+    with pytest.raises(ValueError, match="content"):
+        ClassRandomProxy.load(path, _images_dataset(1, labels))
