@@ -490,6 +490,36 @@ def test_options_apply_to_the_methods_whose_sampler_takes_them(capsys, no_work) 
     assert_one_line_error(code, out, err, "--proxy-epochs", "not to a search without --proxy")
 
 
+def test_batch_options_follow_the_meaning_of_batch_size(capsys, monkeypatch) -> None:
+    """--batch-size is a training batch (AE/TL); KM-OR/CC-OR's extraction batch has its own option."""
+    code, out, err = run(capsys, "select", "cc-or", "--data", "digits", "--ratio", "0.5", "--batch-size", "8")
+    assert_one_line_error(code, out, err, "--batch-size applies only to AE/TL, not to CC-OR")
+    seen: dict[str, object] = {}
+
+    def capture(method: str, dataset: object, **kwargs: object) -> None:
+        seen.update(kwargs, method=method)
+        raise KeyboardInterrupt  # stop here: only the keywords matter
+
+    monkeypatch.setattr(proxydata.samplers, "make_proxy", capture)
+    argv = ["select", "cc-or", "--data", "digits", "--ratio", "0.5", "--feature-batch-size", "8"]
+    assert main(argv) == 130
+    assert seen["method"] == "cc-or" and seen["feature_batch_size"] == 8 and "batch_size" not in seen
+    argv = [
+        "search",
+        "--data",
+        "digits",
+        "--proxy",
+        "km-or",
+        "--ratio",
+        "0.5",
+        "--proxy-feature-batch-size",
+        "9",
+    ]
+    monkeypatch.setattr("proxydata.experiment.make_proxy", capture)
+    assert main(argv) == 130
+    assert seen["method"] == "km-or" and seen["feature_batch_size"] == 9
+
+
 def _raise(exc: BaseException):
     def fail(*args: object, **kwargs: object) -> None:
         raise exc

@@ -49,6 +49,9 @@ class MethodOption:
         ``search`` spells it ``--proxy-<name>`` (it has its own option of that name).
     argparse_kwargs : dict
         ``type`` / ``choices`` of the option.
+    superseded_by : str, optional
+        A keyword that replaces ``keyword`` in the samplers that take both (there
+        ``keyword`` is a deprecated alias, which the command line never uses).
     """
 
     dest: str
@@ -57,6 +60,7 @@ class MethodOption:
     help: str
     prefixed: bool = False
     argparse_kwargs: dict[str, Any] = field(default_factory=dict)
+    superseded_by: str | None = None
 
     def flag(self, command: str) -> str:
         """The option as ``command`` spells it."""
@@ -92,7 +96,23 @@ METHOD_OPTIONS: tuple[MethodOption, ...] = (
     MethodOption(
         "score_epoch", "score-epoch", "score_epoch", "epoch whose losses are scored", False, {"type": int}
     ),
-    MethodOption("proxy_batch_size", "batch-size", "batch_size", "batch size", True, {"type": int}),
+    MethodOption(
+        "proxy_batch_size",
+        "batch-size",
+        "batch_size",
+        "training batch size",
+        True,
+        {"type": int},
+        superseded_by="feature_batch_size",
+    ),
+    MethodOption(
+        "feature_batch_size",
+        "feature-batch-size",
+        "feature_batch_size",
+        "images per feature-extraction batch",
+        True,
+        {"type": int},
+    ),
     MethodOption("proxy_device", "device", "device", "device of the method, e.g. cuda", True),
 )
 
@@ -102,9 +122,14 @@ def normalize_method(text: str) -> str:
     return text.strip().lower().replace("_", "-")
 
 
-def methods_accepting(keyword: str) -> tuple[str, ...]:
-    """The methods whose sampler constructor takes ``keyword`` by name."""
-    return tuple(m for m in METHODS if keyword in inspect.signature(method_class(m)).parameters)
+def methods_accepting(option: MethodOption) -> tuple[str, ...]:
+    """The methods whose sampler constructor takes ``option``'s keyword by name (not as an alias)."""
+    out = []
+    for method in METHODS:
+        parameters = inspect.signature(method_class(method)).parameters
+        if option.keyword in parameters and option.superseded_by not in parameters:
+            out.append(method)
+    return tuple(out)
 
 
 def _label(methods: tuple[str, ...]) -> str:
@@ -122,7 +147,7 @@ def add_method_options(parser: argparse.ArgumentParser, command: str) -> None:
             option.flag(command),
             dest=option.dest,
             default=None,
-            help=f"{_label(methods_accepting(option.keyword))}: {option.help}",
+            help=f"{_label(methods_accepting(option))}: {option.help}",
             **extra,
         )
 
@@ -134,7 +159,7 @@ def method_kwargs(args: argparse.Namespace, method: str | None) -> dict[str, Any
         value = getattr(args, option.dest, None)
         if value is None:
             continue
-        applies = methods_accepting(option.keyword)
+        applies = methods_accepting(option)
         if method not in applies:
             raise UsageError(
                 f"{option.flag(args.command)} applies only to {_label(applies)}, "
