@@ -201,35 +201,44 @@ def select_for_pruning(
     cap = floor_cap if limits is None else np.minimum(limits, floor_cap)
     per_class = np.bincount(labels[cand_pos], minlength=num_classes)
     avail_all = int(np.minimum(per_class, cap).sum())
-    expected = min(int(asked), avail_all)
-
-    # Usually the walk ends early: order only a prefix of the candidates, and fall back
-    # to the full order when the class caps skip too many of them.
-    order = _ordered_prefix(key, 2 * int(asked) + 64)
-    while True:
-        cand = cand_pos[order]
-        cls = labels[cand]
-        allowed = _rank_within_class(cls) < cap[cls]
-        taken = cand[allowed][:asked]
-        if taken.size == expected or order.size == m:
-            break
-        order = np.argsort(key, kind="stable")
-    unconstrained = cand[:asked]
-    protected = unconstrained[~np.isin(unconstrained, taken)]
-
-    avail_voe = int(m)
-    avail_limit = int(np.minimum(per_class, limits).sum()) if limits is not None else avail_voe
-    a = int(asked)
-    held = {
-        "no_voe": a - min(a, avail_voe),
-        "class_limit": min(a, avail_voe) - min(a, avail_limit),
-        "min_per_class": min(a, avail_limit) - min(a, avail_all),
-    }
+    taken, protected = _walk(cand_pos, key, labels, cap, int(asked), min(int(asked), avail_all))
     return Selection(
         indices=indices[taken].astype(np.int64),
         voe=voe[taken].astype(np.float64),
-        asked=a,
-        held_back_by=held,
+        asked=int(asked),
+        held_back_by=_held_back_by(int(asked), int(m), per_class, limits, avail_all),
         protected=indices[protected].astype(np.int64),
-        n_candidates=avail_voe,
+        n_candidates=int(m),
     )
+
+
+def _walk(
+    cand_pos: np.ndarray, key: np.ndarray, labels: np.ndarray, cap: np.ndarray, asked: int, expected: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Positions the greedy walk takes, and those VoE order alone would take but the caps keep.
+
+    Usually the walk ends early: only a prefix of the candidates is ordered, with a
+    fall-back to the full order when the class caps skip too many of them.
+    """
+    order = _ordered_prefix(key, 2 * asked + 64)
+    while True:
+        cand = cand_pos[order]
+        cls = labels[cand]
+        taken = cand[_rank_within_class(cls) < cap[cls]][:asked]
+        if taken.size == expected or order.size == key.size:
+            break
+        order = np.argsort(key, kind="stable")
+    unconstrained = cand[:asked]
+    return taken, unconstrained[~np.isin(unconstrained, taken)]
+
+
+def _held_back_by(
+    asked: int, with_voe: int, per_class: np.ndarray, limits: np.ndarray | None, avail: int
+) -> dict:
+    """``asked − pruned`` split by cause, in the order no VoE, class limit, min_per_class."""
+    within_limit = int(np.minimum(per_class, limits).sum()) if limits is not None else with_voe
+    return {
+        "no_voe": asked - min(asked, with_voe),
+        "class_limit": min(asked, with_voe) - min(asked, within_limit),
+        "min_per_class": min(asked, within_limit) - min(asked, avail),
+    }
