@@ -19,6 +19,12 @@ Run::
 
     python examples/bdp_minimal_loop.py            # 10 epochs, prune every 2 (~5 s on a CPU)
     python examples/bdp_minimal_loop.py --epochs 20 --interval 4 --ratio 0.05
+    python examples/bdp_minimal_loop.py --workers 2 --log-dir runs/bdp   # TensorBoard curves
+
+The loop may use DataLoader workers, draw validation batches however it likes
+(here: a persistent iterator renewed when it runs out) and must only draw at
+least as many batches per epoch as each split has, so every kept sample is
+observed (the pruner warns otherwise).
 """
 
 from __future__ import annotations
@@ -94,8 +100,14 @@ def main(
     batch_size: int = 64,
     seed: int = 0,
     verbose: bool = True,
+    num_workers: int = 0,
+    log_dir: str | None = None,
 ) -> BiLevelPruner:
-    """Search for ``epochs`` epochs with pruning every ``interval``; return the pruner."""
+    """Search for ``epochs`` epochs with pruning every ``interval``; return the pruner.
+
+    ``log_dir`` writes the pruner's history to TensorBoard there (needs the
+    ``tensorboard`` package).
+    """
     torch.manual_seed(seed)
     data = load_digits()
     train_idx, val_idx = split_indices(len(data), 0.5, seed=seed, stratify=data.targets)
@@ -110,9 +122,15 @@ def main(
         val_prune_ratio=ratio,
         seed=seed,
     )
+    logger = None
+    if log_dir is not None:  # optional: kept sizes, balance, VoE histograms per epoch
+        from proxydata.integrations.tensorboard import TensorBoardLogger
+
+        logger = TensorBoardLogger.to_logdir(log_dir).attach(pruner)
     dataset = IndexedDataset(data)
-    train_loader = DataLoader(dataset, batch_size=batch_size, sampler=pruner.train_sampler)  # (2)
-    val_loader = DataLoader(dataset, batch_size=batch_size, sampler=pruner.val_sampler)  # (2)
+    loader_kw = {"batch_size": batch_size, "num_workers": num_workers, "persistent_workers": num_workers > 0}
+    train_loader = DataLoader(dataset, sampler=pruner.train_sampler, **loader_kw)  # (2)
+    val_loader = DataLoader(dataset, sampler=pruner.val_sampler, **loader_kw)  # (2)
 
     model = TinySupernet(seed=seed)
     w_opt = torch.optim.SGD(model.weight_parameters(), lr=0.05, momentum=0.9, weight_decay=3e-4)
@@ -151,6 +169,8 @@ def main(
                 f"{len(pruner.kept_val):4d}  train loss {total_loss / max(batches, 1):.3f}  "
                 f"genotype {model.genotype()}"
             )
+    if logger is not None:
+        logger.close()
     if verbose:
         print(f"search took {time.perf_counter() - start:.1f} s\n")
         print(pruner.summary())
@@ -164,9 +184,14 @@ def _parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--ratio", type=float, default=0.1)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=0, help="DataLoader workers")
+    parser.add_argument("--log-dir", default=None, help="write TensorBoard events here")
     return parser.parse_args(argv)
 
 
 if __name__ == "__main__":
     args = _parse()
-    main(args.epochs, args.interval, args.ratio, args.batch_size, args.seed)
+    main(
+        args.epochs, args.interval, args.ratio, args.batch_size, args.seed,
+        num_workers=args.workers, log_dir=args.log_dir,
+    )  # fmt: skip

@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "bdp_minimal_loop.py"
 
 
@@ -32,3 +34,21 @@ def test_minimal_loop_sizes_follow_the_pruning_schedule(capsys):
     assert out.count("kept train") == 5
     assert f"epoch  5  kept train {schedule[-1][1]:4d}  kept val {schedule[-1][2]:4d}" in out
     assert "4 pruning steps" not in out and "2 pruning steps" in out  # the summary table is printed
+
+
+def test_minimal_loop_with_workers_covers_every_sample_and_logs_to_tensorboard(tmp_path):
+    pytest.importorskip("tensorboard")
+    example = _load_example()
+    pruner = example.main(
+        epochs=3,
+        interval=2,
+        ratio=0.1,
+        batch_size=256,
+        seed=0,
+        verbose=False,
+        num_workers=2,
+        log_dir=str(tmp_path),
+    )
+    assert all(h["n_unobserved_train"] == h["n_unobserved_val"] == 0 for h in pruner.history)
+    assert pruner.history[1]["pruned_train"] == round(0.1 * pruner.n_train_initial)
+    assert any(p.name.startswith("events.out.tfevents") for p in tmp_path.iterdir())
