@@ -89,6 +89,8 @@ def run_demo(
     C, N, batch_size : int
         Supernet and stand-alone network size, batch size.
     progress : bool
+        Progress bars and the searches' epoch lines, each run announced by a line
+        ``== demo run k/3: NAME (E search epochs) ==``.
 
     Returns
     -------
