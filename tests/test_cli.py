@@ -597,6 +597,22 @@ def test_error_message_names_the_bad_value(capsys) -> None:
     assert "'magic'" in err and "cc-or" in err
 
 
+def test_the_parser_offers_every_registered_method_and_algorithm() -> None:
+    """One definition each: the samplers' registry and proxydata.nas.ALGORITHMS."""
+    from proxydata.cli import build_parser
+    from proxydata.nas import ALGORITHMS
+    from proxydata.samplers import registered_methods
+
+    parser = build_parser()
+    for method in registered_methods():
+        args = parser.parse_args(["select", method.upper(), "--data", "digits", "--ratio", "1"])
+        assert args.method == method
+        args = parser.parse_args(["search", "--data", "digits", "--proxy", method, "--ratio", "1"])
+        assert args.proxy == method
+    for algo in ALGORITHMS:
+        assert parser.parse_args(["search", "--data", "digits", "--algo", algo]).algo == algo
+
+
 def test_help_and_version_exit_zero(capsys) -> None:
     code, out, _ = run(capsys, "--help")
     assert code == 0 and "select" in out and "search" in out and "demo" in out
