@@ -164,3 +164,27 @@ def test_images_of_different_sizes_are_an_error() -> None:
     )
     with pytest.raises(ProxydataValueError, match="shape"):
         pixel_features(ragged, progress=False)
+
+
+def test_row_order_of_a_shuffled_or_selected_dataset_is_kept() -> None:
+    base = datasets.Dataset.from_dict({"image": IMAGES, "label": LABELS})
+    expected = pixel_features(tensors(), progress=False)
+    order = np.array([7, 3, 59, 0, 12])
+    picked = base.select(order.tolist())
+    np.testing.assert_array_equal(pixel_features(picked, progress=False), expected[order])
+    np.testing.assert_array_equal(get_targets(picked), LABELS[order])
+    shuffled = base.shuffle(seed=0)
+    perm = np.array(
+        [int(np.flatnonzero((IMAGES == np.asarray(r["image"])).all(axis=(1, 2, 3)))[0]) for r in shuffled]
+    )
+    np.testing.assert_array_equal(pixel_features(shuffled, progress=False), expected[perm])
+
+
+def test_fixed_shape_array_columns_are_read_too() -> None:
+    features = datasets.Features(
+        {"image": datasets.Array3D(shape=(3, 6, 6), dtype="uint8"), "label": datasets.Value("int64")}
+    )
+    ds = datasets.Dataset.from_dict({"image": IMAGES, "label": LABELS}, features=features)
+    np.testing.assert_array_equal(
+        pixel_features(ds, progress=False), pixel_features(tensors(), progress=False)
+    )
