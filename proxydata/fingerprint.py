@@ -7,7 +7,8 @@
 - ``content`` — ``sha256`` of :data:`CONTENT_SAMPLE` (64) items at evenly
   spaced positions ``p_j = floor(j·(n−1)/(k−1))``, ``j = 0..k−1``, ``k = min(64, n)``,
   each hashed as its shape and its float32 values (:func:`~proxydata.items.pixels_to_float`
-  of the stored input), first 16 hex digits.
+  of the stored input; a string input as its UTF-8 text, any other object as
+  its ``repr``), first 16 hex digits.
 
 The content part reads 64 items whatever ``n``: replacing the images of a
 dataset (same length, same labels) changes the fingerprint unless all 64
@@ -31,7 +32,7 @@ import torch
 from ._validation import check_labels, show
 from .batches import array_source
 from .data import array_digest, get_targets, is_label_container
-from .exceptions import CorruptStateError
+from .exceptions import CorruptStateError, ProxydataTypeError
 from .items import ItemReader, input_tensor, pixels_to_float
 
 __all__ = ["CONTENT_SAMPLE", "dataset_fingerprint", "fingerprint_differences", "fingerprint_positions"]
@@ -88,18 +89,18 @@ def dataset_fingerprint(
 
 def _content_digest(dataset: Any, input_key: str | None) -> str:
     positions = fingerprint_positions(len(dataset))
-    digest = hashlib.sha256()
     source = array_source(dataset, input_key, raw=True)
     if source is not None:
-        rows = source.floats(positions)
+        batch = source.floats(positions)
+        parts = [_tensor_bytes(row) for row in batch]
     else:
         reader = ItemReader(input_key)
 
-        def read(i: int) -> torch.Tensor:
-            return pixels_to_float(input_tensor(reader.input(dataset[i], i))).cpu()
+        def read(i: int) -> bytes:
+            return _input_bytes(reader.input(dataset[i], i))
 
-        rows = [read(int(i)) for i in positions]
-        if rows and not torch.equal(read(int(positions[0])), rows[0]):
+        parts = [read(int(i)) for i in positions]
+        if parts and read(int(positions[0])) != parts[0]:
             warnings.warn(
                 "the dataset's items change from one read to the next (a random transform?): "
                 "its fingerprint covers length and labels only (content=unstable)",
@@ -107,10 +108,25 @@ def _content_digest(dataset: Any, input_key: str | None) -> str:
                 stacklevel=3,
             )
             return UNSTABLE
-    for row in rows:
-        digest.update(repr(tuple(row.shape)).encode())
-        digest.update(np.ascontiguousarray(row.numpy(), dtype="<f4").tobytes())
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part)
     return digest.hexdigest()[:16]
+
+
+def _tensor_bytes(t: torch.Tensor) -> bytes:
+    return repr(tuple(t.shape)).encode() + np.ascontiguousarray(t.numpy(), dtype="<f4").tobytes()
+
+
+def _input_bytes(x: Any) -> bytes:
+    """What the digest hashes of one item's input: its float32 values, else its text."""
+    if isinstance(x, (str, bytes)):  # text datasets, file paths
+        return x.encode() if isinstance(x, str) else bytes(x)
+    try:
+        return _tensor_bytes(pixels_to_float(input_tensor(x)).cpu())
+    except ProxydataTypeError:
+        # Any other object: its repr (one holding a memory address reads as unstable).
+        return repr(x).encode()
 
 
 def _fields(fingerprint: Any, which: str) -> dict[str, str]:

@@ -420,3 +420,12 @@ def test_a_saved_proxy_refuses_a_dataset_whose_images_were_replaced(tmp_path) ->
     np.testing.assert_array_equal(again.indices, proxy.indices)
     with pytest.raises(ValueError, match="content"):
         ClassRandomProxy.load(path, _images_dataset(1, labels))
+
+
+def test_fingerprint_of_text_items() -> None:
+    texts = [("a cat", 0), ("a dog", 1), ("a bird", 0)]
+    fp = dataset_fingerprint(texts)
+    assert fp == dataset_fingerprint([("a cat", 0), ("a dog", 1), ("a bird", 0)])
+    assert fingerprint_differences(fp, dataset_fingerprint([("a cow", 0), ("a dog", 1), ("a bird", 0)])) == [
+        "content"
+    ]
