@@ -544,7 +544,7 @@ def figures(records: list[dict[str, Any]], fig_dir: Path) -> list[str]:
 
     bdp = _bdp_figure_groups(groups)
     if bdp:
-        fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
+        fig, axes = plt.subplots(1, 3, figsize=(16, 6))
         for key, recs in sorted(bdp.items(), key=lambda kv: row_name(kv[0])):
             hist = [r["pruner_history"] for r in recs if r.get("pruner_history")]
             if not hist:
@@ -556,16 +556,16 @@ def figures(records: list[dict[str, Any]], fig_dir: Path) -> list[str]:
             bt = np.mean([[e["train_balance"] for e in h[:n]] for h in hist], axis=0)
             bv = np.mean([[e["val_balance"] for e in h[:n]] for h in hist], axis=0)
             name = row_name(key).replace("darts-v1 bdp ", "").replace("beta-darts bdp", "β")
-            axes[0].plot(epochs, size, label=name)
-            axes[1].plot(epochs, bt, label=name)
-            axes[2].plot(epochs, bv, label=name)
+            style = "--" if "limit=none" in key[3] else (":" if "limit=linear" in key[3] else "-")
+            for ax, values in zip(axes, (size, bt, bv)):
+                ax.plot(epochs, values, style, label=f"{name} ({len(hist)})")
         for ax, title in zip(
             axes, ("kept training share", "training balance degree B", "validation balance B")
         ):
             ax.set_title(title)
             ax.set_xlabel("epoch")
-        axes[0].legend(fontsize=6)
-        fig.tight_layout()
+        fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=6)
+        fig.tight_layout(rect=(0, 0.22, 1, 1))
         fig.savefig(fig_dir / "bdp_kept_and_balance.png", dpi=110)
         plt.close(fig)
         out += ["![kept size and class balance per epoch](figures/bdp_kept_and_balance.png)", ""]
