@@ -1,25 +1,31 @@
-"""Pure, vectorised scoring functions used by the samplers and the pruner.
+"""Pure, vectorised scoring and geometry functions used by the samplers and the pruner.
 
-Every function here is side-effect free; the formulas follow ``DESIGN.md`` and
-are repeated in each docstring.
+Every function here is side-effect free. Each docstring states its formula; the
+method pages in ``docs/methods/`` (``bdp.md`` for EL2N, VoE, the class balance
+degree and the class-balance limit; ``km-or.md`` and ``cc-or.md`` for the
+distances) derive them and cite the papers.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Iterable
 from typing import Any, overload
 
 import numpy as np
 import torch
 
 from ._validation import as_int_array, check_int, check_labels
+from .exceptions import ProxydataValueError
 
 __all__ = [
     "class_balance_degree",
     "class_counts",
+    "class_means",
     "class_prune_limits",
     "distances_to_centroids",
+    "distances_to_class_means",
     "el2n",
     "voe",
 ]
@@ -149,26 +155,40 @@ def _voe_unchecked(h: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
     return torch.where(count >= 2, var, torch.full_like(var, float("nan")))
 
 
-def class_counts(labels: Any, num_classes: int | None = None) -> np.ndarray:
+def class_counts(labels: Any, num_classes: int | None = None, *, classes: Any = None) -> np.ndarray:
     """Number of samples of every class: ``n_c = |{i : y_i = c}|``.
 
     Parameters
     ----------
     labels : 1-D integer array, tensor or sequence
     num_classes : int, optional
-        Length of the result; defaults to ``max(labels) + 1``.
+        Count classes ``0..num_classes-1``; defaults to ``max(labels) + 1``.
+    classes : 1-D integer array, optional
+        Count exactly these class ids, in this order (e.g. ``np.unique`` of a
+        dataset's labels, so that unused ids do not appear); excludes
+        ``num_classes``. Labels outside ``classes`` are an error.
 
     Returns
     -------
-    np.ndarray of int64, shape (num_classes,)
+    np.ndarray of int64, shape (num_classes,) or (len(classes),)
     """
     y = check_labels(labels, "labels")
+    if classes is not None:
+        if num_classes is not None:
+            raise ProxydataValueError("give num_classes or classes, not both")
+        ids = check_labels(classes, "classes")
+        order = np.argsort(ids, kind="stable")
+        pos = np.searchsorted(ids, y, sorter=order)
+        pos = np.minimum(pos, max(ids.size - 1, 0))
+        if y.size and (ids.size == 0 or not np.array_equal(ids[order][pos], y)):
+            raise ProxydataValueError("classes must contain every label, got labels outside it")
+        return np.bincount(order[pos], minlength=ids.size).astype(np.int64)
     if num_classes is None:
         k = int(y.max()) + 1 if y.size else 0
     else:
         k = check_int(num_classes, "num_classes", minimum=0)
         if y.size and int(y.max()) >= k:
-            raise ValueError(f"num_classes must exceed the largest label {int(y.max())}, got {k}")
+            raise ProxydataValueError(f"num_classes must exceed the largest label {int(y.max())}, got {k}")
     return np.bincount(y, minlength=k).astype(np.int64)
 
 
@@ -179,6 +199,11 @@ def class_balance_degree(counts: Any) -> float:
     (BDP, Tu et al. 2023, Sec. 3.3). ``B = 1`` for a balanced split and tends to
     0 as it becomes imbalanced. A pair involving an empty class contributes 0;
     with fewer than two classes the split is balanced by definition (``B = 1``).
+
+    Every entry of ``counts`` is a class: pass the counts of the classes that
+    belong to the problem (a class given by ``num_classes``, or present in the
+    dataset) and leave out ids no sample uses — ``class_counts(y, classes=np.unique(y))``
+    — or an unused id counts as an empty class.
 
     Parameters
     ----------
@@ -321,3 +346,79 @@ def _as_float_tensor(value: Any, name: str) -> torch.Tensor:
     if not t.dtype.is_floating_point:
         t = t.float()
     return t
+
+
+def class_means(
+    batches: Iterable[torch.Tensor | np.ndarray], labels: np.ndarray, num_classes: int
+) -> np.ndarray:
+    """``mu_c = (1/n_c) sum_{y_i = c} x_i`` for every class, accumulated in float64.
+
+    ``batches`` yields consecutive blocks of rows of the feature matrix (in
+    dataset order, together covering ``labels``, dense codes ``0..num_classes-1``).
+    Each block's rows are grouped by class (a sort of the block's labels) and
+    summed with one ``np.add.reduceat``, so only one block is ever held in
+    float64 and the cost does not grow with the number of classes. Empty classes
+    get a zero mean.
+
+    Returns
+    -------
+    np.ndarray of float64, shape (num_classes, d)
+
+    Raises
+    ------
+    ValueError
+        If a row holds NaN or inf (it would turn its whole class's mean into NaN).
+    """
+    y = np.ascontiguousarray(labels, dtype=np.int64)
+    sums: np.ndarray | None = None
+    start = 0
+    for block in batches:
+        rows = _finite_rows(block, start)
+        b = rows.shape[0]
+        yb = y[start : start + b]
+        order = np.argsort(yb, kind="stable")
+        sorted_labels = yb[order]
+        firsts = np.flatnonzero(np.r_[True, sorted_labels[1:] != sorted_labels[:-1]])
+        if sums is None:
+            sums = np.zeros((num_classes, rows.shape[1]), dtype=np.float64)
+        sums[sorted_labels[firsts]] += np.add.reduceat(rows[order].astype(np.float64), firsts, axis=0)
+        start += b
+    if sums is None or start != y.shape[0]:
+        raise ProxydataValueError(f"features must have {y.shape[0]} rows, got {start}")
+    counts = np.maximum(np.bincount(y, minlength=num_classes), 1)
+    return sums / counts[:, None]
+
+
+def distances_to_class_means(
+    batches: Iterable[torch.Tensor | np.ndarray], labels: np.ndarray, means: np.ndarray
+) -> np.ndarray:
+    """``d_i = ||x_i - mu_{y_i}||_2`` in float64, one block of rows at a time.
+
+    ``batches`` yields consecutive blocks of rows of the feature matrix, as in
+    :func:`class_means`. Plain numpy (single-threaded): the work is memory-bound.
+
+    Returns
+    -------
+    np.ndarray of float64, shape (n,)
+    """
+    y = np.ascontiguousarray(labels, dtype=np.int64)
+    out = np.empty(y.shape[0], dtype=np.float64)
+    start = 0
+    for block in batches:
+        rows = _finite_rows(block, start)
+        stop = start + rows.shape[0]
+        diff = rows.astype(np.float64)
+        diff -= means[y[start:stop]]
+        out[start:stop] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+        start = stop
+    if start != y.shape[0]:
+        raise ProxydataValueError(f"features must have {y.shape[0]} rows, got {start}")
+    return out
+
+
+def _finite_rows(block: torch.Tensor | np.ndarray, start: int) -> np.ndarray:
+    rows = block.numpy() if isinstance(block, torch.Tensor) else np.asarray(block)
+    if rows.dtype.kind == "f" and not np.isfinite(rows).all():
+        bad = start + int(np.flatnonzero(~np.isfinite(rows).all(axis=tuple(range(1, rows.ndim))))[0])
+        raise ProxydataValueError(f"features must be finite, got NaN or inf values (first at sample {bad})")
+    return rows

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -24,7 +25,9 @@ from proxydata import (
 )
 from proxydata.cluster import faiss_available
 from proxydata.datasets import ArrayDataset
+from proxydata.exceptions import ProxydataValueError
 from proxydata.samplers import proxy_size
+from proxydata.samplers.saved import SavedObject
 
 # Small k-means settings keep KM-OR fast on digits (1,797 samples).
 FAST_KMOR = {"n_clusters": 10, "n_iter": 10}
@@ -266,6 +269,19 @@ labelled = st.integers(min_value=1, max_value=60).flatmap(
 )
 
 
+def build_or_refuse(name: str, ds, ratio: float, **kwargs) -> ProxySampler | None:
+    """The proxy, or None after checking that a ratio keeping nothing is refused naming ratio."""
+    y = np.asarray(ds.tensors[1])
+    shares = np.unique(y, return_counts=True)[1] if METHODS[name][0].class_conditional else [y.size]
+    if sum(proxy_size(int(c), ratio) for c in shares) == 0:
+        with pytest.raises(ProxydataValueError, match="ratio"):
+            build(name, ds, ratio, **kwargs)
+        return None
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "ratio=.* keeps no sample of", RuntimeWarning)
+        return build(name, ds, ratio, **kwargs)
+
+
 def tensor_dataset(labels: list[int], seed: int) -> TensorDataset:
     rng = np.random.default_rng(seed)
     # Integer-valued features make ties common, which exercises the tie-break by index.
@@ -283,7 +299,9 @@ def test_property_counts_and_class_shares(case) -> None:
     counts = np.bincount(y)
     for name in METHODS:
         kwargs = {"n_clusters": min(3, n), "n_iter": 3} if name == "km-or" else {}
-        proxy = build(name, ds, ratio, seed=seed, **kwargs)
+        proxy = build_or_refuse(name, ds, ratio, seed=seed, **kwargs)
+        if proxy is None:
+            continue
         idx = proxy.indices
         assert np.all(np.diff(idx) > 0) and (idx.size == 0 or 0 <= idx[0] <= idx[-1] < n)
         if name in GLOBAL:
@@ -302,9 +320,11 @@ def test_property_outlier_methods_keep_the_lowest_scores(case) -> None:
     ds = tensor_dataset(labels, seed)
     y = np.array(labels)
     n = len(labels)
-    kmor = build("km-or", ds, ratio, seed=seed, n_clusters=min(3, n), n_iter=3)
-    ccor = build("cc-or", ds, ratio)
+    kmor = build_or_refuse("km-or", ds, ratio, seed=seed, n_clusters=min(3, n), n_iter=3)
+    ccor = build_or_refuse("cc-or", ds, ratio)
     for proxy, groups in ((kmor, [np.arange(n)]), (ccor, [np.flatnonzero(y == c) for c in np.unique(y)])):
+        if proxy is None:
+            continue
         kept = np.zeros(n, dtype=bool)
         kept[proxy.indices] = True
         for members in groups:
@@ -371,7 +391,7 @@ def test_kmor_more_clusters_than_samples() -> None:
         (ClassOutlierProxy, {"features": np.zeros((3, 2))}, ValueError, "features"),
         (ClassOutlierProxy, {"features": np.full((1797, 2), np.nan)}, ValueError, "finite"),
         (KMeansOutlierProxy, {"features": np.zeros((1797, 0))}, ValueError, "features"),
-        (ClassOutlierProxy, {"batch_size": 0}, ValueError, "batch_size"),
+        (ClassOutlierProxy, {"feature_batch_size": 0}, ValueError, "feature_batch_size"),
         (KMeansOutlierProxy, {"device": 3}, TypeError, "device"),
         (ClassOutlierProxy, {"device": "gpu0"}, ValueError, "device"),
         (RandomProxy, {"seed": -1}, ValueError, "seed"),
@@ -426,12 +446,16 @@ def test_save_load_round_trip(digits, tmp_path, name: str, suffix: str) -> None:
 def test_saved_parameters_describe_features(digits, tmp_path) -> None:
     from proxydata.features import pixel_features
 
-    proxy = build("km-or", digits, 0.3, features=pixel_features(digits, progress=False))
-    assert proxy.get_params()["features"] == "array(1797, 64)"
+    x = pixel_features(digits, progress=False)
+    proxy = build("km-or", digits, 0.3, features=x)
+    assert proxy.get_params()["features"] is x  # kept as given
+    assert proxy.resolved["features"] == "ndarray float32 (1797, 64)"
     proxy.save(tmp_path / "p.json")
     loaded = KMeansOutlierProxy.load(tmp_path / "p.json", digits)
-    assert loaded.features == "array(1797, 64)"
+    assert loaded.features == SavedObject("ndarray float32 (1797, 64)")  # described, not saved
     assert loaded.kmeans_result is None  # the clustering is not saved, only its outcome
+    with pytest.raises(TypeError, match="features"):
+        KMeansOutlierProxy(digits, **loaded.get_params())
 
 
 def test_load_on_another_dataset_raises(digits, tmp_path) -> None:
@@ -463,14 +487,14 @@ def test_subset(digits, name: str) -> None:
 
 def test_iteration_shuffles_per_epoch(digits) -> None:
     proxy = build("cc-or", digits, 0.2, seed=5)
-    first = list(proxy)  # epoch 0; every pass advances the epoch by one
+    first = list(proxy)  # epoch 0
     assert sorted(first) == proxy.indices.tolist()
+    assert list(proxy) == first  # iterating changes no state: the same epoch, the same order
+    proxy.set_epoch(1)  # set_epoch is the one mutator, as with DistributedSampler
     second = list(proxy)
     assert sorted(second) == sorted(first) and second != first
-    proxy.set_epoch(0)  # set_epoch pins the next pass, as with DistributedSampler
+    proxy.set_epoch(0)
     assert list(proxy) == first
-    proxy.set_epoch(1)
-    assert list(proxy) == second
     assert list(build("cc-or", digits, 0.2, seed=5)) == first  # a fresh sampler repeats epoch 0
     assert list(build("cc-or", digits, 0.2, seed=6)) != first  # same kept set, other shuffle
 

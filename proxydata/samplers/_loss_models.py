@@ -11,6 +11,8 @@
   backbone, so that ``model(images in [0, 1])`` is the whole TL network.
 * :func:`resnet18_backbone` — torchvision's ResNet-18 without ``fc``, loaded from
   local weights only (never downloads).
+* :func:`backbone_config`, :func:`backbone_name` — what a model zoo (timm)
+  records about a backbone: its preprocessing and its name.
 """
 
 from __future__ import annotations
@@ -23,9 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..exceptions import MissingWeightsError
-
 from .._validation import check_int
+from ..exceptions import MissingWeightsError
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -35,6 +36,8 @@ __all__ = [
     "Preprocess",
     "ScratchBackbone",
     "TransferHead",
+    "backbone_config",
+    "backbone_name",
     "resnet18_backbone",
     "resnet18_weights_file",
 ]
@@ -250,3 +253,39 @@ def resnet18_backbone(weights_path: str | os.PathLike[str] | None = None) -> nn.
     except RuntimeError as exc:
         raise ValueError(f"{path!r} is not a torchvision ResNet-18 state_dict: {exc}") from exc
     return net
+
+
+def _zoo_config(module: nn.Module) -> dict:
+    for attr in ("pretrained_cfg", "default_cfg"):
+        cfg = getattr(module, attr, None)
+        if isinstance(cfg, dict) and cfg:
+            return cfg
+    return {}
+
+
+def backbone_config(module: nn.Module) -> dict:
+    """Preprocessing a model zoo recorded for ``module`` (timm's ``pretrained_cfg``).
+
+    Returns the keys found among ``mean``, ``std`` (tuples of floats) and
+    ``input_size`` (``(height, width)``, from timm's ``(C, H, W)``); empty for a
+    module without such a record.
+    """
+    cfg = _zoo_config(module)
+    out: dict = {}
+    if cfg.get("mean") is not None and cfg.get("std") is not None:
+        out["mean"] = tuple(float(v) for v in cfg["mean"])
+        out["std"] = tuple(float(v) for v in cfg["std"])
+    size = cfg.get("input_size")
+    if isinstance(size, (tuple, list)) and len(size) >= 2:
+        out["input_size"] = (int(size[-2]), int(size[-1]))
+    return out
+
+
+def backbone_name(module: nn.Module) -> str:
+    """``module``'s name: timm's ``pretrained_cfg`` architecture (with its tag), else its class name."""
+    cfg = _zoo_config(module)
+    name = cfg.get("architecture") or cfg.get("name")
+    if isinstance(name, str) and name:
+        tag = cfg.get("tag")
+        return f"{name}.{tag}" if isinstance(tag, str) and tag else name
+    return type(module).__name__

@@ -1,32 +1,51 @@
 """``ProxySampler``: what every static proxy sampler shares.
 
 A proxy sampler chooses its subset eagerly, in the constructor, and is then a
-plain :class:`torch.utils.data.Sampler` over the kept indices: reshuffled every
+plain :class:`torch.utils.data.Sampler` over the kept indices: shuffled per
 epoch (``set_epoch``), sharded across ranks like ``DistributedSampler``, and
 savable to JSON or npz together with a fingerprint of the dataset it was
-computed on.
+computed on (:mod:`proxydata.samplers.saved` reads such files back).
+
+Constructor arguments are stored as given and :meth:`ProxySampler.get_params`
+reads them back from the signature (the scikit-learn contract), so
+``type(p)(dataset, **p.get_params())`` rebuilds the same selection; what was
+resolved while selecting (a k-means backend, a device) is in ``resolved``.
 """
 
 from __future__ import annotations
 
-import json
-import math
+import inspect
 import os
 import time
+import warnings
 from typing import Any, ClassVar
 
 import numpy as np
 from torch.utils.data import Subset
 
-from .._sharding import ShardedIndexSampler
-from .._validation import check_bool, check_labels, check_ratio, check_seed
-from .._version import __version__
-from ..data import dataset_fingerprint, get_targets, round_half_up
+from .._validation import check_bool, check_labels, check_ratio
+from ..data import get_targets, round_half_up
+from ..exceptions import ProxydataTypeError, ProxydataValueError
 from ..metrics import class_balance_degree, class_counts
+from .sharding import ShardedIndexSampler, check_sampler_seed
 
-__all__ = ["ProxySampler", "highest", "lowest", "method_class", "proxy_size", "registered_methods"]
+__all__ = [
+    "RUNTIME_PARAMS",
+    "ProxySampler",
+    "highest",
+    "kept_quota",
+    "lowest",
+    "lowest_per_class",
+    "method_class",
+    "proxy_size",
+    "registered_methods",
+]
 
 _REGISTRY: dict[str, type[ProxySampler]] = {}
+
+#: Constructor arguments that shape how a proxy is served, not what it keeps:
+#: not saved with a selection, given again to :meth:`ProxySampler.load`.
+RUNTIME_PARAMS = ("shuffle", "num_replicas", "rank", "drop_last", "progress", "targets")
 
 
 def proxy_size(n: int, ratio: float) -> int:
@@ -36,6 +55,14 @@ def proxy_size(n: int, ratio: float) -> int:
     samples keeps 3: the rule is monotone in ``n`` and easy to compute by hand.
     """
     return round_half_up(ratio * n)
+
+
+def kept_quota(labels: np.ndarray, classes: np.ndarray, ratio: float, class_conditional: bool) -> np.ndarray:
+    """Kept count ``[round(r * n)]``, or ``round(r * n_c)`` for every class of ``classes``."""
+    if not class_conditional:
+        return np.array([proxy_size(int(labels.shape[0]), ratio)], dtype=np.int64)
+    counts = class_counts(labels, classes=classes)
+    return np.array([proxy_size(int(c), ratio) for c in counts], dtype=np.int64)
 
 
 def lowest(scores: np.ndarray, m: int) -> np.ndarray:
@@ -48,6 +75,21 @@ def highest(scores: np.ndarray, m: int) -> np.ndarray:
     return np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")[:m]
 
 
+def lowest_per_class(scores: np.ndarray, labels: np.ndarray, quota: np.ndarray) -> np.ndarray:
+    """Indices of the ``quota[c]`` lowest scores within every class ``c``.
+
+    ``labels`` are dense class codes ``0..len(quota)-1``. One lexicographic sort
+    by (class, score, index) ranks every sample within its class; a sample is
+    kept when its rank is below its class's quota.
+    """
+    n = scores.shape[0]
+    order = np.lexsort((np.arange(n), scores, labels))
+    sorted_labels = labels[order]
+    first_of_class = np.searchsorted(sorted_labels, sorted_labels, side="left")
+    rank = np.arange(n) - first_of_class
+    return np.sort(order[rank < quota[sorted_labels]])
+
+
 def registered_methods() -> list[str]:
     """Acronyms of every registered proxy method (``rs``, ``cc-rs``, ...)."""
     return sorted(_REGISTRY)
@@ -56,23 +98,24 @@ def registered_methods() -> list[str]:
 def method_class(name: str) -> type[ProxySampler]:
     """The sampler class registered under acronym ``name`` (case-insensitive)."""
     if not isinstance(name, str):
-        raise TypeError(f"name must be a proxy method name (str), got {name!r}")
+        raise ProxydataTypeError(f"name must be a proxy method name (str), got {name!r}")
     key = name.strip().lower().replace("_", "-")
     if key not in _REGISTRY:
         by_class = {cls.__name__.lower(): cls for cls in _REGISTRY.values()}
         if key in by_class:
             return by_class[key]
-        raise ValueError(f"name must be one of {registered_methods()}, got {name!r}")
+        raise ProxydataValueError(f"name must be one of {registered_methods()}, got {name!r}")
     return _REGISTRY[key]
 
 
 class ProxySampler(ShardedIndexSampler):
     """Base class of the static proxy samplers (Moser et al., 2022).
 
-    Subclasses set the class attribute ``method`` (the paper's acronym), list
-    their own constructor parameters in ``param_names``, assign those
-    parameters *before* calling ``super().__init__`` and implement
-    :meth:`_select`.
+    Subclasses set the class attributes ``method`` (the paper's acronym) and
+    ``class_conditional``, store their own constructor arguments as given
+    before calling ``super().__init__``, check them in :meth:`check_params`,
+    implement :meth:`_select` and, for results only a fresh selection has (a
+    trained network, a clustering), :meth:`_forget_fitted`.
 
     Parameters
     ----------
@@ -80,13 +123,16 @@ class ProxySampler(ShardedIndexSampler):
         The dataset the proxy indexes (e.g. the search training split).
     ratio : float in (0, 1]
         ``r``: the proxy keeps ``round(r * n)`` samples (per class for the
-        class-conditional methods). ``r = 1`` keeps everything.
-    seed : int
-        Seeds every random choice (selection and the epoch shuffles).
+        class-conditional methods). ``r = 1`` keeps everything; a ratio that
+        keeps nothing is an error.
+    seed : int in [0, 2**64 - 1]
+        Seeds every random choice (the selection and the epoch shuffles).
     shuffle : bool
-        Reshuffle the kept indices every epoch; ``False`` yields index order.
+        Shuffle the kept indices per epoch (seeded ``seed + epoch``, changed
+        only by :meth:`set_epoch`); ``False`` yields index order.
     num_replicas, rank : int, optional
-        Shard like ``DistributedSampler`` (read from ``torch.distributed`` if None).
+        Shard like ``DistributedSampler`` (read from ``torch.distributed`` if
+        None); the attributes hold the resolved values.
     drop_last : bool
         Drop the tail instead of padding when sharding.
     progress : bool
@@ -101,12 +147,21 @@ class ProxySampler(ShardedIndexSampler):
         Sorted kept dataset indices.
     scores : np.ndarray of float64 or None
         Per-sample score the selection ranked by (distance or loss), or None.
+    targets : np.ndarray of int64
+        The labels of ``dataset`` (as given or as found).
+    classes : np.ndarray of int64
+        The class ids present in ``dataset``, ascending.
+    resolved : dict
+        What the selection resolved (backend, device, ...), saved with it.
     fit_seconds : float
         Wall time of the selection.
     """
 
     method: ClassVar[str] = ""
-    param_names: ClassVar[tuple[str, ...]] = ()
+    #: Whether the kept count is ``round(r * n_c)`` per class (else ``round(r * n)``).
+    class_conditional: ClassVar[bool] = False
+    #: Whether the selection produces per-sample scores.
+    has_scores: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -126,18 +181,25 @@ class ProxySampler(ShardedIndexSampler):
         progress: bool = True,
         targets: Any = None,
     ) -> None:
-        self.ratio = check_ratio(ratio)
-        self.progress = check_bool(progress, "progress")
+        self.ratio = ratio
+        self.seed = seed
+        self.progress = progress
+        self.check_params({name: getattr(self, name) for name in self.saved_param_names()})
+        check_bool(progress, "progress")
+        self.ratio = float(ratio)
         self.dataset = dataset
         self.targets = self._resolve_targets(dataset, targets)
+        self.classes = np.unique(self.targets)
         super().__init__(
             np.empty(0, dtype=np.int64),
             shuffle=shuffle,
-            seed=check_seed(seed),
+            seed=seed,
             num_replicas=num_replicas,
             rank=rank,
             drop_last=drop_last,
         )
+        self._check_quota()
+        self.resolved: dict[str, Any] = {}
         start = time.perf_counter()
         indices, scores = self._select()
         self.fit_seconds = time.perf_counter() - start
@@ -149,21 +211,88 @@ class ProxySampler(ShardedIndexSampler):
         """Return (kept indices, per-sample scores or None)."""
         raise NotImplementedError
 
+    def _forget_fitted(self) -> None:
+        """Set the results only a fresh selection has to None (on a loaded proxy)."""
+
+    # -- parameters -----------------------------------------------------------
+    @classmethod
+    def get_param_names(cls) -> list[str]:
+        """Names of the constructor's parameters after ``dataset``, read from its signature."""
+        names = []
+        for p in inspect.signature(cls.__init__).parameters.values():
+            if p.name in ("self", "dataset"):
+                continue
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                raise TypeError(f"{cls.__name__}.__init__ must spell out its parameters, not *{p.name}")
+            names.append(p.name)
+        return names
+
+    @classmethod
+    def saved_param_names(cls) -> list[str]:
+        """The parameters that decide the selection: saved with it, checked on load."""
+        return [name for name in cls.get_param_names() if name not in RUNTIME_PARAMS]
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor's arguments as given (``targets``: the labels used).
+
+        ``type(p)(dataset, **p.get_params())`` rebuilds the same selection.
+        ``num_replicas``/``rank`` hold the resolved values.
+        """
+        return {name: getattr(self, name) for name in self.get_param_names()}
+
+    @classmethod
+    def check_params(cls, params: dict[str, Any], *, loading: bool = False) -> None:
+        """Check the selection parameters in ``params``; raise naming the bad one.
+
+        ``loading=True`` also accepts :class:`~proxydata.samplers.saved.SavedObject`
+        where a constructor takes an object (an array, a module) that a saved
+        file can only describe.
+        """
+        if "ratio" in params:
+            check_ratio(params["ratio"])
+        if "seed" in params:
+            check_sampler_seed(params["seed"])
+
     # -- helpers --------------------------------------------------------------
     @staticmethod
     def _resolve_targets(dataset: Any, targets: Any) -> np.ndarray:
         if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
-            raise TypeError(f"dataset must be a map-style dataset, got {type(dataset).__name__}")
+            raise ProxydataTypeError(f"dataset must be a map-style dataset, got {type(dataset).__name__}")
         n = len(dataset)
         if n == 0:
-            raise ValueError("dataset must not be empty, got 0 samples")
+            raise ProxydataValueError("dataset must not be empty, got 0 samples")
         if targets is None:
             y = get_targets(dataset, progress=False)
         else:
             y = check_labels(targets, "targets")
         if y.shape[0] != n:
-            raise ValueError(f"targets must have length len(dataset)={n}, got {y.shape[0]}")
+            raise ProxydataValueError(f"targets must have length len(dataset)={n}, got {y.shape[0]}")
         return y
+
+    def class_codes(self) -> np.ndarray:
+        """Every sample's class as a dense code ``0..len(classes)-1`` (position in ``classes``)."""
+        return np.searchsorted(self.classes, self.targets)
+
+    def quota(self) -> np.ndarray:
+        """Kept count per class of ``classes`` (``round(r * n_c)``), or ``[round(r * n)]``."""
+        return kept_quota(self.targets, self.classes, self.ratio, self.class_conditional)
+
+    def _check_quota(self) -> None:
+        """Refuse a ratio that keeps nothing; warn when it drops a whole class."""
+        quota = self.quota()
+        if quota.sum() == 0:
+            raise ProxydataValueError(
+                f"ratio={self.ratio!r} keeps no sample of the {self.n} (round(r * n) = 0"
+                f"{' in every class' if self.class_conditional else ''}); raise ratio"
+            )
+        if self.class_conditional and (quota == 0).any():
+            dropped = self.classes[quota == 0]
+            warnings.warn(
+                f"ratio={self.ratio!r} keeps no sample of {dropped.size} class(es) "
+                f"(e.g. class {int(dropped[0])}: round(r * n_c) = 0); the proxy lacks them",
+                RuntimeWarning,
+                stacklevel=4,
+            )
 
     @property
     def n(self) -> int:
@@ -172,25 +301,23 @@ class ProxySampler(ShardedIndexSampler):
 
     @property
     def num_classes(self) -> int:
+        """``max(label) + 1``: the width of a classifier over the labels."""
         return int(self.targets.max()) + 1
-
-    def get_params(self) -> dict[str, Any]:
-        """Constructor parameters that determine the selection (saved with it)."""
-        params = {"ratio": self.ratio, "seed": self.seed}
-        for name in self.param_names:
-            params[name] = getattr(self, name)
-        return params
 
     def subset(self) -> Subset:
         """The kept samples as a :class:`torch.utils.data.Subset` of the dataset."""
         return Subset(self.dataset, self._indices.tolist())
 
     def kept_class_counts(self) -> np.ndarray:
-        """Kept samples per class (length = number of classes of the dataset)."""
-        return class_counts(self.targets[self._indices], self.num_classes)
+        """Kept samples of every class present in the dataset (aligned with ``classes``)."""
+        return class_counts(self.targets[self._indices], classes=self.classes)
 
     def balance_degree(self) -> float:
-        """:func:`~proxydata.metrics.class_balance_degree` of the kept set."""
+        """:func:`~proxydata.metrics.class_balance_degree` of the kept set.
+
+        Over the classes present in the dataset: an unused class id does not
+        count, a class the proxy dropped counts as empty.
+        """
         return class_balance_degree(self.kept_class_counts())
 
     def __repr__(self) -> str:
@@ -200,36 +327,16 @@ class ProxySampler(ShardedIndexSampler):
         )
 
     # -- persistence ------------------------------------------------------------
-    def _record(self) -> dict[str, Any]:
-        return {
-            "method": self.method,
-            "class": type(self).__name__,
-            "params": _jsonable(self.get_params()),
-            "seed": self.seed,
-            "version": __version__,
-            "fingerprint": dataset_fingerprint(self.targets),
-            "n": self.n,
-            "fit_seconds": self.fit_seconds,
-        }
-
     def save(self, path: str | os.PathLike[str]) -> None:
         """Save the selection to ``path`` (``.npz`` → npz, anything else → JSON).
 
-        The file holds the method, its parameters, the seed, the library
-        version, the dataset fingerprint, the kept indices and the scores.
+        The file holds the method, its selection parameters, what was resolved
+        (backend, device), the library version, the dataset fingerprint, the
+        kept indices and the scores. See :func:`proxydata.samplers.saved.write`.
         """
-        path = os.fspath(path)
-        record = self._record()
-        if path.endswith(".npz"):
-            arrays: dict[str, Any] = {"indices": self._indices, "meta": np.array(json.dumps(record))}
-            if self.scores is not None:
-                arrays["scores"] = self.scores
-            np.savez_compressed(path, **arrays)
-            return
-        record["indices"] = self._indices.tolist()
-        record["scores"] = None if self.scores is None else [_float_or_none(s) for s in self.scores]
-        with open(path, "w", encoding="utf-8") as fh:
-            json.dump(record, fh)
+        from .saved import write
+
+        write(self, os.fspath(path))
 
     @classmethod
     def load(
@@ -245,69 +352,46 @@ class ProxySampler(ShardedIndexSampler):
     ) -> ProxySampler:
         """Load a saved selection for ``dataset`` without recomputing it.
 
+        Everything is checked before anything is built: the file's format, the
+        method (registered, and ``cls`` or a subclass), every parameter, the
+        seed, the dataset fingerprint, the indices (integers, sorted, unique,
+        in range, as many per class as the method and ratio keep) and the
+        scores (one per sample). Results only a fresh selection has (a trained
+        network, a clustering) are None on the loaded proxy; constructor
+        arguments a file can only describe (an array, a module) come back as
+        :class:`~proxydata.samplers.saved.SavedObject`.
+
         Raises
         ------
-        ValueError
-            If the file was made on a dataset with another fingerprint (length or
-            labels differ), or for another method than ``cls``.
+        CorruptStateError
+            Naming ``path`` and what is wrong (also for a file made on another
+            dataset, or for another method than ``cls``).
+        OSError
+            If the file cannot be read.
         """
-        path = os.fspath(path)
-        if path.endswith(".npz"):
-            with np.load(path, allow_pickle=False) as z:
-                record = json.loads(str(z["meta"]))
-                indices = z["indices"].astype(np.int64)
-                scores = z["scores"].astype(np.float64) if "scores" in z.files else None
-        else:
-            with open(path, encoding="utf-8") as fh:
-                record = json.load(fh)
-            indices = np.asarray(record["indices"], dtype=np.int64)
-            raw = record.get("scores")
-            scores = None if raw is None else np.array([np.nan if s is None else s for s in raw])
-        klass = method_class(record["method"])
-        if cls is not ProxySampler and not issubclass(klass, cls):
-            raise ValueError(f"path holds a {record['method']!r} proxy, not a {cls.method!r} one: {path!r}")
+        from .saved import read
+
+        saved = read(os.fspath(path), cls, dataset, targets=targets, resolve_targets=cls._resolve_targets)
+        klass: type[ProxySampler] = saved.klass
         obj = klass.__new__(klass)
         obj.dataset = dataset
-        obj.targets = cls._resolve_targets(dataset, targets)
-        found = dataset_fingerprint(obj.targets)
-        if found != record["fingerprint"]:
-            raise ValueError(
-                f"dataset does not match the saved proxy {path!r}: fingerprint {found!r}, "
-                f"saved {record['fingerprint']!r}"
-            )
-        params = record["params"]
-        obj.ratio = float(params["ratio"])
-        for name in klass.param_names:
-            if name in params:
-                setattr(obj, name, params[name])
+        obj.targets = saved.targets
+        obj.classes = np.unique(saved.targets)
+        for name in klass.saved_param_names():
+            setattr(obj, name, saved.params[name])
+        obj.ratio = float(saved.params["ratio"])
         obj.progress = False
-        obj.fit_seconds = float(record.get("fit_seconds", 0.0))
         ShardedIndexSampler.__init__(
             obj,
-            indices,
+            saved.indices,
             shuffle=shuffle,
-            seed=int(record["seed"]),
+            seed=saved.params["seed"],
             num_replicas=num_replicas,
             rank=rank,
             drop_last=drop_last,
         )
-        obj.scores = scores
+        obj.scores = saved.scores
+        obj.resolved = saved.resolved
+        obj.fit_seconds = saved.fit_seconds
+        obj._forget_fitted()
         return obj
-
-
-def _float_or_none(value: float) -> float | None:
-    return None if not math.isfinite(value) else float(value)
-
-
-def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in params.items():
-        if isinstance(value, (str, int, float, bool)) or value is None:
-            out[key] = value
-        elif isinstance(value, (np.integer, np.floating)):
-            out[key] = value.item()
-        elif isinstance(value, (list, tuple)):
-            out[key] = list(value)
-        else:  # modules, devices, callables: record what they were, not their state
-            out[key] = repr(value) if not hasattr(value, "__name__") else value.__name__
-    return out

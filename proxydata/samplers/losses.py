@@ -20,8 +20,9 @@ import copy
 import numbers
 import os
 import time
+import warnings
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,19 +30,22 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .._validation import check_choice, check_device, check_float, check_int
-from ._image_batches import ImageBatches, batch_slices
+from .._validation import check_bool, check_choice, check_device, check_float, check_int
+from ..batches import ImageBatches, batch_slices
+from ..exceptions import MissingWeightsError, ProxydataTypeError, ProxydataValueError
 from ._loss_models import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     ConvAutoencoder,
-    MissingWeightsError,
     Preprocess,
     ScratchBackbone,
     TransferHead,
+    backbone_config,
+    backbone_name,
     resnet18_backbone,
 )
-from .base import ProxySampler, highest, lowest, proxy_size
+from .base import ProxySampler, highest, lowest
+from .saved import SavedObject
 
 __all__ = ["AutoencoderProxy", "MissingWeightsError", "TransferProxy"]
 
@@ -56,35 +60,42 @@ def _rng_devices(device: torch.device) -> list[int]:
 
 
 class _TrainedLossProxy(ProxySampler):
-    """Shared parts of AE and TL: keep rule, device, seeding, scoring helpers."""
+    """Shared parts of AE and TL: keep rule, device, seeding, scoring helpers.
 
-    #: The trained network (None on a proxy loaded from a file).
-    model: nn.Module | None = None
-    #: Mean training loss of every epoch (None on a proxy loaded from a file).
-    history: list[float] | None = None
-    #: Wall time of every training epoch, and of the scoring pass.
-    epoch_seconds: list[float] | None = None
-    score_seconds: float = 0.0
+    Fitted results (None on a proxy loaded from a file): ``trained_model``,
+    ``history`` (mean training loss per epoch), ``epoch_seconds``,
+    ``score_seconds``.
+    """
 
-    def _common_params(
-        self, keep: Any, epochs: Any, batch_size: Any, lr: Any, eval_batch_size: Any, device: Any
-    ) -> None:
-        self.keep = check_choice(keep, "keep", KEEP_CHOICES)
-        self.epochs = check_int(epochs, "epochs", minimum=1)
-        self.batch_size = check_int(batch_size, "batch_size", minimum=1)
-        self.lr = check_float(lr, "lr", strictly_positive=True)
-        self.eval_batch_size = check_int(eval_batch_size, "eval_batch_size", minimum=1)
-        self._device = check_device(device)
-        self.device = str(self._device)
+    @classmethod
+    def check_params(cls, params: dict[str, Any], *, loading: bool = False) -> None:
+        super().check_params(params, loading=loading)
+        check_choice(params["keep"], "keep", KEEP_CHOICES)
+        check_int(params["epochs"], "epochs", minimum=1)
+        check_int(params["batch_size"], "batch_size", minimum=1)
+        check_float(params["lr"], "lr", strictly_positive=True)
+        check_int(params["eval_batch_size"], "eval_batch_size", minimum=1)
+        if params["device"] is not None:
+            check_device(params["device"])
+
+    def _forget_fitted(self) -> None:
+        self.trained_model: nn.Module | None = None
+        self.history: list[float] | None = None
+        self.epoch_seconds: list[float] | None = None
+        self.score_seconds: float | None = None
+
+    def run_device(self) -> torch.device:
+        """Where training and scoring run: ``device``, or the CPU when None."""
+        return torch.device("cpu") if self.device is None else check_device(self.device)
 
     def _keep(self, scores: np.ndarray) -> np.ndarray:
         if not np.all(np.isfinite(scores)):
-            raise RuntimeError(
+            raise ProxydataValueError(
                 f"{type(self).__name__}: training diverged (non-finite losses); "
                 f"try a smaller lr, got lr={self.lr}"
             )
         pick = lowest if self.keep == "easy" else highest
-        return pick(scores, proxy_size(self.n, self.ratio))
+        return pick(scores, int(self.quota()[0]))
 
     def _bar(self, order: np.ndarray, batch_size: int, desc: str) -> Any:
         """Progress bar over the batches of ``order``."""
@@ -165,7 +176,8 @@ class AutoencoderProxy(_TrainedLossProxy):
     model : nn.Module, optional
         An autoencoder mapping ``(b, C, H, W)`` to the same shape (outputs in
         ``[0, 1]`` for ``"bce"``). A deep copy is trained; the module passed is
-        left untouched. Default: :class:`~proxydata.samplers._loss_models.ConvAutoencoder`
+        left untouched and stays ``proxy.model`` (the trained copy is
+        ``proxy.trained_model``). Default: :class:`~proxydata.samplers._loss_models.ConvAutoencoder`
         (four stride-2 convolutions ``C→16→32→64→64``, mirrored transposed
         convolutions, sigmoid), built for the dataset's channel count; image
         sizes that are not multiples of 16 are zero-padded on the bottom/right
@@ -178,11 +190,11 @@ class AutoencoderProxy(_TrainedLossProxy):
         Adam learning rate.
     eval_batch_size : int
         Batch size of the scoring pass.
-    device : str or torch.device
-        Where to train and score (``"cpu"``, ``"cuda"``, ...).
-    **kwargs
-        ``seed``, ``shuffle``, ``num_replicas``, ``rank``, ``drop_last``,
-        ``progress``, ``targets``: see :class:`~proxydata.samplers.base.ProxySampler`.
+    device : str or torch.device, optional
+        Where to train and score (``"cpu"``, ``"cuda"``, ...); None is the CPU.
+        Kept as given; the device used is ``resolved["device"]``.
+    seed, shuffle, num_replicas, rank, drop_last, progress, targets
+        See :class:`~proxydata.samplers.base.ProxySampler`.
         ``seed`` seeds the initialisation (under :func:`torch.random.fork_rng`,
         so the global RNG state is left as it was) and the batch order (a local
         ``torch.Generator``): results are identical run to run on CPU.
@@ -193,8 +205,10 @@ class AutoencoderProxy(_TrainedLossProxy):
         Sorted kept indices.
     scores : np.ndarray of float64
         ``ℓ_i`` for every sample.
-    model : nn.Module
+    trained_model : nn.Module
         The trained autoencoder, in eval mode.
+    resolved : dict
+        ``device``, ``model`` (class name) and ``model_parameters`` (count).
     history : list of float
         Mean training loss of each epoch.
     epoch_seconds : list of float
@@ -211,16 +225,6 @@ class AutoencoderProxy(_TrainedLossProxy):
     """
 
     method = "ae"
-    param_names: ClassVar[tuple[str, ...]] = (
-        "keep",
-        "loss",
-        "model_name",
-        "epochs",
-        "batch_size",
-        "lr",
-        "eval_batch_size",
-        "device",
-    )
 
     def __init__(
         self,
@@ -234,16 +238,47 @@ class AutoencoderProxy(_TrainedLossProxy):
         batch_size: int = 64,
         lr: float = 1e-3,
         eval_batch_size: int = 256,
-        device: str | torch.device = "cpu",
-        **kwargs: Any,
+        device: str | torch.device | None = None,
+        seed: int = 0,
+        shuffle: bool = True,
+        num_replicas: int | None = None,
+        rank: int | None = None,
+        drop_last: bool = False,
+        progress: bool = True,
+        targets: Any = None,
     ) -> None:
-        self._common_params(keep, epochs, batch_size, lr, eval_batch_size, device)
-        self.loss = check_choice(loss, "loss", ("bce", "mse"))
-        if model is not None and not isinstance(model, nn.Module):
-            raise TypeError(f"model must be an nn.Module autoencoder or None, got {type(model).__name__}")
-        self._user_model = model
-        self.model_name = type(model).__name__ if model is not None else ConvAutoencoder.__name__
-        super().__init__(dataset, ratio, **kwargs)
+        self.keep = keep
+        self.loss = loss
+        self.model = model
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.eval_batch_size = eval_batch_size
+        self.device = device
+        self._forget_fitted()
+        super().__init__(
+            dataset,
+            ratio,
+            seed=seed,
+            shuffle=shuffle,
+            num_replicas=num_replicas,
+            rank=rank,
+            drop_last=drop_last,
+            progress=progress,
+            targets=targets,
+        )
+
+    @classmethod
+    def check_params(cls, params: dict[str, Any], *, loading: bool = False) -> None:
+        super().check_params(params, loading=loading)
+        check_choice(params["loss"], "loss", ("bce", "mse"))
+        model = params["model"]
+        if not (
+            model is None or isinstance(model, nn.Module) or (loading and isinstance(model, SavedObject))
+        ):
+            raise ProxydataTypeError(
+                f"model must be an nn.Module autoencoder or None, got {type(model).__name__}"
+            )
 
     def per_sample_loss(self, output: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
         """``ℓ = mean over pixels of loss(output, images)``, one value per sample."""
@@ -270,13 +305,13 @@ class AutoencoderProxy(_TrainedLossProxy):
 
     def _select(self) -> tuple[np.ndarray, np.ndarray]:
         source = ImageBatches(self.dataset, "AutoencoderProxy")
-        dev = self._device
+        dev = self.run_device()
         with torch.random.fork_rng(devices=_rng_devices(dev)):
             torch.manual_seed(self.seed)  # initialisation of the default network
-            if self._user_model is None:
+            if self.model is None:
                 net = ConvAutoencoder(source.shape[0])
             else:
-                net = copy.deepcopy(self._user_model)
+                net = copy.deepcopy(self.model)
             net = net.to(dev)
 
             def batch_loss(idx: np.ndarray) -> torch.Tensor:
@@ -287,8 +322,13 @@ class AutoencoderProxy(_TrainedLossProxy):
             history = self._fit(self.epochs, optimizer, lambda idx: batch_loss(idx).mean(), net.train, "AE")
             net.eval()
             scores = self._score_all(batch_loss, "AE scoring")
-        self.model = net
+        self.trained_model = net
         self.history = history
+        self.resolved.update(
+            device=str(dev),
+            model=type(net).__name__,
+            model_parameters=sum(p.numel() for p in net.parameters()),
+        )
         return self._keep(scores), scores
 
 
@@ -307,13 +347,42 @@ def _as_stats(value: Any, name: str, positive: bool) -> tuple[float, ...] | None
     if value is None:
         return None
     if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, np.ndarray, torch.Tensor)):
-        raise TypeError(f"{name} must be a sequence of floats (one per channel) or None, got {value!r}")
+        raise ProxydataTypeError(
+            f"{name} must be a sequence of floats (one per channel) or None, got {value!r}"
+        )
     vals = tuple(float(check_float(v, name)) for v in np.asarray(value, dtype=object).ravel().tolist())
     if not vals:
-        raise ValueError(f"{name} must hold one value per channel, got an empty sequence")
+        raise ProxydataValueError(f"{name} must hold one value per channel, got an empty sequence")
     if positive and min(vals) <= 0:
-        raise ValueError(f"{name} must be > 0 for every channel, got {value!r}")
+        raise ProxydataValueError(f"{name} must be > 0 for every channel, got {value!r}")
     return vals
+
+
+def _check_backbone(backbone: Any, weights_path: Any, loading: bool) -> None:
+    if isinstance(backbone, str):
+        check_choice(backbone, "backbone", ("resnet18", "scratch"))
+    elif not (isinstance(backbone, nn.Module) or (loading and isinstance(backbone, SavedObject))):
+        raise ProxydataTypeError(f"backbone must be 'resnet18', 'scratch' or an nn.Module, got {backbone!r}")
+    if weights_path is not None:
+        if not isinstance(weights_path, (str, os.PathLike)):
+            raise ProxydataTypeError(f"weights_path must be a file path or None, got {weights_path!r}")
+        if not (isinstance(backbone, str) and backbone == "resnet18"):
+            raise ProxydataValueError(
+                f"weights_path only applies to backbone='resnet18', got backbone={backbone!r}"
+            )
+
+
+def _warn_if_logits(backbone: Any, width: int) -> None:
+    """Warn when a module backbone's output width equals its own ``num_classes`` (a head attached)."""
+    classes = getattr(backbone, "num_classes", None)
+    if isinstance(backbone, nn.Module) and isinstance(classes, int) and 0 < classes == width:
+        warnings.warn(
+            f"backbone {backbone_name(backbone)!r} outputs {width} values = its num_classes: these look "
+            "like classifier logits, not features; remove the head (timm: create_model(..., num_classes=0) "
+            "or model.reset_classifier(0))",
+            RuntimeWarning,
+            stacklevel=4,
+        )
 
 
 class TransferProxy(_TrainedLossProxy):
@@ -322,7 +391,7 @@ class TransferProxy(_TrainedLossProxy):
     A new head ``h`` (default ``d→256``, BatchNorm, ReLU, dropout 0.5 ``→K``)
     is trained on top of a frozen backbone ``g`` with SGD (lr 1e-3, momentum
     0.9, weight decay 3e-4, mini-batches reshuffled each epoch). After
-    ``score_epoch`` epochs every sample is scored in eval mode by its
+    ``epochs`` epochs every sample is scored in eval mode by its
     cross-entropy ``ℓ_i = -log softmax(h(g(x_i)))_{y_i}``, and the
     ``round(r·n)`` lowest (``keep="easy"``) or highest (``keep="hard"``) are
     kept. Moser et al. (2022), Sec. 3.3.
@@ -335,11 +404,18 @@ class TransferProxy(_TrainedLossProxy):
     (``cache_features=False`` recomputes the backbone every epoch, with the same
     result up to float rounding; ``benchmarks/loss_samplers.py`` measures both).
 
-    **Epochs.** The paper's code trains ``epochs=75`` epochs and takes the
-    scores after epoch ``score_epoch=50``. Epochs after ``score_epoch`` cannot
-    influence the scores, so they are skipped; ``epochs`` is kept so the
-    parameter set matches the paper's, and ``history`` holds the
-    ``score_epoch`` epochs actually trained.
+    **Epochs.** The paper's code trains 75 epochs and takes the scores after
+    epoch 50; later epochs cannot influence the scores, so ``epochs`` (default
+    50) is the number trained and scored after. ``score_epoch`` is a deprecated
+    alias of it (``epochs=75, score_epoch=50`` trains 50 epochs, with a
+    ``DeprecationWarning``).
+
+    **timm and other model zoos.** A backbone module carrying a timm
+    ``pretrained_cfg`` (or ``default_cfg``) supplies ``mean``, ``std`` and
+    ``input_size`` when they are not given; a backbone whose output width
+    equals its own ``num_classes`` (a classifier head still attached) draws a
+    ``RuntimeWarning``. The backbone's name and parameter count are recorded in
+    ``resolved`` and saved.
 
     Parameters
     ----------
@@ -366,9 +442,9 @@ class TransferProxy(_TrainedLossProxy):
         A local ResNet-18 ``state_dict`` file (``fc`` weights are ignored); only
         with ``backbone="resnet18"``.
     epochs : int
-        Epochs of the paper's schedule (75); see *Epochs* above.
-    score_epoch : int
-        Epoch after which the losses are taken (50), ``1 <= score_epoch <= epochs``.
+        Epochs trained before scoring (the paper scores after epoch 50).
+    score_epoch : int, optional
+        Deprecated: trains ``score_epoch`` epochs instead of ``epochs``.
     batch_size : int >= 2
         Training batch size (a trailing batch of one sample joins the previous
         batch, since BatchNorm cannot train on one sample).
@@ -381,19 +457,20 @@ class TransferProxy(_TrainedLossProxy):
     input_size : int or (int, int), optional
         Resize images (bilinear) to this size before the backbone, for
         backbones that need larger inputs (e.g. 224 for ImageNet models, at
-        ~49× the compute of 32×32).
+        ~49× the compute of 32×32). Default: a timm backbone's
+        ``pretrained_cfg["input_size"]``, else no resizing.
     mean, std : sequence of float, optional
         Per-channel normalisation ``(x - mean) / std`` before the backbone.
-        Default: ImageNet statistics for ``"resnet18"``, none otherwise.
+        Default: ImageNet statistics for ``"resnet18"``, the backbone's
+        ``pretrained_cfg`` for a timm model, none otherwise.
     cache_features : bool
         Cache the frozen backbone's features (ignored for ``"scratch"``).
     eval_batch_size : int
         Batch size of feature extraction and scoring.
-    device : str or torch.device
-        Where to train and score.
-    **kwargs
-        ``seed``, ``shuffle``, ``num_replicas``, ``rank``, ``drop_last``,
-        ``progress``, ``targets``: see :class:`~proxydata.samplers.base.ProxySampler`.
+    device : str or torch.device, optional
+        Where to train and score; None is the CPU.
+    seed, shuffle, num_replicas, rank, drop_last, progress, targets
+        See :class:`~proxydata.samplers.base.ProxySampler`.
         ``seed`` seeds initialisation and dropout (under
         :func:`torch.random.fork_rng`) and the batch order (a local generator).
 
@@ -401,9 +478,15 @@ class TransferProxy(_TrainedLossProxy):
     ----------
     indices, scores : np.ndarray
         Sorted kept indices; ``ℓ_i`` for every sample.
-    model : nn.Sequential
-        ``Preprocess → backbone → head`` in eval mode: ``model(images)`` gives
-        the logits the scores were computed from.
+    trained_model : nn.Sequential
+        ``Preprocess → backbone → head`` in eval mode: ``trained_model(images)``
+        gives the logits the scores were computed from (``model`` is a
+        deprecated alias).
+    head : nn.Module
+        The trained head.
+    resolved : dict
+        ``device``, ``backbone`` (name), ``backbone_parameters``, ``epochs``
+        trained, and the ``mean``/``std``/``input_size`` used.
     history : list of float
         Mean training cross-entropy of each trained epoch.
     epoch_seconds : list of float
@@ -415,35 +498,12 @@ class TransferProxy(_TrainedLossProxy):
     --------
     >>> from proxydata.datasets import load_digits
     >>> proxy = TransferProxy(load_digits(), ratio=0.25, backbone="scratch",
-    ...                       epochs=1, score_epoch=1, progress=False)
+    ...                       epochs=1, progress=False)
     >>> len(proxy.indices)
     449
     """
 
     method = "tl"
-    param_names: ClassVar[tuple[str, ...]] = (
-        "keep",
-        "backbone_name",
-        "weights_path",
-        "epochs",
-        "score_epoch",
-        "batch_size",
-        "lr",
-        "momentum",
-        "weight_decay",
-        "hidden",
-        "dropout",
-        "input_size",
-        "mean",
-        "std",
-        "cache_features",
-        "eval_batch_size",
-        "device",
-    )
-    feature_seconds: float = 0.0
-    #: The backbone and the trained head (None on a proxy loaded from a file).
-    backbone: nn.Module | None = None
-    head: nn.Module | None = None
 
     def __init__(
         self,
@@ -453,8 +513,8 @@ class TransferProxy(_TrainedLossProxy):
         keep: str = "easy",
         backbone: str | nn.Module = "resnet18",
         weights_path: str | os.PathLike[str] | None = None,
-        epochs: int = 75,
-        score_epoch: int = 50,
+        epochs: int = 50,
+        score_epoch: int | None = None,
         batch_size: int = 64,
         lr: float = 1e-3,
         momentum: float = 0.9,
@@ -466,70 +526,119 @@ class TransferProxy(_TrainedLossProxy):
         std: Sequence[float] | None = None,
         cache_features: bool = True,
         eval_batch_size: int = 256,
-        device: str | torch.device = "cpu",
-        **kwargs: Any,
+        device: str | torch.device | None = None,
+        seed: int = 0,
+        shuffle: bool = True,
+        num_replicas: int | None = None,
+        rank: int | None = None,
+        drop_last: bool = False,
+        progress: bool = True,
+        targets: Any = None,
     ) -> None:
-        self._common_params(keep, epochs, batch_size, lr, eval_batch_size, device)
-        self.score_epoch = check_int(score_epoch, "score_epoch", minimum=1)
-        if self.score_epoch > self.epochs:
-            raise ValueError(f"score_epoch must be <= epochs={self.epochs}, got {self.score_epoch}")
-        if self.batch_size < 2:
-            raise ValueError(f"batch_size must be >= 2 (the head has BatchNorm), got {self.batch_size}")
-        self.momentum = check_float(momentum, "momentum", minimum=0.0)
-        self.weight_decay = check_float(weight_decay, "weight_decay", minimum=0.0)
-        self.hidden = check_int(hidden, "hidden", minimum=1)
-        self.dropout = check_float(dropout, "dropout", minimum=0.0)
-        if self.dropout >= 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
-        if isinstance(backbone, str):
-            self.backbone_name = check_choice(backbone, "backbone", ("resnet18", "scratch"))
-            self._backbone_module: nn.Module | None = None
-        elif isinstance(backbone, nn.Module):
-            self.backbone_name = type(backbone).__name__
-            self._backbone_module = backbone
-        else:
-            raise TypeError(f"backbone must be 'resnet18', 'scratch' or an nn.Module, got {backbone!r}")
-        if weights_path is not None and backbone != "resnet18":
-            raise ValueError(
-                f"weights_path only applies to backbone='resnet18', got backbone={self.backbone_name!r}"
+        self.keep, self.backbone, self.weights_path = keep, backbone, weights_path
+        self.epochs, self.score_epoch, self.batch_size, self.lr = epochs, score_epoch, batch_size, lr
+        self.momentum, self.weight_decay, self.hidden, self.dropout = momentum, weight_decay, hidden, dropout
+        self.input_size, self.mean, self.std = input_size, mean, std
+        self.cache_features, self.eval_batch_size, self.device = cache_features, eval_batch_size, device
+        if score_epoch is not None:
+            warnings.warn(
+                "TransferProxy(score_epoch=...) is deprecated: epochs after the scoring epoch never "
+                f"changed the scores; pass epochs={score_epoch!r} (trains and scores after that many)",
+                DeprecationWarning,
+                stacklevel=2,
             )
-        if weights_path is not None and not isinstance(weights_path, (str, os.PathLike)):
-            raise TypeError(f"weights_path must be a file path or None, got {weights_path!r}")
-        self.weights_path = None if weights_path is None else os.fspath(weights_path)
-        self._scratch = backbone == "scratch"
-        self.input_size = _as_size(input_size)
-        mean_v = _as_stats(mean, "mean", positive=False)
-        std_v = _as_stats(std, "std", positive=True)
-        if (mean_v is None) != (std_v is None):
-            raise ValueError(f"mean and std must be given together, got mean={mean!r}, std={std!r}")
-        if mean_v is None and self.backbone_name == "resnet18":
-            mean_v, std_v = IMAGENET_MEAN, IMAGENET_STD
-        if mean_v is not None and std_v is not None and len(mean_v) != len(std_v):
-            raise ValueError(f"mean and std must have the same length, got {len(mean_v)} and {len(std_v)}")
-        self.mean, self.std = mean_v, std_v
-        if not isinstance(cache_features, bool):
-            raise TypeError(f"cache_features must be a bool, got {cache_features!r}")
-        self.cache_features = cache_features
-        super().__init__(dataset, ratio, **kwargs)
+        self._forget_fitted()
+        super().__init__(
+            dataset,
+            ratio,
+            seed=seed,
+            shuffle=shuffle,
+            num_replicas=num_replicas,
+            rank=rank,
+            drop_last=drop_last,
+            progress=progress,
+            targets=targets,
+        )
+
+    @classmethod
+    def check_params(cls, params: dict[str, Any], *, loading: bool = False) -> None:
+        super().check_params(params, loading=loading)
+        if params["score_epoch"] is not None:
+            check_int(params["score_epoch"], "score_epoch", minimum=1)
+        if check_int(params["batch_size"], "batch_size", minimum=1) < 2:
+            raise ProxydataValueError(
+                f"batch_size must be >= 2 (the head has BatchNorm), got {params['batch_size']}"
+            )
+        check_float(params["momentum"], "momentum", minimum=0.0)
+        check_float(params["weight_decay"], "weight_decay", minimum=0.0)
+        check_int(params["hidden"], "hidden", minimum=1)
+        if check_float(params["dropout"], "dropout", minimum=0.0) >= 1.0:
+            raise ProxydataValueError(f"dropout must be in [0, 1), got {params['dropout']!r}")
+        _check_backbone(params["backbone"], params["weights_path"], loading)
+        _as_size(params["input_size"])
+        mean, std = _as_stats(params["mean"], "mean", False), _as_stats(params["std"], "std", True)
+        if (mean is None) != (std is None):
+            raise ProxydataValueError(
+                f"mean and std must be given together, got mean={params['mean']!r}, std={params['std']!r}"
+            )
+        if mean is not None and std is not None and len(mean) != len(std):
+            raise ProxydataValueError(
+                f"mean and std must have the same length, got {len(mean)} and {len(std)}"
+            )
+        check_bool(params["cache_features"], "cache_features")
+
+    def _forget_fitted(self) -> None:
+        super()._forget_fitted()
+        self.head: nn.Module | None = None
+        self.feature_seconds: float | None = None
+
+    @property
+    def model(self) -> nn.Module | None:
+        """Deprecated alias of ``trained_model``."""
+        warnings.warn(
+            "TransferProxy.model is deprecated; use trained_model", DeprecationWarning, stacklevel=2
+        )
+        return self.trained_model
+
+    def epochs_trained(self) -> int:
+        """Epochs trained before scoring: ``score_epoch`` if given (deprecated), else ``epochs``."""
+        return int(self.epochs if self.score_epoch is None else self.score_epoch)
 
     # -- building blocks ----------------------------------------------------------
     def _build_backbone(self, channels: int) -> tuple[nn.Module, Preprocess]:
+        """The backbone to use and the preprocessing in front of it."""
         repeat_to = None
-        if self.backbone_name == "resnet18":
+        config: dict[str, Any] = {}
+        if self.backbone == "resnet18":
             if channels not in (1, 3):
-                raise ValueError(f"backbone='resnet18' needs 1- or 3-channel images, got {channels} channels")
+                raise ProxydataValueError(
+                    f"backbone='resnet18' needs 1- or 3-channel images, got {channels} channels"
+                )
             net = resnet18_backbone(self.weights_path)
             repeat_to = 3
-        elif self._scratch:
+            config = {"mean": IMAGENET_MEAN, "std": IMAGENET_STD}
+        elif self.backbone == "scratch":
             net = ScratchBackbone(channels)
         else:
-            net = copy.deepcopy(self._backbone_module)
+            assert isinstance(self.backbone, nn.Module)
+            config = backbone_config(self.backbone)
+            net = copy.deepcopy(self.backbone)
+        mean = _as_stats(self.mean, "mean", False) or config.get("mean")
+        std = _as_stats(self.std, "std", True) or config.get("std")
+        size = _as_size(self.input_size) or config.get("input_size")
         width = repeat_to or channels
-        if self.mean is not None and len(self.mean) not in (1, width):
-            raise ValueError(
-                f"mean/std must have 1 or {width} values (one per channel), got {len(self.mean)}"
+        if mean is not None and len(mean) not in (1, width):
+            raise ProxydataValueError(
+                f"mean/std must have 1 or {width} values (one per channel), got {len(mean)}"
             )
-        return net, Preprocess(self.input_size, self.mean, self.std, repeat_to)
+        self.resolved.update(
+            backbone=self.backbone if isinstance(self.backbone, str) else backbone_name(self.backbone),
+            backbone_parameters=sum(p.numel() for p in net.parameters()),
+            mean=None if mean is None else list(mean),
+            std=None if std is None else list(std),
+            input_size=None if size is None else list(size),
+        )
+        return net, Preprocess(size, mean, std, repeat_to)
 
     @staticmethod
     def _feature_width(backbone: nn.Module, x: torch.Tensor) -> int:
@@ -554,10 +663,10 @@ class TransferProxy(_TrainedLossProxy):
     def _cache(self, features: Callable[[np.ndarray], torch.Tensor], width: int) -> torch.Tensor:
         """Backbone features of every sample, computed once (float32, on ``device``)."""
         start = time.perf_counter()
-        cached = torch.empty(self.n, width, dtype=torch.float32, device=self._device)
+        cached = torch.empty(self.n, width, dtype=torch.float32, device=self.run_device())
         with torch.no_grad():
             for idx in self._bar(np.arange(self.n, dtype=np.int64), self.eval_batch_size, "TL features"):
-                cached[torch.from_numpy(idx).to(self._device)] = features(idx).float()
+                cached[torch.from_numpy(idx).to(self.run_device())] = features(idx).float()
         self.feature_seconds = time.perf_counter() - start
         return cached
 
@@ -565,15 +674,20 @@ class TransferProxy(_TrainedLossProxy):
     def _select(self) -> tuple[np.ndarray, np.ndarray]:
         source = ImageBatches(self.dataset, "TransferProxy")
         if self.n < 2:
-            raise ValueError(f"TransferProxy needs at least 2 samples (BatchNorm head), got {self.n}")
-        dev = self._device
+            raise ProxydataValueError(
+                f"TransferProxy needs at least 2 samples (BatchNorm head), got {self.n}"
+            )
+        dev = self.run_device()
         labels = torch.from_numpy(self.targets).to(dev)
-        frozen = not self._scratch
+        frozen = self.backbone != "scratch"
+        self.feature_seconds = 0.0
+        self.resolved.update(device=str(dev), epochs=self.epochs_trained())
         with torch.random.fork_rng(devices=_rng_devices(dev)):
             torch.manual_seed(self.seed)  # initialisation and dropout
             backbone, pre = self._build_backbone(source.shape[0])
             backbone, pre = backbone.to(dev), pre.to(dev)
             width = self._feature_width(backbone, pre(source.get(np.arange(2)).to(dev)))
+            _warn_if_logits(self.backbone, width)
             head = TransferHead(width, self.num_classes, self.hidden, self.dropout).to(dev)
             if frozen:
                 backbone.eval().requires_grad_(False)
@@ -605,15 +719,13 @@ class TransferProxy(_TrainedLossProxy):
             optimizer = torch.optim.SGD(
                 params, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay
             )
-            # epochs after score_epoch cannot change the scores: they are skipped
             history = self._fit(
-                self.score_epoch, optimizer, lambda idx: per_sample(idx).mean(), train_mode, "TL"
+                self.epochs_trained(), optimizer, lambda idx: per_sample(idx).mean(), train_mode, "TL"
             )
             head.eval()
             backbone.eval()
             scores = self._score_all(per_sample, "TL scoring")
-        self.backbone = backbone
         self.head = head
-        self.model = nn.Sequential(pre, backbone, head).eval()
+        self.trained_model = nn.Sequential(pre, backbone, head).eval()
         self.history = history
         return self._keep(scores), scores

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import ClassVar
 
 import numpy as np
 
-from .base import ProxySampler, proxy_size
+from .base import ProxySampler
 
 __all__ = ["ClassRandomProxy", "RandomProxy"]
 
@@ -14,18 +14,18 @@ __all__ = ["ClassRandomProxy", "RandomProxy"]
 class RandomProxy(ProxySampler):
     """RS: ``m = round(r * n)`` samples drawn uniformly without replacement.
 
-    The draw uses ``numpy.random.default_rng(seed)``; see
-    :class:`~proxydata.samplers.base.ProxySampler` for the shared parameters.
-    ``scores`` is None.
+    The draw uses ``numpy.random.default_rng(seed)``; the parameters are those
+    of :class:`~proxydata.samplers.base.ProxySampler`. ``scores`` is None. The
+    labels are read too (for the fingerprint a saved proxy is checked against,
+    and for :meth:`kept_class_counts`): a dataset without labels needs
+    ``targets=``.
     """
 
     method = "rs"
-
-    def __init__(self, dataset: Any, ratio: float, **kwargs: Any) -> None:
-        super().__init__(dataset, ratio, **kwargs)
+    has_scores: ClassVar[bool] = False
 
     def _select(self) -> tuple[np.ndarray, None]:
-        m = proxy_size(self.n, self.ratio)
+        m = int(self.quota()[0])
         rng = np.random.default_rng(self.seed)
         return rng.choice(self.n, size=m, replace=False), None
 
@@ -33,21 +33,22 @@ class RandomProxy(ProxySampler):
 class ClassRandomProxy(ProxySampler):
     """CC-RS: ``round(r * n_c)`` samples drawn uniformly within every class ``c``.
 
-    Keeps the class proportions of the dataset exactly (up to rounding).
-    ``scores`` is None.
+    Keeps the class proportions of the dataset exactly (up to rounding). The
+    classes are those present in the dataset, visited in ascending order, one
+    ``numpy.random.default_rng(seed)`` drawing for all of them. ``scores`` is None.
     """
 
     method = "cc-rs"
-
-    def __init__(self, dataset: Any, ratio: float, **kwargs: Any) -> None:
-        super().__init__(dataset, ratio, **kwargs)
+    class_conditional: ClassVar[bool] = True
+    has_scores: ClassVar[bool] = False
 
     def _select(self) -> tuple[np.ndarray, None]:
         rng = np.random.default_rng(self.seed)
+        order = np.argsort(self.targets, kind="stable")  # members of a class, ascending
+        starts = np.searchsorted(self.targets[order], self.classes)
+        ends = np.r_[starts[1:], order.size]
         kept = []
-        for c in range(self.num_classes):
-            members = np.flatnonzero(self.targets == c)
-            m = proxy_size(members.size, self.ratio)
+        for m, lo, hi in zip(self.quota().tolist(), starts.tolist(), ends.tolist()):
             if m:
-                kept.append(rng.choice(members, size=m, replace=False))
+                kept.append(rng.choice(order[lo:hi], size=m, replace=False))
         return (np.concatenate(kept) if kept else np.empty(0, dtype=np.int64)), None

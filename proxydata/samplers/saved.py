@@ -1,0 +1,344 @@
+"""Saved proxies: the file format, and reading one back with every field checked.
+
+A saved proxy is one JSON object (``.json``) or an npz archive holding that
+object as the string ``meta`` beside the arrays ``indices`` and ``scores``::
+
+    {"format": 2, "method": "cc-or", "class": "ClassOutlierProxy",
+     "params": {...selection parameters...}, "resolved": {...}, "seed": 0,
+     "version": "0.1.0", "fingerprint": "n=...;labels=...", "n": 1797,
+     "fit_seconds": 0.1, "indices": [...], "scores": [...]}
+
+Constructor arguments a file can only describe (a feature array, a module) are
+written as ``{"object": "<description>"}`` and read back as :class:`SavedObject`.
+Files of format 1 (no ``format`` field) are read with their old parameter names
+translated and missing parameters set to their defaults.
+
+:func:`read` checks everything before the caller builds anything and raises
+:class:`~proxydata.exceptions.CorruptStateError` naming the path and the problem.
+"""
+
+from __future__ import annotations
+
+import inspect
+import io
+import json
+import math
+import os
+import zipfile
+import zlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .._version import __version__
+from ..exceptions import CorruptStateError, ProxydataError
+from ..fingerprint import dataset_fingerprint, fingerprint_differences
+from ..metrics import class_counts
+from .sharding import check_sampler_seed
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .base import ProxySampler
+
+__all__ = ["FORMAT", "SavedObject", "SavedProxy", "encode_param", "fingerprint", "read", "write"]
+
+#: Version of the file layout written by :func:`write`.
+FORMAT = 2
+# Format-1 parameter names and what they are called now.
+_RENAMED = {"batch_size": "feature_batch_size", "backbone_name": "backbone", "model_name": "model"}
+
+
+@dataclass(frozen=True)
+class SavedObject:
+    """A constructor argument that a saved proxy can only describe (an array, a module).
+
+    A loaded proxy's ``get_params()`` holds one of these where the original
+    proxy held the object; rebuilding from it raises ``TypeError`` naming the
+    parameter, since the object itself was not saved.
+    """
+
+    description: str
+
+    def __repr__(self) -> str:
+        return f"SavedObject({self.description!r})"
+
+
+@dataclass(frozen=True)
+class SavedProxy:
+    """A saved proxy that passed every check of :func:`read`."""
+
+    klass: type
+    params: dict[str, Any]
+    resolved: dict[str, Any]
+    indices: np.ndarray
+    scores: np.ndarray | None
+    targets: np.ndarray
+    fit_seconds: float
+
+
+def fingerprint(dataset: Any, labels: np.ndarray) -> str:
+    """The identity a saved proxy is checked against: length, labels and sampled content.
+
+    :func:`~proxydata.fingerprint.dataset_fingerprint` of ``dataset`` with the
+    labels the proxy used.
+    """
+    return dataset_fingerprint(dataset, targets=labels)
+
+
+def describe(value: Any) -> str:
+    """A short description of an object argument (never its content)."""
+    if isinstance(value, SavedObject):
+        return value.description
+    if isinstance(value, (np.ndarray, torch.Tensor)):
+        return f"{type(value).__name__} {str(value.dtype).replace('torch.', '')} {tuple(value.shape)}"
+    if isinstance(value, nn.Module):
+        return f"module {type(value).__name__}"
+    return f"{type(value).__name__} {value!r}"[:80]
+
+
+def encode_param(value: Any) -> Any:
+    """``value`` as JSON data: scalars, lists, or ``{"object": description}``."""
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, (np.integer, np.floating, np.bool_)):
+        return encode_param(value.item())
+    if isinstance(value, torch.device):
+        return str(value)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, (list, tuple)):
+        items = [encode_param(v) for v in value]
+        if not any(isinstance(v, dict) for v in items):
+            return items
+    return {"object": describe(value)}
+
+
+def _decode_param(value: Any) -> Any:
+    if isinstance(value, dict) and set(value) == {"object"} and isinstance(value["object"], str):
+        return SavedObject(value["object"])
+    return value
+
+
+def record_of(proxy: ProxySampler) -> dict[str, Any]:
+    """The JSON record of ``proxy`` (without indices and scores)."""
+    return {
+        "format": FORMAT,
+        "method": proxy.method,
+        "class": type(proxy).__name__,
+        "params": {name: encode_param(getattr(proxy, name)) for name in proxy.saved_param_names()},
+        "resolved": {key: encode_param(v) for key, v in proxy.resolved.items()},
+        "seed": proxy.seed,
+        "version": __version__,
+        "fingerprint": fingerprint(proxy.dataset, proxy.targets),
+        "n": proxy.n,
+        "fit_seconds": proxy.fit_seconds,
+    }
+
+
+def write(proxy: ProxySampler, path: str) -> None:
+    """Write ``proxy`` to ``path``: npz when it ends in ``.npz``, JSON otherwise."""
+    record = record_of(proxy)
+    if path.endswith(".npz"):
+        arrays: dict[str, Any] = {"indices": proxy.indices, "meta": np.array(json.dumps(record))}
+        if proxy.scores is not None:
+            arrays["scores"] = proxy.scores
+        np.savez_compressed(path, **arrays)
+        return
+    record["indices"] = proxy.indices.tolist()
+    scores = proxy.scores
+    record["scores"] = None if scores is None else [float(s) if math.isfinite(s) else None for s in scores]
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(record, fh)
+
+
+# -- reading ----------------------------------------------------------------------------------------
+
+
+class _Problem:
+    """Raises CorruptStateError for one path."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __call__(self, what: str) -> CorruptStateError:
+        return CorruptStateError(f"saved proxy {self.path!r} is invalid: {what}")
+
+
+def _parse_json(raw: bytes, fail: _Problem) -> tuple[dict[str, Any], Any, Any]:
+    try:
+        record = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise fail(f"not a JSON file ({exc})") from None
+    if not isinstance(record, dict):
+        raise fail(f"expected a JSON object, got {type(record).__name__}")
+    if "indices" not in record:
+        raise fail("no 'indices' field")
+    return record, record["indices"], record.get("scores")
+
+
+def _parse_npz(raw: bytes, fail: _Problem) -> tuple[dict[str, Any], Any, Any]:
+    try:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as z:
+            if not hasattr(z, "files"):
+                raise fail("not an npz archive (a single array)")
+            missing = {"meta", "indices"} - set(z.files)
+            if missing:
+                raise fail(f"npz archive lacks {sorted(missing)}")
+            meta, indices = z["meta"], z["indices"]
+            scores = z["scores"] if "scores" in z.files else None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise fail(f"not a readable npz archive ({type(exc).__name__}: {exc})") from None
+    if meta.ndim != 0 or meta.dtype.kind != "U":
+        raise fail(f"'meta' must be a JSON string, got dtype {meta.dtype} shape {meta.shape}")
+    try:
+        record = json.loads(str(meta))
+    except json.JSONDecodeError as exc:
+        raise fail(f"'meta' is not JSON ({exc})") from None
+    if not isinstance(record, dict):
+        raise fail(f"'meta' must hold a JSON object, got {type(record).__name__}")
+    return record, indices, scores
+
+
+def _int_array(value: Any, fail: _Problem) -> np.ndarray:
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise fail(f"indices must be a list of integers ({exc})") from None
+    if arr.ndim != 1:
+        raise fail(f"indices must be 1-D, got shape {arr.shape}")
+    if arr.size and arr.dtype.kind not in "iu":
+        raise fail(f"indices must be integers, got dtype {arr.dtype}")
+    return arr.astype(np.int64)
+
+
+def _float_array(value: Any, n: int, fail: _Problem) -> np.ndarray:
+    if isinstance(value, list):
+        value = [math.nan if s is None else s for s in value]
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (ValueError, TypeError) as exc:
+        raise fail(f"scores must be numbers ({exc})") from None
+    if arr.shape != (n,):
+        raise fail(f"scores must hold one value per sample ({n}), got shape {arr.shape}")
+    return arr
+
+
+def _upgrade_params(params: dict[str, Any], klass: type[ProxySampler]) -> dict[str, Any]:
+    """Format-1 parameters under today's names, with missing ones set to their defaults."""
+    names = klass.saved_param_names()
+    out = {(_RENAMED[k] if k in _RENAMED and _RENAMED[k] in names else k): v for k, v in params.items()}
+    for key in ("features", "backbone", "model"):
+        value = out.get(key)
+        if isinstance(value, str) and (value.startswith("array(") or key == "model"):
+            out[key] = {"object": value}
+    defaults = inspect.signature(klass.__init__).parameters
+    for name in names:
+        if name not in out and defaults[name].default is not inspect.Parameter.empty:
+            out[name] = encode_param(defaults[name].default)
+    return out
+
+
+def _check_params(record: dict[str, Any], klass: type[ProxySampler], fail: _Problem) -> dict[str, Any]:
+    params = record.get("params")
+    if not isinstance(params, dict):
+        raise fail(f"'params' must be an object, got {type(params).__name__}")
+    if record.get("format", 1) == 1:
+        params = _upgrade_params(params, klass)
+    expected = set(klass.saved_param_names())
+    missing, unknown = expected - set(params), set(params) - expected
+    if missing or unknown:
+        raise fail(
+            f"params of method {klass.method!r} lack {sorted(missing)} / have unknown {sorted(unknown)}"
+        )
+    decoded = {k: _decode_param(v) for k, v in params.items()}
+    try:
+        klass.check_params(decoded, loading=True)
+        check_sampler_seed(record.get("seed"))
+    except ProxydataError as exc:
+        raise fail(f"parameter check failed: {exc}") from None
+    if record["seed"] != decoded["seed"]:
+        raise fail(f"seed {record['seed']!r} differs from params seed {decoded['seed']!r}")
+    return decoded
+
+
+def _check_kept(indices: np.ndarray, labels: np.ndarray, klass: Any, ratio: float, fail: _Problem) -> None:
+    from .base import kept_quota
+
+    n = labels.shape[0]
+    if indices.size and (indices[0] < 0 or indices[-1] >= n or (np.diff(indices) <= 0).any()):
+        if indices.min() < 0 or indices.max() >= n:
+            raise fail(f"indices must lie in [0, {n}), got {int(indices.min())}..{int(indices.max())}")
+        raise fail("indices must be sorted and unique")
+    classes = np.unique(labels)
+    quota = kept_quota(labels, classes, ratio, klass.class_conditional)
+    kept = class_counts(labels[indices], classes=classes) if klass.class_conditional else [indices.size]
+    if not np.array_equal(np.asarray(kept), quota):
+        raise fail(
+            f"indices keep {indices.size} samples, but {klass.method!r} with ratio={ratio!r} keeps "
+            f"{int(quota.sum())} ({'per class ' if klass.class_conditional else ''}round(r * n))"
+        )
+
+
+def read(
+    path: str,
+    cls: type[ProxySampler],
+    dataset: Any,
+    *,
+    targets: Any,
+    resolve_targets: Callable[[Any, Any], np.ndarray],
+) -> SavedProxy:
+    """Read and check the saved proxy at ``path`` for ``dataset``; build nothing.
+
+    Raises
+    ------
+    CorruptStateError
+        Naming ``path`` and the first problem found.
+    OSError
+        If the file cannot be read at all.
+    """
+    from .base import ProxySampler, method_class
+
+    fail = _Problem(path)
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    parse = _parse_npz if path.endswith(".npz") else _parse_json
+    record, raw_indices, raw_scores = parse(raw, fail)
+    method = record.get("method")
+    try:
+        klass = method_class(method)
+    except ProxydataError as exc:
+        raise fail(f"method: {exc}") from None
+    if record.get("class", klass.__name__) != klass.__name__:
+        raise fail(f"method {method!r} ({klass.__name__}) does not match class {record.get('class')!r}")
+    if cls is not ProxySampler and not issubclass(klass, cls):
+        raise fail(f"it holds a {klass.method!r} proxy, not a {cls.method!r} one")
+    params = _check_params(record, klass, fail)
+    labels = resolve_targets(dataset, targets)
+    found = fingerprint(dataset, labels)
+    try:
+        differ = fingerprint_differences(record.get("fingerprint"), found)
+    except CorruptStateError as exc:
+        raise fail(str(exc)) from None
+    if differ or record.get("n") != labels.shape[0]:
+        raise fail(
+            f"dataset does not match the saved proxy: fingerprint differs in {differ or ['n']} "
+            f"(dataset {found!r}, saved {record.get('fingerprint')!r})"
+        )
+    indices = _int_array(raw_indices, fail)
+    _check_kept(indices, labels, klass, float(params["ratio"]), fail)
+    if klass.has_scores != (raw_scores is not None):
+        raise fail(f"scores must be {'given' if klass.has_scores else 'null'} for {klass.method!r}")
+    scores = None if raw_scores is None else _float_array(raw_scores, labels.shape[0], fail)
+    resolved = record.get("resolved", {})
+    seconds = record.get("fit_seconds", 0.0)
+    if not isinstance(resolved, dict):
+        raise fail(f"'resolved' must be an object, got {type(resolved).__name__}")
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds >= 0:
+        raise fail(f"fit_seconds must be a number >= 0, got {seconds!r}")
+    return SavedProxy(klass, params, resolved, indices, scores, labels, float(seconds))
