@@ -88,6 +88,8 @@ class TinyDarts(pl.LightningModule):
         self.manual_backward(F.cross_entropy(logits, y))
         w_opt.step()
         self.pruner.observe(i, logits)
+        if not self.seen:  # resumed mid-epoch: Lightning does not call on_train_epoch_start
+            self.seen.append([])
         self.seen[-1].extend(i.tolist())
 
     def on_train_epoch_start(self) -> None:
@@ -207,6 +209,29 @@ def test_resume_from_every_epoch_checkpoint_matches_the_uninterrupted_run(tmp_pa
         np.testing.assert_array_equal(fresh.kept_val, pruner.kept_val, err_msg=f"resumed after {done}")
         torch.testing.assert_close(resumed.alpha, model.alpha, rtol=0, atol=0, msg=f"resumed after {done}")
         assert resumed.record[0]["seen_train"] == model.record[done]["seen_train"], done
+
+
+def test_resuming_from_a_mid_epoch_checkpoint_warns(tmp_path: Path) -> None:
+    ckpt = pl.callbacks.ModelCheckpoint(
+        dirpath=tmp_path,
+        filename="{step}",
+        save_top_k=-1,
+        every_n_train_steps=6,
+        save_on_train_epoch_end=False,
+    )
+    pruner = _make_pruner()
+    trainer = _trainer(
+        max_epochs=1, enable_checkpointing=True, callbacks=[BiLevelPrunerCallback(pruner), ckpt]
+    )
+    _quiet_fit(trainer, TinyDarts(pruner))
+    mid_epoch = sorted(tmp_path.glob("*.ckpt"))[0]
+    fresh = _make_pruner()
+    with pytest.warns(RuntimeWarning, match="written in the middle of an epoch"):
+        _quiet_fit(
+            _trainer(max_epochs=2, callbacks=[BiLevelPrunerCallback(fresh)]),
+            TinyDarts(fresh),
+            ckpt_path=str(mid_epoch),
+        )
 
 
 def test_a_pruner_reused_across_fits_is_refused() -> None:

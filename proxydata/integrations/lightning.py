@@ -14,6 +14,7 @@ works without it). Both package names are supported: ``lightning``
 from __future__ import annotations
 
 import numbers
+import warnings
 from typing import Any
 
 from .. import BiLevelPruner
@@ -96,6 +97,7 @@ class PrunerCallbackHooks:
         self._pruner = pruner if isinstance(pruner, BiLevelPruner) else None
         self.log = log
         self._pending: dict[str, Any] | None = None
+        self._between_epochs = True  # False while an epoch's batches run: a checkpoint then is mid-epoch
 
     @property
     def pruner(self) -> BiLevelPruner:
@@ -160,8 +162,12 @@ class PrunerCallbackHooks:
                 "with Trainer.fit(ckpt_path=...) from a checkpoint written with this callback"
             )
 
+    def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
+        self._between_epochs = False
+
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
         self.pruner.step()
+        self._between_epochs = True
         if self.log and trainer.loggers:
             metrics = history_metrics(self.pruner.history[-1])
             for logger in trainer.loggers:  # loggers write on global rank 0 only
@@ -171,13 +177,22 @@ class PrunerCallbackHooks:
     def state_dict(self) -> dict[str, Any]:
         if self._pruner is None:
             return {} if self._pending is None else dict(self._pending)
-        return {"pruner": self._pruner.state_dict()}
+        return {"pruner": self._pruner.state_dict(), "between_epochs": self._between_epochs}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         if not isinstance(state_dict, dict) or "pruner" not in state_dict:
             raise ProxydataValueError(
                 "the checkpoint's BiLevelPrunerCallback state holds no pruner state "
                 f"(keys {sorted(state_dict) if isinstance(state_dict, dict) else show(state_dict)})"
+            )
+        if not state_dict.get("between_epochs", True):
+            warnings.warn(
+                "BiLevelPrunerCallback: this checkpoint was written in the middle of an epoch; Lightning "
+                "does not resume DataLoaders mid-epoch, so batches of that epoch may be observed again "
+                "and the pruning will differ from an uninterrupted run. Resume from a checkpoint written "
+                "at the end of an epoch for an exact result.",
+                RuntimeWarning,
+                stacklevel=2,
             )
         # Applied at fit start: a pruner named by attribute may not exist yet.
         self._pending = state_dict
@@ -199,8 +214,9 @@ class BiLevelPrunerCallback(PrunerCallbackHooks, pl.Callback):
     ``e`` holds the pruner as it starts epoch ``e + 1``. Resuming with
     ``Trainer.fit(ckpt_path=...)`` from any epoch-end checkpoint ends with the
     same kept sets as the uninterrupted run (and, with a deterministic model,
-    the same weights). Checkpoints written in the middle of an epoch are not
-    exact: Lightning restarts the epoch's data, so observations would count twice.
+    the same weights). Resuming from a checkpoint written in the middle of an
+    epoch (``every_n_train_steps``) warns (``RuntimeWarning``): Lightning does
+    not resume DataLoaders mid-epoch, so that epoch's observations would differ.
 
     Checks at fit start (each a :class:`~proxydata.exceptions.ProxydataValueError`
     raised on every rank, before any batch):
