@@ -1,10 +1,12 @@
 """k-means with one API over two backends: faiss (GPU or CPU) and scikit-learn.
 
 Both backends start from the same seeded initial centroids (k-means++ seeding
-computed here) and run the same number of Lloyd iterations, so they can be
-compared like for like; the final assignments, distances and objective are
-computed by one shared routine (:func:`~proxydata.metrics.distances_to_centroids`)
-whatever backend ran.
+computed here) and are given the same number of Lloyd iterations; faiss always
+runs all of them, scikit-learn stops early once the assignments no longer
+change (``tol=0``), so on a converged run both end at the same partition. The
+final assignments, distances and objective are computed by one shared routine
+(:func:`~proxydata.metrics.distances_to_centroids`) whatever backend ran, and
+the result records the backend that ran.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 import torch
 
 from ._validation import check_bool, check_choice, check_device, check_int, check_seed
+from .exceptions import ProxydataTypeError, ProxydataValueError
 from .metrics import distances_to_centroids
 
 __all__ = ["KMeansResult", "faiss_available", "kmeans", "kmeans_plusplus"]
@@ -150,7 +153,7 @@ def kmeans(
     n, d = data.shape
     k = check_int(n_clusters, "n_clusters", minimum=1)
     if k > n:
-        raise ValueError(f"n_clusters must be <= the number of samples n={n}, got {k}")
+        raise ProxydataValueError(f"n_clusters must be <= the number of samples n={n}, got {k}")
     name = check_choice(backend, "backend", BACKENDS)
     seed = check_seed(seed)
     iters = check_int(n_iter, "n_iter", minimum=1)
@@ -161,25 +164,7 @@ def kmeans(
     if device is not None:
         device = check_device(device)
 
-    if name == "auto":
-        name = "faiss" if faiss_available() else "sklearn"
-    if name == "faiss":
-        try:
-            faiss = importlib.import_module("faiss")
-        except ImportError as exc:
-            raise ImportError(
-                "backend='faiss' needs faiss: pip install 'proxydata[faiss]' (or [gpu]), "
-                "or use backend='sklearn'"
-            ) from exc
-        gpu = _faiss_gpu(faiss, device)
-        where = "cpu" if gpu is None else f"cuda:{gpu}"
-    else:
-        if device is not None and device.type != "cpu":
-            warnings.warn(
-                f"backend='sklearn' runs on the CPU only; ignoring device={str(device)!r}", stacklevel=2
-            )
-        where = "cpu"
-
+    name, faiss, gpu = _resolve_backend(name, device)
     from tqdm.auto import tqdm
 
     best: KMeansResult | None = None
@@ -201,6 +186,7 @@ def kmeans(
         dist, assign = distances_to_centroids(data, centroids, batch_size=_distance_rows(d))
         objective = float(np.dot(dist, dist))
         if best is None or objective < best.objective:
+            where = "cpu" if gpu is None else f"cuda:{gpu}"
             best = KMeansResult(centroids, assign, dist, objective, name, where, iters, 0.0)
     assert best is not None
     best.seconds = time.perf_counter() - start
@@ -221,7 +207,7 @@ def kmeans_plusplus(x: np.ndarray, n_clusters: int, *, seed: int | np.random.Gen
     np.ndarray of float32, shape (n_clusters, d)
     """
     if not isinstance(x, np.ndarray) or x.ndim != 2:
-        raise TypeError(f"x must be a 2-D numpy array, got {type(x).__name__}")
+        raise ProxydataTypeError(f"x must be a 2-D numpy array, got {type(x).__name__}")
     n = x.shape[0]
     k = check_int(n_clusters, "n_clusters", minimum=1, maximum=n)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(check_seed(seed))
@@ -268,6 +254,26 @@ def _distance_rows(d: int) -> int:
 # -- backends ---------------------------------------------------------------------
 
 
+def _resolve_backend(name: str, device: torch.device | None) -> tuple[str, Any, int | None]:
+    """The backend that will run (``"auto"`` resolved), the faiss module or None, the faiss GPU or None."""
+    if name == "auto":
+        name = "faiss" if faiss_available() else "sklearn"
+    if name == "faiss":
+        try:
+            faiss = importlib.import_module("faiss")
+        except ImportError as exc:
+            raise ImportError(
+                "backend='faiss' needs faiss: pip install 'proxydata[faiss]' (or [gpu]), "
+                "or use backend='sklearn'"
+            ) from exc
+        return name, faiss, _faiss_gpu(faiss, device)
+    if device is not None and device.type != "cpu":
+        warnings.warn(
+            f"backend='sklearn' runs on the CPU only; ignoring device={str(device)!r}", stacklevel=3
+        )
+    return name, None, None
+
+
 def _faiss_gpu(faiss: Any, device: torch.device | None) -> int | None:
     """GPU ordinal faiss should use, or None for the CPU."""
     ngpu = int(faiss.get_num_gpus()) if hasattr(faiss, "get_num_gpus") else 0
@@ -284,7 +290,7 @@ def _faiss_gpu(faiss: Any, device: torch.device | None) -> int | None:
         return None
     index = device.index or 0
     if index >= ngpu:
-        raise ValueError(f"device must name one of faiss's {ngpu} GPUs, got {str(device)!r}")
+        raise ProxydataValueError(f"device must name one of faiss's {ngpu} GPUs, got {str(device)!r}")
     return index
 
 
@@ -342,18 +348,18 @@ def _as_float32_matrix(x: Any) -> tuple[np.ndarray, bool]:
     elif isinstance(x, np.ndarray):
         arr = x
     else:
-        raise TypeError(f"x must be a numpy array or torch.Tensor, got {type(x).__name__}")
+        raise ProxydataTypeError(f"x must be a numpy array or torch.Tensor, got {type(x).__name__}")
     if arr.ndim != 2:
-        raise ValueError(f"x must be 2-D (n, d), got shape {tuple(arr.shape)}")
+        raise ProxydataValueError(f"x must be 2-D (n, d), got shape {tuple(arr.shape)}")
     if arr.dtype == bool or arr.dtype.kind not in "iuf":
-        raise TypeError(f"x must be numeric, got dtype {arr.dtype}")
+        raise ProxydataTypeError(f"x must be numeric, got dtype {arr.dtype}")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"x must not be empty, got shape {tuple(arr.shape)}")
+        raise ProxydataValueError(f"x must not be empty, got shape {tuple(arr.shape)}")
     out = np.ascontiguousarray(arr, dtype=np.float32)
     owned = not np.shares_memory(out, arr)
     for begin in range(0, out.shape[0], 4096):
         if not np.isfinite(out[begin : begin + 4096]).all():
-            raise ValueError("x must be finite, got NaN or inf values")
+            raise ProxydataValueError("x must be finite, got NaN or inf values")
     return out, owned
 
 
@@ -364,10 +370,10 @@ def _check_init(init: Any, k: int, d: int) -> np.ndarray | None:
     if isinstance(init, torch.Tensor):
         init = init.detach().cpu().numpy()
     if not isinstance(init, np.ndarray):
-        raise TypeError(f"init must be one of {INITS} or an array of shape ({k}, {d}), got {init!r}")
+        raise ProxydataTypeError(f"init must be one of {INITS} or an array of shape ({k}, {d}), got {init!r}")
     if init.shape != (k, d):
-        raise ValueError(f"init must have shape ({k}, {d}), got {tuple(init.shape)}")
+        raise ProxydataValueError(f"init must have shape ({k}, {d}), got {tuple(init.shape)}")
     out = np.ascontiguousarray(init, dtype=np.float32)
     if not np.isfinite(out).all():
-        raise ValueError("init must be finite")
+        raise ProxydataValueError("init must be finite")
     return out

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ._validation import as_int_array, check_int, check_labels
-from .exceptions import ProxydataValueError
+from .exceptions import ProxydataTypeError, ProxydataValueError
 
 __all__ = [
     "class_balance_degree",
@@ -27,6 +27,7 @@ __all__ = [
     "distances_to_centroids",
     "distances_to_class_means",
     "el2n",
+    "el2n_unchecked",
     "voe",
 ]
 
@@ -57,32 +58,36 @@ def el2n(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         On shape mismatch, out-of-range labels or non-finite logits.
     """
     if not isinstance(logits, torch.Tensor):
-        raise TypeError(f"logits must be a torch.Tensor, got {type(logits).__name__}")
+        raise ProxydataTypeError(f"logits must be a torch.Tensor, got {type(logits).__name__}")
     if not isinstance(targets, torch.Tensor):
-        raise TypeError(f"targets must be a torch.Tensor, got {type(targets).__name__}")
+        raise ProxydataTypeError(f"targets must be a torch.Tensor, got {type(targets).__name__}")
     if logits.ndim != 2:
-        raise ValueError(f"logits must have shape (n, K), got {tuple(logits.shape)}")
+        raise ProxydataValueError(f"logits must have shape (n, K), got {tuple(logits.shape)}")
     if targets.ndim != 1 or targets.shape[0] != logits.shape[0]:
-        raise ValueError(f"targets must have shape ({logits.shape[0]},), got {tuple(targets.shape)}")
+        raise ProxydataValueError(f"targets must have shape ({logits.shape[0]},), got {tuple(targets.shape)}")
     if targets.dtype.is_floating_point or targets.dtype == torch.bool:
-        raise TypeError(f"targets must be an integer tensor, got dtype {targets.dtype}")
+        raise ProxydataTypeError(f"targets must be an integer tensor, got dtype {targets.dtype}")
     with torch.no_grad():
         z = logits.detach()
         if not z.dtype.is_floating_point:
-            raise TypeError(f"logits must be floating point, got dtype {z.dtype}")
+            raise ProxydataTypeError(f"logits must be floating point, got dtype {z.dtype}")
         if z.dtype in (torch.float16, torch.bfloat16):
             z = z.float()
         if not bool(torch.isfinite(z).all()):
-            raise ValueError("logits must be finite, got NaN or inf")
+            raise ProxydataValueError("logits must be finite, got NaN or inf")
         t = targets.to(device=z.device, dtype=torch.long)
         k = z.shape[1]
         if t.numel() and (int(t.min()) < 0 or int(t.max()) >= k):
-            raise ValueError(f"targets must lie in [0, {k}), got values outside it")
-        return _el2n_unchecked(z, t)
+            raise ProxydataValueError(f"targets must lie in [0, {k}), got values outside it")
+        return el2n_unchecked(z, t)
 
 
-def _el2n_unchecked(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """EL2N per row, from the wrong classes alone (no checks; caller holds no_grad).
+def el2n_unchecked(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """EL2N per row, from the wrong classes alone: :func:`el2n` without its checks.
+
+    For callers that validated ``logits`` (floating point, finite, 2-D) and
+    ``targets`` (long, in range, on the logits' device) themselves, e.g. the
+    pruner's hot path; the caller holds ``torch.no_grad``.
 
     With ``w_j = exp(z_j - max z)`` and ``s = sum_j w_j``: ``1 - p_y = sum_{j!=y} w_j / s``
     and ``||p - onehot(y)||^2 = (1 - p_y)^2 + sum_{j!=y} p_j^2``, so
@@ -127,22 +132,28 @@ def voe(history: Any, mask: Any = None) -> Any:
     """
     is_numpy = isinstance(history, np.ndarray)
     if not is_numpy and not isinstance(history, torch.Tensor):
-        raise TypeError(f"history must be a numpy array or torch.Tensor, got {type(history).__name__}")
+        raise ProxydataTypeError(
+            f"history must be a numpy array or torch.Tensor, got {type(history).__name__}"
+        )
     h = torch.from_numpy(np.asarray(history, dtype=np.float64)) if is_numpy else history
     if h.ndim != 2:
-        raise ValueError(f"history must have shape (n, T), got {tuple(h.shape)}")
+        raise ProxydataValueError(f"history must have shape (n, T), got {tuple(h.shape)}")
     if mask is None:
         m = torch.ones_like(h, dtype=torch.bool)
     else:
         m = torch.as_tensor(np.asarray(mask)) if isinstance(mask, np.ndarray) else mask
         if not isinstance(m, torch.Tensor):
-            raise TypeError(f"mask must be an array or tensor, got {type(mask).__name__}")
+            raise ProxydataTypeError(f"mask must be an array or tensor, got {type(mask).__name__}")
         if tuple(m.shape) != tuple(h.shape):
-            raise ValueError(f"mask must have shape {tuple(h.shape)}, got {tuple(m.shape)}")
+            raise ProxydataValueError(f"mask must have shape {tuple(h.shape)}, got {tuple(m.shape)}")
         m = m.to(device=h.device, dtype=torch.bool)
     h = h if h.dtype.is_floating_point else h.double()
     out = _voe_unchecked(h, m)
     return out.cpu().numpy() if is_numpy else out
+
+
+# The pruner imported the kernel under its former private name; kept until it moves over.
+_el2n_unchecked = el2n_unchecked
 
 
 def _voe_unchecked(h: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
@@ -216,7 +227,7 @@ def class_balance_degree(counts: Any) -> float:
     """
     c = as_int_array(counts, "counts")
     if c.size and c.min() < 0:
-        raise ValueError(f"counts must be non-negative, got minimum {int(c.min())}")
+        raise ProxydataValueError(f"counts must be non-negative, got minimum {int(c.min())}")
     k = c.size
     if k < 2:
         return 1.0
@@ -253,14 +264,14 @@ def class_prune_limits(counts: Any, num_steps: int, balance: float | None = None
     """
     c = as_int_array(counts, "counts")
     if c.size and c.min() < 0:
-        raise ValueError(f"counts must be non-negative, got minimum {int(c.min())}")
+        raise ProxydataValueError(f"counts must be non-negative, got minimum {int(c.min())}")
     s = check_int(num_steps, "num_steps", minimum=1)
     if balance is None:
         b = class_balance_degree(c)
     else:
         b = float(balance)
         if math.isnan(b) or not 0.0 <= b <= 1.0:
-            raise ValueError(f"balance must be in [0, 1], got {balance!r}")
+            raise ProxydataValueError(f"balance must be in [0, 1], got {balance!r}")
     divisor = float(s) ** (1.0 - b)
     # A relative epsilon keeps exact quotients (e.g. 6 / 2.0) from flooring down.
     return np.floor(c / divisor * (1.0 + 1e-12)).astype(np.int64)
@@ -297,20 +308,20 @@ def distances_to_centroids(
     xt = _as_float_tensor(x, "x")
     ct = _as_float_tensor(centroids, "centroids")
     if xt.ndim != 2 or ct.ndim != 2:
-        raise ValueError(f"x and centroids must be 2-D, got {tuple(xt.shape)} and {tuple(ct.shape)}")
+        raise ProxydataValueError(f"x and centroids must be 2-D, got {tuple(xt.shape)} and {tuple(ct.shape)}")
     if xt.shape[1] != ct.shape[1]:
-        raise ValueError(f"centroids must have {xt.shape[1]} columns, got {ct.shape[1]}")
+        raise ProxydataValueError(f"centroids must have {xt.shape[1]} columns, got {ct.shape[1]}")
     if ct.shape[0] == 0:
-        raise ValueError("centroids must not be empty")
+        raise ProxydataValueError("centroids must not be empty")
     bs = check_int(batch_size, "batch_size", minimum=1)
     n = xt.shape[0]
     given = None
     if assignments is not None:
         given = as_int_array(assignments, "assignments")
         if given.shape[0] != n:
-            raise ValueError(f"assignments must have length {n}, got {given.shape[0]}")
+            raise ProxydataValueError(f"assignments must have length {n}, got {given.shape[0]}")
         if given.size and (given.min() < 0 or given.max() >= ct.shape[0]):
-            raise ValueError(f"assignments must lie in [0, {ct.shape[0]})")
+            raise ProxydataValueError(f"assignments must lie in [0, {ct.shape[0]})")
     dist = np.empty(n, dtype=np.float64)
     assign = np.empty(n, dtype=np.int64)
     c32 = ct.float()
@@ -340,9 +351,9 @@ def _as_float_tensor(value: Any, name: str) -> torch.Tensor:
             warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
             t = torch.from_numpy(value)
     else:
-        raise TypeError(f"{name} must be a numpy array or torch.Tensor, got {type(value).__name__}")
+        raise ProxydataTypeError(f"{name} must be a numpy array or torch.Tensor, got {type(value).__name__}")
     if not (t.dtype.is_floating_point or t.dtype in (torch.uint8, torch.int32, torch.int64)):
-        raise TypeError(f"{name} must be numeric, got dtype {t.dtype}")
+        raise ProxydataTypeError(f"{name} must be numeric, got dtype {t.dtype}")
     if not t.dtype.is_floating_point:
         t = t.float()
     return t

@@ -8,12 +8,16 @@ import numpy as np
 import pytest
 import torch
 
+from proxydata.exceptions import ProxydataError
 from proxydata.metrics import (
     class_balance_degree,
     class_counts,
+    class_means,
     class_prune_limits,
     distances_to_centroids,
+    distances_to_class_means,
     el2n,
+    el2n_unchecked,
     voe,
 )
 
@@ -252,3 +256,50 @@ def test_distances_to_centroids_matches_numpy_brute_force() -> None:
 def test_distances_to_centroids_rejects_bad_input(x, centroids, assignments, error, match) -> None:
     with pytest.raises(error, match=match):
         distances_to_centroids(x, centroids, assignments)
+
+
+# -- present classes, class means ----------------------------------------------------------
+
+
+def test_class_counts_over_given_classes_leaves_unused_ids_out() -> None:
+    y = [7, 3, 7, 3, 3]
+    np.testing.assert_array_equal(class_counts(y, classes=[3, 7]), [3, 2])
+    np.testing.assert_array_equal(class_counts(y, classes=[7, 3, 5]), [2, 3, 0])  # order as given
+    assert class_balance_degree(class_counts([3, 7], classes=np.unique([3, 7]))) == 1.0
+    # Inferred from max(label) + 1, the unused ids 0-2 and 4-6 count as empty classes.
+    assert class_balance_degree(class_counts([3, 7])) == pytest.approx(2 / (8 * 7))
+
+
+@pytest.mark.parametrize(
+    ("labels", "kwargs", "match"),
+    [
+        ([1, 2], {"classes": [1]}, "classes"),
+        ([1, 2], {"classes": [1, 2], "num_classes": 3}, "not both"),
+        ([1], {"classes": []}, "classes"),
+    ],
+)
+def test_class_counts_rejects_labels_outside_the_classes(labels, kwargs, match) -> None:
+    with pytest.raises(ProxydataError, match=match):
+        class_counts(labels, **kwargs)
+
+
+def test_class_means_and_distances_by_hand() -> None:
+    x = np.array([[0.0, 0.0], [2.0, 0.0], [5.0, 5.0], [5.0, 9.0]], dtype=np.float32)
+    y = np.array([0, 0, 1, 1])
+    blocks = lambda: (x[i : i + 3] for i in range(0, 4, 3))  # noqa: E731 - a re-iterable source
+    means = class_means(blocks(), y, 2)
+    np.testing.assert_allclose(means, [[1.0, 0.0], [5.0, 7.0]])
+    np.testing.assert_allclose(distances_to_class_means(blocks(), y, means), [1.0, 1.0, 2.0, 2.0])
+
+
+def test_class_means_refuse_a_nan_row_naming_it() -> None:
+    x = np.zeros((5, 2), dtype=np.float32)
+    x[3, 1] = np.nan
+    with pytest.raises(ValueError, match="sample 3"):
+        class_means([x[:2], x[2:]], np.zeros(5, dtype=np.int64), 1)
+
+
+def test_el2n_unchecked_is_el2n_without_checks() -> None:
+    z = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 3.0]])
+    t = torch.tensor([0, 2])
+    torch.testing.assert_close(el2n_unchecked(z, t), el2n(z, t))

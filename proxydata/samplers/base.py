@@ -31,6 +31,7 @@ from .sharding import ShardedIndexSampler, check_sampler_seed
 
 __all__ = [
     "RUNTIME_PARAMS",
+    "SHARED_PARAMS",
     "ProxySampler",
     "highest",
     "kept_quota",
@@ -39,6 +40,7 @@ __all__ = [
     "method_class",
     "proxy_size",
     "registered_methods",
+    "shared_args",
 ]
 
 _REGISTRY: dict[str, type[ProxySampler]] = {}
@@ -46,6 +48,15 @@ _REGISTRY: dict[str, type[ProxySampler]] = {}
 #: Constructor arguments that shape how a proxy is served, not what it keeps:
 #: not saved with a selection, given again to :meth:`ProxySampler.load`.
 RUNTIME_PARAMS = ("shuffle", "num_replicas", "rank", "drop_last", "progress", "targets")
+
+
+#: The sampler parameters every proxy's constructor spells out after its own.
+SHARED_PARAMS = ("seed", "shuffle", "num_replicas", "rank", "drop_last", "progress", "targets")
+
+
+def shared_args(namespace: dict[str, Any]) -> dict[str, Any]:
+    """The shared sampler arguments out of a constructor's ``locals()``, to pass on to the base."""
+    return {name: namespace[name] for name in SHARED_PARAMS}
 
 
 def proxy_size(n: int, ratio: float) -> int:

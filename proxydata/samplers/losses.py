@@ -44,7 +44,7 @@ from ._loss_models import (
     backbone_name,
     resnet18_backbone,
 )
-from .base import ProxySampler, highest, lowest
+from .base import ProxySampler, highest, lowest, shared_args
 from .saved import SavedObject
 
 __all__ = ["AutoencoderProxy", "MissingWeightsError", "TransferProxy"]
@@ -256,17 +256,7 @@ class AutoencoderProxy(_TrainedLossProxy):
         self.eval_batch_size = eval_batch_size
         self.device = device
         self._forget_fitted()
-        super().__init__(
-            dataset,
-            ratio,
-            seed=seed,
-            shuffle=shuffle,
-            num_replicas=num_replicas,
-            rank=rank,
-            drop_last=drop_last,
-            progress=progress,
-            targets=targets,
-        )
+        super().__init__(dataset, ratio, **shared_args(locals()))
 
     @classmethod
     def check_params(cls, params: dict[str, Any], *, loading: bool = False) -> None:
@@ -548,17 +538,7 @@ class TransferProxy(_TrainedLossProxy):
                 stacklevel=2,
             )
         self._forget_fitted()
-        super().__init__(
-            dataset,
-            ratio,
-            seed=seed,
-            shuffle=shuffle,
-            num_replicas=num_replicas,
-            rank=rank,
-            drop_last=drop_last,
-            progress=progress,
-            targets=targets,
-        )
+        super().__init__(dataset, ratio, **shared_args(locals()))
 
     @classmethod
     def check_params(cls, params: dict[str, Any], *, loading: bool = False) -> None:

@@ -20,7 +20,7 @@ from ..cluster import BACKENDS, KMeansResult, kmeans
 from ..exceptions import ProxydataTypeError, ProxydataValueError
 from ..features import is_array_backed, model_features, pixel_batches, pixel_features, standardize_
 from ..metrics import class_means, distances_to_class_means
-from .base import ProxySampler, lowest, lowest_per_class
+from .base import ProxySampler, lowest, lowest_per_class, shared_args
 from .saved import SavedObject, describe
 
 __all__ = ["ClassOutlierProxy", "KMeansOutlierProxy", "check_features", "resolve_features"]
@@ -230,17 +230,7 @@ class KMeansOutlierProxy(_FeatureProxy):
         self.batch_size = batch_size
         self._warn_deprecated_batch_size()
         self.kmeans_result: KMeansResult | None = None
-        super().__init__(
-            dataset,
-            ratio,
-            seed=seed,
-            shuffle=shuffle,
-            num_replicas=num_replicas,
-            rank=rank,
-            drop_last=drop_last,
-            progress=progress,
-            targets=targets,
-        )
+        super().__init__(dataset, ratio, **shared_args(locals()))
 
     @classmethod
     def check_params(cls, params: dict[str, Any], *, loading: bool = False) -> None:
@@ -338,17 +328,7 @@ class ClassOutlierProxy(_FeatureProxy):
         self.feature_batch_size = feature_batch_size
         self.batch_size = batch_size
         self._warn_deprecated_batch_size()
-        super().__init__(
-            dataset,
-            ratio,
-            seed=seed,
-            shuffle=shuffle,
-            num_replicas=num_replicas,
-            rank=rank,
-            drop_last=drop_last,
-            progress=progress,
-            targets=targets,
-        )
+        super().__init__(dataset, ratio, **shared_args(locals()))
 
     def _select(self) -> tuple[np.ndarray, np.ndarray]:
         codes = self.class_codes()  # dense ids: memory grows with the classes present, not max(label)
