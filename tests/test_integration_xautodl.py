@@ -62,8 +62,10 @@ def _search(num_workers: int) -> tuple[BiLevelPruner, list[tuple[list[int], list
     return pruner, seen_val, network.arch_parameters.detach().clone()
 
 
-def test_xautodl_darts_loop_with_the_pruners_loaders_walks_both_splits() -> None:
-    pruner, seen_val, alphas = _search(num_workers=0)
+@pytest.mark.parametrize("num_workers", [0, pytest.param(2, marks=pytest.mark.slow)])
+def test_xautodl_darts_loop_with_the_pruners_loaders_walks_both_splits(num_workers: int) -> None:
+    # with workers, each new iterator's prefetched-but-unused batches come back later in the epoch
+    pruner, seen_val, alphas = _search(num_workers=num_workers)
     assert [h["n_train"] for h in pruner.history] == [48, 36, 36, 24, 24]
     assert [h["n_val"] for h in pruner.history] == [48, 36, 36, 24, 24]
     # one new validation iterator per step still walks the whole kept validation split, once
