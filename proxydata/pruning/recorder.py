@@ -130,14 +130,15 @@ class ScoreRecorder:
                     "logits must be finite, got NaN or inf; nothing was recorded from this call"
                 )
             buffer_device = self.buffer.ensure(self.fixed_device or device, fix=True)
-            labels, positions = self._to_devices(idx, device, buffer_device)
+            pos = self.tracked.pos[idx]
+            labels, positions = self._to_devices(pos, device, buffer_device)
             e = el2n_from_logits(z, labels)
             ok = None if eager else torch.isfinite(z).all()
             if e.device != buffer_device:
                 e = e.to(buffer_device)
                 ok = None if ok is None else ok.to(buffer_device)
             self.buffer.add(positions, e, ok)
-        self.host_counts[self.tracked.positions(idx)] += 1
+        self.host_counts[pos] += 1
 
     def add_el2n(self, idx: np.ndarray, el2n: torch.Tensor) -> None:
         """Record precomputed EL2N values (checked finite) of the tracked ``idx``."""
@@ -148,9 +149,8 @@ class ScoreRecorder:
         self.host_counts[self.tracked.positions(idx)] += 1
 
     def _to_devices(
-        self, idx: np.ndarray, logits_device: torch.device, buffer_device: torch.device
+        self, pos: np.ndarray, logits_device: torch.device, buffer_device: torch.device
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        pos = self.tracked.positions(idx)
         lab = self.tracked.labels[pos]
         if logits_device.type == "cpu":
             labels = torch.from_numpy(lab)
