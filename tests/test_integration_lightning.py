@@ -400,3 +400,23 @@ def test_proxydata_imports_without_lightning_and_the_integration_says_what_to_in
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "pip install 'proxydata[lightning]'" in done.stdout
+
+
+def test_an_unsharded_proxy_wrapped_by_lightning_is_split_once() -> None:
+    # What Lightning's default use_distributed_sampler=True does to a training DataLoader's
+    # custom sampler: DistributedSamplerWrapper(sampler, shuffle=True, seed=0), set_epoch forwarded.
+    from lightning.fabric.utilities.distributed import DistributedSamplerWrapper
+
+    data = IndexedDataset(_data())
+    proxy = RandomProxy(data, ratio=0.3, seed=1, num_replicas=1, rank=0)  # unsharded on purpose
+    ranks = [DistributedSamplerWrapper(proxy, num_replicas=2, rank=r, shuffle=True, seed=0) for r in range(2)]
+    orders = []
+    for epoch in range(2):
+        parts = []
+        for wrapper in ranks:
+            wrapper.set_epoch(epoch)
+            parts.append(list(wrapper))
+        assert len(parts[0]) == len(parts[1]) == 36
+        assert not set(parts[0]) & set(parts[1]) and sorted(parts[0] + parts[1]) == proxy.indices.tolist()
+        orders.append(parts[0])
+    assert orders[0] != orders[1]  # a new shuffle each epoch
