@@ -6,7 +6,7 @@ validation splits during it.
 """
 
 from ._version import __version__
-from .data import IndexedDataset, dataset_fingerprint, get_targets, split_indices
+from .data import IndexedDataset, get_targets, split_indices
 from .datasets import ArrayDataset, load_digits
 from .exceptions import (
     CorruptStateError,
@@ -16,6 +16,7 @@ from .exceptions import (
     ProxydataValueError,
     RankMismatchError,
 )
+from .fingerprint import dataset_fingerprint
 from .pruning import BiLevelPruner
 from .samplers import (
     AutoencoderProxy,
