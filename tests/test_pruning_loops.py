@@ -141,3 +141,16 @@ def test_a_loop_that_draws_too_few_batches_is_warned_once_and_recorded():
     assert [h["n_unobserved_val"] for h in pruner.history] == [12, 12, pruner.history[1]["n_val"] - 12]
     assert [h["n_unobserved_train"] for h in pruner.history] == [0, 0, 0]
     assert "*" in pruner.summary()
+
+
+def test_setting_the_current_epoch_again_keeps_a_running_iterator():
+    # Lightning calls set_epoch(current epoch) itself; that must not cut an epoch short.
+    pruner = _pruner()
+    it = iter(pruner.train_sampler)
+    first = [next(it) for _ in range(3)]
+    pruner.train_sampler.set_epoch(0)
+    rest = list(it)
+    assert len(first + rest) == N // 2
+    it = iter(pruner.train_sampler)
+    pruner.train_sampler.set_epoch(1)  # a new epoch: the old iterator stops
+    assert list(it) == []

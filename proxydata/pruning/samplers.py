@@ -88,9 +88,15 @@ class KeptSetSampler(Sampler[int]):
         return self._indices
 
     def set_epoch(self, epoch: int) -> None:
-        """Set the epoch that seeds the order (``step()`` calls it); older iterators stop."""
-        self.epoch = check_int(epoch, "epoch", minimum=0)
-        self._generation += 1
+        """Set the epoch that seeds the order (``step()`` calls it); older iterators stop.
+
+        Setting the current epoch again changes nothing (frameworks such as
+        Lightning call ``set_epoch`` at the start of every epoch too).
+        """
+        epoch = check_int(epoch, "epoch", minimum=0)
+        if epoch != self.epoch:
+            self.epoch = epoch
+            self._generation += 1
 
     def remove(self, indices: Any) -> None:
         """Drop ``indices`` (kept dataset indices) from the kept set; older iterators stop."""
