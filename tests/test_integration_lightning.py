@@ -211,6 +211,37 @@ def test_resume_from_every_epoch_checkpoint_matches_the_uninterrupted_run(tmp_pa
         assert resumed.record[0]["seen_train"] == model.record[done]["seen_train"], done
 
 
+class TinyDartsWithValidation(TinyDarts):
+    """A validation loop too: Lightning's checkpoints then follow validation."""
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(IndexedDataset(_data()), batch_size=64)
+
+    def validation_step(self, batch: list[torch.Tensor], batch_idx: int) -> None:
+        x, y, _ = batch
+        self.log("val_loss", F.cross_entropy(self(x), y))
+
+
+def test_resume_is_exact_with_a_validation_loop(tmp_path: Path) -> None:
+    ckpt = pl.callbacks.ModelCheckpoint(dirpath=tmp_path, filename="{epoch}", save_top_k=-1, every_n_epochs=1)
+    pruner = _make_pruner()
+    model = TinyDartsWithValidation(pruner)
+    trainer = _trainer(
+        max_epochs=6, enable_checkpointing=True, callbacks=[BiLevelPrunerCallback(pruner), ckpt]
+    )
+    _quiet_fit(trainer, model)
+    for done in (2, 3):  # right after a pruning step, and one epoch later
+        fresh = _make_pruner()
+        resumed = TinyDartsWithValidation(fresh)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)  # an epoch-end checkpoint: no mid-epoch warning
+            trainer = _trainer(max_epochs=6, callbacks=[BiLevelPrunerCallback(fresh)])
+            _quiet_fit(trainer, resumed, ckpt_path=str(tmp_path / f"epoch={done - 1}.ckpt"))
+        np.testing.assert_array_equal(fresh.kept_train, pruner.kept_train)
+        np.testing.assert_array_equal(fresh.kept_val, pruner.kept_val)
+        torch.testing.assert_close(resumed.alpha, model.alpha, rtol=0, atol=0)
+
+
 def test_resuming_from_a_mid_epoch_checkpoint_warns(tmp_path: Path) -> None:
     ckpt = pl.callbacks.ModelCheckpoint(
         dirpath=tmp_path,
