@@ -12,7 +12,7 @@ import zipfile
 import numpy as np
 import pytest
 import torch
-from torch.utils.data import TensorDataset
+from torch.utils.data import DistributedSampler, TensorDataset
 
 from proxydata import (
     ClassOutlierProxy,
@@ -49,12 +49,22 @@ def small(labels, d: int = 4, seed: int = 0) -> TensorDataset:
 def test_an_extra_pass_on_one_rank_keeps_the_shards_in_step(digits, name: str) -> None:
     ranks = [build(name, digits, 0.1, num_replicas=2, rank=r, seed=4) for r in range(2)]
     list(ranks[1])  # rank 1 runs one extra pass (an evaluation, say); rank 0 does not
-    for epoch in range(3):
+    kept = ranks[0].indices
+    padding = -kept.size % 2
+    for _ in range(2):  # passes without set_epoch: the ranks still split one order
         first, second = (list(s) for s in ranks)
-        assert not set(first) & set(second) or len(ranks[0].indices) % 2
-        assert set(first) | set(second) == set(ranks[0].indices.tolist())
+        assert set(first) | set(second) == set(kept.tolist())
+        assert len(set(first) & set(second)) <= padding
+    for epoch in range(3):
         for s in ranks:
-            s.set_epoch(epoch + 1)
+            s.set_epoch(epoch)
+        first, second = (list(s) for s in ranks)
+        # exactly DistributedSampler's shards of this epoch, whatever rank 1 did before
+        for got, rank in ((first, 0), (second, 1)):
+            ref = DistributedSampler(range(kept.size), num_replicas=2, rank=rank, seed=4)
+            ref.set_epoch(epoch)
+            assert got == kept[list(ref)].tolist()
+        assert set(first) | set(second) == set(kept.tolist())
 
 
 def test_iterating_twice_gives_the_same_pass_until_set_epoch(digits) -> None:
@@ -150,6 +160,23 @@ def test_load_rejects_npz_with_float_or_negative_indices(digits, saved, tmp_path
 def test_a_missing_file_is_an_os_error_not_corruption(digits, tmp_path) -> None:
     with pytest.raises(FileNotFoundError):
         ProxySampler.load(tmp_path / "absent.json", digits)
+
+
+def test_a_format_1_file_still_loads(digits, saved, tmp_path) -> None:
+    from proxydata.data import array_digest
+
+    proxy, path, _ = saved
+    record = json.loads(path.read_text())
+    for key in ("format", "resolved"):
+        record.pop(key)
+    record["params"] = {"ratio": 0.3, "seed": 0, "features": "pixels", "standardize": False}
+    record["fingerprint"] = f"n=1797;labels={array_digest(digits.targets)}"  # 0.1: labels only
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(record))
+    with pytest.warns(UserWarning, match="content was not checked"):
+        loaded = ClassOutlierProxy.load(old, digits)
+    np.testing.assert_array_equal(loaded.indices, proxy.indices)
+    assert loaded.feature_batch_size == 512 and loaded.batch_size is None  # defaults filled in
 
 
 def test_load_still_round_trips(digits, saved) -> None:
