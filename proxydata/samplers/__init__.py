@@ -20,6 +20,7 @@ from .base import ProxySampler, method_class, proxy_size, registered_methods
 from .losses import AutoencoderProxy, TransferProxy
 from .outliers import ClassOutlierProxy, KMeansOutlierProxy
 from .random import ClassRandomProxy, RandomProxy
+from .saved import SavedObject
 
 __all__ = [
     "AutoencoderProxy",
@@ -28,6 +29,7 @@ __all__ = [
     "KMeansOutlierProxy",
     "ProxySampler",
     "RandomProxy",
+    "SavedObject",
     "TransferProxy",
     "make_proxy",
     "proxy_size",
@@ -44,7 +46,8 @@ def make_proxy(name: str, dataset: Any, **kwargs: Any) -> ProxySampler:
         Case-insensitive; ``_`` may stand for ``-``; class names are accepted too.
     dataset : map-style dataset
     **kwargs
-        Passed to the sampler's constructor (``ratio`` is required).
+        Passed to the sampler's constructor (``ratio`` is required; everything
+        after ``ratio`` is keyword-only, see each class for its parameters).
 
     Examples
     --------
