@@ -132,3 +132,26 @@ def test_a_classifier_head_left_on_warns(tiny) -> None:
         TransferProxy(
             _rgb(tiny), ratio=0.5, backbone=backbone, epochs=1, input_size=16, progress=False, batch_size=8
         )
+
+
+def test_format_1_ae_and_tl_files_load(tiny, tmp_path) -> None:
+    from proxydata import AutoencoderProxy, ProxySampler
+    from proxydata.data import array_digest
+
+    made = [
+        (TransferProxy(tiny, ratio=0.5, epochs=1, **FAST), {"backbone": "backbone_name"}),
+        (AutoencoderProxy(tiny, ratio=0.5, epochs=1, progress=False, batch_size=8), {"model": "model_name"}),
+    ]
+    for proxy, renamed in made:
+        proxy.save(tmp_path / "new.json")
+        record = json.loads((tmp_path / "new.json").read_text())
+        del record["format"], record["resolved"]
+        for new, old in renamed.items():
+            record["params"][old] = record["params"].pop(new) or "ConvAutoencoder"
+        record["fingerprint"] = f"n={len(tiny)};labels={array_digest(tiny.targets)}"
+        (tmp_path / "old.json").write_text(json.dumps(record))
+        with pytest.warns(UserWarning, match="content was not checked"):
+            loaded = ProxySampler.load(tmp_path / "old.json", tiny)
+        assert type(loaded) is type(proxy)
+        np.testing.assert_array_equal(loaded.indices, proxy.indices)
+        assert loaded.get_params()[next(iter(renamed))] == proxy.get_params()[next(iter(renamed))]

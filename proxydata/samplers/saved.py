@@ -233,9 +233,13 @@ def _upgrade_params(params: dict[str, Any], klass: type[ProxySampler]) -> dict[s
     """Format-1 parameters under today's names, with missing ones set to their defaults."""
     names = klass.saved_param_names()
     out = {(_RENAMED[k] if k in _RENAMED and _RENAMED[k] in names else k): v for k, v in params.items()}
-    for key in ("features", "backbone", "model"):
+    # Format 1 saved an object argument as a name; the names a constructor takes stay names.
+    named = {"features": ("pixels",), "backbone": ("resnet18", "scratch"), "model": ()}
+    for key, keep in named.items():
         value = out.get(key)
-        if isinstance(value, str) and (value.startswith("array(") or key == "model"):
+        if key == "model" and value == "ConvAutoencoder":
+            out[key] = None  # the default network
+        elif isinstance(value, str) and value not in keep:
             out[key] = {"object": value}
     defaults = inspect.signature(klass.__init__).parameters
     for name in names:
