@@ -381,7 +381,11 @@ def claim5(records: list[dict[str, Any]]) -> list[str]:
         out.append(
             f"- {row_name(key)} (n={len(bdp)}) vs {row_name(_group_key(full[0]))} (n={len(full)}): "
             f"CIFAR-10 {a_b:.2f} vs {a_f:.2f}; samples processed {samples:.2f} of full; CPU seconds "
-            + ("not recorded" if np.isnan(cpu) else f"{cpu:.2f} of full")
+            + (
+                "not comparable yet (no full-data run with the same Hessian setting)"
+                if np.isnan(cpu)
+                else f"{cpu:.2f} of full"
+            )
             + f" → **{verdict}**"
             + (f" ({'; '.join(why)})" if why else "")
             + "."
@@ -421,6 +425,8 @@ def claim6(records: list[dict[str, Any]]) -> list[str]:
         "**6. The automatic class-balance limit helps** (Tu et al., Sec. 3.3). Rule: mean CIFAR-10 "
         "accuracy with the limit above that without it; the claim is only tested where the limit held "
         "samples back. 'Same cell' counts the seeds whose found cell equals the no-limit run's.",
+        "",
+        "Held back: samples the class limit kept from pruning, summed over the steps and both splits.",
         "",
         "| setting | limit | seeds | held back / run | first binding epoch | final balance train | "
         "final balance val | same cell as no limit | CIFAR-10 | CIFAR-100 | ImageNet16-120 |",
@@ -503,7 +509,7 @@ def criterion_table(records: list[dict[str, Any]]) -> list[str]:
             + ".",
             "",
         ]
-    return out or ["No criterion runs in this file yet."]
+    return out or ["No criterion runs in this file yet.", ""]
 
 
 def hessian_summary(records: list[dict[str, Any]]) -> list[str]:
