@@ -116,6 +116,7 @@ def _edited_json(src, dst, edit) -> None:
         (lambda r: r["indices"].pop(), "ratio"),  # fewer kept than the ratio keeps
     ],
 )
+@pytest.mark.filterwarnings("ignore:the saved proxy's fingerprint covers length and labels only")
 def test_load_rejects_an_edited_json(digits, saved, tmp_path, edit, match: str) -> None:
     _, path, _ = saved
     bad = tmp_path / "bad.json"
