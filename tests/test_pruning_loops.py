@@ -154,3 +154,15 @@ def test_setting_the_current_epoch_again_keeps_a_running_iterator():
     it = iter(pruner.train_sampler)
     pruner.train_sampler.set_epoch(1)  # a new epoch: the old iterator stops
     assert list(it) == []
+
+
+def test_kept_set_sampler_remove_and_restore_are_checked():
+    sampler = _pruner().val_sampler
+    sampler.remove([24, 25])
+    assert sampler.indices.tolist() == list(range(26, N)) and len(sampler) == 22
+    with pytest.raises(ValueError, match="not in the kept set"):
+        sampler.remove([24])
+    with pytest.raises(ValueError, match="outside the split"):
+        sampler.restore([0, 30])
+    sampler.restore(range(N // 2, N))
+    assert len(sampler) == N // 2
