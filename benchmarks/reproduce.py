@@ -152,7 +152,7 @@ def _bdp(ratio: float, interval: int = 2, limit: str = "ours", crit: str = "low/
     }
 
 
-def _suite_runs(suite: str, seed: int, args: argparse.Namespace) -> list[dict[str, Any]]:
+def suite_runs(suite: str, seed: int, args: argparse.Namespace) -> list[dict[str, Any]]:
     """The runs of one suite of issue 12 for one seed, most important first."""
     p4, p14 = PAPER_RATIOS["4pct"], PAPER_RATIOS["14pct"]
     hess = {"hessian": args.hessian} if args.hessian else {}
@@ -200,7 +200,7 @@ def build_grid(args: argparse.Namespace) -> list[dict[str, Any]]:
     runs: list[dict[str, Any]] = []
     for suite in (s for s in SUITES if s in args.grid):
         for seed in args.seeds:
-            runs += _suite_runs(suite, seed, args)
+            runs += suite_runs(suite, seed, args)
     for seed in args.seeds:
         if "full" in args.grid:
             for algo in args.algos:
