@@ -129,6 +129,17 @@ def test_select_reads_npz_sources(capsys, tmp_path: Path) -> None:
     assert "kept 20 of 40 samples" in out
 
 
+def test_select_balance_degree_ignores_unused_class_ids(capsys, tmp_path: Path) -> None:
+    # labels {3, 7}, perfectly balanced: B = 1, not the 0.036 that ids 0..7 would give
+    rng = np.random.default_rng(0)
+    src = tmp_path / "two.npz"
+    np.savez(src, x_train=rng.integers(0, 256, (40, 6, 6, 3), dtype=np.uint8), y_train=np.repeat([3, 7], 20))
+    code, out, err = run(capsys, "select", "cc-rs", "--data", f"npz:{src}", "--ratio", "0.5", "--no-progress")
+    assert code == 0, err
+    assert "class balance degree: kept 1.0000 (all data 1.0000)" in out
+    assert "  class       3      7" in out
+
+
 # ---------------------------------------------------------------------------- search
 def test_search_with_a_proxy_writes_a_valid_record(capsys, tmp_path: Path, digits_targets) -> None:
     from proxydata.nas import Genotype

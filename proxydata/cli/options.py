@@ -94,7 +94,12 @@ METHOD_OPTIONS: tuple[MethodOption, ...] = (
         "weights_path", "weights-path", "weights_path", "local ResNet-18 state_dict file (never downloaded)"
     ),
     MethodOption(
-        "score_epoch", "score-epoch", "score_epoch", "epoch whose losses are scored", False, {"type": int}
+        "score_epoch",
+        "score-epoch",
+        "score_epoch",
+        "deprecated: TL trains --epochs epochs and scores the last",
+        False,
+        {"type": int},
     ),
     MethodOption(
         "proxy_batch_size",

@@ -14,12 +14,18 @@ from .options import check_proxy_inputs, method_kwargs
 __all__ = ["class_table", "cmd_select"]
 
 
-def class_table(counts_full: np.ndarray, counts_kept: np.ndarray, width: int = 10) -> list[str]:
-    """Per-class counts as rows of ``width`` classes (readable for 100 classes too)."""
+def class_table(
+    counts_full: np.ndarray, counts_kept: np.ndarray, width: int = 10, classes: np.ndarray | None = None
+) -> list[str]:
+    """Per-class counts as rows of ``width`` classes (readable for 100 classes too).
+
+    ``classes`` are the class ids the columns stand for (default ``0, 1, ...``).
+    """
+    ids = np.arange(counts_full.size) if classes is None else np.asarray(classes)
     lines = []
     for start in range(0, counts_full.size, width):
         cols = range(start, min(start + width, counts_full.size))
-        lines.append("  class " + "".join(f"{c:>7d}" for c in cols))
+        lines.append("  class " + "".join(f"{int(ids[c]):>7d}" for c in cols))
         lines.append("  all   " + "".join(f"{int(counts_full[c]):>7d}" for c in cols))
         lines.append("  kept  " + "".join(f"{int(counts_kept[c]):>7d}" for c in cols))
     return lines
@@ -47,16 +53,17 @@ def cmd_select(args: argparse.Namespace) -> int:
     )
     seconds = time.perf_counter() - start
 
-    num_classes = int(targets.max()) + 1
-    full = class_counts(targets, num_classes)
-    kept = class_counts(targets[proxy.indices], num_classes)
+    # only the classes present count: unused ids would pull the balance degree down
+    classes = np.unique(targets)
+    full = class_counts(targets, classes=classes)
+    kept = class_counts(targets[proxy.indices], classes=classes)
     n, m = targets.size, int(proxy.indices.size)
     print(
         f"{method} proxy of {args.data}: kept {m} of {n} samples ({100.0 * m / n:.1f} %), "
         f"ratio {ratio:g}, seed {args.seed}"
     )
     print("per-class counts:")
-    for line in class_table(full, kept):
+    for line in class_table(full, kept, classes=classes):
         print(line)
     print(
         f"class balance degree: kept {class_balance_degree(kept):.4f} "
