@@ -81,6 +81,7 @@ class SplitState:
 
     @property
     def n_initial(self) -> int:
+        """Size of the split when the pruner was built."""
         return int(self.initial.size)
 
     def kept_positions(self) -> np.ndarray:
