@@ -367,8 +367,8 @@ def test_static_proxy_sampler_processes_exactly_the_proxy(tiny_digits) -> None:
     assert sorted(recording.reads) == sorted(proxy.indices.tolist() * 2)
     # one validation batch per training batch
     assert r.val_sizes == [16 * math.ceil(m / 16)] * 2
-    # the loop pins the shuffle with set_epoch(0), set_epoch(1); each pass then advances it
-    assert proxy.epoch == 2
+    # the loop pins the shuffle with set_epoch(0), set_epoch(1); iterating never advances it
+    assert proxy.epoch == 1
 
 
 class FakePruner:
