@@ -117,6 +117,6 @@ class RankGuard:
                 f"num_replicas={self.num_replicas} but torch.distributed is not initialised: the score "
                 "buffers are not summed across ranks, so ranks may keep different samples",
                 RuntimeWarning,
-                stacklevel=4,
+                stacklevel=3,
             )
         return False

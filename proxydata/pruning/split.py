@@ -150,7 +150,7 @@ class SplitState:
                 f"than 2 of the last {interval} epochs): nothing was pruned from it. Is observe() "
                 f"called for the {self.name} batches?",
                 RuntimeWarning,
-                stacklevel=4,
+                stacklevel=3,
             )
         if seen < kept and not self.coverage_warned:
             self.coverage_warned = True
@@ -162,7 +162,7 @@ class SplitState:
                 "False)); num_replicas is not the number of ranks. Warned once per split; the history "
                 f"records n_unobserved_{self.name} every epoch.",
                 RuntimeWarning,
-                stacklevel=4,
+                stacklevel=3,
             )
 
 
