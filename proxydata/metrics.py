@@ -152,10 +152,6 @@ def voe(history: Any, mask: Any = None) -> Any:
     return out.cpu().numpy() if is_numpy else out
 
 
-# The pruner imported the kernel under its former private name; kept until it moves over.
-_el2n_unchecked = el2n_unchecked
-
-
 def _voe_unchecked(h: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
     w = m.to(h.dtype)
     count = w.sum(dim=1)

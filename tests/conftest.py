@@ -10,7 +10,6 @@ import pytest
 import torch
 from hypothesis import HealthCheck, settings
 
-
 import proxydata
 from proxydata.datasets import ArrayDataset
 

@@ -18,7 +18,7 @@ import torch
 
 from .._validation import show
 from ..exceptions import ProxydataTypeError, ProxydataValueError
-from ..metrics import _el2n_unchecked as el2n_from_logits
+from ..metrics import el2n_unchecked as el2n_from_logits
 from .score_buffer import ScoreBuffer
 from .tracked import TrackedSet
 
