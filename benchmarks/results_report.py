@@ -374,10 +374,16 @@ def claim5(records: list[dict[str, Any]]) -> list[str]:
         cpu_f = [r for r in _cpu_baseline(groups, key, full) if r.get("search_cpu_seconds")]
         cpu = _mean(cpu_b, _cpu) / _mean(cpu_f, _cpu) if cpu_b and cpu_f else float("nan")
         acc_ok = a_b >= a_f
-        cost_ok = samples <= COST_RULE and (np.isnan(cpu) or cpu <= COST_RULE)
-        verdict = "holds" if acc_ok and cost_ok else "does not hold"
-        why = [] if acc_ok else ["accuracy below full data"]
-        why += [] if cost_ok else ["cost above the rule"]
+        on_samples = acc_ok and samples <= COST_RULE
+        on_cpu = acc_ok and not np.isnan(cpu) and cpu <= COST_RULE
+        if on_samples and on_cpu:
+            verdict = "holds on both clocks"
+        elif on_samples:
+            verdict = "holds on samples processed" + ("" if np.isnan(cpu) else ", not on CPU seconds")
+        elif acc_ok:
+            verdict = "does not hold (cost above the rule)"
+        else:
+            verdict = "does not hold (accuracy below full data)"
         out.append(
             f"- {row_name(key)} (n={len(bdp)}) vs {row_name(_group_key(full[0]))} (n={len(full)}): "
             f"CIFAR-10 {a_b:.2f} vs {a_f:.2f}; samples processed {samples:.2f} of full; CPU seconds "
@@ -386,10 +392,15 @@ def claim5(records: list[dict[str, Any]]) -> list[str]:
                 if np.isnan(cpu)
                 else f"{cpu:.2f} of full"
             )
-            + f" → **{verdict}**"
-            + (f" ({'; '.join(why)})" if why else "")
-            + "."
+            + f" → **{verdict}**."
         )
+    out += [
+        "",
+        "CPU seconds exceed the share of samples processed because part of a search's cost does not "
+        "shrink with the data: the pruner's bookkeeping of every forward pass, and, where recorded, the "
+        "per-epoch Hessian eigenvalue on a fixed batch (the same cost for full data and BDP, which pulls "
+        "the ratio towards 1).",
+    ]
     return out
 
 
@@ -439,6 +450,7 @@ def claim6(records: list[dict[str, Any]]) -> list[str]:
         none = {r["seed"]: r for r in groups[key]}
         setting = row_name(key).replace(" limit=none", "")
         accs: dict[str, float] = {}
+        changed = (0, 0)
         held_any = False
         for limit in ("ours", "none", "linear"):
             recs = groups.get((*key[:3], _limit_variant(key[3], limit), key[4]), [])
@@ -449,6 +461,8 @@ def claim6(records: list[dict[str, Any]]) -> list[str]:
             firsts = [e for e in (_first_binding_epoch(r) for r in recs) if e is not None]
             same = sum(r["genotype"] == none[r["seed"]]["genotype"] for r in recs if r["seed"] in none)
             accs[limit] = _mean(recs, lambda r: _acc(r, C10))
+            if limit == "ours":
+                changed = (len([r for r in recs if r["seed"] in none]) - same, len(recs))
             out.append(
                 f"| {setting} | {limit} | {len(recs)} | {_fmt(held, 0)} | "
                 + (f"{min(firsts)}" if firsts else "never")
@@ -464,7 +478,8 @@ def claim6(records: list[dict[str, Any]]) -> list[str]:
                 alt = f"; linear limit {accs['linear']:.2f}" if "linear" in accs else ""
                 verdicts.append(
                     f"- {setting}: CIFAR-10 {accs['ours']:.2f} with our limit vs {accs['none']:.2f} "
-                    f"without{alt} → **{v}**."
+                    f"without{alt}; our limit changed the found cell in {changed[0]} of {changed[1]} "
+                    f"seeds → **{v}**."
                 )
     return [*out, "", *verdicts]
 
@@ -527,7 +542,25 @@ def hessian_summary(records: list[dict[str, Any]]) -> list[str]:
         out.append(
             f"| {row_name(key)} | {len(recs)} | " + " | ".join(_fmt([f(e) for e in ev], 3) for f in at) + " |"
         )
-    return out if len(out) > 2 else ["No run recorded the Hessian yet."]
+    if len(out) <= 2:
+        return ["No run recorded the Hessian yet."]
+    out += ["", "BDP's Fig. 3c: the dominant eigenvalue grows more slowly under BDP than on full data. Rule: "
+            "the mean last-epoch eigenvalue of the BDP runs is below that of the full-data runs of the "
+            "same algorithm (both with the Hessian recorded)."]  # fmt: skip
+    for key in sorted(groups, key=lambda k: (_algo_rank(k[0]), k[3])):
+        if key[1] != "bdp":
+            continue
+        bdp = [r["hessian_eigenvalues"][-1] for r in groups[key] if r.get("hessian_eigenvalues")]
+        extra = " ".join(p for p in key[3].split(" ") if p.startswith(("split=", "augment=", "beta=")))
+        full = [r["hessian_eigenvalues"][-1] for r in groups.get((key[0], "full", 1.0, extra, key[4]), [])
+                if r.get("hessian_eigenvalues")]  # fmt: skip
+        if bdp and full:
+            verdict = "holds" if np.mean(bdp) < np.mean(full) else "does not hold"
+            out.append(
+                f"- {row_name(key)}: last-epoch eigenvalue {_fmt(bdp, 3)} (n={len(bdp)}) vs full data "
+                f"{_fmt(full, 3)} (n={len(full)}) → **{verdict}**."
+            )
+    return out
 
 
 # ---------------------------------------------------------------- figures
