@@ -45,10 +45,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.func import functional_call
+from tqdm.auto import tqdm
 
-from .._validation import check_bool, check_choice, check_device, check_float, check_int, check_seed
+from .._validation import check_bool, check_choice, check_device, check_float, check_int, check_seed, show
+from ..exceptions import ProxydataTypeError, ProxydataValueError
+from .optim import AdamSettings, SGDSettings
 from .regularizers import beta_decay_loss, dominant_hessian_eigenvalue
-from .schedules import beta_decay_weight, cosine_lr, gdas_tau
+from .schedules import beta_decay_weight, gdas_tau
 from .search_space import ALGO_MODES, SearchNetwork
 
 __all__ = ["ALGORITHMS", "SearchResult", "gdas_tau", "search", "unrolled_arch_grad"]
@@ -65,7 +68,7 @@ class SearchResult:
     Attributes
     ----------
     algo : str
-        ``"darts-v1"``, ``"darts-v2"`` or ``"gdas"``.
+        One of :data:`ALGORITHMS`.
     genotype : str
         The cell derived after the last epoch (NAS-Bench-201 string).
     genotypes : list of str
@@ -128,12 +131,12 @@ class SearchResult:
 
 def _unpack(batch: Any, need_index: bool, which: str) -> tuple[torch.Tensor, torch.Tensor, Any]:
     if not isinstance(batch, (tuple, list)) or len(batch) not in (2, 3):
-        raise ValueError(
+        raise ProxydataValueError(
             f"{which} batches must be (x, y) or (x, y, index) tuples, got {type(batch).__name__}"
         )
     if len(batch) == 2:
         if need_index:
-            raise ValueError(
+            raise ProxydataValueError(
                 f"{which} batches must be (x, y, index) when a pruner is given; "
                 "wrap the dataset in proxydata.IndexedDataset"
             )
@@ -149,7 +152,7 @@ def _cycle(loader: Iterable[Any]) -> Iterator[Any]:
             empty = False
             yield item
         if empty:
-            raise ValueError("val_loader yielded no batches")
+            raise ProxydataValueError("val_loader yielded no batches")
 
 
 def _sampler_size(loader: Any) -> int | None:
@@ -255,7 +258,7 @@ def _check_pruner(pruner: Any) -> None:
         return
     for name in ("observe", "step"):
         if not callable(getattr(pruner, name, None)):
-            raise TypeError(
+            raise ProxydataTypeError(
                 f"pruner must have observe() and step() (a BiLevelPruner), got {type(pruner).__name__}"
             )
 
@@ -268,17 +271,40 @@ def _check_hessian_batch(batch: Any, algo: str) -> tuple[torch.Tensor, torch.Ten
         or len(batch) != 2
         or not all(isinstance(t, torch.Tensor) for t in batch)
     ):
-        raise TypeError(f"hessian_batch must be an (x, y) pair of tensors, got {type(batch).__name__}")
+        raise ProxydataTypeError(
+            f"hessian_batch must be an (x, y) pair of tensors, got {type(batch).__name__}"
+        )
     if batch[0].shape[0] != batch[1].shape[0] or batch[0].shape[0] == 0:
-        raise ValueError(
+        raise ProxydataValueError(
             f"hessian_batch must hold the same number (> 0) of images and labels, "
             f"got {batch[0].shape[0]} and {batch[1].shape[0]}"
         )
     if ALGO_MODES[algo] != "darts":
-        raise ValueError(
+        raise ProxydataValueError(
             f"hessian_batch needs a DARTS algorithm (the GDAS loss is sampled), got algo={algo!r}"
         )
     return batch[0], batch[1]
+
+
+def _check_network(network: Any, algo: str) -> SearchNetwork:
+    if not isinstance(network, SearchNetwork):
+        raise ProxydataTypeError(
+            f"network must be a proxydata.nas.SearchNetwork, got {type(network).__name__}"
+        )
+    if ALGO_MODES[algo] != network.algo:
+        raise ProxydataValueError(
+            f"algo={algo!r} needs a SearchNetwork built with algo={ALGO_MODES[algo]!r}, "
+            f"got a network with algo={network.algo!r}"
+        )
+    return network
+
+
+def _check_callbacks(callbacks: Any) -> tuple[Callable[..., Any], ...]:
+    callbacks = tuple(callbacks)
+    for cb in callbacks:
+        if not callable(cb):
+            raise ProxydataTypeError(f"callbacks must be callables, got {show(cb)}")
+    return callbacks
 
 
 def _hessian_eigenvalue(
@@ -306,6 +332,60 @@ def _hessian_eigenvalue(
     finally:
         for p, flag in zip(weights, flags):
             p.requires_grad_(flag)
+
+
+@dataclass(frozen=True)
+class _SearchOptions:
+    """The checked keyword arguments of :func:`search`, one record for the loop."""
+
+    algo: str
+    epochs: int
+    device: torch.device
+    seed: int
+    weights: SGDSettings
+    arch: AdamSettings
+    tau_max: float
+    tau_min: float
+    hvp_eps: float
+    beta_lambda_max: float
+    hessian_batch: tuple[torch.Tensor, torch.Tensor] | None
+    hessian_iterations: int
+    callbacks: tuple[Callable[..., Any], ...]
+    progress: bool
+
+    @classmethod
+    def from_arguments(cls, args: dict[str, Any]) -> _SearchOptions:
+        """Check :func:`search`'s arguments (``network`` and ``pruner`` included, not kept)."""
+        algo = check_choice(args["algo"], "algo", ALGORITHMS)
+        _check_network(args["network"], algo)
+        epochs = check_int(args["epochs"], "epochs", minimum=1)
+        _check_pruner(args["pruner"])
+        tau_max = check_float(args["tau_max"], "tau_max", strictly_positive=True)
+        tau_min = check_float(args["tau_min"], "tau_min", strictly_positive=True)
+        if tau_min > tau_max:
+            raise ProxydataValueError(f"tau_min must be <= tau_max={tau_max}, got {tau_min}")
+        return cls(
+            algo=algo,
+            epochs=epochs,
+            device=check_device(args["device"]),
+            seed=check_seed(args["seed"]),
+            weights=SGDSettings.checked(
+                **{k: args[f"w_{k}"] for k in ("lr", "lr_min", "momentum", "weight_decay", "nesterov")},
+                grad_clip=args["grad_clip"],
+                prefix="w_",
+            ),
+            arch=AdamSettings.checked(
+                lr=args["a_lr"], betas=args["a_betas"], weight_decay=args["a_weight_decay"], prefix="a_"
+            ),
+            tau_max=tau_max,
+            tau_min=tau_min,
+            hvp_eps=check_float(args["hvp_eps"], "hvp_eps", strictly_positive=True),
+            beta_lambda_max=check_float(args["beta_lambda_max"], "beta_lambda_max", minimum=0.0),
+            hessian_batch=_check_hessian_batch(args["hessian_batch"], algo),
+            hessian_iterations=check_int(args["hessian_iterations"], "hessian_iterations", minimum=1),
+            callbacks=_check_callbacks(args["callbacks"]),
+            progress=check_bool(args["progress"], "progress"),
+        )
 
 
 def search(
@@ -396,126 +476,90 @@ def search(
     -------
     SearchResult
     """
-    if not isinstance(network, SearchNetwork):
-        raise TypeError(f"network must be a proxydata.nas.SearchNetwork, got {type(network).__name__}")
-    algo = check_choice(algo, "algo", ALGORITHMS)
-    if ALGO_MODES[algo] != network.algo:
-        raise ValueError(
-            f"algo={algo!r} needs a SearchNetwork built with algo={ALGO_MODES[algo]!r}, "
-            f"got a network with algo={network.algo!r}"
-        )
-    epochs = check_int(epochs, "epochs", minimum=1)
-    _check_pruner(pruner)
-    dev = check_device(device)
-    seed = check_seed(seed)
-    w_lr = check_float(w_lr, "w_lr", strictly_positive=True)
-    w_lr_min = check_float(w_lr_min, "w_lr_min", minimum=0.0)
-    w_momentum = check_float(w_momentum, "w_momentum", minimum=0.0)
-    w_weight_decay = check_float(w_weight_decay, "w_weight_decay", minimum=0.0)
-    w_nesterov = check_bool(w_nesterov, "w_nesterov") and w_momentum > 0
-    a_lr = check_float(a_lr, "a_lr", strictly_positive=True)
-    if not isinstance(a_betas, (tuple, list)) or len(a_betas) != 2:
-        raise TypeError(f"a_betas must be a pair of floats, got {a_betas!r}")
-    betas = tuple(check_float(b, "a_betas", minimum=0.0) for b in a_betas)
-    if any(b >= 1.0 for b in betas):
-        raise ValueError(f"a_betas must lie in [0, 1), got {a_betas!r}")
-    a_weight_decay = check_float(a_weight_decay, "a_weight_decay", minimum=0.0)
-    clip = 0.0 if grad_clip is None else check_float(grad_clip, "grad_clip", minimum=0.0)
-    tau_max = check_float(tau_max, "tau_max", strictly_positive=True)
-    tau_min = check_float(tau_min, "tau_min", strictly_positive=True)
-    if tau_min > tau_max:
-        raise ValueError(f"tau_min must be <= tau_max={tau_max}, got {tau_min}")
-    hvp_eps = check_float(hvp_eps, "hvp_eps", strictly_positive=True)
-    beta_lambda_max = check_float(beta_lambda_max, "beta_lambda_max", minimum=0.0)
-    hessian_iterations = check_int(hessian_iterations, "hessian_iterations", minimum=1)
-    hessian_batch = _check_hessian_batch(hessian_batch, algo)
-    callbacks = tuple(callbacks)
-    for cb in callbacks:
-        if not callable(cb):
-            raise TypeError(f"callbacks must be callables, got {cb!r}")
-    progress = check_bool(progress, "progress")
-
-    fork_devices = [dev] if dev.type == "cuda" else []
+    # every keyword argument goes into one checked record (read before any other local exists)
+    options = _SearchOptions.from_arguments(dict(locals()))
+    fork_devices = [options.device] if options.device.type == "cuda" else []
     with torch.random.fork_rng(devices=fork_devices):
-        torch.manual_seed(seed)
-        return _run(
-            network, train_loader, val_loader, algo=algo, epochs=epochs, pruner=pruner, device=dev,
-            seed=seed, w_lr=w_lr, w_lr_min=w_lr_min, w_momentum=w_momentum,
-            w_weight_decay=w_weight_decay, w_nesterov=w_nesterov, a_lr=a_lr, a_betas=betas,
-            a_weight_decay=a_weight_decay, clip=clip, tau_max=tau_max, tau_min=tau_min,
-            hvp_eps=hvp_eps, beta_lambda_max=beta_lambda_max, hessian_batch=hessian_batch,
-            hessian_iterations=hessian_iterations, callbacks=callbacks, progress=progress,
-        )  # fmt: skip
+        torch.manual_seed(options.seed)
+        return _SearchLoop(network, train_loader, val_loader, pruner, options).run()
 
 
-def _run(
-    network: SearchNetwork,
-    train_loader: Iterable[Any],
-    val_loader: Iterable[Any],
-    *,
-    algo: str,
-    epochs: int,
-    pruner: Any,
-    device: torch.device,
-    seed: int,
-    w_lr: float,
-    w_lr_min: float,
-    w_momentum: float,
-    w_weight_decay: float,
-    w_nesterov: bool,
-    a_lr: float,
-    a_betas: tuple[float, ...],
-    a_weight_decay: float,
-    clip: float,
-    tau_max: float,
-    tau_min: float,
-    hvp_eps: float,
-    beta_lambda_max: float,
-    hessian_batch: tuple[torch.Tensor, torch.Tensor] | None,
-    hessian_iterations: int,
-    callbacks: tuple[Callable[..., Any], ...],
-    progress: bool,
-) -> SearchResult:
-    from tqdm.auto import tqdm
+class _SearchLoop:
+    """One call of :func:`search`: the optimisers, the epoch loop and its record."""
 
-    network.to(device)
-    network.train()
-    weights = network.weight_parameters()
-    alpha = network.arch_parameters
-    w_opt = torch.optim.SGD(
-        weights, lr=w_lr, momentum=w_momentum, weight_decay=w_weight_decay, nesterov=w_nesterov
-    )
-    a_opt = torch.optim.Adam([alpha], lr=a_lr, betas=a_betas, weight_decay=a_weight_decay)
-    generator = torch.Generator(device=device)
-    generator.manual_seed(seed)
-    result = SearchResult(algo=algo)
-    need_index = pruner is not None
-    eigvec: torch.Tensor | None = None
-    start = time.perf_counter()
+    def __init__(
+        self,
+        network: SearchNetwork,
+        train_loader: Iterable[Any],
+        val_loader: Iterable[Any],
+        pruner: Any,
+        options: _SearchOptions,
+    ) -> None:
+        self.network = network.to(options.device)
+        network.train()
+        self.train_loader, self.val_loader = train_loader, val_loader
+        self.pruner = pruner
+        self.options = options
+        self.weights = network.weight_parameters()
+        self.alpha = network.arch_parameters
+        self.w_opt = options.weights.optimizer(self.weights)
+        self.a_opt = options.arch.optimizer([self.alpha])
+        self.generator = torch.Generator(device=options.device)
+        self.generator.manual_seed(options.seed)
+        self.result = SearchResult(algo=options.algo)
+        self.eigvec: torch.Tensor | None = None  # warm start of the next Hessian eigenvalue
 
-    for epoch in range(epochs):
-        t0 = time.perf_counter()
-        lr = cosine_lr(epoch, epochs, w_lr, w_lr_min)
-        beta_weight = beta_decay_weight(epoch, epochs, beta_lambda_max)
-        if algo == "beta-darts":
+    def run(self) -> SearchResult:
+        """Every epoch: the batches, ``pruner.step()``, the record, the callbacks."""
+        start = time.perf_counter()
+        for epoch in range(self.options.epochs):
+            t0 = time.perf_counter()
+            lr, beta_weight = self._start_epoch(epoch)
+            sums, n_train, n_val = self._batches(epoch, lr, beta_weight)
+            if self.pruner is not None:
+                self.pruner.step()
+            self._record(sums, n_train, n_val)
+            self.result.epoch_seconds.append(time.perf_counter() - t0)
+            self.result.search_seconds = time.perf_counter() - start
+            self._report(epoch, n_train)
+            stop = False
+            for cb in self.options.callbacks:
+                stop = bool(cb(epoch, self.result, self.network)) or stop
+            if stop:
+                break
+        return self.result
+
+    def _start_epoch(self, epoch: int) -> tuple[float, float]:
+        """Set this epoch's schedules and samplers; return ``(weight lr, beta-decay weight)``."""
+        opts, result = self.options, self.result
+        lr = opts.weights.start_epoch(self.w_opt, epoch, opts.epochs)
+        beta_weight = beta_decay_weight(epoch, opts.epochs, opts.beta_lambda_max)
+        if opts.algo == "beta-darts":
             result.beta_weights.append(beta_weight)
-        for group in w_opt.param_groups:
-            group["lr"] = lr
-        if algo == "gdas":
-            network.tau = gdas_tau(epoch, epochs, tau_max, tau_min)
-            result.taus.append(network.tau)
-        _set_epoch(train_loader, epoch, pruner)
-        _set_epoch(val_loader, epoch, pruner)
-        result.train_set_sizes.append(_sampler_size(train_loader))
-        result.val_set_sizes.append(_sampler_size(val_loader))
-        val_batches = _cycle(val_loader)
-        # train loss, train hits, val loss, val hits: summed on the device (no sync per step)
+        if opts.algo == "gdas":
+            self.network.tau = gdas_tau(epoch, opts.epochs, opts.tau_max, opts.tau_min)
+            result.taus.append(self.network.tau)
+        _set_epoch(self.train_loader, epoch, self.pruner)
+        _set_epoch(self.val_loader, epoch, self.pruner)
+        result.train_set_sizes.append(_sampler_size(self.train_loader))
+        result.val_set_sizes.append(_sampler_size(self.val_loader))
+        return lr, beta_weight
+
+    def _batches(self, epoch: int, lr: float, beta_weight: float) -> tuple[torch.Tensor, int, int]:
+        """One pass over the training loader, each batch paired with the next validation batch.
+
+        Returns the sums (train loss, train hits, val loss, val hits) and the two sample counts.
+        """
+        opts, pruner, device = self.options, self.pruner, self.options.device
+        need_index = pruner is not None
+        val_batches = _cycle(self.val_loader)
+        # summed on the device: no host sync per step
         sums = torch.zeros(4, dtype=torch.float64, device=device)
         n_train = n_val = 0
         bar = tqdm(
-            train_loader,
-            desc=f"{algo} epoch {epoch + 1}/{epochs}",
-            disable=not progress,
+            self.train_loader,
+            desc=f"{opts.algo} epoch {epoch + 1}/{opts.epochs}",
+            disable=not opts.progress,
             leave=False,
             unit="batch",
         )
@@ -524,50 +568,18 @@ def _run(
             xv, yv, idx_v = _unpack(next(val_batches), need_index, "val_loader")
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             xv, yv = xv.to(device, non_blocking=True), yv.to(device, non_blocking=True)
-
-            # 1. architecture step on the validation batch
-            if algo == "darts-v2":
-                buffers = [w_opt.state[p].get("momentum_buffer") for p in weights]
-                dalpha, loss_v, logits_v = unrolled_arch_grad(
-                    network, x, y, xv, yv, lr=lr, momentum=w_momentum, weight_decay=w_weight_decay,
-                    momentum_buffers=buffers, hvp_eps=hvp_eps,
-                )  # fmt: skip
-            else:
-                logits_v = network(xv, generator)
-                loss_v = F.cross_entropy(logits_v, yv)
-                objective = loss_v
-                if algo == "beta-darts":
-                    objective = loss_v + beta_weight * beta_decay_loss(alpha)
-                (dalpha,) = torch.autograd.grad(objective, alpha)  # no weight gradients needed
-                logits_v, loss_v = logits_v.detach(), loss_v.detach()
-            alpha.grad = dalpha
-            a_opt.step()
+            logits_v, loss_v = self._arch_step(x, y, xv, yv, lr, beta_weight)
             if pruner is not None:
                 pruner.observe(idx_v, logits_v)
-
-            # 2. weight step on the training batch (alpha frozen: no alpha gradients)
-            alpha.requires_grad_(False)
-            try:
-                logits = network(x, generator)
-                loss = F.cross_entropy(logits, y)
-                grads = torch.autograd.grad(loss, weights, allow_unused=True)
-            finally:
-                alpha.requires_grad_(True)
-            for p, g in zip(weights, grads):
-                p.grad = g  # None for weights the sampled GDAS cell did not use: SGD skips them
-            if clip > 0:
-                torch.nn.utils.clip_grad_norm_([p for p in weights if p.grad is not None], clip)
-            w_opt.step()
-            logits = logits.detach()
+            logits, loss = self._weight_step(x, y)
             if pruner is not None:
                 pruner.observe(idx, logits)
-
             b, bv = int(y.shape[0]), int(yv.shape[0])
             n_train += b
             n_val += bv
             sums += torch.stack(
                 [
-                    loss.detach().double() * b,
+                    loss.double() * b,
                     (logits.argmax(1) == y).sum().double(),
                     loss_v.double() * bv,
                     (logits_v.argmax(1) == yv).sum().double(),
@@ -576,9 +588,56 @@ def _run(
         bar.close()
         val_batches.close()  # releases the validation loader's iterator (and its workers)
         if n_train == 0:
-            raise ValueError(f"train_loader yielded no batches in epoch {epoch}")
-        if pruner is not None:
-            pruner.step()
+            raise ProxydataValueError(f"train_loader yielded no batches in epoch {epoch}")
+        return sums, n_train, n_val
+
+    def _arch_step(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        xv: torch.Tensor,
+        yv: torch.Tensor,
+        lr: float,
+        beta_weight: float,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Update alpha on the validation batch; return its (detached) logits and loss."""
+        opts, network, alpha = self.options, self.network, self.alpha
+        if opts.algo == "darts-v2":
+            buffers = [self.w_opt.state[p].get("momentum_buffer") for p in self.weights]
+            dalpha, loss_v, logits_v = unrolled_arch_grad(
+                network, x, y, xv, yv, lr=lr, momentum=opts.weights.momentum,
+                weight_decay=opts.weights.weight_decay, momentum_buffers=buffers, hvp_eps=opts.hvp_eps,
+            )  # fmt: skip
+        else:
+            logits_v = network(xv, self.generator)
+            loss_v = F.cross_entropy(logits_v, yv)
+            objective = loss_v
+            if opts.algo == "beta-darts":
+                objective = loss_v + beta_weight * beta_decay_loss(alpha)
+            (dalpha,) = torch.autograd.grad(objective, alpha)  # no weight gradients needed
+            logits_v, loss_v = logits_v.detach(), loss_v.detach()
+        alpha.grad = dalpha
+        self.a_opt.step()
+        return logits_v, loss_v
+
+    def _weight_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Update the weights on the training batch (alpha frozen); return detached logits and loss."""
+        self.alpha.requires_grad_(False)  # no alpha gradients in the weight step
+        try:
+            logits = self.network(x, self.generator)
+            loss = F.cross_entropy(logits, y)
+            grads = torch.autograd.grad(loss, self.weights, allow_unused=True)
+        finally:
+            self.alpha.requires_grad_(True)
+        for p, g in zip(self.weights, grads):
+            p.grad = g  # None for weights the sampled GDAS cell did not use: SGD skips them
+        self.options.weights.clip(self.weights)
+        self.w_opt.step()
+        return logits.detach(), loss.detach()
+
+    def _record(self, sums: torch.Tensor, n_train: int, n_val: int) -> None:
+        """Append the epoch's means, sizes, genotype and (optionally) Hessian eigenvalue."""
+        result, opts = self.result, self.options
         totals = sums.tolist()
         result.train_loss.append(totals[0] / n_train)
         result.train_acc.append(totals[1] / n_train)
@@ -586,26 +645,22 @@ def _run(
         result.val_acc.append(totals[3] / n_val)
         result.train_sizes.append(n_train)
         result.val_sizes.append(n_val)
-        result.genotypes.append(str(network.genotype()))
+        result.genotypes.append(str(self.network.genotype()))
         result.genotype = result.genotypes[-1]
-        result.alphas = alpha.detach().cpu().double().numpy().copy()
-        if hessian_batch is not None:
-            eigenvalue, eigvec = _hessian_eigenvalue(
-                network, hessian_batch, device, hessian_iterations, seed, eigvec
+        result.alphas = self.alpha.detach().cpu().double().numpy().copy()
+        if opts.hessian_batch is not None:
+            eigenvalue, self.eigvec = _hessian_eigenvalue(
+                self.network, opts.hessian_batch, opts.device, opts.hessian_iterations, opts.seed, self.eigvec
             )
             result.hessian_eigenvalues.append(eigenvalue)
-        result.epoch_seconds.append(time.perf_counter() - t0)
-        result.search_seconds = time.perf_counter() - start
-        if progress:
-            bar.write(
-                f"{algo} epoch {epoch + 1}/{epochs}: train loss {result.train_loss[-1]:.3f} "
-                f"acc {result.train_acc[-1]:.3f}, val loss {result.val_loss[-1]:.3f} "
-                f"acc {result.val_acc[-1]:.3f}, {n_train} train samples, "
-                f"{result.epoch_seconds[-1]:.1f} s, {result.genotype}"
-            )
-        stop = False
-        for cb in callbacks:
-            stop = bool(cb(epoch, result, network)) or stop
-        if stop:
-            break
-    return result
+
+    def _report(self, epoch: int, n_train: int) -> None:
+        if not self.options.progress:
+            return
+        r, opts = self.result, self.options
+        tqdm.write(
+            f"{opts.algo} epoch {epoch + 1}/{opts.epochs}: train loss {r.train_loss[-1]:.3f} "
+            f"acc {r.train_acc[-1]:.3f}, val loss {r.val_loss[-1]:.3f} "
+            f"acc {r.val_acc[-1]:.3f}, {n_train} train samples, "
+            f"{r.epoch_seconds[-1]:.1f} s, {r.genotype}"
+        )
