@@ -15,11 +15,15 @@ from typing import Any
 import numpy as np
 from torch.utils.data import DataLoader, Subset
 
-from ._sharding import ShardedIndexSampler
 from ._validation import check_bool, check_choice, check_int, check_ratio, check_seed
 from .data import IndexedDataset, get_targets
+from .exceptions import ProxydataValueError
 from .metrics import class_balance_degree, class_counts
+from .nas import ALGORITHMS, CropFlipDataset, SearchNetwork, search, train_genotype
+from .pruning import BiLevelPruner
+from .pruning.history import to_plain
 from .samplers import make_proxy, registered_methods
+from .samplers.sharding import ShardedIndexSampler
 
 __all__ = [
     "SearchConfig",
@@ -90,9 +94,7 @@ class SearchConfig:
     progress: bool = True
 
     def validate(self) -> SearchConfig:
-        """Check every field; return self."""
-        from .nas import ALGORITHMS
-
+        """Check every field (``ProxydataValueError`` / ``ProxydataTypeError`` naming it); return self."""
         check_choice(self.algo, "algo", ALGORITHMS)
         check_int(self.epochs, "epochs", minimum=1)
         check_int(self.C, "C", minimum=1)
@@ -109,7 +111,7 @@ class SearchConfig:
             check_choice(self.proxy, "proxy", registered_methods())
         check_ratio(self.ratio)
         if self.proxy is None and self.ratio != 1.0:
-            raise ValueError(f"ratio={self.ratio} needs a proxy method (proxy is None)")
+            raise ProxydataValueError(f"ratio={self.ratio} needs a proxy method (proxy is None)")
         return self
 
 
@@ -118,7 +120,7 @@ def image_shape(dataset: Any) -> tuple[int, int, int]:
     x = dataset[0][0]
     if getattr(x, "ndim", 0) != 3:
         shape = getattr(x, "shape", None)
-        raise ValueError(f"dataset items must be (C, H, W) image tensors, got shape {shape}")
+        raise ProxydataValueError(f"dataset items must be (C, H, W) image tensors, got shape {shape}")
     return tuple(int(s) for s in x.shape)  # type: ignore[return-value]
 
 
@@ -153,9 +155,6 @@ def run_search(
         selection seconds and kept size, the pruner history summary when used,
         and ``accuracies`` from the table when given.
     """
-    from .nas import CropFlipDataset, SearchNetwork, search
-    from .pruning import BiLevelPruner
-
     config.validate()
     targets = get_targets(dataset, progress=False)
     train_idx = np.asarray(train_indices, dtype=np.int64)
@@ -165,62 +164,20 @@ def run_search(
         "train_pool": int(train_idx.size),
         "val_size": int(val_idx.size),
     }
-
-    kept = train_idx
-    record["proxy_seconds"] = 0.0
-    if config.proxy is not None:
-        proxy = make_proxy(
-            config.proxy,
-            Subset(dataset, train_idx.tolist()),
-            ratio=config.ratio,
-            seed=config.seed,
-            progress=config.progress,
-            targets=targets[train_idx],
-            **config.proxy_kwargs,
-        )
-        kept = train_idx[proxy.indices]
-        record["proxy_seconds"] = float(proxy.fit_seconds)
-    record["kept_train"] = int(kept.size)
-    num_classes = int(targets.max()) + 1
-    record["kept_class_counts"] = class_counts(targets[kept], num_classes).tolist()
-    record["kept_balance"] = class_balance_degree(record["kept_class_counts"])
-
-    searched = dataset
-    if config.augment_padding is not None:
-        searched = CropFlipDataset(dataset, padding=config.augment_padding, flip=True, seed=config.seed)
-    indexed = IndexedDataset(searched)
+    kept = _apply_proxy(dataset, train_idx, targets, config, record)
     pruner = None
     if config.bdp:
         pruner = BiLevelPruner(
             targets, kept, val_idx, epochs=config.epochs, seed=config.seed, **config.bdp_kwargs
         )
-        train_sampler, val_sampler = pruner.train_sampler, pruner.val_sampler
-    else:
-        train_sampler = ShardedIndexSampler(kept, seed=config.seed)
-        val_sampler = ShardedIndexSampler(val_idx, seed=config.seed + 1)
-    train_loader = DataLoader(
-        indexed, batch_size=config.batch_size, sampler=train_sampler, num_workers=config.num_workers
-    )
-    val_loader = DataLoader(
-        indexed, batch_size=config.batch_size, sampler=val_sampler, num_workers=config.num_workers
-    )
-
-    channels = image_shape(dataset)[0]
-    network = SearchNetwork(
-        C=config.C,
-        N=config.N,
-        num_classes=num_classes,
-        in_channels=channels,
-        algo="gdas" if config.algo == "gdas" else "darts",
-        seed=config.seed,
-    )
+    train_loader, val_loader = _search_loaders(dataset, kept, val_idx, config, pruner)
     search_kwargs = dict(config.search_kwargs)
     if config.hessian_samples > 0:
         search_kwargs["hessian_batch"] = hessian_batch(dataset, val_idx, config.hessian_samples, config.seed)
         search_kwargs["hessian_iterations"] = config.hessian_iterations
     start, cpu_start = time.perf_counter(), time.process_time()
     result = search(
-        network,
+        _supernet(dataset, targets, config),
         train_loader,
         val_loader,
         algo=config.algo,
@@ -238,12 +195,76 @@ def run_search(
     record["search_cpu_seconds"] = time.process_time() - cpu_start
     record.update(result.to_dict())
     if pruner is not None:
-        record["pruner_history"] = _jsonable_history(pruner.history)
+        record["pruner_history"] = to_plain(pruner.history)
         record["final_train"] = int(pruner.kept_train.size)
         record["final_val"] = int(pruner.kept_val.size)
     if table is not None:
         record["accuracies"] = table.lookup(result.genotype)
     return record
+
+
+def _supernet(dataset: Any, targets: np.ndarray, config: SearchConfig) -> SearchNetwork:
+    """The seeded supernet for ``config.algo``, sized for the dataset's images and labels."""
+    return SearchNetwork(
+        C=config.C,
+        N=config.N,
+        num_classes=int(targets.max()) + 1,  # the output layer covers every label id
+        in_channels=image_shape(dataset)[0],
+        algo="gdas" if config.algo == "gdas" else "darts",
+        seed=config.seed,
+    )
+
+
+def _apply_proxy(
+    dataset: Any, train_idx: np.ndarray, targets: np.ndarray, config: SearchConfig, record: dict[str, Any]
+) -> np.ndarray:
+    """The kept training indices (``config.proxy`` drawn from ``train_idx``, or all of it).
+
+    Adds ``proxy_seconds``, ``kept_train``, ``kept_class_counts`` and ``kept_balance``
+    to ``record``; only the dataset's classes that are present are counted, so
+    unused label ids do not pull the balance degree down.
+    """
+    kept = train_idx
+    record["proxy_seconds"] = 0.0
+    if config.proxy is not None:
+        proxy = make_proxy(
+            config.proxy,
+            Subset(dataset, train_idx.tolist()),
+            ratio=config.ratio,
+            seed=config.seed,
+            progress=config.progress,
+            targets=targets[train_idx],
+            **config.proxy_kwargs,
+        )
+        kept = train_idx[proxy.indices]
+        record["proxy_seconds"] = float(proxy.fit_seconds)
+    record["kept_train"] = int(kept.size)
+    counts = class_counts(targets[kept], classes=np.unique(targets))
+    record["kept_class_counts"] = counts.tolist()
+    record["kept_balance"] = class_balance_degree(counts)
+    return kept
+
+
+def _search_loaders(
+    dataset: Any, kept: np.ndarray, val_idx: np.ndarray, config: SearchConfig, pruner: BiLevelPruner | None
+) -> tuple[DataLoader, DataLoader]:
+    """The two loaders over the (augmented) indexed dataset: the pruner's samplers, or seeded shuffles."""
+    searched = dataset
+    if config.augment_padding is not None:
+        searched = CropFlipDataset(dataset, padding=config.augment_padding, flip=True, seed=config.seed)
+    indexed = IndexedDataset(searched)
+    if pruner is not None:
+        train_sampler, val_sampler = pruner.train_sampler, pruner.val_sampler
+    else:
+        train_sampler = ShardedIndexSampler(kept, seed=config.seed)
+        val_sampler = ShardedIndexSampler(val_idx, seed=config.seed + 1)
+
+    def loader(sampler: Any) -> DataLoader:
+        return DataLoader(
+            indexed, batch_size=config.batch_size, sampler=sampler, num_workers=config.num_workers
+        )
+
+    return loader(train_sampler), loader(val_sampler)
 
 
 def hessian_batch(dataset: Any, val_indices: np.ndarray, size: int, seed: int) -> tuple[Any, Any]:
@@ -256,18 +277,6 @@ def hessian_batch(dataset: Any, val_indices: np.ndarray, size: int, seed: int) -
     x = torch.stack([torch.as_tensor(item[0]) for item in items])
     y = torch.as_tensor([int(item[1]) for item in items], dtype=torch.int64)
     return x, y
-
-
-def _jsonable_history(history: Any) -> Any:
-    if isinstance(history, dict):
-        return {str(k): _jsonable_history(v) for k, v in history.items()}
-    if isinstance(history, (list, tuple)):
-        return [_jsonable_history(v) for v in history]
-    if isinstance(history, np.ndarray):
-        return history.tolist()
-    if isinstance(history, (np.integer, np.floating)):
-        return history.item()
-    return history
 
 
 def full_data_samples(train_size: int, val_size: int, batch_size: int) -> tuple[int, int]:
@@ -353,11 +362,7 @@ def evaluate_genotype(
         ``train_genotype``'s result (``test_acc`` in [0, 1], ...) plus
         ``epochs``, ``train_size``, ``test_size`` and ``seconds``.
     """
-    import inspect
-
     import torch
-
-    from .nas import train_genotype
 
     check_int(epochs, "epochs", minimum=1)
     check_seed(seed)
@@ -367,9 +372,6 @@ def evaluate_genotype(
     g.manual_seed(seed)
     train_loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, generator=g)
     test_loader = DataLoader(test_set, batch_size=max(batch_size, 256), shuffle=False)
-    kwargs = dict(train_kwargs)
-    if "progress" in inspect.signature(train_genotype).parameters:
-        kwargs["progress"] = progress
     start = time.perf_counter()
     out = train_genotype(
         str(genotype),
@@ -382,9 +384,10 @@ def evaluate_genotype(
         in_channels=image_shape(train_set)[0],
         device=device,
         seed=seed,
-        **kwargs,
+        progress=progress,
+        **train_kwargs,
     )
-    record = _jsonable_history(dict(out))
+    record = to_plain(out)
     record.update(
         epochs=epochs, train_size=len(train_set), test_size=len(test_set), seconds=time.perf_counter() - start
     )

@@ -10,6 +10,7 @@ user's own loop is, with a static proxy as a loader's sampler or a
 - :func:`search`, :class:`SearchResult` — the search loop (DARTS-V1/V2, β-DARTS, GDAS) and its record;
 - :func:`beta_decay_loss`, :func:`dominant_hessian_eigenvalue` — β-DARTS's regulariser and
   the sharpness of the architecture landscape;
+- :mod:`.optim` — the optimiser settings both loops share, checked once;
 - :class:`CropFlipDataset` — seeded search-time augmentation;
 - :class:`NB201Table` — accuracy look-up in a NAS-Bench-201 table file.
 """

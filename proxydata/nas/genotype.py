@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..exceptions import ProxydataTypeError, ProxydataValueError
+
 __all__ = ["EDGES", "NB201_OPS", "NUM_NODES", "Genotype", "as_genotype"]
 
 #: The operation set of NAS-Bench-201, in the benchmark's order (the columns of the
@@ -57,13 +59,15 @@ class Genotype:
 
     def __post_init__(self) -> None:
         if isinstance(self.ops, str) or not isinstance(self.ops, Sequence):
-            raise TypeError(f"ops must be a sequence of {len(EDGES)} operation names, got {self.ops!r}")
+            raise ProxydataTypeError(
+                f"ops must be a sequence of {len(EDGES)} operation names, got {self.ops!r}"
+            )
         ops = tuple(self.ops)
         if len(ops) != len(EDGES):
-            raise ValueError(f"ops must name {len(EDGES)} operations (one per edge), got {len(ops)}")
+            raise ProxydataValueError(f"ops must name {len(EDGES)} operations (one per edge), got {len(ops)}")
         for op in ops:
             if op not in NB201_OPS:
-                raise ValueError(f"ops must be drawn from {NB201_OPS}, got {op!r}")
+                raise ProxydataValueError(f"ops must be drawn from {NB201_OPS}, got {op!r}")
         object.__setattr__(self, "ops", ops)
 
     # -- conversions ------------------------------------------------------------
@@ -75,29 +79,31 @@ class Genotype:
         benchmark writes them; anything else raises ``ValueError``.
         """
         if not isinstance(text, str):
-            raise TypeError(f"genotype must be a NAS-Bench-201 string, got {type(text).__name__}")
+            raise ProxydataTypeError(f"genotype must be a NAS-Bench-201 string, got {type(text).__name__}")
         groups = text.strip().split("+")
         if len(groups) != NUM_NODES - 1:
-            raise ValueError(
+            raise ProxydataValueError(
                 f"genotype must have {NUM_NODES - 1} '+'-separated node groups, got {len(groups)} in {text!r}"
             )
         ops: list[str] = []
         for node, group in enumerate(groups, start=1):
             if len(group) < 2 or not (group.startswith("|") and group.endswith("|")):
-                raise ValueError(f"node group {group!r} of genotype {text!r} must look like '|op~0|...|'")
+                raise ProxydataValueError(
+                    f"node group {group!r} of genotype {text!r} must look like '|op~0|...|'"
+                )
             items = group[1:-1].split("|")
             if len(items) != node:
-                raise ValueError(
+                raise ProxydataValueError(
                     f"node {node} of genotype {text!r} must have {node} inputs, got {len(items)}"
                 )
             for source, item in enumerate(items):
                 op, sep, src = item.partition("~")
                 if not sep or src != str(source):
-                    raise ValueError(
+                    raise ProxydataValueError(
                         f"edge {item!r} of genotype {text!r} must read 'op~{source}' (inputs in order)"
                     )
                 if op not in NB201_OPS:
-                    raise ValueError(
+                    raise ProxydataValueError(
                         f"unknown operation {op!r} in genotype {text!r}; expected one of {NB201_OPS}"
                     )
                 ops.append(op)
@@ -129,11 +135,11 @@ class Genotype:
         else:
             arr = np.asarray(alphas, dtype=np.float64)
         if arr.shape != (len(EDGES), len(NB201_OPS)):
-            raise ValueError(
+            raise ProxydataValueError(
                 f"alphas must have shape ({len(EDGES)}, {len(NB201_OPS)}), got {tuple(arr.shape)}"
             )
         if not np.all(np.isfinite(arr)):
-            raise ValueError("alphas must be finite, got NaN or inf")
+            raise ProxydataValueError("alphas must be finite, got NaN or inf")
         return cls(tuple(NB201_OPS[k] for k in np.argmax(arr, axis=1)))
 
     @classmethod
@@ -151,10 +157,6 @@ class Genotype:
         """``(to, from, op)`` for the 6 edges."""
         return tuple((j, i, op) for (j, i), op in zip(EDGES, self.ops))
 
-    def op_indices(self) -> tuple[int, ...]:
-        """Column of each edge's operation in :data:`NB201_OPS`."""
-        return tuple(NB201_OPS.index(op) for op in self.ops)
-
 
 def as_genotype(value: Any, name: str = "genotype") -> Genotype:
     """Accept a :class:`Genotype`, a NAS-Bench-201 string or a sequence of 6 op names."""
@@ -164,4 +166,6 @@ def as_genotype(value: Any, name: str = "genotype") -> Genotype:
         return Genotype.parse(value)
     if isinstance(value, Sequence):
         return Genotype(tuple(value))
-    raise TypeError(f"{name} must be a Genotype, a NAS-Bench-201 string or 6 op names, got {value!r}")
+    raise ProxydataTypeError(
+        f"{name} must be a Genotype, a NAS-Bench-201 string or 6 op names, got {value!r}"
+    )

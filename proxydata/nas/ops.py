@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..exceptions import ProxydataValueError
+
 __all__ = [
     "AvgPool3x3",
     "Identity",
@@ -121,7 +123,7 @@ def make_op(name: str, channels: int, *, affine: bool = True, track_running_stat
         "avg_pool_3x3": AvgPool3x3,
     }
     if name not in builders:
-        raise ValueError(f"name must be one of {tuple(builders)}, got {name!r}")
+        raise ProxydataValueError(f"name must be one of {tuple(builders)}, got {name!r}")
     return builders[name]()
 
 

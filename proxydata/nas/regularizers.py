@@ -7,6 +7,7 @@ from collections.abc import Callable
 import torch
 
 from .._validation import check_float, check_int, check_seed
+from ..exceptions import ProxydataTypeError, ProxydataValueError
 
 __all__ = ["beta_decay_loss", "dominant_hessian_eigenvalue"]
 
@@ -31,9 +32,11 @@ def beta_decay_loss(alpha: torch.Tensor) -> torch.Tensor:
         A scalar, differentiable in ``alpha``.
     """
     if not isinstance(alpha, torch.Tensor):
-        raise TypeError(f"alpha must be a torch.Tensor, got {type(alpha).__name__}")
+        raise ProxydataTypeError(f"alpha must be a torch.Tensor, got {type(alpha).__name__}")
     if alpha.ndim != 2 or alpha.shape[0] == 0 or alpha.shape[1] == 0:
-        raise ValueError(f"alpha must have shape (edges, ops) with both > 0, got {tuple(alpha.shape)}")
+        raise ProxydataValueError(
+            f"alpha must have shape (edges, ops) with both > 0, got {tuple(alpha.shape)}"
+        )
     return torch.logsumexp(alpha, dim=-1).mean()
 
 
@@ -78,13 +81,13 @@ def dominant_hessian_eigenvalue(
         The unit eigenvector estimate, shaped like ``params`` (detached).
     """
     if not isinstance(params, torch.Tensor) or not params.requires_grad:
-        raise TypeError("params must be a torch.Tensor with requires_grad=True")
+        raise ProxydataTypeError("params must be a torch.Tensor with requires_grad=True")
     iterations = check_int(iterations, "iterations", minimum=1)
     tol = check_float(tol, "tol", minimum=0.0)
     seed = check_seed(seed)
     loss = loss_fn()
     if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
-        raise ValueError("loss_fn must return a scalar tensor")
+        raise ProxydataValueError("loss_fn must return a scalar tensor")
     (grad,) = torch.autograd.grad(loss, params, create_graph=True)
     if init is not None and tuple(init.shape) == tuple(params.shape) and float(init.norm()) > 0:
         v = init.detach().to(params.device, params.dtype).clone()

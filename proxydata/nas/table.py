@@ -19,6 +19,7 @@ import math
 import os
 from typing import Any
 
+from ..exceptions import ProxydataTypeError, ProxydataValueError
 from .genotype import Genotype, as_genotype
 
 __all__ = ["TABLE_ENV", "NB201Table"]
@@ -47,7 +48,8 @@ class NB201Table:
         The table file; None reads the environment variable
         ``PROXYDATA_NB201_TABLE``. A missing path, a missing file, a file that is
         not a CSV with an ``arch_str`` column, or a malformed genotype raise
-        ``ValueError``.
+        :class:`~proxydata.exceptions.ProxydataValueError` (a ``ValueError``)
+        naming the path.
 
     Attributes
     ----------
@@ -67,18 +69,20 @@ class NB201Table:
         if path is None:
             path = os.environ.get(TABLE_ENV)
             if not path:
-                raise ValueError(
+                raise ProxydataValueError(
                     f"path is None and the environment variable {TABLE_ENV} is not set: "
                     "give the path of a NAS-Bench-201 accuracy table (CSV with an 'arch_str' column)"
                 )
         if not isinstance(path, (str, os.PathLike)):
-            raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
+            raise ProxydataTypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
         self.path = os.fspath(path)
         if not os.path.isfile(self.path):
-            raise ValueError(f"path does not name a file: {self.path!r}")
+            raise ProxydataValueError(f"path does not name a file: {self.path!r}")
         header, rows = self._read(self.path)
         if "arch_str" not in header:
-            raise ValueError(f"table {self.path!r} has no 'arch_str' column; its columns are {header}")
+            raise ProxydataValueError(
+                f"table {self.path!r} has no 'arch_str' column; its columns are {header}"
+            )
         others = [c for c in header if c != "arch_str"]
         values: dict[str, list[float | None]] = {c: [_to_float(r.get(c) or "") for r in rows] for c in others}
         numeric = [c for c in others if all(v is not None for v in values[c])]
@@ -87,26 +91,37 @@ class NB201Table:
         self._rows: dict[str, dict[str, float]] = {}
         self._index: dict[str, int] = {}
         for k, row in enumerate(rows):
-            try:
-                key = str(Genotype.parse(row["arch_str"]))
-            except (TypeError, ValueError) as exc:
-                raise ValueError(f"row {k + 2} of table {self.path!r}: {exc}") from None
-            self._rows[key] = {c: float(values[c][k]) for c in self.columns}  # type: ignore[arg-type]
-            if self._has_index:
-                self._index[key] = int(values["index"][k])  # type: ignore[arg-type]
+            self._add_row(k + 2, row["arch_str"], {c: values[c][k] for c in numeric})
+
+    def _add_row(self, line: int, arch: Any, numbers: dict[str, Any]) -> None:
+        """Store one row (``line``: its line in the file, for messages)."""
+        try:
+            key = str(Genotype.parse(arch))
+        except (TypeError, ValueError) as exc:
+            raise ProxydataValueError(f"row {line} of table {self.path!r}: {exc}") from None
+        if key in self._rows:  # a later row would silently replace the earlier one
+            raise ProxydataValueError(f"row {line} of table {self.path!r} repeats the cell {key!r}")
+        self._rows[key] = {c: float(numbers[c]) for c in self.columns}
+        if self._has_index:
+            index = numbers["index"]
+            if not float(index).is_integer():
+                raise ProxydataValueError(
+                    f"row {line} of table {self.path!r}: index must be an integer, got {index!r}"
+                )
+            self._index[key] = int(index)
 
     @staticmethod
     def _read(path: str) -> tuple[list[str], list[dict[str, str]]]:
-        with open(path, "rb") as fh:
-            gzipped = fh.read(2) == b"\x1f\x8b"
-        opener: Any = gzip.open if gzipped else open
         try:
+            with open(path, "rb") as fh:
+                gzipped = fh.read(2) == b"\x1f\x8b"
+            opener: Any = gzip.open if gzipped else open
             with opener(path, "rt", newline="", encoding="utf-8") as fh:
                 reader = csv.DictReader(fh)
                 header = list(reader.fieldnames or [])
                 rows = list(reader)
         except (OSError, UnicodeDecodeError, csv.Error) as exc:
-            raise ValueError(f"cannot read table {path!r} as CSV: {exc}") from None
+            raise ProxydataValueError(f"cannot read table {path!r} as CSV: {exc}") from None
         return header, rows
 
     def __len__(self) -> int:
@@ -124,7 +139,7 @@ class NB201Table:
     def _key(self, genotype: Genotype | str) -> str:
         key = str(as_genotype(genotype))
         if key not in self._rows:
-            raise ValueError(f"genotype {key!r} is not in table {self.path!r} ({len(self)} cells)")
+            raise ProxydataValueError(f"genotype {key!r} is not in table {self.path!r} ({len(self)} cells)")
         return key
 
     def lookup(self, genotype: Genotype | str) -> dict[str, float]:
@@ -135,18 +150,18 @@ class NB201Table:
         """The NAS-Bench-201 topology index of ``genotype`` (needs an ``index`` column)."""
         key = self._key(genotype)
         if not self._has_index:
-            raise ValueError(f"table {self.path!r} has no numeric 'index' column")
+            raise ProxydataValueError(f"table {self.path!r} has no numeric 'index' column")
         return self._index[key]
 
     def best(self, column: str) -> tuple[str, float]:
         """``(arch_str, value)`` of the row with the highest ``column`` (NaN ignored, first on ties)."""
         if column not in self.columns:
-            raise ValueError(f"column must be one of {list(self.columns)}, got {column!r}")
+            raise ProxydataValueError(f"column must be one of {list(self.columns)}, got {column!r}")
         best_key, best_value = "", -math.inf
         for key, row in self._rows.items():
             value = row[column]
             if value > best_value:  # NaN compares False
                 best_key, best_value = key, value
         if not best_key:
-            raise ValueError(f"column {column!r} has no numeric values")
+            raise ProxydataValueError(f"column {column!r} has no numeric values")
         return best_key, best_value

@@ -8,18 +8,22 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
-from .._validation import check_bool, check_device, check_float, check_int, check_seed
+from .._validation import check_bool, check_device, check_int, check_seed
+from ..exceptions import ProxydataValueError
 from .genotype import Genotype, as_genotype
 from .network import CellNetwork
-from .schedules import cosine_lr
+from .optim import SGDSettings
 
 __all__ = ["evaluate", "train_genotype"]
 
 
 def _xy(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
     if not isinstance(batch, (tuple, list)) or len(batch) < 2:
-        raise ValueError(f"batches must be (x, y) or (x, y, index) tuples, got {type(batch).__name__}")
+        raise ProxydataValueError(
+            f"batches must be (x, y) or (x, y, index) tuples, got {type(batch).__name__}"
+        )
     return batch[0], batch[1]
 
 
@@ -43,7 +47,7 @@ def evaluate(
     finally:
         network.train(was_training)
     if n == 0:
-        raise ValueError("loader yielded no batches")
+        raise ProxydataValueError("loader yielded no batches")
     return {"loss": loss_sum / n, "acc": hits / n}
 
 
@@ -101,49 +105,29 @@ def train_genotype(
     epochs = check_int(epochs, "epochs", minimum=1)
     dev = check_device(device)
     seed = check_seed(seed)
-    lr = check_float(lr, "lr", strictly_positive=True)
-    lr_min = check_float(lr_min, "lr_min", minimum=0.0)
-    momentum = check_float(momentum, "momentum", minimum=0.0)
-    weight_decay = check_float(weight_decay, "weight_decay", minimum=0.0)
-    nesterov = check_bool(nesterov, "nesterov") and momentum > 0
-    clip = 0.0 if grad_clip is None else check_float(grad_clip, "grad_clip", minimum=0.0)
+    sgd = SGDSettings.checked(
+        lr=lr,
+        lr_min=lr_min,
+        momentum=momentum,
+        weight_decay=weight_decay,
+        nesterov=nesterov,
+        grad_clip=grad_clip,
+    )
     progress = check_bool(progress, "progress")
-    from tqdm.auto import tqdm
 
     start = time.perf_counter()
     fork_devices = [dev] if dev.type == "cuda" else []
     with torch.random.fork_rng(devices=fork_devices):
         torch.manual_seed(seed)
         net = CellNetwork(cell, C=C, N=N, num_classes=num_classes, in_channels=in_channels).to(dev)
-        opt = torch.optim.SGD(
-            net.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov
-        )
+        opt = sgd.optimizer(net.parameters())
         train_loss: list[float] = []
         train_acc: list[float] = []
         for epoch in tqdm(range(epochs), desc=f"training {cell}", disable=not progress, leave=False):
-            for group in opt.param_groups:
-                group["lr"] = cosine_lr(epoch, epochs, lr, lr_min)
-            net.train()
-            sums = torch.zeros(2, dtype=torch.float64, device=dev)
-            n = 0
-            for batch in train_loader:
-                x, y = _xy(batch)
-                x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
-                logits = net(x)
-                loss = F.cross_entropy(logits, y)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if clip > 0:
-                    torch.nn.utils.clip_grad_norm_(net.parameters(), clip)
-                opt.step()
-                b = int(y.shape[0])
-                n += b
-                sums += torch.stack([loss.detach().double() * b, (logits.argmax(1) == y).sum().double()])
-            if n == 0:
-                raise ValueError("train_loader yielded no batches")
-            totals = sums.tolist()
-            train_loss.append(totals[0] / n)
-            train_acc.append(totals[1] / n)
+            sgd.start_epoch(opt, epoch, epochs)
+            loss, acc = _train_epoch(net, opt, sgd, train_loader, dev)
+            train_loss.append(loss)
+            train_acc.append(acc)
         test = evaluate(net, test_loader, dev)
     return {
         "genotype": str(cell),
@@ -154,3 +138,32 @@ def train_genotype(
         "params": int(sum(p.numel() for p in net.parameters())),
         "seconds": time.perf_counter() - start,
     }
+
+
+def _train_epoch(
+    net: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    sgd: SGDSettings,
+    loader: Iterable[Any],
+    device: torch.device,
+) -> tuple[float, float]:
+    """One pass of plain cross-entropy training; the running mean loss and accuracy."""
+    net.train()
+    sums = torch.zeros(2, dtype=torch.float64, device=device)  # summed on the device: no sync per step
+    n = 0
+    for batch in loader:
+        x, y = _xy(batch)
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        logits = net(x)
+        loss = F.cross_entropy(logits, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        sgd.clip(net.parameters())
+        opt.step()
+        b = int(y.shape[0])
+        n += b
+        sums += torch.stack([loss.detach().double() * b, (logits.argmax(1) == y).sum().double()])
+    if n == 0:
+        raise ProxydataValueError("train_loader yielded no batches")
+    totals = sums.tolist()
+    return totals[0] / n, totals[1] / n
