@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 from torch.utils.data import DataLoader, Subset
 
-from ._validation import check_bool, check_choice, check_int, check_ratio, check_seed
+from ._validation import check_bool, check_choice, check_device, check_int, check_ratio, check_seed, show
 from .data import IndexedDataset, get_targets
-from .exceptions import ProxydataValueError
+from .exceptions import ProxydataTypeError, ProxydataValueError
 from .metrics import class_balance_degree, class_counts
 from .nas import ALGORITHMS, CropFlipDataset, SearchNetwork, search, train_genotype
 from .pruning import BiLevelPruner
@@ -107,6 +107,11 @@ class SearchConfig:
         check_int(self.hessian_samples, "hessian_samples", minimum=0)
         check_int(self.hessian_iterations, "hessian_iterations", minimum=1)
         check_bool(self.bdp, "bdp")
+        check_bool(self.progress, "progress")
+        check_device(self.device)
+        for name in ("proxy_kwargs", "bdp_kwargs", "search_kwargs"):
+            if not isinstance(getattr(self, name), dict):
+                raise ProxydataTypeError(f"{name} must be a dict, got {show(getattr(self, name))}")
         if self.proxy is not None:
             check_choice(self.proxy, "proxy", registered_methods())
         check_ratio(self.ratio)
@@ -155,6 +160,8 @@ def run_search(
         selection seconds and kept size, the pruner history summary when used,
         and ``accuracies`` from the table when given.
     """
+    if not isinstance(config, SearchConfig):
+        raise ProxydataTypeError(f"config must be a SearchConfig, got {show(config)}")
     config.validate()
     targets = get_targets(dataset, progress=False)
     train_idx = np.asarray(train_indices, dtype=np.int64)

@@ -32,11 +32,21 @@ BEST_C10 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor
         (dict(proxy="kmeans"), ProxydataValueError, "proxy"),
         (dict(proxy="rs", ratio=1.5), ProxydataValueError, "ratio"),
         (dict(ratio=0.5), ProxydataValueError, "needs a proxy"),
+        (dict(device=0), ProxydataTypeError, "device"),
+        (dict(device="tpu:x"), ProxydataValueError, "device"),
+        (dict(progress="no"), ProxydataTypeError, "progress"),
+        (dict(search_kwargs=[("w_lr", 0.1)]), ProxydataTypeError, "search_kwargs"),
+        (dict(bdp_kwargs=None), ProxydataTypeError, "bdp_kwargs"),
     ],
 )
 def test_search_config_errors_name_the_field(fields, error, match) -> None:
     with pytest.raises(error, match=match):
         SearchConfig(**fields).validate()
+
+
+def test_run_search_needs_a_search_config(digits) -> None:
+    with pytest.raises(ProxydataTypeError, match="config"):
+        run_search(digits, [0, 1], [2, 3], {"epochs": 1})  # type: ignore[arg-type]
 
 
 def test_a_valid_config_validates_to_itself() -> None:

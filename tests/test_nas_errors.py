@@ -133,6 +133,8 @@ def loaders(digits):
         (dict(hessian_batch=(torch.zeros(2, 1, 8, 8),)), ProxydataTypeError, "hessian_batch"),
         (dict(hessian_batch=(torch.zeros(2, 1, 8, 8), torch.zeros(3))), ProxydataValueError, "hessian_batch"),
         (dict(callbacks=[1]), ProxydataTypeError, "callbacks"),
+        (dict(callbacks=print), ProxydataTypeError, "callbacks"),
+        (dict(callbacks=5), ProxydataTypeError, "callbacks"),
         (dict(progress=1), ProxydataTypeError, "progress"),
     ],
 )

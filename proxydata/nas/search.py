@@ -300,6 +300,8 @@ def _check_network(network: Any, algo: str) -> SearchNetwork:
 
 
 def _check_callbacks(callbacks: Any) -> tuple[Callable[..., Any], ...]:
+    if callable(callbacks) or not isinstance(callbacks, Iterable):
+        raise ProxydataTypeError(f"callbacks must be a sequence of callables, got {show(callbacks)}")
     callbacks = tuple(callbacks)
     for cb in callbacks:
         if not callable(cb):
