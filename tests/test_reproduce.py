@@ -185,6 +185,9 @@ def test_report_reads_v2_records_and_judges_the_limit(tmp_path: Path) -> None:
 
     text = "\n".join(report.claim6([rec("ours", 91.0, 7), rec("none", 90.0, 0)]))
     assert "| ours | 1 | 7 | 2 |" in text  # held back 7, first binding at epoch 2
-    assert "91.00 with our limit vs 90.00 without → **holds**" in text
+    assert (
+        "91.00 with our limit vs 90.00 without; our limit changed the found cell in 0 of 1 → **holds**"
+        in text
+    )
     text = "\n".join(report.claim6([rec("ours", 91.0, 0), rec("none", 90.0, 0)]))
     assert "**not tested**" in text
