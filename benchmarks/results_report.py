@@ -673,6 +673,9 @@ CAVEATS = [
     "AE and TL were trained for fewer epochs than in *Less is More*.",
     "- Rows marked (v1) were run by protocol v1 (issue 6, commit in each record's `code`); their "
     "keys carry no settings, their BDP schedule is read from the record's config.",
+    "- CPU seconds were measured on a 2-core machine shared with other jobs; even the search's own "
+    "CPU time varies with the load (cache and memory contention), and the v1 rows were run hours "
+    "before the v2 rows: read CPU ratios across protocols as rough.",
     "- A row with fewer than 3 seeds is a grid still running when this page was generated: its "
     "numbers are what exists, not an estimate.",
 ]
@@ -748,6 +751,19 @@ def coverage(records: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def summary(records: list[dict[str, Any]]) -> list[str]:
+    """The verdicts of claims 5 and 6, Table 3 and Fig. 3c on the protocol-v2 runs, one line each."""
+    c5 = [line for line in claim5(records) if line.startswith("- ") and "(v1)" not in line]
+    c6 = [line for line in claim6(records) if line.startswith("- ") and "(v1)" not in line]
+    t3 = [line for line in criterion_table(records) if line.startswith("Tu et al.'s Table 3")]
+    hs = [line for line in hessian_summary(records) if line.startswith("- ")]
+    out = ["Claim 5 (BDP ≥ full data at ≤ ~55 % of the cost):", "", *c5, ""]
+    out += ["Claim 6 (the class-balance limit helps):", "", *c6, ""]
+    out += ["Table 3 (pruning criteria): " + (t3[0] if t3 else "no criterion runs yet."), ""]
+    out += ["Fig. 3c (sharpness):", "", *(hs or ["- no run recorded the Hessian yet."])]
+    return out
+
+
 def write_report(jsonl: Path, md_path: Path, fig_dir: Path) -> None:
     """Write the results document and its figures."""
     records = load_records(jsonl)
@@ -774,6 +790,10 @@ def write_report(jsonl: Path, md_path: Path, fig_dir: Path) -> None:
         "the sections below judge only what exists.",
         "",
         *coverage(records),
+        "",
+        "## In short",
+        "",
+        *summary(records),
         "",
         "## Protocol",
         "",
