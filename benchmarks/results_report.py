@@ -619,19 +619,20 @@ def figures(records: list[dict[str, Any]], fig_dir: Path) -> list[str]:
         plt.close(fig)
         out += ["![kept size and class balance per epoch](figures/bdp_kept_and_balance.png)", ""]
 
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, ax = plt.subplots(figsize=(13, 6))
+    ax.set_prop_cycle(color=[plt.cm.tab20(i % 20) for i in range(40)])
     for key, recs in sorted(groups.items(), key=lambda kv: row_name(kv[0])):
-        if key[0] not in ("darts-v1", "beta-darts") or key[2] != 1.0:
+        if key[0] not in ("darts-v1", "beta-darts"):
             continue
         x = [100 * data_used(r) for r in recs]
         y = [_acc(r, C10) for r in recs]
-        ax.errorbar(np.mean(x), np.mean(y), yerr=np.std(y), fmt="o" if key[1] == "bdp" else "s", capsize=3,
-                    label=row_name(key))  # fmt: skip
+        marker = {"full": "s", "bdp": "o"}.get(key[1], "^")
+        ax.errorbar(np.mean(x), np.mean(y), yerr=np.std(y), fmt=marker, capsize=3, label=row_name(key))
     ax.set_xlabel("samples processed, % of full-data search")
-    ax.set_ylabel("CIFAR-10 accuracy of the found cell (%)")
-    ax.legend(fontsize=5, loc="lower left")
+    ax.set_ylabel("CIFAR-10 accuracy of the found cell (%, mean ± std)")
+    ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.01, 0.5), ncol=2)
     fig.tight_layout()
-    fig.savefig(fig_dir / "accuracy_vs_samples.png", dpi=110)
+    fig.savefig(fig_dir / "accuracy_vs_samples.png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     out += ["![accuracy against samples processed](figures/accuracy_vs_samples.png)", ""]
 
