@@ -435,7 +435,9 @@ def claim6(records: list[dict[str, Any]]) -> list[str]:
     out = [
         "**6. The automatic class-balance limit helps** (Tu et al., Sec. 3.3). Rule: mean CIFAR-10 "
         "accuracy with the limit above that without it; the claim is only tested where the limit held "
-        "samples back. 'Same cell' counts the seeds whose found cell equals the no-limit run's.",
+        "samples back. 'Same cell' counts the seeds whose found cell equals the no-limit run's; "
+        "'first binding' is the earliest epoch (and pruning step) at which the limit held a sample "
+        "back in any seed.",
         "",
         "Held back: samples the class limit kept from pruning, summed over the steps and both splits.",
         "",
@@ -456,7 +458,27 @@ def claim6(records: list[dict[str, Any]]) -> list[str]:
         out += [_limit_row(setting, limit, recs, variants["none"]) for limit, recs in variants.items()]
         if "ours" in variants:
             verdicts.append(_limit_verdict(setting, variants))
-    return [*out, "", *verdicts]
+    return [*out, "", *verdicts, "", *_first_step_note(groups)]
+
+
+def _first_step_note(groups: dict[Group, list[dict[str, Any]]]) -> list[str]:
+    """Whether any schedule made a limit bind at its first pruning step (issue 12, item 5b)."""
+    earliest = []
+    for key, recs in groups.items():
+        if key[1] == "bdp" and "limit=none" not in key[3]:
+            firsts = [e for e in (_first_binding_epoch(r) for r in recs) if e is not None]
+            if firsts:
+                interval = int(((recs[0].get("config") or {}).get("bdp_kwargs") or {}).get("interval", 1))
+                earliest.append((min(firsts) // interval, row_name(key)))
+    if not earliest:
+        return []
+    step, name = min(earliest)
+    if step <= 1:
+        return [f"A limit bound at the first pruning step in {name}."]
+    return [
+        f"No setting here made a limit bind at its first pruning step (the earliest: step {step}, "
+        f"{name}): a schedule binding from the first steps (issue 12, item 5b) was not found."
+    ]
 
 
 def _limit_row(setting: str, limit: str, recs: list[dict[str, Any]], none: list[dict[str, Any]]) -> str:
@@ -467,11 +489,20 @@ def _limit_row(setting: str, limit: str, recs: list[dict[str, Any]], none: list[
     same = sum(r["genotype"] == by_seed[r["seed"]]["genotype"] for r in paired)
     return (
         f"| {setting} | {limit} | {len(recs)} | {_fmt(held, 0)} | "
-        + (f"{min(firsts)}" if firsts else "never")
+        + (_step_of(recs[0], min(firsts)) if firsts else "never")
         + f" | {_fmt(b_t, 3)} | {_fmt(b_v, 3)} | {same} of {len(paired)} | "
         + " | ".join(_fmt([_acc(r, c) for r in recs]) for c, _ in COLUMNS)
         + " |"
     )
+
+
+def _step_of(rec: dict[str, Any], epoch: int) -> str:
+    """``"epoch (step k of S)"``: steps end epochs T, 2T, ... while an epoch remains."""
+    interval = int((rec.get("config") or {}).get("bdp_kwargs", {}).get("interval", 0))
+    epochs = int((rec.get("config") or {}).get("epochs", 0))
+    if interval <= 0 or epochs <= 0:
+        return str(epoch)
+    return f"{epoch} (step {epoch // interval} of {(epochs - 1) // interval})"
 
 
 def _limit_verdict(setting: str, variants: dict[str, list[dict[str, Any]]]) -> str:
