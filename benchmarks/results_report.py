@@ -264,31 +264,62 @@ def _collapse(records: list[dict[str, Any]]) -> list[str]:
 # ---------------------------------------------------------------- BDP (Tu et al.)
 
 
-def _limit_activity(recs: list[dict[str, Any]]) -> tuple[list[float], tuple[list[float], list[float]]]:
-    """Per run: samples held back by the class limit, and the final balance degrees."""
-    held, b_train, b_val = [], [], []
+def _limit_effect(entry: dict[str, Any], split: str, min_per_class: int) -> tuple[int, int]:
+    """One split's pruning step, the class limit's effect: (protected, shortfall).
+
+    ``protected``: samples VoE order alone would have pruned that the class-balance
+    limit kept (others were pruned in their place; protection by ``min_per_class``
+    alone is not counted); ``shortfall``: how many fewer than asked the step pruned
+    because of the limit. Records older than the history's ``protected_by`` are
+    attributed from the class counts: a step's protected samples are the limit's
+    when some class was pruned exactly to a limit below its ``min_per_class`` cap
+    and no class down to that floor (a step with both is counted for the limit).
+    """
+    step = entry[split]
+    shortfall = int((step.get("held_back_by") or {}).get("class_limit", 0))
+    if "protected_by" in step:
+        return int(step["protected_by"]["class_limit"]), shortfall
+    protected = len(step.get("protected") or ())
+    if not protected or step.get("limits") is None:
+        return 0, shortfall
+    before = np.asarray(step["counts_before"])
+    pruned = before - np.asarray(entry[f"{split}_class_counts"])
+    limits = np.asarray(step["limits"])
+    floor = np.maximum(before - min_per_class, 0)
+    at_limit = bool(np.any((pruned == limits) & (limits < floor)))
+    return (protected if at_limit else 0), shortfall
+
+
+def _limit_steps(rec: dict[str, Any]) -> list[tuple[int, int, int]]:
+    """``(epoch, protected, shortfall)`` of every pruning step, both splits summed."""
+    mpc = int(((rec.get("config") or {}).get("bdp_kwargs") or {}).get("min_per_class", 1))
+    out = []
+    for entry in rec.get("pruner_history") or []:
+        effects = [_limit_effect(entry, s, mpc) for s in ("train", "val") if isinstance(entry.get(s), dict)]
+        if effects:
+            out.append((int(entry["epoch"]), sum(e[0] for e in effects), sum(e[1] for e in effects)))
+    return out
+
+
+def _limit_activity(
+    recs: list[dict[str, Any]],
+) -> tuple[list[float], list[float], tuple[list[float], list[float]]]:
+    """Per run: samples the limit protected, its shortfall, and the final balance degrees."""
+    protected, shortfall, b_train, b_val = [], [], [], []
     for rec in recs:
+        steps = _limit_steps(rec)
+        protected.append(float(sum(s[1] for s in steps)))
+        shortfall.append(float(sum(s[2] for s in steps)))
         history = rec.get("pruner_history") or []
-        total = 0
-        for entry in history:
-            for split in ("train", "val"):
-                step = entry.get(split)
-                if isinstance(step, dict):
-                    total += int((step.get("held_back_by") or {}).get("class_limit", 0))
-        held.append(float(total))
         if history:
             b_train.append(float(history[-1]["train_balance"]))
             b_val.append(float(history[-1]["val_balance"]))
-    return held, (b_train, b_val)
+    return protected, shortfall, (b_train, b_val)
 
 
 def _first_binding_epoch(rec: dict[str, Any]) -> int | None:
-    for entry in rec.get("pruner_history") or []:
-        for split in ("train", "val"):
-            step = entry.get(split)
-            if isinstance(step, dict) and (step.get("held_back_by") or {}).get("class_limit", 0):
-                return int(entry["epoch"])
-    return None
+    """The first epoch whose pruning step the limit changed (protected or shortfall > 0)."""
+    return next((epoch for epoch, prot, short in _limit_steps(rec) if prot or short), None)
 
 
 def _final_share(rec: dict[str, Any]) -> float:
@@ -434,16 +465,23 @@ def claim6(records: list[dict[str, Any]]) -> list[str]:
     groups = groups_of(records)
     out = [
         "**6. The automatic class-balance limit helps** (Tu et al., Sec. 3.3). Rule: mean CIFAR-10 "
-        "accuracy with the limit above that without it; the claim is only tested where the limit held "
-        "samples back. 'Same cell' counts the seeds whose found cell equals the no-limit run's; "
-        "'first binding' is the earliest epoch (and pruning step) at which the limit held a sample "
-        "back in any seed.",
+        "accuracy with the limit above that without it; the claim is only tested where the limit changed "
+        "a pruning step. 'Same cell' counts the seeds whose found cell equals the no-limit run's; "
+        "'first binding' is the earliest epoch (and pruning step) at which the limit changed what a step "
+        "pruned, in any seed.",
         "",
-        "Held back: samples the class limit kept from pruning, summed over the steps and both splits.",
+        "The limit changes a step in two ways, both summed over the steps and both splits per run: "
+        "'protected' counts samples VoE order alone would have pruned but the class limit kept, others "
+        "being pruned in their place (the step still prunes as many as asked; samples that "
+        "`min_per_class` alone keeps are not counted); 'shortfall' counts how many fewer than asked a "
+        "step pruned because every remaining candidate's class was at its limit (the kept set ends "
+        "larger). A limit with zero in both never touched the run. Runs recorded before the pruner's "
+        "history had `protected_by` are attributed from the class counts (see `_limit_effect`).",
         "",
-        "| setting | limit | seeds | held back / run | first binding epoch | final balance train | "
-        "final balance val | same cell as no limit | CIFAR-10 | CIFAR-100 | ImageNet16-120 |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| setting | limit | seeds | protected / run | shortfall / run | first binding epoch | "
+        "final balance train | final balance val | same cell as no limit | CIFAR-10 | CIFAR-100 | "
+        "ImageNet16-120 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     verdicts = []
     for key in sorted(
@@ -462,33 +500,64 @@ def claim6(records: list[dict[str, Any]]) -> list[str]:
 
 
 def _first_step_note(groups: dict[Group, list[dict[str, Any]]]) -> list[str]:
-    """Whether any schedule made a limit bind at its first pruning step (issue 12, item 5b)."""
-    earliest = []
-    for key, recs in groups.items():
-        if key[1] == "bdp" and "limit=none" not in key[3]:
-            firsts = [e for e in (_first_binding_epoch(r) for r in recs) if e is not None]
-            if firsts:
-                interval = int(((recs[0].get("config") or {}).get("bdp_kwargs") or {}).get("interval", 1))
-                earliest.append((min(firsts) // interval, row_name(key)))
-    if not earliest:
+    """Where each limited schedule starts to bind, and how tight its first step's limit is (item 5b)."""
+    lines = []
+    for key in sorted(groups, key=lambda k: (k[4], k[0], k[3])):
+        recs = groups[key]
+        if key[1] != "bdp" or "limit=none" in key[3]:
+            continue
+        steps = [_step_number(r, e) for r in recs if (e := _first_binding_epoch(r)) is not None]
+        tight = [t for t in (_first_step_tightness(r) for r in recs) if t is not None]
+        if not steps and not tight:
+            continue
+        where = (
+            "first binding at step " + ", ".join(str(s) for s in sorted(steps)) if steps else "never binding"
+        )
+        first = sum(s == 1 for s in steps)
+        lines.append(
+            f"- {row_name(key)}: {where} ({first} of {len(recs)} seeds from step 1)"
+            + (
+                f"; before step 1, B = {np.mean([t[0] for t in tight]):.2f} and the limit lets a step "
+                f"prune up to {100 * np.mean([t[1] for t in tight]):.0f} % of a class."
+                if tight
+                else "."
+            )
+        )
+    if not lines:
         return []
-    step, name = min(earliest)
-    if step <= 1:
-        return [f"A limit bound at the first pruning step in {name}."]
     return [
-        f"No setting here made a limit bind at its first pruning step (the earliest: step {step}, "
-        f"{name}): a schedule binding from the first steps (issue 12, item 5b) was not found."
+        "Where the limit starts to bind (issue 12, item 5b). B and the share are the training split's "
+        "(mean over seeds); the share is N_k / n_k of the first step, S^-(1-B) for the library's limit:",
+        "",
+        *lines,
     ]
+
+
+def _step_number(rec: dict[str, Any], epoch: int) -> int:
+    interval = int((rec.get("config") or {}).get("bdp_kwargs", {}).get("interval", 1)) or 1
+    return epoch // interval
+
+
+def _first_step_tightness(rec: dict[str, Any]) -> tuple[float, float] | None:
+    """Training split's balance degree before the first pruning step and its limit's share N / n."""
+    for entry in rec.get("pruner_history") or []:
+        step = entry.get("train")
+        if isinstance(step, dict):
+            if step.get("limits") is None or step.get("balance_before") is None:
+                return None
+            counts = np.asarray(step["counts_before"], dtype=np.float64)
+            return float(step["balance_before"]), float(np.sum(step["limits"]) / counts.sum())
+    return None
 
 
 def _limit_row(setting: str, limit: str, recs: list[dict[str, Any]], none: list[dict[str, Any]]) -> str:
     by_seed = {r["seed"]: r for r in none}
-    held, (b_t, b_v) = _limit_activity(recs)
+    protected, shortfall, (b_t, b_v) = _limit_activity(recs)
     firsts = [e for e in (_first_binding_epoch(r) for r in recs) if e is not None]
     paired = [r for r in recs if r["seed"] in by_seed]
     same = sum(r["genotype"] == by_seed[r["seed"]]["genotype"] for r in paired)
     return (
-        f"| {setting} | {limit} | {len(recs)} | {_fmt(held, 0)} | "
+        f"| {setting} | {limit} | {len(recs)} | {_fmt(protected, 0)} | {_fmt(shortfall, 0)} | "
         + (_step_of(recs[0], min(firsts)) if firsts else "never")
         + f" | {_fmt(b_t, 3)} | {_fmt(b_v, 3)} | {same} of {len(paired)} | "
         + " | ".join(_fmt([_acc(r, c) for r in recs]) for c, _ in COLUMNS)
@@ -511,9 +580,11 @@ def _limit_verdict(setting: str, variants: dict[str, list[dict[str, Any]]]) -> s
     if not seeds:
         return f"- {setting}: no seed has run with and without the limit yet → **not tested**."
     paired = {k: {r["seed"]: r for r in v if r["seed"] in seeds} for k, v in variants.items()}
-    held = sum(sum(_limit_activity(list(paired[k].values()))[0]) for k in paired if k != "none")
-    if held == 0:
-        return f"- {setting}: the limit never held a sample back → **not tested**."
+    touched = sum(
+        _first_binding_epoch(r) is not None for k in paired if k != "none" for r in paired[k].values()
+    )
+    if touched == 0:
+        return f"- {setting}: the limit never changed a pruning step → **not tested**."
     accs = {k: float(np.mean([_acc(r, C10) for r in v.values()])) for k, v in paired.items()}
     changed = sum(paired["ours"][s]["genotype"] != paired["none"][s]["genotype"] for s in seeds)
     v = "holds" if accs["ours"] > accs["none"] else "does not hold"

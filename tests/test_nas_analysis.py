@@ -105,6 +105,22 @@ def test_beta_darts_and_hessian_recorded_per_epoch() -> None:
     assert all(math.isfinite(v) for v in result.hessian_eigenvalues)
 
 
+def test_hessian_probe_leaves_the_search_and_the_network_unchanged() -> None:
+    # The probe's forward passes run in training mode; batch-norm running statistics must not
+    # keep their updates, or a supernet evaluated afterwards would differ from one searched without it.
+    nets, alphas = [], []
+    for probe in (False, True):
+        train, val = _loaders(24, 16, 8)
+        net = SearchNetwork(C=4, N=1, num_classes=3, in_channels=3, algo="darts", seed=0)
+        kwargs = {"hessian_batch": next(iter(val)), "hessian_iterations": 2} if probe else {}
+        alphas.append(search(net, train, val, algo="darts-v1", epochs=2, progress=False, **kwargs).alphas)
+        nets.append(net.state_dict())
+    np.testing.assert_array_equal(alphas[0], alphas[1])
+    assert nets[0].keys() == nets[1].keys()
+    for name in nets[0]:
+        assert torch.equal(nets[0][name], nets[1][name]), name
+
+
 def test_beta_darts_with_zero_lambda_equals_darts_v1() -> None:
     runs = []
     for algo, kwargs in (("darts-v1", {}), ("beta-darts", {"beta_lambda_max": 0.0})):

@@ -130,6 +130,8 @@ def test_toy_problem_prunes_the_hand_computed_samples():
     np.testing.assert_allclose(t["voe"], [0.0, 0.0, 0.0024], atol=1e-7)
     assert t["limits"] == [5, 1] and t["balance_before"] == pytest.approx(0.2)
     assert t["protected"].tolist() == [11]
+    # 11 is class 1's second candidate: min_per_class = 1 alone already keeps it (N_1 = n_1 - 1).
+    assert t["protected_by"] == {"class_limit": 0, "min_per_class": 1}
     assert (t["asked"], t["pruned"], t["held_back"]) == (3, 3, 0)
     assert t["n_candidates"] == 11 and t["n_without_voe"] == 1  # sample 5
     assert v["indices"].tolist() == [14, 13]
@@ -360,6 +362,34 @@ def test_selection_of_a_large_split_equals_the_greedy_walk(seed, k, asked, crite
     assert sel.indices.tolist() == _greedy(indices, labels, voe_, asked, criterion, k, 2, limits)
     unconstrained = _greedy(indices, labels, voe_, asked, criterion, k, 1, None)
     assert sel.protected.tolist() == [i for i in unconstrained if i not in set(sel.indices.tolist())]
+    # "class_limit" protection: exactly the protected samples min_per_class alone would prune.
+    floor_only = set(_greedy(indices, labels, voe_, asked, criterion, k, 2, None))
+    assert sel.protected_by["class_limit"] == sum(i in floor_only for i in sel.protected.tolist())
+    assert sum(sel.protected_by.values()) == sel.protected.size
+
+
+@pytest.mark.parametrize(
+    ("limit_0", "min_per_class", "asked", "protected", "by"),
+    [
+        # class 0 (indices 0-5) has the lowest VoE; class 1 (6-11) follows.
+        # Limit 2, floor cap 6 - 1 = 5: 0, 1 taken, then 6, 7; 2, 3 kept by the limit alone.
+        (2, 1, 4, [2, 3], {"class_limit": 2, "min_per_class": 0}),
+        # Limit 4 above the floor cap 6 - 3 = 3: 0, 1, 2, 6, 7 taken; 3, 4 kept by min_per_class.
+        (4, 3, 5, [3, 4], {"class_limit": 0, "min_per_class": 2}),
+        # Limit 2 below the floor cap 3: 2 is the limit's (rank 2 < 3), 3 and 4 min_per_class's.
+        (2, 3, 5, [2, 3, 4], {"class_limit": 1, "min_per_class": 2}),
+    ],
+)
+def test_protected_samples_are_attributed_to_the_cap_that_kept_them(
+    limit_0, min_per_class, asked, protected, by
+):
+    labels = np.r_[np.zeros(6, dtype=np.int64), np.ones(6, dtype=np.int64)]
+    voe_ = np.arange(12, dtype=np.float64)
+    sel = select_for_pruning(
+        np.arange(12, dtype=np.int64), labels, voe_, asked, "low", 2, min_per_class, np.array([limit_0, 6])
+    )
+    assert sel.protected.tolist() == protected
+    assert sel.protected_by == by
 
 
 def test_selection_walks_past_the_sorted_prefix_when_caps_skip_many():

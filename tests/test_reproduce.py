@@ -170,12 +170,20 @@ def test_report_reads_v2_records_and_judges_the_limit(tmp_path: Path) -> None:
     ops = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
     acc = {"cifar10_test_200ep": 90.0, "cifar100_test_200ep": 70.0, "imagenet16_test_200ep": 40.0}
 
-    def rec(limit: str, c10: float, held: int) -> dict:
+    def rec(limit: str, c10: float, held: int, step: dict | None = None) -> dict:
         bdp = {"interval": 2, "train_ratio": 0.1, "val_ratio": 0.1, "train_criterion": "low",
                "val_criterion": "high", "limit": limit}  # fmt: skip
-        step = {"held_back_by": {"class_limit": held}}
+        step = step or {"held_back_by": {"class_limit": held}, "protected_by": {"class_limit": 0}}
         history = [
-            {"epoch": 2, "n_train": 9, "train_balance": 0.9, "val_balance": 0.8, "train": step, "val": {}}
+            {
+                "epoch": 2,
+                "n_train": 9,
+                "train_balance": 0.9,
+                "val_balance": 0.8,
+                "train": step,
+                "val": {},
+                "train_class_counts": [4, 5],
+            }
         ]
         return {"protocol": 2, "algo": "darts-v1", "method": "bdp", "ratio": 1.0, "seed": 0,
                 "options": {"bdp": bdp}, "genotype": ops, "accuracies": {**acc, "cifar10_test_200ep": c10},
@@ -184,10 +192,25 @@ def test_report_reads_v2_records_and_judges_the_limit(tmp_path: Path) -> None:
                 "search_seconds": 1.0}  # fmt: skip
 
     text = "\n".join(report.claim6([rec("ours", 91.0, 7), rec("none", 90.0, 0)]))
-    assert "| ours | 1 | 7 | 2 |" in text  # held back 7, first binding at epoch 2
+    assert "| ours | 1 | 0 | 7 | 2 |" in text  # nothing protected, shortfall 7, first binding at epoch 2
     assert (
         "91.00 with our limit vs 90.00 without; our limit changed the found cell in 0 of 1 → **holds**"
         in text
     )
+    # Protection alone (the step pruned as many as asked) is binding too.
+    protecting = {"held_back_by": {"class_limit": 0}, "protected_by": {"class_limit": 5, "min_per_class": 1}}
+    text = "\n".join(report.claim6([rec("ours", 89.0, 0, protecting), rec("none", 90.0, 0)]))
+    assert "| ours | 1 | 5 | 0 | 2 |" in text and "**does not hold**" in text
+    # Records without protected_by: class 0 was pruned exactly to its limit 2 (< floor cap 5): the
+    # limit's; class 1 pruned to its floor (min_per_class 1) with a looser limit: not the limit's.
+    legacy = {"held_back_by": {"class_limit": 0}, "counts_before": [6, 6], "protected": [1, 2, 3]}
+    text = "\n".join(
+        report.claim6([rec("ours", 91.0, 0, {**legacy, "limits": [2, 6]}), rec("none", 90.0, 0)])
+    )
+    assert "| ours | 1 | 3 | 0 | 2 |" in text
+    text = "\n".join(
+        report.claim6([rec("ours", 91.0, 0, {**legacy, "limits": [3, 6]}), rec("none", 90.0, 0)])
+    )
+    assert "| ours | 1 | 0 | 0 | never |" in text
     text = "\n".join(report.claim6([rec("ours", 91.0, 0), rec("none", 90.0, 0)]))
     assert "**not tested**" in text

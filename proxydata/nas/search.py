@@ -317,10 +317,15 @@ def _hessian_eigenvalue(
     seed: int,
     init: torch.Tensor | None,
 ) -> tuple[float, torch.Tensor]:
-    """Dominant eigenvalue of ``∇²_alpha CE(network(x), y)`` on the fixed batch (weights frozen)."""
+    """Dominant eigenvalue of ``∇²_alpha CE(network(x), y)`` on the fixed batch (weights frozen).
+
+    The network is left exactly as it was: its buffers (batch-norm running
+    statistics, updated by the probe's forward passes in training mode) are restored.
+    """
     x, y = batch[0].to(device), batch[1].to(device)
     weights = network.weight_parameters()
     flags = [p.requires_grad for p in weights]
+    buffers = [(b, b.detach().clone()) for b in network.buffers()]
     for p in weights:
         p.requires_grad_(False)  # only alpha's second derivatives are needed
     try:
@@ -334,6 +339,9 @@ def _hessian_eigenvalue(
     finally:
         for p, flag in zip(weights, flags):
             p.requires_grad_(flag)
+        with torch.no_grad():
+            for buf, saved in buffers:
+                buf.copy_(saved)
 
 
 @dataclass(frozen=True)

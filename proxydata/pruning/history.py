@@ -48,6 +48,7 @@ def step_info(
         "indices": selection.indices,
         "voe": selection.voe,
         "protected": selection.protected,
+        "protected_by": selection.protected_by,
     }
 
 

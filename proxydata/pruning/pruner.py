@@ -287,7 +287,8 @@ class BiLevelPruner:
         dict or None
             At a pruning step ``{"epoch", "train", "val"}`` with each split's step
             record (``asked``, ``pruned``, ``held_back``, ``held_back_by``,
-            ``limits``, the pruned ``indices`` and their ``voe``, ...); else None.
+            ``limits``, the pruned ``indices`` and their ``voe``, ``protected``
+            and ``protected_by``, ...); else None.
 
         Raises
         ------

@@ -51,6 +51,10 @@ class Selection:
     protected : np.ndarray of int64
         Samples that VoE order alone would have pruned (the first ``asked``
         candidates) but the class caps kept.
+    protected_by : dict
+        ``len(protected)`` split by cause: ``"class_limit"`` for the samples
+        ``min_per_class`` alone would have let the step prune (the class-balance
+        limit changed the step), ``"min_per_class"`` for the rest.
     n_candidates : int
         Kept samples with a VoE.
     """
@@ -61,6 +65,7 @@ class Selection:
     held_back_by: dict[str, int]
     protected: np.ndarray
     n_candidates: int
+    protected_by: dict[str, int]
 
     @property
     def pruned(self) -> int:
@@ -201,7 +206,9 @@ def select_for_pruning(
     cap = floor_cap if limits is None else np.minimum(limits, floor_cap)
     per_class = np.bincount(labels[cand_pos], minlength=num_classes)
     avail_all = int(np.minimum(per_class, cap).sum())
-    taken, protected = _walk(cand_pos, key, labels, cap, int(asked), min(int(asked), avail_all))
+    taken, protected, rank = _walk(cand_pos, key, labels, cap, int(asked), min(int(asked), avail_all))
+    # A protected sample was the rank-th candidate of its class; min_per_class alone caps at floor_cap.
+    by_limit = int(np.count_nonzero(rank < floor_cap[labels[protected]]))
     return Selection(
         indices=indices[taken].astype(np.int64),
         voe=voe[taken].astype(np.float64),
@@ -209,13 +216,15 @@ def select_for_pruning(
         held_back_by=_held_back_by(int(asked), int(m), per_class, limits, avail_all),
         protected=indices[protected].astype(np.int64),
         n_candidates=int(m),
+        protected_by={"class_limit": by_limit, "min_per_class": int(protected.size) - by_limit},
     )
 
 
 def _walk(
     cand_pos: np.ndarray, key: np.ndarray, labels: np.ndarray, cap: np.ndarray, asked: int, expected: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Positions the greedy walk takes, and those VoE order alone would take but the caps keep.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Positions the greedy walk takes, those VoE order alone would take but the caps keep,
+    and the latter's rank within their class in VoE order.
 
     Usually the walk ends early: only a prefix of the candidates is ordered, with a
     fall-back to the full order when the class caps skip too many of them.
@@ -224,12 +233,14 @@ def _walk(
     while True:
         cand = cand_pos[order]
         cls = labels[cand]
-        taken = cand[_rank_within_class(cls) < cap[cls]][:asked]
+        rank = _rank_within_class(cls)
+        taken = cand[rank < cap[cls]][:asked]
         if taken.size == expected or order.size == key.size:
             break
         order = np.argsort(key, kind="stable")
     unconstrained = cand[:asked]
-    return taken, unconstrained[~np.isin(unconstrained, taken)]
+    kept = ~np.isin(unconstrained, taken)
+    return taken, unconstrained[kept], rank[:asked][kept]
 
 
 def _held_back_by(
