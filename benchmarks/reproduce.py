@@ -349,7 +349,26 @@ def execute(
     record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     record["torch_threads"] = torch.get_num_threads()
     record["code"] = args.code_version
+    record["environment"] = environment()
     return record
+
+
+def environment() -> dict[str, str]:
+    """What besides the code decides a run's floating point: versions and the CPU's kernels.
+
+    The same code and seed give bit-identical runs on one machine; another CPU (its
+    vector instructions pick other kernels) changes the last bits from the first
+    epoch, and DARTS's search amplifies them.
+    """
+    import platform
+
+    return {
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+    }
 
 
 def code_version() -> str:

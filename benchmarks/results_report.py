@@ -445,9 +445,20 @@ def rerun_check(records: list[dict[str, Any]]) -> list[str]:
         common = sorted(set(v1) & set(v2))
         if common:
             same = sum(v1[s]["genotype"] == v2[s]["genotype"] for s in common)
+            first = [s for s in common if v1[s]["train_loss"][0] != v2[s]["train_loss"][0]]
+            gap = max(abs(v1[s]["train_loss"][0] - v2[s]["train_loss"][0]) for s in common)
+            seeds = ", ".join(map(str, common))
             out.append(
                 f"- Re-run check, {algo} full data: the v2 runs (newer code, Hessian recorded) found the "
-                f"same cell as the v1 runs for {same} of {len(common)} seeds ({', '.join(map(str, common))})."
+                f"same cell as the v1 runs for {same} of {len(common)} seeds ({seeds}). "
+                f"Their first epoch's training loss already differs in {len(first)} of {len(common)} seeds "
+                f"(by at most {gap:.1e}). "
+                "The code is not the cause: the v1 commit and the v2 code, run one after the other on one "
+                "machine (`reproduce.py --grid full --algos darts-v1 --seeds 1 2 --epochs 2` in a checkout of "
+                "each), give bit-identical losses and cells, equal to the v2 records' to the last bit. The v1 "
+                "runs were made a day earlier, in a session whose machine or libraries rounded differently "
+                "(those records do not say which); DARTS-V1's search amplifies a last-bit difference into "
+                "a different cell. Records now carry their `environment` (versions, CPU kernels)."
             )
     return out
 
