@@ -456,7 +456,8 @@ def rerun_check(records: list[dict[str, Any]]) -> list[str]:
                 "The code is not the cause: the v1 commit and the v2 code, run one after the other on "
                 "one machine (`reproduce.py --grid full --algos darts-v1 --seeds 1 2 --epochs 2` in a "
                 "checkout of each), give bit-identical losses and cells, equal to the v2 records' to the "
-                "last bit. The v1 runs were made a day earlier, in a session whose machine or libraries rounded differently "
+                "last bit. The v1 runs were made a day earlier, in a session whose machine or libraries "
+                "rounded differently "
                 "(those records do not say which); DARTS-V1's search amplifies a last-bit difference into "
                 "a different cell. Records now carry their `environment` (versions, CPU kernels)."
             )
