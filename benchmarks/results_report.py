@@ -690,8 +690,54 @@ def hessian_summary(records: list[dict[str, Any]]) -> list[str]:
 # ---------------------------------------------------------------- figures
 
 
-def _bdp_figure_groups(groups: dict[Group, list[dict[str, Any]]]) -> dict[Group, list[dict[str, Any]]]:
-    return {k: v for k, v in groups.items() if k[1] == "bdp" and " low/high " in k[3]}
+LIMIT_STYLES = {"ours": ("-", "tab:blue"), "none": ("--", "tab:orange"), "linear": (":", "tab:green")}
+
+
+def _limit_families(groups: dict[Group, list[dict[str, Any]]]) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """BDP settings (label without its limit) -> limit -> runs, for settings run with several limits."""
+    families: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for key, recs in groups.items():
+        if key[1] != "bdp":
+            continue
+        limit = next((p.split("=", 1)[1] for p in key[3].split(" ") if p.startswith("limit=")), None)
+        if limit in LIMIT_STYLES:
+            setting = row_name(key).replace(f" limit={limit}", "")
+            families.setdefault(setting, {})[limit] = recs
+    return {k: v for k, v in sorted(families.items()) if len(v) > 1}
+
+
+def _kept_and_balance_figure(
+    plt: Any, families: dict[str, dict[str, list[dict[str, Any]]]], path: Path
+) -> None:
+    """One row per BDP setting: kept training share and both balance degrees per epoch, by limit."""
+    fig, axes = plt.subplots(len(families), 3, figsize=(14, 2.3 * len(families)), squeeze=False)
+    for row, (setting, by_limit) in zip(axes, families.items()):
+        for limit, recs in by_limit.items():
+            hist = [r["pruner_history"] for r in recs if r.get("pruner_history")]
+            if not hist:
+                continue
+            n = min(len(h) for h in hist)
+            epochs = [h["epoch"] for h in hist[0][:n]]
+            pool = recs[0]["train_pool"]
+            series = (
+                np.mean([[e["n_train"] / pool for e in h[:n]] for h in hist], axis=0),
+                np.mean([[e["train_balance"] for e in h[:n]] for h in hist], axis=0),
+                np.mean([[e["val_balance"] for e in h[:n]] for h in hist], axis=0),
+            )
+            style, color = LIMIT_STYLES[limit]
+            for ax, values in zip(row, series):
+                ax.plot(epochs, values, style, color=color, label=f"limit={limit} ({len(hist)})")
+        row[0].set_ylabel(setting.replace(" bdp ", "\n"), fontsize=7)
+        row[2].legend(fontsize=6, loc="lower left")
+    for ax, title in zip(
+        axes[0], ("kept training share", "training balance degree B", "validation balance B")
+    ):
+        ax.set_title(title)
+    for ax in axes[-1]:
+        ax.set_xlabel("epoch")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 def figures(records: list[dict[str, Any]], fig_dir: Path) -> list[str]:
@@ -705,33 +751,13 @@ def figures(records: list[dict[str, Any]], fig_dir: Path) -> list[str]:
     fig_dir.mkdir(parents=True, exist_ok=True)
     out = []
 
-    bdp = _bdp_figure_groups(groups)
-    if bdp:
-        fig, axes = plt.subplots(1, 3, figsize=(16, 6))
-        for key, recs in sorted(bdp.items(), key=lambda kv: row_name(kv[0])):
-            hist = [r["pruner_history"] for r in recs if r.get("pruner_history")]
-            if not hist:
-                continue
-            n = min(len(h) for h in hist)
-            epochs = [h["epoch"] for h in hist[0][:n]]
-            pool = recs[0]["train_pool"]
-            size = np.mean([[e["n_train"] / pool for e in h[:n]] for h in hist], axis=0)
-            bt = np.mean([[e["train_balance"] for e in h[:n]] for h in hist], axis=0)
-            bv = np.mean([[e["val_balance"] for e in h[:n]] for h in hist], axis=0)
-            name = row_name(key).replace("darts-v1 bdp ", "").replace("beta-darts bdp", "β")
-            style = "--" if "limit=none" in key[3] else (":" if "limit=linear" in key[3] else "-")
-            for ax, values in zip(axes, (size, bt, bv)):
-                ax.plot(epochs, values, style, label=f"{name} ({len(hist)})")
-        for ax, title in zip(
-            axes, ("kept training share", "training balance degree B", "validation balance B")
-        ):
-            ax.set_title(title)
-            ax.set_xlabel("epoch")
-        fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=6)
-        fig.tight_layout(rect=(0, 0.22, 1, 1))
-        fig.savefig(fig_dir / "bdp_kept_and_balance.png", dpi=110)
-        plt.close(fig)
-        out += ["![kept size and class balance per epoch](figures/bdp_kept_and_balance.png)", ""]
+    families = _limit_families(groups)
+    if families:
+        _kept_and_balance_figure(plt, families, fig_dir / "bdp_kept_and_balance.png")
+        out += [
+            "![kept size and class balance per epoch, by class limit](figures/bdp_kept_and_balance.png)",
+            "",
+        ]
 
     fig, ax = plt.subplots(figsize=(13, 6))
     ax.set_prop_cycle(color=[plt.cm.tab20(i % 20) for i in range(40)])
