@@ -103,6 +103,7 @@ def test_beta_darts_and_hessian_recorded_per_epoch() -> None:
     assert result.beta_weights == [0.0, 12.5]
     assert len(result.hessian_eigenvalues) == 2
     assert all(math.isfinite(v) for v in result.hessian_eigenvalues)
+    assert len(result.hessian_seconds) == 2 and all(t >= 0 for t in result.hessian_seconds)
 
 
 def test_hessian_probe_leaves_the_search_and_the_network_unchanged() -> None:

@@ -95,6 +95,9 @@ class SearchResult:
     hessian_eigenvalues : list of float
         Dominant eigenvalue of ``∇²_alpha L_val`` on the fixed ``hessian_batch``
         after every epoch (empty when no batch was given).
+    hessian_seconds : list of float
+        CPU seconds (this process) each of those measurements took: they are part
+        of ``epoch_seconds`` but not of the search.
     search_seconds : float
         Wall time of the whole search.
     """
@@ -115,6 +118,7 @@ class SearchResult:
     taus: list[float] = field(default_factory=list)
     beta_weights: list[float] = field(default_factory=list)
     hessian_eigenvalues: list[float] = field(default_factory=list)
+    hessian_seconds: list[float] = field(default_factory=list)
     search_seconds: float = 0.0
 
     @property
@@ -659,10 +663,12 @@ class _SearchLoop:
         result.genotype = result.genotypes[-1]
         result.alphas = self.alpha.detach().cpu().double().numpy().copy()
         if opts.hessian_batch is not None:
+            start = time.process_time()
             eigenvalue, self.eigvec = _hessian_eigenvalue(
                 self.network, opts.hessian_batch, opts.device, opts.hessian_iterations, opts.seed, self.eigvec
             )
             result.hessian_eigenvalues.append(eigenvalue)
+            result.hessian_seconds.append(time.process_time() - start)
 
     def _report(self, epoch: int, n_train: int) -> None:
         if not self.options.progress:
