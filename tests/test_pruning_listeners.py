@@ -80,6 +80,11 @@ def test_tensorboard_logger_writes_scalars_and_voe_histograms(tmp_path):
         tags["scalars"]
     )
     assert {"bdp/voe_pruned/train", "bdp/voe_kept/train", "bdp/voe_pruned/val"} <= set(tags["histograms"])
+    protected = events.Scalars("bdp/protected_by_limit/val")  # written at pruning steps only
+    steps = [h for h in pruner.history if h["pruning_step"]]
+    assert [(e.step, e.value) for e in protected] == [
+        (h["epoch"], h["val"]["protected_by"]["class_limit"]) for h in steps
+    ]
     first = events.Histograms("bdp/voe_pruned/train")[0]
     assert first.step == 2 and first.histogram_value.num == 5
     assert first.histogram_value.max == pytest.approx(

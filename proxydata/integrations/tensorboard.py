@@ -3,8 +3,10 @@
 :class:`TensorBoardLogger` is a listener (:meth:`BiLevelPruner.add_listener`):
 at every ``step()`` it writes, under ``<prefix>/``, the kept size, class
 balance degree ``B``, observed and unobserved counts, and pruned / held-back
-counts of both splits, and at a pruning step the VoE histograms of the pruned
-samples and of the samples kept (the scores the step ranked them by). The
+counts of both splits, and at a pruning step the samples the class-balance
+limit protected (``protected_by_limit``: VoE order alone would have pruned
+them; the limit binds without any shortfall) and the VoE histograms of the
+pruned samples and of the samples kept (the scores the step ranked them by). The
 global step is the epoch. It takes any object with ``add_scalar`` and
 ``add_histogram`` (a ``torch.utils.tensorboard.SummaryWriter``, or
 ``tensorboardX``'s); :meth:`TensorBoardLogger.to_logdir` creates a
@@ -86,8 +88,12 @@ class TensorBoardLogger:
                 if value is not None:
                     self.writer.add_scalar(f"{self.prefix}/{name}/{split}", value, epoch)
             info = entry.get(split)
-            if self.histograms and entry.get("pruning_step") and info is not None:
-                self._histograms(split, info, epoch)
+            if entry.get("pruning_step") and info is not None:
+                protected = (info.get("protected_by") or {}).get("class_limit")
+                if protected is not None:
+                    self.writer.add_scalar(f"{self.prefix}/protected_by_limit/{split}", protected, epoch)
+                if self.histograms:
+                    self._histograms(split, info, epoch)
 
     def _histograms(self, split: str, info: dict[str, Any], epoch: int) -> None:
         pruned = np.asarray(info["voe"], dtype=np.float64)
