@@ -465,11 +465,11 @@ def claim5(records: list[dict[str, Any]]) -> list[str]:
             verdict = "does not hold (accuracy below full data)"
         out.append(
             f"- {row_name(key)} (n={len(bdp)}) vs {row_name(_group_key(full[0]))} (n={len(full)}): "
-            f"CIFAR-10 {a_b:.2f} vs {a_f:.2f}; samples processed {samples:.2f} of full; CPU seconds "
+            f"CIFAR-10 {a_b:.2f} vs {a_f:.2f}; samples processed {samples:.3f} of full; CPU seconds "
             + (
                 "not comparable yet (no full-data run with the same Hessian setting)"
                 if np.isnan(cpu)
-                else f"{cpu:.2f} of full"
+                else f"{cpu:.3f} of full"
             )
             + f" → **{verdict}**."
         )
