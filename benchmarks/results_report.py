@@ -430,6 +430,27 @@ def _cpu_baseline(
     return []
 
 
+def paired_difference(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> str:
+    """``a − b`` in CIFAR-10 accuracy over the seeds both have, with a paired t-test's p-value.
+
+    Runs of one seed share the supernet's initialisation and the data order, so
+    pairing by seed removes that part of the seed-to-seed spread.
+    """
+    from scipy import stats
+
+    by_seed = {r["seed"]: _acc(r, C10) for r in b}
+    pairs = [(_acc(r, C10), by_seed[r["seed"]]) for r in a if r["seed"] in by_seed]
+    if len(pairs) < 2:
+        return ""
+    d = np.array([x - y for x, y in pairs])
+    if np.all(d == d[0]):
+        p_text = "identical in every seed" if d[0] == 0 else "the same difference in every seed"
+    else:
+        p_value = float(stats.ttest_rel([x for x, _ in pairs], [y for _, y in pairs]).pvalue)
+        p_text = f"paired t-test p = {p_value:.2f}" + ("" if p_value < 0.05 else ", not significant at 5 %")
+    return f"seed-paired difference {d.mean():+.2f} ± {d.std():.2f} over {len(pairs)} seeds, {p_text}"
+
+
 def claim5(records: list[dict[str, Any]]) -> list[str]:
     groups = groups_of(records)
     out = [
@@ -465,7 +486,9 @@ def claim5(records: list[dict[str, Any]]) -> list[str]:
             verdict = "does not hold (accuracy below full data)"
         out.append(
             f"- {row_name(key)} (n={len(bdp)}) vs {row_name(_group_key(full[0]))} (n={len(full)}): "
-            f"CIFAR-10 {a_b:.2f} vs {a_f:.2f}; samples processed {samples:.3f} of full; CPU seconds "
+            f"CIFAR-10 {a_b:.2f} vs {a_f:.2f}"
+            + (f" ({paired})" if (paired := paired_difference(bdp, full)) else "")
+            + f"; samples processed {samples:.3f} of full; CPU seconds "
             + (
                 "not comparable yet (no full-data run with the same Hessian setting)"
                 if np.isnan(cpu)
@@ -649,9 +672,12 @@ def _limit_verdict(setting: str, variants: dict[str, list[dict[str, Any]]]) -> s
     changed = sum(paired["ours"][s]["genotype"] != paired["none"][s]["genotype"] for s in seeds)
     v = "holds" if accs["ours"] > accs["none"] else "does not hold"
     alt = f"; linear limit {accs['linear']:.2f}" if "linear" in accs else ""
+    diff = paired_difference(list(paired["ours"].values()), list(paired["none"].values()))
     return (
         f"- {setting}, on the {len(seeds)} seed(s) run with every limit: CIFAR-10 {accs['ours']:.2f} with "
-        f"our limit vs {accs['none']:.2f} without{alt}; our limit changed the found cell in {changed} of "
+        f"our limit vs {accs['none']:.2f} without{alt}"
+        + (f" ({diff})" if diff else "")
+        + f"; our limit changed the found cell in {changed} of "
         f"{len(seeds)} → **{v}**" + (" (fewer than 3 seeds: provisional)" if len(seeds) < 3 else "") + "."
     )
 
@@ -943,7 +969,9 @@ def coverage(records: list[dict[str, Any]]) -> list[str]:
 def summary(records: list[dict[str, Any]]) -> list[str]:
     """The verdicts of claims 5 and 6, Table 3 and Fig. 3c on the protocol-v2 runs, one line each."""
     c5 = [line for line in claim5(records) if line.startswith("- ") and "(v1)" not in line]
-    c6 = [line for line in claim6(records) if line.startswith("- ") and "(v1)" not in line]
+    c6 = [
+        line for line in claim6(records) if line.startswith("- ") and "(v1)" not in line and " → **" in line
+    ]
     t3 = [line for line in criterion_table(records) if line.startswith("Tu et al.'s Table 3")]
     hs = [line for line in hessian_summary(records) if line.startswith("- ")]
     out = ["Claim 5 (BDP ≥ full data at ≤ ~55 % of the cost):", "", *c5, ""]

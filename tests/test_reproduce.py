@@ -234,3 +234,22 @@ def test_report_folds_a_run_without_the_hessian_into_its_twin() -> None:
     assert by_seed[1]["search_cpu_seconds"] == 310.0 and report._hessian(by_seed[1])
     with pytest.raises(ValueError, match="different cells"):
         report.merge_hessian_twins([rec(0, 128, 300.0), rec(0, None, 200.0, cell.replace("skip", "none"))])
+
+
+def test_paired_difference_by_hand() -> None:
+    report = _load_module("results_report")
+
+    def runs(accs: dict[int, float]) -> list[dict]:
+        return [{"seed": s, "accuracies": {"cifar10_test_200ep": a}} for s, a in accs.items()]
+
+    # d = (5, 2, 10): mean 17/3, population std sqrt(98/9) = 3.30; t = mean / (s / sqrt(3)) with
+    # s = sqrt(49/3), t = 2.4286; df = 2: two-sided p = 1 - t / sqrt(t^2 + 2) = 0.136.
+    text = report.paired_difference(runs({0: 90, 1: 80, 2: 70, 3: 50}), runs({0: 85, 1: 78, 2: 60}))
+    assert (
+        text
+        == "seed-paired difference +5.67 ± 3.30 over 3 seeds, paired t-test p = 0.14, not significant at 5 %"
+    )
+    assert report.paired_difference(runs({0: 90, 1: 80}), runs({0: 90, 1: 80})).endswith(
+        "identical in every seed"
+    )
+    assert report.paired_difference(runs({0: 90}), runs({0: 80})) == ""  # one pair: no test
