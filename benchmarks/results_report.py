@@ -59,11 +59,16 @@ def _identity_without_hessian(rec: dict[str, Any]) -> str:
     return json.dumps(ident, sort_keys=True)
 
 
+#: What a run costs: taken from the twin run without the Hessian measurement.
+COST_FIELDS = ("search_cpu_seconds", "wall_seconds", "search_seconds", "epoch_seconds")
+
+
 def merge_hessian_twins(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Fold each run without the Hessian into its twin with it (same settings and seed).
 
-    The merged record keeps the twin's eigenvalues and takes the cost (CPU and wall
-    seconds) of the run without the measurement; ``cost_without_hessian`` marks it.
+    The merged record keeps the twin's eigenvalues and takes the cost
+    (:data:`COST_FIELDS`) of the run without the measurement;
+    ``cost_without_hessian`` marks it.
 
     Raises
     ------
@@ -84,7 +89,7 @@ def merge_hessian_twins(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 f"{rec['key']} and {twin['key']} found different cells: "
                 f"{rec['genotype']} vs {twin['genotype']}"
             )
-        both = dict(rec, search_cpu_seconds=twin["search_cpu_seconds"], wall_seconds=twin["wall_seconds"])
+        both = dict(rec, **{k: twin[k] for k in COST_FIELDS if k in twin})
         both["cost_without_hessian"] = twin["key"]
         merged.append(both)
         folded.add(id(twin))

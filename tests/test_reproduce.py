@@ -224,12 +224,14 @@ def test_report_folds_a_run_without_the_hessian_into_its_twin() -> None:
         opts = {"hessian": hessian} if hessian else {}
         return {"protocol": 2, "algo": "darts-v1", "method": "full", "ratio": 1.0, "seed": seed,
                 "options": opts, "genotype": genotype, "search_cpu_seconds": cpu, "wall_seconds": cpu + 1,
+                "search_seconds": cpu + 2,
                 "hessian_eigenvalues": [1.0] if hessian else [], "key": f"{seed}|{hessian}"}  # fmt: skip
 
     merged = report.merge_hessian_twins([rec(0, 128, 300.0), rec(1, 128, 310.0), rec(0, None, 200.0)])
     assert len(merged) == 2
     by_seed = {r["seed"]: r for r in merged}
     assert by_seed[0]["search_cpu_seconds"] == 200.0 and by_seed[0]["hessian_eigenvalues"] == [1.0]
+    assert by_seed[0]["search_seconds"] == 202.0 and by_seed[0]["wall_seconds"] == 201.0
     assert by_seed[0]["cost_without_hessian"] == "0|None" and not report._hessian(by_seed[0])
     assert by_seed[1]["search_cpu_seconds"] == 310.0 and report._hessian(by_seed[1])
     with pytest.raises(ValueError, match="different cells"):
