@@ -435,16 +435,20 @@ def _cpu_baseline(
     return []
 
 
-def paired_difference(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> str:
-    """``a − b`` in CIFAR-10 accuracy over the seeds both have, with a paired t-test's p-value.
+def paired_difference(
+    a: list[dict[str, Any]], b: list[dict[str, Any]], value: Any = None, digits: int = 2
+) -> str:
+    """``a − b`` of ``value(run)`` (CIFAR-10 accuracy by default) over the seeds both have,
+    with a paired t-test's p-value.
 
     Runs of one seed share the supernet's initialisation and the data order, so
     pairing by seed removes that part of the seed-to-seed spread.
     """
     from scipy import stats
 
-    by_seed = {r["seed"]: _acc(r, C10) for r in b}
-    pairs = [(_acc(r, C10), by_seed[r["seed"]]) for r in a if r["seed"] in by_seed]
+    value = value or (lambda r: _acc(r, C10))
+    by_seed = {r["seed"]: value(r) for r in b}
+    pairs = [(value(r), by_seed[r["seed"]]) for r in a if r["seed"] in by_seed]
     if len(pairs) < 2:
         return ""
     d = np.array([x - y for x, y in pairs])
@@ -452,8 +456,9 @@ def paired_difference(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> str:
         p_text = "identical in every seed" if d[0] == 0 else "the same difference in every seed"
     else:
         p_value = float(stats.ttest_rel([x for x, _ in pairs], [y for _, y in pairs]).pvalue)
-        p_text = f"paired t-test p = {p_value:.2f}" + ("" if p_value < 0.05 else ", not significant at 5 %")
-    return f"seed-paired difference {d.mean():+.2f} ± {d.std():.2f} over {len(pairs)} seeds, {p_text}"
+        p_text = "paired t-test " + ("p < 0.01" if p_value < 0.01 else f"p = {p_value:.2f}")
+        p_text += "" if p_value < 0.05 else ", not significant at 5 %"
+    return f"seed-paired difference {d.mean():+.{digits}f} ± {d.std():.{digits}f} over {len(pairs)} seeds, {p_text}"
 
 
 def claim5(records: list[dict[str, Any]]) -> list[str]:
@@ -753,15 +758,19 @@ def hessian_summary(records: list[dict[str, Any]]) -> list[str]:
     for key in sorted(groups, key=lambda k: (_algo_rank(k[0]), k[3])):
         if key[1] != "bdp":
             continue
-        bdp = [r["hessian_eigenvalues"][-1] for r in groups[key] if r.get("hessian_eigenvalues")]
+        bdp_runs = [r for r in groups[key] if r.get("hessian_eigenvalues")]
         extra = " ".join(p for p in key[3].split(" ") if p.startswith(("split=", "augment=", "beta=")))
-        full = [r["hessian_eigenvalues"][-1] for r in groups.get((key[0], "full", 1.0, extra, key[4]), [])
-                if r.get("hessian_eigenvalues")]  # fmt: skip
-        if bdp and full:
+        full_runs = [
+            r for r in groups.get((key[0], "full", 1.0, extra, key[4]), []) if r.get("hessian_eigenvalues")
+        ]
+        if bdp_runs and full_runs:
+            bdp = [r["hessian_eigenvalues"][-1] for r in bdp_runs]
+            full = [r["hessian_eigenvalues"][-1] for r in full_runs]
             verdict = "holds" if np.mean(bdp) < np.mean(full) else "does not hold"
+            diff = paired_difference(bdp_runs, full_runs, lambda r: r["hessian_eigenvalues"][-1], 3)
             out.append(
                 f"- {row_name(key)}: last-epoch eigenvalue {_fmt(bdp, 3)} (n={len(bdp)}) vs full data "
-                f"{_fmt(full, 3)} (n={len(full)}) → **{verdict}**."
+                f"{_fmt(full, 3)} (n={len(full)})" + (f" ({diff})" if diff else "") + f" → **{verdict}**."
             )
     return out
 
