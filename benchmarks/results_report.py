@@ -458,7 +458,8 @@ def paired_difference(
         p_value = float(stats.ttest_rel([x for x, _ in pairs], [y for _, y in pairs]).pvalue)
         p_text = "paired t-test " + ("p < 0.01" if p_value < 0.01 else f"p = {p_value:.2f}")
         p_text += "" if p_value < 0.05 else ", not significant at 5 %"
-    return f"seed-paired difference {d.mean():+.{digits}f} ± {d.std():.{digits}f} over {len(pairs)} seeds, {p_text}"
+    spread = f"{d.mean():+.{digits}f} ± {d.std():.{digits}f}"
+    return f"seed-paired difference {spread} over {len(pairs)} seeds, {p_text}"
 
 
 def claim5(records: list[dict[str, Any]]) -> list[str]:
