@@ -33,6 +33,8 @@ ALGO_ORDER = ("darts-v1", "beta-darts", "darts-v2", "gdas")
 ALL_SKIP = "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|"
 #: Claim 5's cost rule: BDP's cost at most this share of full data's.
 COST_RULE = 0.55
+#: Significance level of the paired t-tests behind the verdicts.
+ALPHA = 0.05
 
 Group = tuple[str, str, float, str, int]  # algo, method, ratio, label, protocol
 
@@ -435,14 +437,16 @@ def _cpu_baseline(
     return []
 
 
-def paired_difference(
+def paired_test(
     a: list[dict[str, Any]], b: list[dict[str, Any]], value: Any = None, digits: int = 2
-) -> str:
+) -> tuple[str, float | None]:
     """``a − b`` of ``value(run)`` (CIFAR-10 accuracy by default) over the seeds both have,
-    with a paired t-test's p-value.
+    as text, and the two-sided p-value of a paired t-test.
 
     Runs of one seed share the supernet's initialisation and the data order, so
-    pairing by seed removes that part of the seed-to-seed spread.
+    pairing by seed removes that part of the seed-to-seed spread. The p-value is
+    ``None`` with fewer than two pairs, 1.0 when every pair is equal, and 0.0
+    when every pair differs by the same nonzero amount (no spread to test against).
     """
     from scipy import stats
 
@@ -450,30 +454,48 @@ def paired_difference(
     by_seed = {r["seed"]: value(r) for r in b}
     pairs = [(value(r), by_seed[r["seed"]]) for r in a if r["seed"] in by_seed]
     if len(pairs) < 2:
-        return ""
+        return "", None
     d = np.array([x - y for x, y in pairs])
     if np.all(d == d[0]):
+        p_value = 1.0 if d[0] == 0 else 0.0
         p_text = "identical in every seed" if d[0] == 0 else "the same difference in every seed"
     else:
         p_value = float(stats.ttest_rel([x for x, _ in pairs], [y for _, y in pairs]).pvalue)
         p_text = "paired t-test " + ("p < 0.01" if p_value < 0.01 else f"p = {p_value:.2f}")
-        p_text += "" if p_value < 0.05 else ", not significant at 5 %"
+        p_text += "" if p_value < ALPHA else ", not significant at 5 %"
     spread = f"{d.mean():+.{digits}f} ± {d.std():.{digits}f}"
-    return f"seed-paired difference {spread} over {len(pairs)} seeds, {p_text}"
+    return f"seed-paired difference {spread} over {len(pairs)} seeds, {p_text}", p_value
 
 
-def claim5(records: list[dict[str, Any]]) -> list[str]:
+#: Appended to a verdict whose seed-paired difference is not significant.
+WEAK_NOTE = " (on the means only: the paired difference is not significant at 5 %)"
+
+
+def _verdict(verdict: str, p_value: float | None) -> str:
+    """``→ **verdict**``, saying so when the seed-paired difference it rests on is not significant."""
+    weak = p_value is not None and p_value >= ALPHA
+    return f" → **{verdict}**" + (WEAK_NOTE if weak else "")
+
+
+def _tally(lines: list[str]) -> str:
+    """How many verdict lines hold, and how many of those rest on a significant difference."""
+    holds = [line for line in lines if "→ **holds" in line]
+    strong = [line for line in holds if WEAK_NOTE not in line]
+    failing = len(lines) - len(holds)
+    return (
+        f"{len(holds)} of {len(lines)} hold ({len(strong)} of them with a seed-paired difference "
+        f"significant at 5 %), {failing} {'does' if failing == 1 else 'do'} not"
+    )
+
+
+def claim5_rows(records: list[dict[str, Any]]) -> list[tuple[str, str, float | None]]:
+    """Claim 5 per BDP setting with a full-data baseline: ``(line, verdict, p-value)``.
+
+    The p-value is the paired t-test of CIFAR-10 accuracy against full data, or
+    ``None`` where the verdict does not rest on the accuracy difference.
+    """
     groups = groups_of(records)
-    out = [
-        f"**5. BDP finds cells at least as good as full-data search at ≤ ~{COST_RULE:.0%} of its cost** "
-        "(Tu et al., Table 4: DARTS 3.2 → 1.6 GPU-h on CIFAR-10). Rule: mean CIFAR-10 accuracy of the "
-        "BDP runs ≥ that of the full-data runs of the same algorithm and split, and cost "
-        f"≤ {COST_RULE:.0%} of full data's, measured both as samples processed and as the search's "
-        "CPU seconds (where recorded; against full-data runs that recorded the Hessian exactly when "
-        "the BDP runs did: it costs CPU time but does not change the search; records with "
-        "`hessian_seconds` have that time taken out, and a run repeated without the measurement "
-        "(same settings and seed, the same cell) gives its cost from the repeat).",
-    ]
+    rows = []
     for key in sorted((k for k in groups if k[1] == "bdp"), key=lambda k: (_algo_rank(k[0]), k[4], k[3])):
         full = _baseline(groups, key)
         if not full:
@@ -495,18 +517,39 @@ def claim5(records: list[dict[str, Any]]) -> list[str]:
             verdict = "does not hold (cost above the rule)"
         else:
             verdict = "does not hold (accuracy below full data)"
-        out.append(
+        paired, p_value = paired_test(bdp, full)
+        if verdict.endswith("(cost above the rule)"):
+            p_value = None  # the cost decides; the accuracy difference does not
+        line = (
             f"- {row_name(key)} (n={len(bdp)}) vs {row_name(_group_key(full[0]))} (n={len(full)}): "
             f"CIFAR-10 {a_b:.2f} vs {a_f:.2f}"
-            + (f" ({paired})" if (paired := paired_difference(bdp, full)) else "")
+            + (f" ({paired})" if paired else "")
             + f"; samples processed {samples:.3f} of full; CPU seconds "
             + (
                 "not comparable yet (no full-data run with the same Hessian setting)"
                 if np.isnan(cpu)
                 else f"{cpu:.3f} of full"
             )
-            + f" → **{verdict}**."
+            + _verdict(verdict, p_value)
+            + "."
         )
+        rows.append((line, verdict, p_value))
+    return rows
+
+
+def claim5(records: list[dict[str, Any]]) -> list[str]:
+    out = [
+        f"**5. BDP finds cells at least as good as full-data search at ≤ ~{COST_RULE:.0%} of its cost** "
+        "(Tu et al., Table 4: DARTS 3.2 → 1.6 GPU-h on CIFAR-10). Rule: mean CIFAR-10 accuracy of the "
+        "BDP runs ≥ that of the full-data runs of the same algorithm and split, and cost "
+        f"≤ {COST_RULE:.0%} of full data's, measured both as samples processed and as the search's "
+        "CPU seconds (where recorded; against full-data runs that recorded the Hessian exactly when "
+        "the BDP runs did: it costs CPU time but does not change the search; records with "
+        "`hessian_seconds` have that time taken out, and a run repeated without the measurement "
+        "(same settings and seed, the same cell) gives its cost from the repeat). A verdict that "
+        "rests on an accuracy difference whose seed-paired t-test gives p ≥ 0.05 says so.",
+    ]
+    out += [line for line, _, _ in claim5_rows(records)]
     out += [
         "",
         "CPU seconds exceed the share of samples processed because part of a search's cost does not "
@@ -683,13 +726,15 @@ def _limit_verdict(setting: str, variants: dict[str, list[dict[str, Any]]]) -> s
     changed = sum(paired["ours"][s]["genotype"] != paired["none"][s]["genotype"] for s in seeds)
     v = "holds" if accs["ours"] > accs["none"] else "does not hold"
     alt = f"; linear limit {accs['linear']:.2f}" if "linear" in accs else ""
-    diff = paired_difference(list(paired["ours"].values()), list(paired["none"].values()))
+    diff, p_value = paired_test(list(paired["ours"].values()), list(paired["none"].values()))
     return (
         f"- {setting}, on the {len(seeds)} seed(s) run with every limit: CIFAR-10 {accs['ours']:.2f} with "
         f"our limit vs {accs['none']:.2f} without{alt}"
         + (f" ({diff})" if diff else "")
-        + f"; our limit changed the found cell in {changed} of "
-        f"{len(seeds)} → **{v}**" + (" (fewer than 3 seeds: provisional)" if len(seeds) < 3 else "") + "."
+        + f"; our limit changed the found cell in {changed} of {len(seeds)}"
+        + _verdict(v, p_value if changed else None)
+        + (" (fewer than 3 seeds: provisional)" if len(seeds) < 3 else "")
+        + "."
     )
 
 
@@ -768,10 +813,13 @@ def hessian_summary(records: list[dict[str, Any]]) -> list[str]:
             bdp = [r["hessian_eigenvalues"][-1] for r in bdp_runs]
             full = [r["hessian_eigenvalues"][-1] for r in full_runs]
             verdict = "holds" if np.mean(bdp) < np.mean(full) else "does not hold"
-            diff = paired_difference(bdp_runs, full_runs, lambda r: r["hessian_eigenvalues"][-1], 3)
+            diff, p_value = paired_test(bdp_runs, full_runs, lambda r: r["hessian_eigenvalues"][-1], 3)
             out.append(
                 f"- {row_name(key)}: last-epoch eigenvalue {_fmt(bdp, 3)} (n={len(bdp)}) vs full data "
-                f"{_fmt(full, 3)} (n={len(full)})" + (f" ({diff})" if diff else "") + f" → **{verdict}**."
+                f"{_fmt(full, 3)} (n={len(full)})"
+                + (f" ({diff})" if diff else "")
+                + _verdict(verdict, p_value)
+                + "."
             )
     return out
 
@@ -996,16 +1044,23 @@ def coverage(records: list[dict[str, Any]]) -> list[str]:
 
 def summary(records: list[dict[str, Any]]) -> list[str]:
     """The verdicts of claims 5 and 6, Table 3 and Fig. 3c on the protocol-v2 runs, one line each."""
-    c5 = [line for line in claim5(records) if line.startswith("- ") and "(v1)" not in line]
+    c5 = [line for line, _, _ in claim5_rows(records) if "(v1)" not in line]
     c6 = [
         line for line in claim6(records) if line.startswith("- ") and "(v1)" not in line and " → **" in line
     ]
+    c6_tested = [line for line in c6 if "**not tested**" not in line]
     t3 = [line for line in criterion_table(records) if line.startswith("Tu et al.'s Table 3")]
     hs = [line for line in hessian_summary(records) if line.startswith("- ")]
-    out = ["Claim 5 (BDP ≥ full data at ≤ ~55 % of the cost):", "", *c5, ""]
-    out += ["Claim 6 (the class-balance limit helps):", "", *c6, ""]
+    both = sum("→ **holds on both clocks" in line for line in c5)
+    out = ["Claim 5 (BDP ≥ full data at ≤ ~55 % of the cost): of the BDP settings compared with full data, "
+           f"{_tally(c5)}; {both} hold on both clocks.", "", *c5, ""]  # fmt: skip
+    cell_changed = [line for line in c6_tested if "changed the found cell in 0 of" not in line]
+    out += ["Claim 6 (the class-balance limit helps): the limit changed a pruning step in "
+            f"{len(c6_tested)} settings and the found cell in {len(cell_changed)} of them; of those "
+            f"{len(cell_changed)}, {_tally(cell_changed)}.", "", *c6, ""]  # fmt: skip
     out += ["Table 3 (pruning criteria): " + (t3[0] if t3 else "no criterion runs yet."), ""]
-    out += ["Fig. 3c (sharpness):", "", *(hs or ["- no run recorded the Hessian yet."])]
+    out += [f"Fig. 3c (sharpness): {_tally(hs)}." if hs else "Fig. 3c (sharpness):", "",
+            *(hs or ["- no run recorded the Hessian yet."])]  # fmt: skip
     return out
 
 

@@ -8,6 +8,7 @@ import importlib.util
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from proxydata.experiment import data_used
@@ -238,7 +239,7 @@ def test_report_folds_a_run_without_the_hessian_into_its_twin() -> None:
         report.merge_hessian_twins([rec(0, 128, 300.0), rec(0, None, 200.0, cell.replace("skip", "none"))])
 
 
-def test_paired_difference_by_hand() -> None:
+def test_paired_test_by_hand() -> None:
     report = _load_module("results_report")
 
     def runs(accs: dict[int, float]) -> list[dict]:
@@ -246,12 +247,25 @@ def test_paired_difference_by_hand() -> None:
 
     # d = (5, 2, 10): mean 17/3, population std sqrt(98/9) = 3.30; t = mean / (s / sqrt(3)) with
     # s = sqrt(49/3), t = 2.4286; df = 2: two-sided p = 1 - t / sqrt(t^2 + 2) = 0.136.
-    text = report.paired_difference(runs({0: 90, 1: 80, 2: 70, 3: 50}), runs({0: 85, 1: 78, 2: 60}))
-    assert (
-        text
-        == "seed-paired difference +5.67 ± 3.30 over 3 seeds, paired t-test p = 0.14, not significant at 5 %"
+    text, p = report.paired_test(runs({0: 90, 1: 80, 2: 70, 3: 50}), runs({0: 85, 1: 78, 2: 60}))
+    assert text == (
+        "seed-paired difference +5.67 ± 3.30 over 3 seeds, paired t-test p = 0.14, not significant at 5 %"
     )
-    assert report.paired_difference(runs({0: 90, 1: 80}), runs({0: 90, 1: 80})).endswith(
-        "identical in every seed"
+    assert p == pytest.approx(1 - 2.4286 / np.sqrt(2.4286**2 + 2), abs=1e-4)
+    text, p = report.paired_test(runs({0: 90, 1: 80}), runs({0: 90, 1: 80}))
+    assert text.endswith("identical in every seed") and p == 1.0
+    assert report.paired_test(runs({0: 91, 1: 81}), runs({0: 90, 1: 80}))[1] == 0.0  # no spread: exact
+    assert report.paired_test(runs({0: 90}), runs({0: 80})) == ("", None)  # one pair: no test
+
+
+def test_verdicts_say_when_they_rest_on_a_non_significant_difference() -> None:
+    report = _load_module("results_report")
+    assert report._verdict("holds", 0.04) == " → **holds**"
+    assert report._verdict("holds", None) == " → **holds**"
+    weak = report._verdict("holds", 0.05)
+    assert weak == " → **holds**" + report.WEAK_NOTE and "not significant at 5 %" in weak
+    lines = [f"- a{report._verdict('holds', 0.01)}.", f"- b{report._verdict('holds', 0.3)}.",
+             f"- c{report._verdict('does not hold', 0.3)}."]  # fmt: skip
+    assert report._tally(lines) == (
+        "2 of 3 hold (1 of them with a seed-paired difference significant at 5 %), 1 does not"
     )
-    assert report.paired_difference(runs({0: 90}), runs({0: 80})) == ""  # one pair: no test
