@@ -488,6 +488,18 @@ def _tally(lines: list[str]) -> str:
     )
 
 
+def _collapse_note(bdp: list[dict[str, Any]], full: list[dict[str, Any]]) -> str:
+    """Where full data collapsed to the all-skip cell, BDP's gain is partly that collapse avoided."""
+    n_full = sum(r["genotype"] == ALL_SKIP for r in full)
+    if not n_full:
+        return ""
+    n_bdp = sum(r["genotype"] == ALL_SKIP for r in bdp)
+    return (
+        f"; full data found the all-skip cell in {n_full} of {len(full)} seeds, BDP in {n_bdp} of "
+        f"{len(bdp)}"
+    )
+
+
 def claim5_rows(records: list[dict[str, Any]]) -> list[tuple[str, str, float | None]]:
     """Claim 5 per BDP setting with a full-data baseline: ``(line, verdict, p-value)``.
 
@@ -531,6 +543,7 @@ def claim5_rows(records: list[dict[str, Any]]) -> list[tuple[str, str, float | N
                 else f"{cpu:.3f} of full"
             )
             + _verdict(verdict, p_value)
+            + _collapse_note(bdp, full)
             + "."
         )
         rows.append((line, verdict, p_value))
