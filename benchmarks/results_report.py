@@ -495,8 +495,7 @@ def _collapse_note(bdp: list[dict[str, Any]], full: list[dict[str, Any]]) -> str
         return ""
     n_bdp = sum(r["genotype"] == ALL_SKIP for r in bdp)
     return (
-        f"; full data found the all-skip cell in {n_full} of {len(full)} seeds, BDP in {n_bdp} of "
-        f"{len(bdp)}"
+        f"; full data found the all-skip cell in {n_full} of {len(full)} seeds, BDP in {n_bdp} of {len(bdp)}"
     )
 
 
