@@ -780,12 +780,17 @@ def criterion_table(records: list[dict[str, Any]]) -> list[str]:
                 recs = cells.get(f"{tc}/{vc}", [])
                 row.append(f"{_fmt([_acc(r, C10) for r in recs])} ({len(recs)})" if recs else "–")
             out.append(f"| {tc} | " + " | ".join(row) + " |")
-        best = max(cells, key=lambda c: _mean(cells[c], lambda r: _acc(r, C10)))
+        ranked = sorted(cells, key=lambda c: _mean(cells[c], lambda r: _acc(r, C10)), reverse=True)
+        best = ranked[0]
         verdict = "holds" if best == "low/high" else "does not hold"
+        # The best against the runner-up: is the winner's margin more than seed noise?
+        diff, p_value = paired_test(cells[best], cells[ranked[1]])
         out += [
             "",
             f"Tu et al.'s Table 3 finds low (train) / high (val) best. Rule: the low/high cell has the "
-            f"highest mean. Here the best is {best} → **{verdict}**"
+            f"highest mean. Here the best is {best}"
+            + (f" (against the runner-up {ranked[1]}: {diff})" if diff else "")
+            + _verdict(verdict, p_value)
             + ("" if len(cells) == 4 else f" (only {len(cells)} of 4 cells run so far)")
             + ".",
             "",
