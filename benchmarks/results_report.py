@@ -645,7 +645,7 @@ def claim6(records: list[dict[str, Any]]) -> list[str]:
         out += [_limit_row(setting, limit, recs, variants["none"]) for limit, recs in variants.items()]
         if "ours" in variants:
             verdicts.append(_limit_verdict(setting, variants))
-    return [*out, "", *verdicts, "", *_first_step_note(groups)]
+    return [*out, "", *verdicts, "", *_first_step_note(groups), "", *balance_per_step(records)]
 
 
 def _first_step_note(groups: dict[Group, list[dict[str, Any]]]) -> list[str]:
@@ -858,6 +858,61 @@ def _limit_families(groups: dict[Group, list[dict[str, Any]]]) -> dict[str, dict
             setting = row_name(key).replace(f" limit={limit}", "")
             families.setdefault(setting, {})[limit] = recs
     return {k: v for k, v in sorted(families.items()) if len(v) > 1}
+
+
+def balance_per_step(records: list[dict[str, Any]]) -> list[str]:
+    """Item 5's balance per epoch as numbers: both splits' balance degree after every pruning step.
+
+    One table per setting run with several limits; a cell is ``train / val``, the
+    mean over the setting's runs of :math:`B` after that step (the figure shows
+    the same series with the epochs between steps). Below the tables, the splits
+    that our limit left *less* balanced than no limit: a per-class cap keeps a
+    large class from losing more than its share, so it also blocks pruning that
+    would have evened the classes out.
+    """
+    out, lower = [], []
+    for setting, by_limit in _limit_families(groups_of(records)).items():
+        rows, final = [], {}
+        for limit, recs in by_limit.items():
+            hist = [
+                [e for e in r["pruner_history"] if e["pruning_step"]] for r in recs if r.get("pruner_history")
+            ]
+            if not hist:
+                continue
+            n = min(len(h) for h in hist)
+            b = {
+                split: [float(np.mean([h[i][f"{split}_balance"] for h in hist])) for i in range(n)]
+                for split in ("train", "val")
+            }
+            final[limit] = {split: values[-1] for split, values in b.items()}
+            cells = [f"{t:.2f} / {v:.2f}" for t, v in zip(b["train"], b["val"])]
+            rows.append((limit, len(hist), [e["epoch"] for e in hist[0][:n]], cells))
+        if not rows:
+            continue
+        out += [
+            f"`{setting}`: balance degree B of the training / validation split after each pruning step "
+            "(mean over seeds).",
+            "",
+            "| limit | seeds | " + " | ".join(f"epoch {e}" for e in rows[0][2]) + " |",
+            "|---|---|" + "---|" * len(rows[0][2]),
+            *(f"| {limit} | {n} | " + " | ".join(cells) + " |" for limit, n, _, cells in rows),
+            "",
+        ]
+        if "ours" in final and "none" in final:
+            lower += [
+                f"`{setting}` {split} ({final['ours'][split]:.2f} vs {final['none'][split]:.2f})"
+                for split in ("train", "val")
+                if final["ours"][split] < final["none"][split] - 0.005
+            ]
+    if out:
+        out.append(
+            "Our limit caps what each class may lose in a step, in proportion to its size; it keeps a small "
+            "class from being pruned away but also keeps a large one from losing more than its share. Splits "
+            "it left less balanced after the last step than no limit did: "
+            + ("; ".join(lower) if lower else "none")
+            + "."
+        )
+    return out
 
 
 def _kept_and_balance_figure(

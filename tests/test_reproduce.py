@@ -178,6 +178,7 @@ def test_report_reads_v2_records_and_judges_the_limit(tmp_path: Path) -> None:
         history = [
             {
                 "epoch": 2,
+                "pruning_step": True,
                 "n_train": 9,
                 "train_balance": 0.9,
                 "val_balance": 0.8,
@@ -215,6 +216,35 @@ def test_report_reads_v2_records_and_judges_the_limit(tmp_path: Path) -> None:
     assert "| ours | 1 | 0 | 0 | never |" in text
     text = "\n".join(report.claim6([rec("ours", 91.0, 0), rec("none", 90.0, 0)]))
     assert "**not tested**" in text
+
+
+def test_balance_per_step_by_hand() -> None:
+    report = _load_module("results_report")
+
+    def rec(limit: str, seed: int, balances: list[tuple[float, float]]) -> dict:
+        bdp = {"interval": 2, "train_ratio": 0.1, "val_ratio": 0.1, "train_criterion": "low",
+               "val_criterion": "high", "limit": limit}  # fmt: skip
+        # Epoch 1 is not a pruning step and must not appear; epochs 2 and 4 are.
+        history = [{"epoch": 1, "pruning_step": False, "train_balance": 0.0, "val_balance": 0.0}] + [
+            {"epoch": 2 * (i + 1), "pruning_step": True, "train_balance": t, "val_balance": v}
+            for i, (t, v) in enumerate(balances)
+        ]
+        return {"protocol": 2, "algo": "darts-v1", "method": "bdp", "ratio": 1.0, "seed": seed,
+                "options": {"bdp": bdp}, "genotype": "g", "pruner_history": history}  # fmt: skip
+
+    lines = report.balance_per_step(
+        [
+            rec("ours", 0, [(0.9, 0.8), (0.7, 0.5)]),
+            rec("ours", 1, [(0.7, 0.6), (0.5, 0.3)]),  # mean: 0.80 / 0.70, then 0.60 / 0.40
+            rec("none", 0, [(0.8, 0.7), (0.4, 0.9)]),
+        ]
+    )
+    text = "\n".join(lines)
+    assert "| limit | seeds | epoch 2 | epoch 4 |" in text
+    assert "| ours | 2 | 0.80 / 0.70 | 0.60 / 0.40 |" in text
+    assert "| none | 1 | 0.80 / 0.70 | 0.40 / 0.90 |" in text
+    # Final val B: 0.40 with our limit, 0.90 without; final train B is higher with it (0.60 vs 0.40).
+    assert lines[-1].endswith("low/high]` val (0.40 vs 0.90).")
 
 
 def test_report_folds_a_run_without_the_hessian_into_its_twin() -> None:
