@@ -499,12 +499,8 @@ def _collapse_note(bdp: list[dict[str, Any]], full: list[dict[str, Any]]) -> str
     )
 
 
-def claim5_rows(records: list[dict[str, Any]]) -> list[tuple[str, str, float | None]]:
-    """Claim 5 per BDP setting with a full-data baseline: ``(line, verdict, p-value)``.
-
-    The p-value is the paired t-test of CIFAR-10 accuracy against full data, or
-    ``None`` where the verdict does not rest on the accuracy difference.
-    """
+def claim5_rows(records: list[dict[str, Any]]) -> list[str]:
+    """Claim 5's verdict line for every BDP setting with a full-data baseline."""
     groups = groups_of(records)
     rows = []
     for key in sorted((k for k in groups if k[1] == "bdp"), key=lambda k: (_algo_rank(k[0]), k[4], k[3])):
@@ -531,7 +527,7 @@ def claim5_rows(records: list[dict[str, Any]]) -> list[tuple[str, str, float | N
         paired, p_value = paired_test(bdp, full)
         if verdict.endswith("(cost above the rule)"):
             p_value = None  # the cost decides; the accuracy difference does not
-        line = (
+        rows.append(
             f"- {row_name(key)} (n={len(bdp)}) vs {row_name(_group_key(full[0]))} (n={len(full)}): "
             f"CIFAR-10 {a_b:.2f} vs {a_f:.2f}"
             + (f" ({paired})" if paired else "")
@@ -545,7 +541,6 @@ def claim5_rows(records: list[dict[str, Any]]) -> list[tuple[str, str, float | N
             + _collapse_note(bdp, full)
             + "."
         )
-        rows.append((line, verdict, p_value))
     return rows
 
 
@@ -561,7 +556,7 @@ def claim5(records: list[dict[str, Any]]) -> list[str]:
         "(same settings and seed, the same cell) gives its cost from the repeat). A verdict that "
         "rests on an accuracy difference whose seed-paired t-test gives p ≥ 0.05 says so.",
     ]
-    out += [line for line, _, _ in claim5_rows(records)]
+    out += claim5_rows(records)
     out += [
         "",
         "CPU seconds exceed the share of samples processed because part of a search's cost does not "
@@ -1116,7 +1111,7 @@ def coverage(records: list[dict[str, Any]]) -> list[str]:
 
 def summary(records: list[dict[str, Any]]) -> list[str]:
     """The verdicts of claims 5 and 6, Table 3 and Fig. 3c on the protocol-v2 runs, one line each."""
-    c5 = [line for line, _, _ in claim5_rows(records) if "(v1)" not in line]
+    c5 = [line for line in claim5_rows(records) if "(v1)" not in line]
     c6 = [
         line for line in claim6(records) if line.startswith("- ") and "(v1)" not in line and " → **" in line
     ]
