@@ -512,7 +512,8 @@ def study_agreement(
     """One agreement row per selection, from the rows of a study alone.
 
     Only architectures with a result for every seed under both the selection and
-    ``reference`` are compared. With ``A`` the selection's ``(architecture,
+    ``reference`` are compared, over the seeds the two share (the ceiling uses
+    every seed of the reference). With ``A`` the selection's ``(architecture,
     seed)`` accuracies and ``F`` the reference's:
 
     - ``tau`` / ``rho`` / ``top_k_overlap``: :func:`~proxydata.metrics.ranking_agreement`
@@ -569,17 +570,21 @@ def study_agreement(
     }
     out = []
     for name in names:
-        sel_full = _matrix(rows, name, all_archs, seeds)
+        # the seeds this selection shares with the reference (a reference may have more)
+        common = sorted({int(r["seed"]) for r in rows if r["selection"] == name} & set(seeds))
+        sel_full = _matrix(rows, name, all_archs, common)
         complete = np.isfinite(sel_full).all(axis=1) & np.isfinite(ref_full).all(axis=1)
         archs = [a for a, ok in zip(all_archs, complete) if ok]
-        sel, ref = sel_full[complete], ref_full[complete]
+        sel = sel_full[complete]
+        ref = _matrix(rows, reference, all_archs, common)[complete]
+        ref_all = ref_full[complete]
         mine = [r for r in rows if r["selection"] == name]
         entry: dict[str, Any] = {
             "selection": name,
             "size": mine[0]["selection_size"],
             "ratio": mine[0]["selection_size"] / ref_cost["size"],
             "architectures": len(archs),
-            "seeds": len(seeds),
+            "seeds": len(common),
             "train_samples": int(sum(r["train_samples"] for r in mine)),
             "cpu_seconds": float(sum(r["cpu_seconds"] for r in mine)),
             "cost": sum(r["train_samples"] for r in mine) / ref_cost["samples"]
@@ -593,7 +598,12 @@ def study_agreement(
         for half, mask in (("all", np.ones(len(archs), dtype=bool)), ("top", top)):
             suffix = "" if half == "all" else "_top"
             stats = _half_stats(
-                sel[mask], ref[mask], truth[mask] if has_truth else None, top_k, name == reference
+                sel[mask],
+                ref[mask],
+                ref_all[mask],
+                truth[mask] if has_truth else None,
+                top_k,
+                name == reference,
             )
             entry.update({f"{k}{suffix}": v for k, v in stats.items()})
             if n_bootstrap and mask.sum() >= 3:
@@ -605,6 +615,7 @@ def study_agreement(
                     boot = _half_stats(
                         sel[pick],
                         ref[pick],
+                        ref_all[pick],
                         truth[pick] if has_truth else None,
                         top_k,
                         name == reference,
@@ -620,6 +631,7 @@ def study_agreement(
 def _half_stats(
     sel: np.ndarray,
     ref: np.ndarray,
+    ref_all: np.ndarray,
     truth: np.ndarray | None,
     top_k: int,
     is_reference: bool,
@@ -646,8 +658,9 @@ def _half_stats(
         out["tau"], out["rho"] = agree["kendall_tau"], agree["spearman"]
         if not rank_only:
             out["top_k_overlap"] = agree["top_k_overlap"]
-    out["tau_cross"] = _cross_tau(ref, ref, same=True) if is_reference else _cross_tau(sel, ref, same=False)
-    out["ceiling"] = _cross_tau(ref, ref, same=True)
+    ceiling = _cross_tau(ref_all, ref_all, same=True)
+    out["tau_cross"] = ceiling if is_reference else _cross_tau(sel, ref, same=False)
+    out["ceiling"] = ceiling
     if truth is not None:
         agree = ranking_agreement(truth, sel_mean, top_k=k)
         out["tau_truth"], out["rho_truth"] = agree["kendall_tau"], agree["spearman"]

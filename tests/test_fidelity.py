@@ -292,3 +292,14 @@ def test_agreement_skips_incomplete_architectures():
     rows = [r for r in rows if not (r["selection"] == "sub" and r["architecture"] == "a0" and r["seed"] == 1)]
     sel = study_agreement(rows, truth_column="truth", n_bootstrap=0)[1]
     assert sel["architectures"] == 3 and sel["tau"] == pytest.approx(1.0)
+
+
+def test_agreement_reference_with_more_seeds():
+    # full has seeds 0, 1, 2; sub only 0, 1: sub is compared on seeds 0 and 1, the ceiling uses all three
+    full = [[1, 1, 4], [2, 2, 3], [3, 3, 2], [4, 4, 1]]
+    sub = [[1, 1], [2, 2], [3, 3], [4, 4]]
+    rows = _rows({"full": full, "sub": sub}, truth=[1, 2, 3, 4])
+    ref, sel = study_agreement(rows, truth_column="truth", top_k=2, n_bootstrap=0)
+    # pairs (0,1): 1, (0,2): -1, (1,2): -1
+    assert ref["ceiling"] == pytest.approx(-1 / 3) and sel["ceiling"] == pytest.approx(-1 / 3)
+    assert sel["seeds"] == 2 and sel["tau_cross"] == pytest.approx(1.0) and sel["architectures"] == 4
