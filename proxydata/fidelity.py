@@ -39,7 +39,7 @@ import torch
 from torch.utils.data import DataLoader, SubsetRandomSampler
 from tqdm.auto import tqdm
 
-from ._validation import as_int_array, check_bool, check_device, check_int, check_seed, show
+from ._validation import as_int_array, check_bool, check_device, check_fraction, check_int, check_seed, show
 from .exceptions import ProxydataTypeError, ProxydataValueError
 from .fingerprint import dataset_fingerprint
 from .metrics import ranking_agreement
@@ -493,11 +493,12 @@ def _tau(a: np.ndarray, b: np.ndarray) -> float:
     return float(stats.kendalltau(a, b, variant="b").statistic)
 
 
-def _interval(values: list[float]) -> list[float]:
+def _interval(values: list[float], confidence: float) -> list[float]:
     finite = np.asarray([v for v in values if np.isfinite(v)])
     if finite.size == 0:
         return [float("nan"), float("nan")]
-    return [float(np.percentile(finite, 2.5)), float(np.percentile(finite, 97.5))]
+    tail = 50.0 * (1.0 - confidence)
+    return [float(np.percentile(finite, tail)), float(np.percentile(finite, 100.0 - tail))]
 
 
 def study_agreement(
@@ -508,6 +509,7 @@ def study_agreement(
     top_k: int = 10,
     n_bootstrap: int = 1000,
     bootstrap_seed: int = 0,
+    confidence: float = 0.95,
 ) -> list[dict[str, Any]]:
     """One agreement row per selection, from the rows of a study alone.
 
@@ -522,12 +524,16 @@ def study_agreement(
       seeds, so a shared initialisation cannot inflate it);
     - ``ceiling``: full data's seed-to-seed agreement
       ``mean_{i < j} tau(F[:, i], F[:, j])``, the same estimator on the reference;
+    - ``gap``: ``tau_cross - ceiling`` (its interval, from the same resamples,
+      says whether the selection falls short of the ceiling);
     - ``tau_truth`` / ``rho_truth`` / ``top_k_overlap_truth``: ``A``'s seed means
       against ``truth_column`` of the rows' ``table`` (when present);
     - each of these also over the **top half** (``*_top``): the architectures
       whose truth (or, without one, whose reference mean) is at least the median;
-    - ``*_ci``: 2.5 and 97.5 percentiles over ``n_bootstrap`` resamples of the
-      architectures (with replacement; ``numpy.random.default_rng(bootstrap_seed)``);
+    - ``*_ci``: the ``(1 - confidence) / 2`` and ``(1 + confidence) / 2``
+      quantiles over ``n_bootstrap`` resamples of the architectures (with
+      replacement; ``numpy.random.default_rng(bootstrap_seed)``, the same
+      resamples for every statistic of a selection);
     - ``size``, ``ratio`` (size over the reference's), ``train_samples`` and
       ``cpu_seconds`` summed, and ``cost`` (train samples over the reference's).
 
@@ -541,6 +547,8 @@ def study_agreement(
         Capped at the number of architectures compared.
     n_bootstrap : int
     bootstrap_seed : int
+    confidence : float
+        In ``(0, 1)``; e.g. ``1 - 0.05 / m`` for Bonferroni over ``m`` selections.
 
     Returns
     -------
@@ -549,6 +557,7 @@ def study_agreement(
     """
     rows = [dict(r) for r in rows]
     n_bootstrap = check_int(n_bootstrap, "n_bootstrap", minimum=0)
+    confidence = check_fraction(confidence, "confidence", low_open=True, high_open=True)
     top_k = check_int(top_k, "top_k", minimum=1)
     names = list(dict.fromkeys(r["selection"] for r in rows))
     if reference not in names:
@@ -623,7 +632,7 @@ def study_agreement(
                     )
                     for k, v in boot.items():
                         draws.setdefault(k, []).append(v)
-                entry.update({f"{k}{suffix}_ci": _interval(v) for k, v in draws.items()})
+                entry.update({f"{k}{suffix}_ci": _interval(v, confidence) for k, v in draws.items()})
         out.append(entry)
     return out
 
@@ -643,7 +652,7 @@ def _half_stats(
     out: dict[str, float] = {}
     n = sel.shape[0]
     if n < 3:
-        keys = ["tau", "rho", "tau_cross", "ceiling"] + (
+        keys = ["tau", "rho", "tau_cross", "ceiling", "gap"] + (
             ["tau_truth", "rho_truth"] if truth is not None else []
         )
         return {k: nan for k in keys}
@@ -661,6 +670,7 @@ def _half_stats(
     ceiling = _cross_tau(ref_all, ref_all, same=True)
     out["tau_cross"] = ceiling if is_reference else _cross_tau(sel, ref, same=False)
     out["ceiling"] = ceiling
+    out["gap"] = out["tau_cross"] - ceiling
     if truth is not None:
         agree = ranking_agreement(truth, sel_mean, top_k=k)
         out["tau_truth"], out["rho_truth"] = agree["kendall_tau"], agree["spearman"]
