@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -303,3 +304,26 @@ def test_agreement_reference_with_more_seeds():
     # pairs (0,1): 1, (0,2): -1, (1,2): -1
     assert ref["ceiling"] == pytest.approx(-1 / 3) and sel["ceiling"] == pytest.approx(-1 / 3)
     assert sel["seeds"] == 2 and sel["tau_cross"] == pytest.approx(1.0) and sel["architectures"] == 4
+
+
+# --- the committed study ---------------------------------------------------------------------
+
+RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+
+
+@pytest.mark.shared_data
+def test_committed_study_rows_are_real_cells_with_the_tables_accuracies(shared_data_dir: Path) -> None:
+    study = RESULTS / "ranking.jsonl"
+    if not study.exists():
+        pytest.skip("benchmarks/results/ranking.jsonl not present")
+    table = NB201Table(shared_data_dir / "nb201_accuracies.csv.gz")
+    sample = json.loads((RESULTS / "ranking_architectures.json").read_text())
+    cells = [c["arch"] for c in sample["cells"]]
+    assert len(cells) >= 60 and len(set(cells)) == len(cells)
+    drawn = sample_nb201_architectures(table, len(cells), column=sample["column"], seed=sample["seed"])
+    assert cells == drawn
+    _, rows = read_study(study)
+    assert rows, "the study file holds no runs"
+    for row in rows:
+        assert row["architecture"] in cells
+        assert row["table"] == table.lookup(row["architecture"])
