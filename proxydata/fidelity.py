@@ -44,6 +44,7 @@ from .exceptions import ProxydataTypeError, ProxydataValueError
 from .fingerprint import dataset_fingerprint
 from .metrics import ranking_agreement
 from .nas.genotype import Genotype, as_genotype
+from .nas.optim import NB201_SGD, SGDSettings
 from .nas.table import NB201Table
 from .nas.train import train_genotype, train_network
 
@@ -271,8 +272,14 @@ def _train_one(
         model = arch()
     if not isinstance(model, torch.nn.Module):
         raise ProxydataTypeError(f"an architecture factory must return an nn.Module, got {show(model)}")
+    unknown = sorted(set(train_kwargs) - set(NB201_SGD))
+    if unknown:
+        raise ProxydataValueError(
+            f"train_kwargs for model factories may set {sorted(NB201_SGD)}, got {unknown}"
+        )
+    sgd = SGDSettings.checked(**{**NB201_SGD, **train_kwargs})
     return train_network(
-        model, train_loader, test_loader, epochs, device=device, seed=seed, progress=False, **train_kwargs
+        model, train_loader, test_loader, epochs, sgd=sgd, device=device, seed=seed, progress=False
     )
 
 
@@ -606,34 +613,50 @@ def study_agreement(
         top = basis >= np.median(basis) if archs else np.zeros(0, dtype=bool)
         for half, mask in (("all", np.ones(len(archs), dtype=bool)), ("top", top)):
             suffix = "" if half == "all" else "_top"
-            stats = _half_stats(
-                sel[mask],
-                ref[mask],
-                ref_all[mask],
-                truth[mask] if has_truth else None,
-                top_k,
-                name == reference,
+
+            stats = _stats_with_intervals(
+                (sel, ref, ref_all, truth if has_truth else None),
+                np.flatnonzero(mask),
+                top_k=top_k,
+                is_reference=name == reference,
+                n_bootstrap=n_bootstrap,
+                seed=bootstrap_seed,
+                confidence=confidence,
             )
-            entry.update({f"{k}{suffix}": v for k, v in stats.items()})
-            if n_bootstrap and mask.sum() >= 3:
-                rng = np.random.default_rng(bootstrap_seed)
-                draws: dict[str, list[float]] = {}
-                idx_all = np.flatnonzero(mask)
-                for _ in range(n_bootstrap):
-                    pick = rng.choice(idx_all, size=idx_all.size, replace=True)
-                    boot = _half_stats(
-                        sel[pick],
-                        ref[pick],
-                        ref_all[pick],
-                        truth[pick] if has_truth else None,
-                        top_k,
-                        name == reference,
-                        rank_only=True,
-                    )
-                    for k, v in boot.items():
-                        draws.setdefault(k, []).append(v)
-                entry.update({f"{k}{suffix}_ci": _interval(v, confidence) for k, v in draws.items()})
+            entry.update({_suffixed(k, suffix): v for k, v in stats.items()})
         out.append(entry)
+    return out
+
+
+def _suffixed(key: str, suffix: str) -> str:
+    """``tau`` -> ``tau_top``; ``tau_ci`` -> ``tau_top_ci``."""
+    return f"{key[:-3]}{suffix}_ci" if key.endswith("_ci") else f"{key}{suffix}"
+
+
+def _stats_with_intervals(
+    arrays: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None],
+    idx: np.ndarray,
+    *,
+    top_k: int,
+    is_reference: bool,
+    n_bootstrap: int,
+    seed: int,
+    confidence: float,
+) -> dict[str, Any]:
+    """:func:`_half_stats` of the architectures ``idx``; ``<stat>_ci``: intervals over resamples of them."""
+
+    def at(pick: np.ndarray, rank_only: bool = False) -> dict[str, float]:
+        sel, ref, ref_all, truth = (None if a is None else a[pick] for a in arrays)
+        return _half_stats(sel, ref, ref_all, truth, top_k, is_reference, rank_only=rank_only)
+
+    out: dict[str, Any] = dict(at(idx))
+    if n_bootstrap and idx.size >= 3:
+        rng = np.random.default_rng(seed)
+        draws: dict[str, list[float]] = {}
+        for _ in range(n_bootstrap):
+            for k, v in at(rng.choice(idx, size=idx.size, replace=True), rank_only=True).items():
+                draws.setdefault(k, []).append(v)
+        out.update({f"{k}_ci": _interval(v, confidence) for k, v in draws.items()})
     return out
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._validation import check_int
 from ..exceptions import ProxydataValueError
 from ..nas.table import TABLE_ENV
 
@@ -26,6 +27,7 @@ __all__ = [
     "SOURCE_FORMS",
     "UsageError",
     "check_device_available",
+    "check_int_flags",
     "check_output",
     "check_source",
     "check_table",
@@ -106,6 +108,15 @@ def check_weights_file(path: str, flag: str = "--weights-path") -> None:
         raise UsageError(f"{flag} {path!r} is not a torch state_dict file ({reason})") from None
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise UsageError(f"{flag} {path!r} holds a {type(state).__name__}, not a state_dict of tensors")
+
+
+def check_int_flags(args: Any, minimums: Mapping[str, int]) -> None:
+    """Refuse an integer flag below its minimum: ``minimums`` maps each flag (``"--batch-size"``) to it.
+
+    The value is read from the flag's ``argparse`` destination (``batch_size``).
+    """
+    for flag, minimum in minimums.items():
+        check_int(getattr(args, flag.lstrip("-").replace("-", "_")), flag, minimum=minimum)
 
 
 def require_module(module: str, extra: str, what: str) -> None:

@@ -10,8 +10,15 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_fraction, check_int, check_ratio
-from .checks import UsageError, check_device_available, check_output, check_source, check_table
+from .._validation import check_fraction, check_ratio
+from .checks import (
+    UsageError,
+    check_device_available,
+    check_int_flags,
+    check_output,
+    check_source,
+    check_table,
+)
 from .options import METHODS, normalize_method
 from .runtime import torch_threads
 
@@ -100,15 +107,20 @@ def _check_rank(args: argparse.Namespace) -> str | None:
             raise UsageError(f"--methods: {method!r} is not one of {', '.join(METHODS)}")
     for ratio in args.ratios:
         check_ratio(ratio, "--ratios")
-    check_int(args.sample, "--sample", minimum=3)
-    check_int(args.epochs, "--epochs", minimum=1)
-    check_int(args.seeds, "--seeds", minimum=1)
-    check_int(args.C, "--C", minimum=1)
-    check_int(args.N, "--N", minimum=1)
-    check_int(args.train_size, "--train-size", minimum=0)
-    check_int(args.batch_size, "--batch-size", minimum=1)
-    check_int(args.bootstrap, "--bootstrap", minimum=0)
-    check_int(args.threads, "--threads", minimum=0)
+    check_int_flags(
+        args,
+        {
+            "--sample": 3,
+            "--epochs": 1,
+            "--seeds": 1,
+            "--C": 1,
+            "--N": 1,
+            "--train-size": 0,
+            "--batch-size": 1,
+            "--bootstrap": 0,
+            "--threads": 0,
+        },
+    )
     check_fraction(args.test_fraction, "--test-fraction", low_open=True, high_open=True)
     check_output(args.output, suffixes=(".jsonl",))
     check_device_available(args.device, "--device")

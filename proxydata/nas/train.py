@@ -14,7 +14,7 @@ from .._validation import check_bool, check_device, check_int, check_seed
 from ..exceptions import ProxydataTypeError, ProxydataValueError
 from .genotype import Genotype, as_genotype
 from .network import CellNetwork
-from .optim import SGDSettings
+from .optim import NB201_SGD, SGDSettings
 
 __all__ = ["evaluate", "train_genotype", "train_network"]
 
@@ -105,8 +105,15 @@ def train_genotype(
     cell = as_genotype(genotype)
     seed = check_seed(seed)
     dev = check_device(device)
-    fork_devices = [dev] if dev.type == "cuda" else []
-    with torch.random.fork_rng(devices=fork_devices):
+    sgd = SGDSettings.checked(
+        lr=lr,
+        lr_min=lr_min,
+        momentum=momentum,
+        weight_decay=weight_decay,
+        nesterov=nesterov,
+        grad_clip=grad_clip,
+    )
+    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
         torch.manual_seed(seed)
         net = CellNetwork(cell, C=C, N=N, num_classes=num_classes, in_channels=in_channels)
         # seed=None: training continues the RNG stream right after the initialisation
@@ -115,14 +122,9 @@ def train_genotype(
             train_loader,
             test_loader,
             epochs,
+            sgd=sgd,
             device=dev,
             seed=None,
-            lr=lr,
-            lr_min=lr_min,
-            momentum=momentum,
-            weight_decay=weight_decay,
-            nesterov=nesterov,
-            grad_clip=grad_clip,
             progress=progress,
             desc=f"training {cell}",
         )
@@ -135,23 +137,18 @@ def train_network(
     test_loader: Iterable[Any],
     epochs: int,
     *,
+    sgd: SGDSettings | None = None,
     device: str | torch.device = "cpu",
     seed: int | None = 0,
-    lr: float = 0.1,
-    lr_min: float = 0.0,
-    momentum: float = 0.9,
-    weight_decay: float = 5e-4,
-    nesterov: bool = True,
-    grad_clip: float | None = None,
     progress: bool = True,
     desc: str = "training",
 ) -> dict[str, Any]:
     """Train any classifier ``network`` with :func:`train_genotype`'s recipe and test it.
 
-    SGD (Nesterov momentum 0.9, weight decay 5e-4), learning rate annealed per
-    epoch by ``lr_min + (lr - lr_min)(1 + cos(pi e / E)) / 2``, plain
-    cross-entropy; the test accuracy is measured once, after the last epoch, in
-    eval mode. The network is moved to ``device`` and trained in place.
+    SGD, learning rate annealed per epoch by
+    ``lr_min + (lr - lr_min)(1 + cos(pi e / E)) / 2``, plain cross-entropy; the
+    test accuracy is measured once, after the last epoch, in eval mode. The
+    network is moved to ``device`` and trained in place.
 
     Parameters
     ----------
@@ -159,12 +156,14 @@ def train_network(
         Maps a batch of inputs to ``(batch, classes)`` logits.
     train_loader, test_loader : iterables of ``(x, y)`` or ``(x, y, index)`` batches
     epochs : int >= 1
+    sgd : SGDSettings, optional
+        The optimiser (:meth:`SGDSettings.checked`); default NAS-Bench-201's
+        (:data:`NB201_SGD`: lr 0.1 to 0, Nesterov momentum 0.9, weight decay 5e-4).
     device : str or torch.device
     seed : int or None
         Seeds, inside the call only, the global torch RNG (data-loader shuffling,
         dropout); the caller's RNG state is restored afterwards. None uses the
         caller's RNG as it stands (and advances it).
-    lr, lr_min, momentum, weight_decay, nesterov, grad_clip : the optimiser
     progress : bool
         A tqdm bar over the epochs.
     desc : str
@@ -184,14 +183,10 @@ def train_network(
     dev = check_device(device)
     if seed is not None:
         seed = check_seed(seed)
-    sgd = SGDSettings.checked(
-        lr=lr,
-        lr_min=lr_min,
-        momentum=momentum,
-        weight_decay=weight_decay,
-        nesterov=nesterov,
-        grad_clip=grad_clip,
-    )
+    if sgd is None:
+        sgd = SGDSettings.checked(**NB201_SGD)
+    if not isinstance(sgd, SGDSettings):
+        raise ProxydataTypeError(f"sgd must be an SGDSettings, got {type(sgd).__name__}")
     progress = check_bool(progress, "progress")
 
     start, cpu_start = time.perf_counter(), time.process_time()
