@@ -268,7 +268,7 @@ class SearchNetwork(nn.Module):
             self.classifier = nn.Linear(c_prev, self.num_classes)
             self.arch_parameters = nn.Parameter(1e-3 * torch.randn(len(EDGES), len(NB201_OPS)))
 
-    #: The forward modes this class computes (subclasses add their own).
+    #: The forward modes this class computes (PC-DARTS and ENAS have their own subclasses).
     modes: tuple[str, ...] = ("darts", "gdas")
 
     def _search_cell(self, channels: int) -> nn.Module:
