@@ -30,7 +30,7 @@ from .search import ALGORITHMS, SearchResult, search
 from .search_space import SearchNetwork
 from .supernets import make_supernet
 from .table import NB201Table
-from .train import evaluate, train_genotype
+from .train import evaluate, train_genotype, train_network
 
 __all__ = [
     "ALGORITHMS",
@@ -55,4 +55,5 @@ __all__ = [
     "make_supernet",
     "search",
     "train_genotype",
+    "train_network",
 ]
