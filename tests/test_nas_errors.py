@@ -117,7 +117,7 @@ def loaders(digits):
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        (dict(algo="enas"), ProxydataValueError, "algo"),
+        (dict(algo="not-an-algorithm"), ProxydataValueError, "algo"),
         (dict(algo="gdas"), ProxydataValueError, "algo='gdas'"),
         (dict(epochs=0), ProxydataValueError, "epochs"),
         (dict(pruner=object()), ProxydataTypeError, "pruner"),
