@@ -36,7 +36,7 @@ import torch
 
 from .._validation import check_choice, show
 from ..data import get_targets
-from ..exceptions import ProxydataTypeError, ProxydataValueError
+from ..exceptions import ListenerError, ProxydataTypeError, ProxydataValueError
 from .compat import keyword_only_after
 from .config import PrunerConfig, checked_splits
 from .distributed import RankGuard, group_size
@@ -53,6 +53,12 @@ _SPLITS = ("train", "val")
 _OLD_POSITIONAL = ("epochs", "interval", "train_prune_ratio", "val_prune_ratio", "train_criterion",
                    "val_criterion", "class_balance", "min_per_class", "seed", "num_replicas", "rank",
                    "limit_fn", "device")  # fmt: skip
+
+
+def _describe(listener: Callable[..., Any]) -> str:
+    """A listener's name for messages: its qualified name, else its repr."""
+    name = getattr(listener, "__qualname__", None)
+    return name if isinstance(name, str) else type(listener).__qualname__
 
 
 class BiLevelPruner:
@@ -296,6 +302,12 @@ class BiLevelPruner:
             After the last epoch; when observe calls were dropped for NaN/inf logits
             on an accelerator (once); when ``limit_fn`` returns invalid limits.
             Nothing changes then.
+        RankMismatchError
+            With several ranks, when their decisions (kept sets, epoch) differ;
+            on every rank, and nothing changes then.
+        ListenerError
+            When listeners raised: the step *has* completed, every listener got
+            the entry; the error names the failed listeners.
         """
         self._check_running("step")
         column = self.recorder.close_epoch(self._ranks.distributed())
@@ -322,9 +334,28 @@ class BiLevelPruner:
             facts.append(split.facts(info, n_before, n_seen))
         entry = make_entry(new_epoch, pruning, facts)
         self.history.append(entry)
+        result = {"epoch": new_epoch, "train": infos[0], "val": infos[1]} if pruning else None
+        self._notify(entry, result)
+        return result
+
+    def _notify(self, entry: dict[str, Any], result: dict[str, Any] | None) -> None:
+        """Give every listener its copy of ``entry``; then one error if any of them raised."""
+        failures: list[tuple[Callable[..., Any], BaseException]] = []
         for listener in list(self._listeners):
-            listener(to_plain(entry))
-        return {"epoch": new_epoch, "train": infos[0], "val": infos[1]} if pruning else None
+            try:
+                listener(to_plain(entry))
+            except Exception as exc:  # the step is committed: the other listeners still get it
+                failures.append((listener, exc))
+        if failures:
+            names = "; ".join(f"{_describe(f)}: {type(e).__name__}: {e}" for f, e in failures)
+            raise ListenerError(
+                f"step() completed epoch {entry['epoch']} (its history entry is recorded and the samplers "
+                f"have moved on; do not call step() again for it), and every listener received the "
+                f"entry, but {len(failures)} of {len(self._listeners)} listener(s) raised: {names}",
+                epoch=int(entry["epoch"]),
+                failures=failures,
+                result=result,
+            ) from failures[0][1]
 
     def add_listener(self, listener: Callable[[dict[str, Any]], Any]) -> Callable[[dict[str, Any]], Any]:
         """Call ``listener(entry)`` with every history entry as ``step()`` makes it.
@@ -333,6 +364,11 @@ class BiLevelPruner:
         ready for a logger; see :mod:`proxydata.pruning.history` for its keys and
         :class:`proxydata.integrations.tensorboard.TensorBoardLogger` for a
         ready one. Returns ``listener`` (usable as a decorator).
+
+        Listeners run after the step has committed, in the order added. If any
+        raise, the others still get the entry, and ``step()`` then raises one
+        :class:`~proxydata.ListenerError` that says the step completed and names
+        the listeners that failed (do not repeat the step).
         """
         if not callable(listener):
             raise ProxydataTypeError(f"listener must be callable (entry) -> None, got {show(listener)}")
@@ -340,7 +376,12 @@ class BiLevelPruner:
         return listener
 
     def remove_listener(self, listener: Callable[[dict[str, Any]], Any]) -> None:
-        """Stop calling ``listener``."""
+        """Stop calling ``listener``; a listener that was never added is a ``ProxydataValueError``."""
+        if listener not in self._listeners:
+            raise ProxydataValueError(
+                f"listener {show(listener)} is not a listener of this pruner "
+                f"({len(self._listeners)} added with add_listener)"
+            )
         self._listeners.remove(listener)
 
     # -- reporting and persistence --------------------------------------------------
