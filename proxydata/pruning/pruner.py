@@ -309,18 +309,31 @@ class BiLevelPruner:
             When listeners raised: the step *has* completed, every listener got
             the entry; the error names the failed listeners.
         """
+        distributed = self._ranks.distributed()
+        if distributed:  # e.g. a state dict loaded on one rank only: caught before any other collective
+            self._ranks.agree(self._decisions(self.epoch), "at its start")
         self._check_running("step")
-        column = self.recorder.close_epoch(self._ranks.distributed())
+        column = self.recorder.close_epoch(distributed)
         slot, new_epoch = self.epoch % self.interval, self.epoch + 1
         pruning = self.schedule.prunes_after(new_epoch)
         seen = (~torch.isnan(column)).cpu().numpy()
         kept = [int(s.kept.size) for s in self._splits]
         observed = [int(seen[s.kept_positions()].sum()) for s in self._splits]
         infos: list[dict[str, Any] | None] = [None] * len(self._splits)
+        failure: Exception | None = None
         if pruning:
             voe = self.recorder.voe(slot, column)
             limit_fn = self.limit_fn if self.class_balance else None
-            infos = [s.select(voe, self.num_steps, limit_fn, self.min_per_class) for s in self._splits]
+            try:
+                infos = [s.select(voe, self.num_steps, limit_fn, self.min_per_class) for s in self._splits]
+            except Exception as exc:  # with several ranks, raised after the others have heard of it
+                if not distributed:
+                    raise
+                failure = exc
+        if distributed:
+            self._ranks.agree(self._decisions(new_epoch, infos), f"at the end of epoch {new_epoch}", failure)
+            if failure is not None:  # not reached: agree() raises when any rank failed
+                raise failure
         # Commit: nothing above changed the pruner.
         self.recorder.commit(slot, column)
         self.epoch = new_epoch
@@ -356,6 +369,16 @@ class BiLevelPruner:
                 failures=failures,
                 result=result,
             ) from failures[0][1]
+
+    def _decisions(self, epoch: int, infos: list[dict[str, Any] | None] | None = None) -> dict[str, Any]:
+        """What every rank must agree on: ``epoch`` and the kept sets (after ``infos``' pruning)."""
+        facts: dict[str, Any] = {"epoch": epoch}
+        for split, info in zip(self._splits, infos or [None] * len(self._splits)):
+            kept = split.kept
+            if info is not None and info["indices"].size:
+                kept = kept[~np.isin(kept, info["indices"])]
+            facts[f"kept {split.name} set"] = kept
+        return facts
 
     def add_listener(self, listener: Callable[[dict[str, Any]], Any]) -> Callable[[dict[str, Any]], Any]:
         """Call ``listener(entry)`` with every history entry as ``step()`` makes it.
