@@ -28,6 +28,7 @@ import numpy as np
 
 from .._validation import show
 from ..exceptions import ProxydataTypeError
+from ..pruning import BiLevelPruner
 
 __all__ = ["TensorBoardLogger"]
 
@@ -75,6 +76,8 @@ class TensorBoardLogger:
 
     def attach(self, pruner: Any) -> TensorBoardLogger:
         """Listen to ``pruner`` (its VoE of kept samples feeds the histograms); returns self."""
+        if not isinstance(pruner, BiLevelPruner):
+            raise ProxydataTypeError(f"pruner must be a BiLevelPruner, got {show(pruner)}")
         self.pruner = pruner
         pruner.add_listener(self)
         return self
