@@ -75,7 +75,9 @@ def el2n(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     if logits.ndim != 2:
         raise ProxydataValueError(f"logits must have shape (n, K), got {tuple(logits.shape)}")
     if logits.shape[1] == 0:
-        raise ProxydataValueError(f"logits must have at least one class column, got shape {tuple(logits.shape)}")
+        raise ProxydataValueError(
+            f"logits must have at least one class column, got shape {tuple(logits.shape)}"
+        )
     if targets.ndim != 1 or targets.shape[0] != logits.shape[0]:
         raise ProxydataValueError(f"targets must have shape ({logits.shape[0]},), got {tuple(targets.shape)}")
     if targets.dtype.is_floating_point or targets.dtype == torch.bool:

@@ -72,23 +72,33 @@ def _load_non_json(tmp_path) -> None:
     ProxySampler.load(path, _data())
 
 
+def _tl(**kw):
+    return TransferProxy(_data(), 0.5, backbone=nn.Flatten(), epochs=1, progress=False, **kw)
+
+
+DEVICE = "no cuda device|cuda device\\(s\\)"
 CASES = {
-    "pruner device": (lambda tmp: BiLevelPruner(Y, range(20), range(20, 40), epochs=3, device=MISSING_DEVICE),
-                      ProxydataValueError, "no cuda device|cuda device\\(s\\)"),
-    "AE device": (lambda tmp: AutoencoderProxy(_data(), 0.5, epochs=1, device=MISSING_DEVICE, progress=False),
-                  ProxydataValueError, "device="),
-    "TL device": (lambda tmp: TransferProxy(_data(), 0.5, backbone=nn.Flatten(), epochs=1, device=MISSING_DEVICE,
-                                            progress=False), ProxydataValueError, "device="),
-    "CC-OR module device": (lambda tmp: ClassOutlierProxy(_data(), 0.5, features=nn.Flatten(), device=MISSING_DEVICE,
-                                                          progress=False), ProxydataValueError, "device="),
-    "search device": (lambda tmp: _search_on_missing_device(), ProxydataValueError, "device="),
-    "TL input_size": (lambda tmp: TransferProxy(_data(), 0.5, backbone=nn.Flatten(), input_size="abc", progress=False),
-                      ProxydataTypeError, "input_size"),
+    "pruner device": (
+        lambda tmp: BiLevelPruner(Y, range(20), range(20, 40), epochs=3, device=MISSING_DEVICE),
+        ProxydataValueError, DEVICE),
+    "AE device": (
+        lambda tmp: AutoencoderProxy(_data(), 0.5, epochs=1, device=MISSING_DEVICE, progress=False),
+        ProxydataValueError, DEVICE),
+    "TL device": (lambda tmp: _tl(device=MISSING_DEVICE), ProxydataValueError, DEVICE),
+    "CC-OR module device": (
+        lambda tmp: ClassOutlierProxy(
+            _data(), 0.5, features=nn.Flatten(), device=MISSING_DEVICE, progress=False),
+        ProxydataValueError, DEVICE),
+    "search device": (lambda tmp: _search_on_missing_device(), ProxydataValueError, DEVICE),
+    "TL input_size": (lambda tmp: _tl(input_size="abc"), ProxydataTypeError, "input_size"),
     "load non-JSON": (_load_non_json, CorruptStateError, "not a JSON file"),
-    "TensorBoard attach": (lambda tmp: _tensorboard_attach_int(), ProxydataTypeError, "pruner must be a BiLevelPruner"),
-    "remove unknown listener": (lambda tmp: _pruner().remove_listener(print), ProxydataValueError, "not a listener"),
-    "el2n without classes": (lambda tmp: el2n(torch.zeros(0, 0), torch.zeros(0, dtype=torch.long)),
-                             ProxydataValueError, "at least one class column"),
+    "TensorBoard attach": (
+        lambda tmp: _tensorboard_attach_int(), ProxydataTypeError, "pruner must be a BiLevelPruner"),
+    "remove unknown listener": (
+        lambda tmp: _pruner().remove_listener(print), ProxydataValueError, "not a listener"),
+    "el2n without classes": (
+        lambda tmp: el2n(torch.zeros(0, 0), torch.zeros(0, dtype=torch.long)),
+        ProxydataValueError, "at least one class column"),
     "get_targets True in a list": (lambda tmp: get_targets([0, True, 2]), ProxydataTypeError, "bool True"),
     "get_targets True as an item's label": (
         lambda tmp: get_targets([(torch.zeros(1), 1), (torch.zeros(1), True)], progress=False),

@@ -43,7 +43,11 @@ def _write(path: Path, text: str) -> Path:
         ("short_row.csv", f"acc,arch_str\n94.4,{BEST_C10}\n54.3\n", "row 3"),
         # one damaged cell used to drop the whole column: lookup() then returned {}
         ("text_cell.csv", f"arch_str,acc\n{BEST_C10},94.4\n{ALL_SKIP},n/a\n", r"row 3 .*column 'acc'.*'n/a'"),
-        ("text_cell_2.csv", f"arch_str,acc,top5\n{BEST_C10},x,99\n{ALL_SKIP},54.3,90\n", r"row 2 .*'acc'.*'x'"),
+        (
+            "text_cell_2.csv",
+            f"arch_str,acc,top5\n{BEST_C10},x,99\n{ALL_SKIP},54.3,90\n",
+            r"row 2 .*'acc'.*'x'",
+        ),
     ],
 )
 def test_bad_table_file_is_a_value_error_naming_the_path(
@@ -191,7 +195,9 @@ def test_a_pruner_with_fewer_epochs_left_than_the_search_is_refused_before_the_f
             pruner.step()
     net = SearchNetwork(C=2, N=1, in_channels=1, seed=0)
     before = [p.detach().clone() for p in net.parameters()]
-    with pytest.raises(ProxydataValueError, match=f"epochs={search_epochs} but the pruner has {pruner_epochs - done}"):
+    with pytest.raises(
+        ProxydataValueError, match=f"epochs={search_epochs} but the pruner has {pruner_epochs - done}"
+    ):
         search(net, *loaders, epochs=search_epochs, pruner=pruner, progress=False)
     assert pruner.epoch == done and all(torch.equal(p.detach(), b) for p, b in zip(net.parameters(), before))
 

@@ -202,11 +202,17 @@ def test_ranks_that_decide_differently_fail_on_every_rank_before_anything_change
         assert limit["message"] is not None, f"rank {rank}: a rank-dependent limit_fn went unnoticed"
         assert "at the end of epoch 2" in limit["message"] and "kept train set (ranks [1]" in limit["message"]
         assert f"this is rank {rank}" in limit["message"]
-        assert (limit["epoch"], limit["history"], limit["kept_train"]) == (1, 1, TRAIN.size)  # nothing changed
+        assert (limit["epoch"], limit["history"], limit["kept_train"]) == (
+            1,
+            1,
+            TRAIN.size,
+        )  # nothing changed
         raises = runs["raises"]  # one rank raising must not leave the other waiting
         assert raises["message"] is not None and "deciding raised on ranks [1] only" in raises["message"]
         assert raises["epoch"] == 1
         loaded = runs["loaded on one rank"]
         assert loaded["message"] is not None and "at its start" in loaded["message"]
         assert "the epoch (ranks [1]" in loaded["message"]
-    assert "limit_fn failed here" in got[1]["raises"]["message"] and "RuntimeError" in got[1]["raises"]["cause"]
+    assert (
+        "limit_fn failed here" in got[1]["raises"]["message"] and "RuntimeError" in got[1]["raises"]["cause"]
+    )

@@ -115,7 +115,9 @@ def test_a_raising_listener_leaves_the_others_served_and_says_the_step_completed
     for _ in range(2):  # epoch 2 is a pruning step
         idx = torch.from_numpy(np.concatenate([pruner.kept_train, pruner.kept_val]))
         pruner.observe(idx, torch.randn(len(idx), 2, generator=g))
-        with pytest.raises(ListenerError, match=r"step\(\) completed epoch \d.*do not call step\(\) again") as err:
+        with pytest.raises(
+            ListenerError, match=r"step\(\) completed epoch \d.*do not call step\(\) again"
+        ) as err:
             pruner.step()
         assert "broken" in str(err.value) and "KeyError" in str(err.value) and "1 of 3" in str(err.value)
         assert isinstance(err.value.__cause__, KeyError) and err.value.failures[0][0] is broken
@@ -123,4 +125,3 @@ def test_a_raising_listener_leaves_the_others_served_and_says_the_step_completed
     assert pruner.epoch == 2 and len(pruner.history) == 2
     assert err.value.result["epoch"] == 2 and err.value.result["train"]["pruned"] == 5
     assert len(pruner.kept_train) == 15  # pruned once, not twice
-

@@ -118,11 +118,13 @@ CASES = {
     "ring of the wrong shape": (("ring",), torch.zeros(3, 3), "shape"),
     "negative ring value": (("ring",), lambda s: s["ring"].clone().fill_(-1.0), "ring must hold EL2N values"),
     "ring value of 1e30": (("ring",), lambda s: _first_seen(s["ring"], 1e30), "ring must hold EL2N values"),
-    "ring value above sqrt(2)": (("ring",), lambda s: _first_seen(s["ring"], 1.5), "ring must hold EL2N values"),
+    "ring value above sqrt(2)": (
+        ("ring",), lambda s: _first_seen(s["ring"], 1.5), "ring must hold EL2N values"),
     "sum above sqrt(2) per observation": (
         ("current",), lambda s: _first_observed_sum(s["current"], 1.5), r"current\[0\] must hold sums"),
     "rejected on the CPU": (("rejected",), torch.tensor(5), "rejected is 5, but only 0"),
-    "sampler epoch 99": (("samplers", "train", "epoch"), 99, "samplers.'train'..'epoch'. is 99, but the pruner's epoch is 5"),
+    "sampler epoch 99": (
+        ("samplers", "train", "epoch"), 99, "samplers.'train'..'epoch'. is 99, but the pruner's epoch is 5"),
     "val sampler a step behind": (("samplers", "val", "epoch"), 4, "the pruner's epoch is 5"),
     "history entry without train_balance": (
         ("history",), lambda s: _edit_entry(s, 0, lambda h: h.pop("train_balance")), "train_balance"),
@@ -134,7 +136,8 @@ CASES = {
     "history with a float count": (
         ("history",), lambda s: _edit_entry(s, 0, lambda h: h.update(n_observed_val=30.0)), "n_observed_val"),
     "history with observed + unobserved != kept": (
-        ("history",), lambda s: _edit_entry(s, 0, lambda h: h.update(n_unobserved_val=3)), "n_unobserved_val"),
+        ("history",), lambda s: _edit_entry(s, 0, lambda h: h.update(n_unobserved_val=3)),
+        "n_unobserved_val"),
     "history with a wrong pruned count": (
         ("history",), lambda s: _edit_entry(s, 1, lambda h: h.update(pruned_train=2)), "pruned_train"),
     "history with a held-back count off a step": (
@@ -144,7 +147,8 @@ CASES = {
     "step record with a wrong held_back": (
         ("history",), lambda s: _edit_entry(s, 3, lambda h: h["val"].update(held_back=2)), "held_back"),
     "step record on an epoch without a step": (
-        ("history",), lambda s: _edit_entry(s, 0, lambda h: h.update(train=s["history"][1]["train"])), "None"),
+        ("history",), lambda s: _edit_entry(s, 0, lambda h: h.update(train=s["history"][1]["train"])),
+        "None"),
     "fractional counts": (("current",), lambda s: s["current"].clone().add_(0.5), "whole numbers"),
     "counts of pruned samples": (
         ("current",), lambda s: s["current"].clone().fill_(1.0), "observations of pruned"),

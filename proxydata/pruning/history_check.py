@@ -71,7 +71,13 @@ def _check_step_record(info: Any, where: str, split: SplitState, pruned: np.ndar
 
 
 def _check_split(
-    entry: dict[str, Any], where: str, split: SplitState, facts: dict[str, Any], pruning: bool, version: int, fail: Fail
+    entry: dict[str, Any],
+    where: str,
+    split: SplitState,
+    facts: dict[str, Any],
+    pruning: bool,
+    version: int,
+    fail: Fail,
 ) -> None:
     s = split.name
     pruned = facts["pruned"]
@@ -90,17 +96,25 @@ def _check_split(
     for key, value in exact.items():
         got = entry.get(key)
         if isinstance(value, list):
-            same = isinstance(got, list) and len(got) == len(value) and all(map(_is_int, got)) and got == value
+            same = (
+                isinstance(got, list) and len(got) == len(value) and all(map(_is_int, got)) and got == value
+            )
         else:
             same = _is_int(got) and int(got) == value
         if not same:
             raise fail(f"{where}[{key!r}] must be {value} (from pruned_at), got {show(got)}")
     balance = entry.get(f"{s}_balance")
-    if not _is_real(balance) or not math.isclose(float(balance), facts["balance"], rel_tol=1e-9, abs_tol=1e-12):
-        raise fail(f"{where}['{s}_balance'] must be {facts['balance']!r} (from pruned_at), got {show(balance)}")
+    if not _is_real(balance) or not math.isclose(
+        float(balance), facts["balance"], rel_tol=1e-9, abs_tol=1e-12
+    ):
+        raise fail(
+            f"{where}['{s}_balance'] must be {facts['balance']!r} (from pruned_at), got {show(balance)}"
+        )
     observed, unobserved = entry.get(f"n_observed_{s}"), entry.get(f"n_unobserved_{s}")
     if not _is_int(observed) or not 0 <= int(observed) <= facts["n_before"]:
-        raise fail(f"{where}['n_observed_{s}'] must be an int in [0, {facts['n_before']}], got {show(observed)}")
+        raise fail(
+            f"{where}['n_observed_{s}'] must be an int in [0, {facts['n_before']}], got {show(observed)}"
+        )
     if not _is_int(unobserved) or int(unobserved) != facts["n_before"] - int(observed):
         raise fail(
             f"{where}['n_unobserved_{s}'] must be {facts['n_before'] - int(observed)} "
