@@ -9,6 +9,8 @@ the argument or the value.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -118,7 +120,15 @@ def test_an_empty_batch_with_classes_has_an_empty_el2n():
     assert el2n(torch.zeros(0, 3), torch.zeros(0, dtype=torch.long)).shape == (0,)
 
 
-def test_a_device_read_back_from_a_file_is_checked_for_spelling_only():
+def test_a_device_read_back_from_a_file_is_checked_for_spelling_only(tmp_path):
     assert check_device(MISSING_DEVICE, available=False).type == "cuda"
     with pytest.raises(ProxydataValueError, match="not a valid device"):
         check_device("gpu-please", available=False)
+    # a proxy made on a GPU machine loads on one without (it runs nothing there)
+    data = _data()
+    path = tmp_path / "proxy.json"
+    ClassOutlierProxy(data, 0.5, device="cpu", progress=False).save(path)
+    saved = json.loads(path.read_text())
+    saved["params"]["device"] = MISSING_DEVICE
+    path.write_text(json.dumps(saved))
+    assert ProxySampler.load(path, data).device == MISSING_DEVICE
