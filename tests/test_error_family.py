@@ -127,8 +127,9 @@ def test_a_device_read_back_from_a_file_is_checked_for_spelling_only(tmp_path):
     # a proxy made on a GPU machine loads on one without (it runs nothing there)
     data = _data()
     path = tmp_path / "proxy.json"
-    ClassOutlierProxy(data, 0.5, device="cpu", progress=False).save(path)
-    saved = json.loads(path.read_text())
-    saved["params"]["device"] = MISSING_DEVICE
-    path.write_text(json.dumps(saved))
+    with pytest.MonkeyPatch.context() as mp:  # "a GPU machine": pixel features never touch the device
+        mp.setattr(torch.cuda, "is_available", lambda: True)
+        mp.setattr(torch.cuda, "device_count", lambda: 100)
+        ClassOutlierProxy(data, 0.5, device=MISSING_DEVICE, progress=False).save(path)
+    assert json.loads(path.read_text())["params"]["device"] == MISSING_DEVICE
     assert ProxySampler.load(path, data).device == MISSING_DEVICE
