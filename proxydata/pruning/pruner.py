@@ -236,8 +236,10 @@ class BiLevelPruner:
 
         ``e_i = ‖softmax(logits_i) − onehot(y_i)‖₂`` under ``no_grad`` on the logits'
         device, added to the running epoch (several observations of a sample in
-        an epoch are averaged); for validation and training batches alike. Never
-        waits for an accelerator: there NaN/inf logits are reported by ``step()``.
+        an epoch are averaged); for validation and training batches alike. An index
+        repeated within the batch is observed as often as it appears (in the mean
+        and in the samplers' coverage counts alike, before and after a resume).
+        Never waits for an accelerator: there NaN/inf logits are reported by ``step()``.
 
         Parameters
         ----------
@@ -262,7 +264,12 @@ class BiLevelPruner:
             self.recorder.add_logits(idx, logits)
 
     def observe_el2n(self, indices: Any, el2n: torch.Tensor) -> None:
-        """Record precomputed per-sample scores in place of EL2N (same checks as :meth:`observe`)."""
+        """Record precomputed EL2N values ``e_i ∈ [0, √2]`` (same index checks as :meth:`observe`).
+
+        Raises ``ProxydataValueError``, recording nothing, for values that are not
+        finite or lie outside EL2N's range (beyond a rounding slack, which is
+        clamped into it; :func:`.recorder.check_el2n`).
+        """
         self._check_running("observe_el2n")
         idx = self._tracked.check_observed(indices)
         check_el2n(el2n, idx.size)
