@@ -24,8 +24,9 @@ Run::
 Threads: run from the command line, the example uses one torch thread
 (``--threads 1``, the default; ``--threads 0`` keeps torch's own choice, one
 per core). Its convolutions on 8×8 images are far too small to split across
-threads: with torch's default on a 2-core machine the search ran several times
-slower than with one thread, the threads mostly waiting on each other. Larger
+threads: with torch's default on a busy 2-core machine the search was reported
+to run about 5× slower than with one thread, the threads mostly waiting on
+each other. Larger
 models and images are another matter; set ``torch.set_num_threads`` for your
 own loop by timing both.
 
