@@ -127,8 +127,8 @@ def get_targets(dataset: Any, progress: bool = True, *, label_key: str | None = 
     Raises
     ------
     TypeError
-        Labels that are not integers (``0.5`` included), items that are neither
-        ``(x, y, ...)`` tuples nor dicts with a label key.
+        Labels that are not integers (``0.5`` and ``True`` included), items that
+        are neither ``(x, y, ...)`` tuples nor dicts with a label key.
     ValueError
         Negative labels, labels of the wrong length, an absent or ambiguous label key.
     """
@@ -137,6 +137,7 @@ def get_targets(dataset: Any, progress: bool = True, *, label_key: str | None = 
     if is_hf_column(dataset):
         return check_labels(hf_column(dataset.source, dataset.column_name), "targets")
     if is_label_container(dataset):
+        _refuse_bools(dataset, "targets")
         return check_labels(dataset, "targets")
     wrapped = _targets_of_torch_dataset(dataset, progress, label_key)
     if wrapped is not None:
@@ -147,6 +148,7 @@ def get_targets(dataset: Any, progress: bool = True, *, label_key: str | None = 
     for attr in ("targets", "labels"):
         value = getattr(dataset, attr, None)
         if value is not None and not callable(value):
+            _refuse_bools(value, f"dataset.{attr}")
             return check_labels(value, f"dataset.{attr}", n=len(dataset))
     if not hasattr(dataset, "__getitem__") or not hasattr(dataset, "__len__"):
         raise ProxydataTypeError(
@@ -169,6 +171,14 @@ def _targets_of_torch_dataset(dataset: Any, progress: bool, label_key: str | Non
     if isinstance(dataset, ConcatDataset):
         return np.concatenate([get_targets(d, progress, label_key=label_key) for d in dataset.datasets])
     return None
+
+
+def _refuse_bools(values: Any, name: str) -> None:
+    """A list of labels holding ``True``/``False`` would pass as 1/0: refuse it."""
+    if isinstance(values, (list, tuple)):
+        for k, v in enumerate(values):
+            if isinstance(v, (bool, np.bool_)):
+                raise ProxydataTypeError(f"{name} must contain integers, got the bool {v!r} at position {k}")
 
 
 def is_label_container(obj: Any) -> bool:
@@ -194,6 +204,8 @@ def _read_labels(dataset: Any, reader: ItemReader, progress: bool) -> np.ndarray
                     f"the label of item {i} must be one class index, got shape {y.shape}"
                 )
             y = y.item()
+        if isinstance(y, (bool, np.bool_)):
+            raise ProxydataTypeError(f"the label of item {i} must be a class index, got the bool {y!r}")
         labels.append(y)
     # Collected first, converted once: a label 0.5 is an error, never truncated to 0.
     return check_labels(np.asarray(labels) if labels else np.zeros(0, np.int64), "targets")

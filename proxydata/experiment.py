@@ -112,6 +112,12 @@ class SearchConfig:
         for name in ("proxy_kwargs", "bdp_kwargs", "search_kwargs"):
             if not isinstance(getattr(self, name), dict):
                 raise ProxydataTypeError(f"{name} must be a dict, got {show(getattr(self, name))}")
+        taken = sorted({"targets", "train_indices", "val_indices", "epochs", "seed"} & set(self.bdp_kwargs))
+        if taken:  # run_search passes these itself: the pruner's epochs are the search's
+            raise ProxydataValueError(
+                f"bdp_kwargs must not set {taken}: run_search builds the pruner with the search's "
+                f"epochs={self.epochs}, seed={self.seed} and splits"
+            )
         if self.proxy is not None:
             check_choice(self.proxy, "proxy", registered_methods())
         check_ratio(self.ratio)

@@ -20,6 +20,8 @@ from ._validation import as_int_array, check_int, check_labels
 from .exceptions import ProxydataTypeError, ProxydataValueError
 
 __all__ = [
+    "EL2N_MAX",
+    "EL2N_TOLERANCE",
     "class_balance_degree",
     "class_counts",
     "class_means",
@@ -31,6 +33,13 @@ __all__ = [
     "ranking_agreement",
     "voe",
 ]
+
+#: The largest EL2N: ``‖p − onehot(y)‖₂² = (1 − p_y)² + Σ_{j≠y} p_j² ≤ 2 (1 − p_y)² ≤ 2``, so
+#: ``e ∈ [0, √2]``, the maximum reached when all probability lies on one wrong class.
+EL2N_MAX = math.sqrt(2.0)
+#: Relative slack for rounding when stored EL2N values are checked against ``[0, EL2N_MAX]``
+#: (float32 arithmetic may land a few units in the last place above ``√2``).
+EL2N_TOLERANCE = 1e-5
 
 
 def el2n(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -49,14 +58,16 @@ def el2n(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     Returns
     -------
     torch.Tensor of shape (n,)
-        EL2N in ``[0, sqrt(2)]``, on the logits' device, no gradient.
+        EL2N in ``[0, sqrt(2)]`` (:data:`EL2N_MAX`), on the logits' device, no
+        gradient; empty for an empty batch (``n = 0``).
 
     Raises
     ------
-    TypeError
+    ProxydataTypeError
         If either argument is not a tensor or the targets are not integers.
-    ValueError
-        On shape mismatch, out-of-range labels or non-finite logits.
+    ProxydataValueError
+        On shape mismatch, logits without a class column (``K = 0``),
+        out-of-range labels or non-finite logits.
     """
     if not isinstance(logits, torch.Tensor):
         raise ProxydataTypeError(f"logits must be a torch.Tensor, got {type(logits).__name__}")
@@ -64,6 +75,10 @@ def el2n(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         raise ProxydataTypeError(f"targets must be a torch.Tensor, got {type(targets).__name__}")
     if logits.ndim != 2:
         raise ProxydataValueError(f"logits must have shape (n, K), got {tuple(logits.shape)}")
+    if logits.shape[1] == 0:
+        raise ProxydataValueError(
+            f"logits must have at least one class column, got shape {tuple(logits.shape)}"
+        )
     if targets.ndim != 1 or targets.shape[0] != logits.shape[0]:
         raise ProxydataValueError(f"targets must have shape ({logits.shape[0]},), got {tuple(targets.shape)}")
     if targets.dtype.is_floating_point or targets.dtype == torch.bool:

@@ -266,7 +266,7 @@ def unrolled_arch_grad(
     return dalpha, loss_val.detach(), logits_val.detach()
 
 
-def _check_pruner(pruner: Any) -> None:
+def _check_pruner(pruner: Any, epochs: int) -> None:
     if pruner is None:
         return
     for name in ("observe", "step"):
@@ -274,6 +274,13 @@ def _check_pruner(pruner: Any) -> None:
             raise ProxydataTypeError(
                 f"pruner must have observe() and step() (a BiLevelPruner), got {type(pruner).__name__}"
             )
+    total, done = getattr(pruner, "epochs", None), getattr(pruner, "epoch", 0)
+    if isinstance(total, int) and isinstance(done, int) and epochs > total - done:
+        raise ProxydataValueError(
+            f"epochs={epochs} but the pruner has {total - done} epoch(s) left (built with "
+            f"epochs={total}, {done} done): it would be used up before the search ends; "
+            f"pass epochs={total - done} or build the pruner with epochs={done + epochs}"
+        )
 
 
 def _check_hessian_batch(batch: Any, algo: str) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -382,7 +389,7 @@ class _SearchOptions:
         algo = check_choice(args["algo"], "algo", ALGORITHMS)
         _check_network(args["network"], algo)
         epochs = check_int(args["epochs"], "epochs", minimum=1)
-        _check_pruner(args["pruner"])
+        _check_pruner(args["pruner"], epochs)
         tau_max = check_float(args["tau_max"], "tau_max", strictly_positive=True)
         tau_min = check_float(args["tau_min"], "tau_min", strictly_positive=True)
         if tau_min > tau_max:
@@ -466,7 +473,9 @@ def search(
     algo : {"darts-v1", "darts-v2", "beta-darts", "gdas"}
     epochs : int >= 1
     pruner : BiLevelPruner, optional
-        Anything with ``observe(indices, logits)`` and ``step()``.
+        Anything with ``observe(indices, logits)`` and ``step()``. A pruner with
+        ``epochs`` / ``epoch`` must have at least ``epochs`` epochs left
+        (checked before the first batch).
     device : str or torch.device
     seed : int
         Seeds the Gumbel noise (a ``torch.Generator`` on ``device``) and, inside

@@ -75,8 +75,8 @@ class _TrainedLossProxy(ProxySampler):
         check_int(params["batch_size"], "batch_size", minimum=1)
         check_float(params["lr"], "lr", strictly_positive=True)
         check_int(params["eval_batch_size"], "eval_batch_size", minimum=1)
-        if params["device"] is not None:
-            check_device(params["device"])
+        if params["device"] is not None:  # a proxy loaded from a file runs nothing there
+            check_device(params["device"], available=not loading)
 
     def _forget_fitted(self) -> None:
         self.trained_model: nn.Module | None = None
@@ -330,7 +330,7 @@ def _as_size(value: Any) -> tuple[int, int] | None:
         return side, side
     if isinstance(value, (tuple, list)) and len(value) == 2:
         return check_int(value[0], "input_size", minimum=1), check_int(value[1], "input_size", minimum=1)
-    raise TypeError(f"input_size must be None, an int or a (height, width) pair, got {value!r}")
+    raise ProxydataTypeError(f"input_size must be None, an int or a (height, width) pair, got {value!r}")
 
 
 def _as_stats(value: Any, name: str, positive: bool) -> tuple[float, ...] | None:

@@ -122,8 +122,8 @@ class _FeatureProxy(ProxySampler):
         super().check_params(params, loading=loading)
         check_features(params["features"], loading=loading)
         check_bool(params["standardize"], "standardize")
-        if params["device"] is not None:
-            check_device(params["device"])
+        if params["device"] is not None:  # a proxy loaded from a file runs nothing there
+            check_device(params["device"], available=not loading)
         check_int(params["feature_batch_size"], "feature_batch_size", minimum=1)
         if params["batch_size"] is not None:
             check_int(params["batch_size"], "batch_size", minimum=1)
