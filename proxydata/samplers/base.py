@@ -24,7 +24,7 @@ import numpy as np
 from torch.utils.data import Subset
 
 from .._validation import check_bool, check_labels, check_ratio
-from ..data import get_targets, round_half_up
+from ..data import get_targets, share_count
 from ..exceptions import ProxydataTypeError, ProxydataValueError
 from ..metrics import class_balance_degree, class_counts
 from .sharding import ShardedIndexSampler, check_sampler_seed
@@ -64,8 +64,11 @@ def proxy_size(n: int, ratio: float) -> int:
 
     Round-half-up (not Python's round-half-even) so that, e.g., ``r = 0.5`` of 5
     samples keeps 3: the rule is monotone in ``n`` and easy to compute by hand.
+    ``r * n`` is the product of the decimal ``r`` prints as, computed exactly
+    (:func:`proxydata.data.share_count`): ``proxy_size(100, 0.145)`` is 15, as
+    by hand, where the float product ``14.499999999999998`` would give 14.
     """
-    return round_half_up(ratio * n)
+    return share_count(n, ratio)
 
 
 def kept_quota(labels: np.ndarray, classes: np.ndarray, ratio: float, class_conditional: bool) -> np.ndarray:
