@@ -301,3 +301,88 @@ def test_a_hugging_face_random_transform_is_refused_and_its_stored_view_works(sm
     stored = ClassOutlierProxy(hf.with_transform(jitter).with_format(None), 0.5, progress=False)
     ref = ClassOutlierProxy(Subset(small, list(range(120))), 0.5, progress=False)  # pixels / 16: same order
     np.testing.assert_array_equal(stored.indices, ref.indices)
+
+
+# -- item 14: float images holding NaN are refused before any work ------------------------------------
+
+
+def _nan_npz(tmp_path, small) -> str:
+    images = small.images[:40].astype(np.float32) / 16.0
+    images[7, 0, 3, 3] = np.nan
+    path = tmp_path / "nan.npz"
+    np.savez(path, x_train=images, y_train=small.targets[:40])
+    return str(path)
+
+
+def test_load_npz_and_array_dataset_refuse_nan_images(tmp_path, small) -> None:
+    from proxydata.datasets import load_npz
+
+    path = _nan_npz(tmp_path, small)
+    with pytest.raises(ProxydataValueError, match=r"x_train .* NaN or inf .*image 7"):
+        load_npz(path)
+    images = small.images[:10].astype(np.float64)
+    images[2] = np.inf
+    with pytest.raises(ProxydataValueError, match="images must be finite"):
+        ArrayDataset(images, small.targets[:10], scale=16.0)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["select", "ae", "--epochs", "1"],
+        ["select", "tl", "--backbone", "scratch", "--epochs", "1"],
+        ["search", "--epochs", "1", "--C", "2", "--N", "1"],
+    ],
+)
+def test_the_command_line_exits_2_on_nan_images(tmp_path, small, capsys, argv) -> None:
+    from proxydata.cli import main
+
+    path = _nan_npz(tmp_path, small)
+    extra = ["--ratio", "0.5"] if argv[0] == "select" else []
+    code = main([*argv, "--data", f"npz:{path}", *extra, "--no-progress"])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert err.count("\n") == 1 and "NaN" in err and "Traceback" not in err
+
+
+# -- item 16: timm records, weights_path with a module, the CLI's TL message ---------------------------
+
+
+def test_a_module_with_weights_path_is_one_short_line(small) -> None:
+    from torchvision.models import resnet18
+
+    with pytest.raises(ProxydataValueError, match="weights_path applies only") as info:
+        TransferProxy(small, 0.5, backbone=resnet18(), weights_path="w.pth", progress=False)
+    message = str(info.value)
+    assert "\n" not in message and len(message) < 300 and "ResNet module" in message
+
+
+def test_timm_records_the_architecture_and_the_weights_it_holds(small) -> None:
+    timm = pytest.importorskip("timm", reason="timm is not installed")
+    from proxydata.samplers.losses import weights_digest
+
+    rgb = np.repeat(small.images[:48].astype(np.float32) / 16.0, 3, axis=1)
+    data = ArrayDataset(rgb, small.targets[:48])
+    digests = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        backbone = timm.create_model("resnet10t", pretrained=False, num_classes=0)
+        proxy = TransferProxy(data, 0.5, backbone=backbone, input_size=16, epochs=1, batch_size=16,
+                              progress=False)
+        assert proxy.resolved["backbone"] == "resnet10t"  # not the pretrained tag resnet10t.c3_in1k
+        assert proxy.resolved["backbone_weights"] == weights_digest(backbone)
+        digests.append(proxy.resolved["backbone_weights"])
+    assert digests[0] != digests[1]  # two random initialisations are told apart
+    scratch = TransferProxy(small, 0.5, backbone="scratch", epochs=1, batch_size=128, progress=False)
+    assert scratch.resolved["backbone_weights"] is None
+
+
+def test_select_tl_names_its_flags_when_the_resnet18_weights_are_missing(capsys, monkeypatch, tmp_path):
+    from proxydata.cli import main
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))  # an empty cache
+    code = main(["select", "tl", "--data", "digits", "--ratio", "0.5", "--no-progress"])
+    _, err = capsys.readouterr()
+    assert code == 2 and err.count("\n") == 1
+    assert "--weights-path FILE" in err and "--backbone scratch" in err
+    assert "weights_path=" not in err and "backbone=" not in err

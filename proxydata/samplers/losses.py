@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .._validation import check_bool, check_choice, check_device, check_float, check_int
+from .._validation import check_bool, check_choice, check_device, check_float, check_int, show
 from ..batches import ImageBatches, batch_slices
 from ..exceptions import MissingWeightsError, ProxydataTypeError, ProxydataValueError
 from ._loss_models import (
@@ -43,11 +43,13 @@ from ._loss_models import (
     backbone_config,
     backbone_name,
     resnet18_backbone,
+    resnet18_weights_file,
+    weights_digest,
 )
 from .base import ProxySampler, highest, lowest, shared_args
 from .saved import SavedObject
 
-__all__ = ["AutoencoderProxy", "MissingWeightsError", "TransferProxy"]
+__all__ = ["AutoencoderProxy", "MissingWeightsError", "TransferProxy", "resnet18_weights_file", "weights_digest"]
 
 KEEP_CHOICES = ("easy", "hard")
 
@@ -367,14 +369,21 @@ def _check_backbone(backbone: Any, weights_path: Any, loading: bool) -> None:
     if isinstance(backbone, str):
         check_choice(backbone, "backbone", ("resnet18", "scratch"))
     elif not (isinstance(backbone, nn.Module) or (loading and isinstance(backbone, SavedObject))):
-        raise ProxydataTypeError(f"backbone must be 'resnet18', 'scratch' or an nn.Module, got {backbone!r}")
+        raise ProxydataTypeError(f"backbone must be 'resnet18', 'scratch' or an nn.Module, got {show(backbone)}")
     if weights_path is not None:
         if not isinstance(weights_path, (str, os.PathLike)):
-            raise ProxydataTypeError(f"weights_path must be a file path or None, got {weights_path!r}")
-        if not (isinstance(backbone, str) and backbone == "resnet18"):
+            raise ProxydataTypeError(f"weights_path must be a file path or None, got {show(weights_path)}")
+        if isinstance(backbone, str) and backbone == "resnet18":
+            return
+        if isinstance(backbone, nn.Module):
             raise ProxydataValueError(
-                f"weights_path only applies to backbone='resnet18', got backbone={backbone!r}"
+                f"weights_path applies only to backbone='resnet18', got it with a {type(backbone).__name__} "
+                "module: load the weights into the module first (module.load_state_dict(torch.load(path))) "
+                "and leave weights_path=None"
             )
+        raise ProxydataValueError(
+            f"weights_path applies only to backbone='resnet18', got backbone={show(backbone)}"
+        )
 
 
 def _warn_if_logits(backbone: Any, width: int) -> None:
@@ -419,8 +428,11 @@ class TransferProxy(_TrainedLossProxy):
     ``pretrained_cfg`` (or ``default_cfg``) supplies ``mean``, ``std`` and
     ``input_size`` when they are not given; a backbone whose output width
     equals its own ``num_classes`` (a classifier head still attached) draws a
-    ``RuntimeWarning``. The backbone's name and parameter count are recorded in
-    ``resolved`` and saved.
+    ``RuntimeWarning``. The backbone's architecture (timm's name without a
+    pretrained tag: timm attaches the default tag's config even to
+    ``pretrained=False`` models), its parameter count and a digest of the weights
+    it holds (``backbone_weights``, :func:`weights_digest`:
+    what was actually loaded) are recorded in ``resolved`` and saved.
 
     Parameters
     ----------
@@ -491,8 +503,9 @@ class TransferProxy(_TrainedLossProxy):
     head : nn.Module
         The trained head.
     resolved : dict
-        ``device``, ``backbone`` (name), ``backbone_parameters``, ``epochs``
-        trained, and the ``mean``/``std``/``input_size`` used.
+        ``device``, ``backbone`` (name), ``backbone_parameters``,
+        ``backbone_weights`` (digest of the frozen weights; None for
+        ``"scratch"``), ``epochs`` trained, and the ``mean``/``std``/``input_size`` used.
     history : list of float
         Mean training cross-entropy of each trained epoch.
     epoch_seconds : list of float
@@ -631,6 +644,8 @@ class TransferProxy(_TrainedLossProxy):
         self.resolved.update(
             backbone=self.backbone if isinstance(self.backbone, str) else backbone_name(self.backbone),
             backbone_parameters=sum(p.numel() for p in net.parameters()),
+            # what was loaded (not trained here): None for "scratch", trained from scratch with the head
+            backbone_weights=None if self.backbone == "scratch" else weights_digest(net),
             mean=None if mean is None else list(mean),
             std=None if std is None else list(std),
             input_size=None if size is None else list(size),
