@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +62,11 @@ def _worker(rank: int, world: int, init_file: str, out_dir: str) -> None:
         record["own"] = _outcome(  # a rank-local proxy that does not shard: no collective, no error
             lambda: RandomProxy(data, 0.5, seed=rank, num_replicas=1, rank=0, progress=False)
         )
+        own = RandomProxy(data, 0.5, seed=rank, num_replicas=1, rank=0, progress=False)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            record["own_len"] = len(list(own))
+        record["own_warns"] = [str(w.message) for w in caught]
         record["early_differ"] = _outcome(lambda: list(early_differ))
         path = os.path.join(out_dir, f"proxy{rank}.json")
         RandomProxy(data, 0.5, seed=rank, num_replicas=1, rank=0, progress=False).save(path)
@@ -115,5 +121,9 @@ def test_ranks_that_disagree_fail_on_every_rank(two_ranks, key: str, what: str) 
 
 
 @pytest.mark.slow
-def test_a_proxy_that_does_not_shard_is_not_compared(two_ranks) -> None:
-    assert [r["own"] for r in _records(two_ranks)] == [None, None]
+def test_a_proxy_that_does_not_shard_is_not_compared_and_warns(two_ranks) -> None:
+    records = _records(two_ranks)
+    assert [r["own"] for r in records] == [None, None]
+    for record in records:  # every rank iterates all 21 kept samples, and is told so
+        assert record["own_len"] == 21
+        assert len(record["own_warns"]) == 1 and "does not shard" in record["own_warns"][0]

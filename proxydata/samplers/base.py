@@ -36,7 +36,7 @@ from ..data import get_targets, share_count
 from ..exceptions import ProxydataTypeError, ProxydataValueError
 from ..items import first_unstable_item
 from ..metrics import class_balance_degree, class_counts
-from .agreement import check_selection_agrees
+from .agreement import check_selection_agrees, group_size
 from .sharding import ShardedIndexSampler, check_sampler_seed
 
 __all__ = [
@@ -406,6 +406,17 @@ class ProxySampler(ShardedIndexSampler, DistributedSampler):
         # A proxy built before the process group existed is checked at its first pass under it.
         if not self._agreed and self.deferred:
             self._check_ranks_agree()
+        world = group_size()
+        if world > 1 and self.num_replicas == 1 and not getattr(self, "_warned_unsharded", False):
+            self._warned_unsharded = True
+            warnings.warn(
+                f"{type(self).__name__} was built with num_replicas=1 but runs in a process group of "
+                f"{world} ranks: it does not shard, so every rank iterates all {self._indices.size} kept "
+                "samples (and Lightning does not wrap it, since it is a DistributedSampler). Leave "
+                "num_replicas/rank to None to shard by the group, unless each rank should see everything.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         return super().epoch_indices()
 
     # DistributedSampler's attributes, for code that reads them from any DistributedSampler.
