@@ -26,8 +26,8 @@ from .exceptions import ProxydataTypeError, ProxydataValueError
 __all__ = [
     "INPUT_KEYS",
     "LABEL_KEYS",
-    "ItemReader",
     "UNSTABLE_CHECKS",
+    "ItemReader",
     "default_scale",
     "first_unstable_item",
     "hf_column",
@@ -253,7 +253,9 @@ class ItemReader:
 UNSTABLE_CHECKS = 16
 
 
-def first_unstable_item(dataset: Any, k: int = UNSTABLE_CHECKS, *, input_key: str | None = None) -> int | None:
+def first_unstable_item(
+    dataset: Any, k: int = UNSTABLE_CHECKS, *, input_key: str | None = None
+) -> int | None:
     """The first of ``k`` evenly spaced positions whose input differs between two reads, else None.
 
     Reads item ``p`` twice at ``p_j = floor(j·(n−1)/(k−1))``, ``j = 0..k−1``

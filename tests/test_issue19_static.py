@@ -7,10 +7,24 @@ import json
 
 import numpy as np
 import pytest
+import torch
+from torch.utils.data import DataLoader, Subset
 
+from proxydata import (
+    AutoencoderProxy,
+    ClassOutlierProxy,
+    ClassRandomProxy,
+    IndexedDataset,
+    KMeansOutlierProxy,
+    ProxySampler,
+    RandomProxy,
+    TransferProxy,
+    make_proxy,
+)
 from proxydata.data import share_count, split_indices
+from proxydata.datasets import ArrayDataset
+from proxydata.exceptions import CorruptStateError, ProxydataValueError
 from proxydata.samplers import proxy_size
-
 
 # -- item 11: counts as a person computes them -------------------------------------------------------
 
@@ -29,14 +43,13 @@ def test_the_pruner_counts_with_the_same_rule() -> None:
 
     labels = np.repeat(np.arange(2), 100)
     train, val = np.arange(0, 200, 2), np.arange(1, 200, 2)
-    pruner = BiLevelPruner(labels, train, val, epochs=4, interval=2, train_prune_ratio=0.145,
-                           val_prune_ratio=0.145, seed=0)
+    pruner = BiLevelPruner(
+        labels, train, val, epochs=4, interval=2, train_prune_ratio=0.145, val_prune_ratio=0.145, seed=0
+    )
     assert pruner.schedule.asked == (15, 15)
 
 
 def test_share_count_refuses_bad_input() -> None:
-    from proxydata.exceptions import ProxydataValueError
-
     with pytest.raises(ProxydataValueError, match="n must"):
         share_count(-1, 0.5)
     with pytest.raises(ProxydataValueError, match="share must"):
@@ -44,23 +57,6 @@ def test_share_count_refuses_bad_input() -> None:
 
 
 # -- item 1: a proxy of one split yields dataset indices of that split only ---------------------------
-
-import torch  # noqa: E402
-from torch.utils.data import DataLoader, Subset  # noqa: E402
-
-from proxydata import (  # noqa: E402
-    AutoencoderProxy,
-    ClassOutlierProxy,
-    ClassRandomProxy,
-    IndexedDataset,
-    KMeansOutlierProxy,
-    ProxySampler,
-    RandomProxy,
-    TransferProxy,
-    make_proxy,
-)
-from proxydata.datasets import ArrayDataset  # noqa: E402
-from proxydata.exceptions import CorruptStateError, ProxydataValueError  # noqa: E402
 
 SPLIT_METHODS = {
     "rs": (RandomProxy, {}),
@@ -251,7 +247,9 @@ class RandomFlip:
 
 
 def _augmented(small: ArrayDataset, transform) -> ArrayDataset:
-    return ArrayDataset(small.images, small.targets, channels_last=False, scale=small.scale, transform=transform)
+    return ArrayDataset(
+        small.images, small.targets, channels_last=False, scale=small.scale, transform=transform
+    )
 
 
 @pytest.mark.parametrize("name", ["km-or", "cc-or", "ae", "tl"])
@@ -340,7 +338,7 @@ def test_the_command_line_exits_2_on_nan_images(tmp_path, small, capsys, argv) -
     path = _nan_npz(tmp_path, small)
     extra = ["--ratio", "0.5"] if argv[0] == "select" else []
     code = main([*argv, "--data", f"npz:{path}", *extra, "--no-progress"])
-    out, err = capsys.readouterr()
+    _, err = capsys.readouterr()
     assert code == 2
     assert err.count("\n") == 1 and "NaN" in err and "Traceback" not in err
 
@@ -367,8 +365,9 @@ def test_timm_records_the_architecture_and_the_weights_it_holds(small) -> None:
     for seed in (0, 1):
         torch.manual_seed(seed)
         backbone = timm.create_model("resnet10t", pretrained=False, num_classes=0)
-        proxy = TransferProxy(data, 0.5, backbone=backbone, input_size=16, epochs=1, batch_size=16,
-                              progress=False)
+        proxy = TransferProxy(
+            data, 0.5, backbone=backbone, input_size=16, epochs=1, batch_size=16, progress=False
+        )
         assert proxy.resolved["backbone"] == "resnet10t"  # not the pretrained tag resnet10t.c3_in1k
         assert proxy.resolved["backbone_weights"] == weights_digest(backbone)
         digests.append(proxy.resolved["backbone_weights"])

@@ -111,7 +111,12 @@ def test_agreeing_ranks_split_the_kept_set_between_them(two_ranks) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("key", "what"),
-    [("seed", "the kept indices"), ("split", "the split"), ("early_differ", "the kept indices"), ("load", "")],
+    [
+        ("seed", "the kept indices"),
+        ("split", "the split"),
+        ("early_differ", "the kept indices"),
+        ("load", ""),
+    ],
 )
 def test_ranks_that_disagree_fail_on_every_rank(two_ranks, key: str, what: str) -> None:
     for rank, record in enumerate(_records(two_ranks)):

@@ -189,7 +189,9 @@ def check_proxy_inputs(method: str | None, kwargs: dict[str, Any], command: str)
     if method == "tl" and backbone == "resnet18":
         require_module("torchvision", "vision", "TL with the ResNet-18 backbone")
         if "weights_path" not in kwargs:
-            check_resnet18_cache(by_keyword["weights_path"].flag(command), by_keyword["backbone"].flag(command))
+            check_resnet18_cache(
+                by_keyword["weights_path"].flag(command), by_keyword["backbone"].flag(command)
+            )
     if "weights_path" in kwargs:
         if backbone != "resnet18":
             raise UsageError(f"--weights-path applies only to --backbone resnet18, not to {backbone}")

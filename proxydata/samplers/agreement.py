@@ -82,7 +82,9 @@ def check_selection_agrees(
             problems.append(f"{what} (ranks {differ.tolist()} differ from rank 0)")
     replicas, ranks = table[:, 2], table[:, 3]
     if np.any(replicas != world):
-        problems.append(f"num_replicas is {replicas.tolist()} on ranks 0..{world - 1}, not the world size {world}")
+        problems.append(
+            f"num_replicas is {replicas.tolist()} on ranks 0..{world - 1}, not the world size {world}"
+        )
     if sorted(ranks.tolist()) != list(range(world)):
         problems.append(f"rank is {ranks.tolist()} on ranks 0..{world - 1}, not each of 0..{world - 1} once")
     if problems:

@@ -533,7 +533,12 @@ class ProxySampler(ShardedIndexSampler, DistributedSampler):
         from .saved import read
 
         saved = read(
-            os.fspath(path), cls, dataset, targets=targets, resolve_targets=cls._resolve_targets, split=indices
+            os.fspath(path),
+            cls,
+            dataset,
+            targets=targets,
+            resolve_targets=cls._resolve_targets,
+            split=indices,
         )
         klass: type[ProxySampler] = saved.klass
         obj = klass.__new__(klass)

@@ -49,7 +49,13 @@ from ._loss_models import (
 from .base import ProxySampler, highest, lowest, shared_args
 from .saved import SavedObject
 
-__all__ = ["AutoencoderProxy", "MissingWeightsError", "TransferProxy", "resnet18_weights_file", "weights_digest"]
+__all__ = [
+    "AutoencoderProxy",
+    "MissingWeightsError",
+    "TransferProxy",
+    "resnet18_weights_file",
+    "weights_digest",
+]
 
 KEEP_CHOICES = ("easy", "hard")
 
@@ -152,7 +158,7 @@ class _TrainedLossProxy(ProxySampler):
         return history
 
     def _score_all(self, per_sample: Callable[[np.ndarray], torch.Tensor], desc: str) -> np.ndarray:
-        """``per_sample(positions)`` in eval batches over the candidates ``0..pool_size-1``, under ``no_grad``."""
+        """``per_sample(positions)`` in eval batches over the candidates ``0..pool_size-1`` (``no_grad``)."""
         start = time.perf_counter()
         out = np.empty(self.pool_size, dtype=np.float64)
         with torch.no_grad():
@@ -369,7 +375,9 @@ def _check_backbone(backbone: Any, weights_path: Any, loading: bool) -> None:
     if isinstance(backbone, str):
         check_choice(backbone, "backbone", ("resnet18", "scratch"))
     elif not (isinstance(backbone, nn.Module) or (loading and isinstance(backbone, SavedObject))):
-        raise ProxydataTypeError(f"backbone must be 'resnet18', 'scratch' or an nn.Module, got {show(backbone)}")
+        raise ProxydataTypeError(
+            f"backbone must be 'resnet18', 'scratch' or an nn.Module, got {show(backbone)}"
+        )
     if weights_path is not None:
         if not isinstance(weights_path, (str, os.PathLike)):
             raise ProxydataTypeError(f"weights_path must be a file path or None, got {show(weights_path)}")
@@ -677,7 +685,9 @@ class TransferProxy(_TrainedLossProxy):
         start = time.perf_counter()
         cached = torch.empty(self.pool_size, width, dtype=torch.float32, device=self.run_device())
         with torch.no_grad():
-            for idx in self._bar(np.arange(self.pool_size, dtype=np.int64), self.eval_batch_size, "TL features"):
+            for idx in self._bar(
+                np.arange(self.pool_size, dtype=np.int64), self.eval_batch_size, "TL features"
+            ):
                 cached[torch.from_numpy(idx).to(self.run_device())] = features(idx).float()
         self.feature_seconds = time.perf_counter() - start
         return cached

@@ -85,7 +85,9 @@ def resolve_features(
         if arr.dtype == bool or arr.dtype.kind not in "iuf":
             raise ProxydataTypeError(f"features must be numeric, got dtype {arr.dtype}")
         flat = arr.reshape(n, -1)
-        x = np.ascontiguousarray(flat if rows is None else flat[np.asarray(rows, dtype=np.int64)], dtype=np.float32)
+        x = np.ascontiguousarray(
+            flat if rows is None else flat[np.asarray(rows, dtype=np.int64)], dtype=np.float32
+        )
         owned = not np.shares_memory(x, arr)
     else:
         check_features(features)

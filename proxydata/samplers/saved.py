@@ -366,7 +366,9 @@ def _check_kept(
     if split is not None:
         outside = np.setdiff1d(indices, split, assume_unique=True)
         if outside.size:
-            raise fail(f"indices must lie within the split, but {outside.size} do not (e.g. {int(outside[0])})")
+            raise fail(
+                f"indices must lie within the split, but {outside.size} do not (e.g. {int(outside[0])})"
+            )
         labels = labels[split]
         indices = np.searchsorted(split, indices)
     classes = np.unique(labels)

@@ -142,7 +142,9 @@ class ShardedIndexSampler(Sampler[int]):
         self.seed = check_sampler_seed(seed)
         self._sharding = resolve_replicas(num_replicas, rank)
         # None while no group exists: read from the group at every pass once it does
-        self._deferred = (num_replicas, rank) if None in (num_replicas, rank) and not group_initialised() else None
+        self._deferred = (
+            (num_replicas, rank) if None in (num_replicas, rank) and not group_initialised() else None
+        )
         self.drop_last = check_bool(drop_last, "drop_last")
         self.epoch = 0
 
