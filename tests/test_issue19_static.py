@@ -4,10 +4,13 @@ agreement, edited files, counts, NaN images and timm records."""
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch.utils.data import DataLoader, Subset
 
 from proxydata import (
@@ -144,6 +147,43 @@ def test_shards_of_a_split_proxy_cover_its_kept_set(small, halves) -> None:
     seen = np.concatenate([s.epoch_indices() for s in shards])
     assert set(seen.tolist()) == set(shards[0].indices.tolist())
     assert len({len(s) for s in shards}) == 1
+
+
+split_cases = st.integers(min_value=2, max_value=50).flatmap(
+    lambda n: st.tuples(
+        st.lists(st.integers(0, 3), min_size=n, max_size=n),
+        st.lists(st.integers(0, n - 1), min_size=1, max_size=n, unique=True),
+        st.sampled_from([0.1, 0.145, 0.25, 0.5, 0.75, 1.0]),
+        st.integers(0, 2**16),
+    )
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(split_cases)
+def test_property_a_split_proxy_keeps_its_share_of_the_split_only(case) -> None:
+    labels, split, ratio, seed = case
+    y = np.array(labels)
+    x = torch.from_numpy(np.random.default_rng(seed).integers(0, 4, size=(y.size, 3)).astype(np.float32))
+    ds = torch.utils.data.TensorDataset(x, torch.from_numpy(y))
+    members = np.sort(np.array(split))
+    classes, counts = np.unique(y[members], return_counts=True)
+    for cls in (RandomProxy, ClassRandomProxy, ClassOutlierProxy):
+        quota = [share_count(int(c), ratio) for c in counts] if cls.class_conditional else None
+        if (sum(quota) if quota else share_count(members.size, ratio)) == 0:
+            with pytest.raises(ProxydataValueError, match="ratio"):
+                cls(ds, ratio, seed=seed, indices=split, progress=False)
+            continue
+        dropped = quota is not None and 0 in quota
+        with pytest.warns(RuntimeWarning, match="keeps no sample") if dropped else nullcontext():
+            proxy = cls(ds, ratio, seed=seed, indices=split, progress=False)
+        assert np.isin(proxy.indices, members).all() and np.all(np.diff(proxy.indices) > 0)
+        if quota:
+            np.testing.assert_array_equal(proxy.kept_class_counts(), quota)
+            np.testing.assert_array_equal(proxy.classes, classes)
+        else:
+            assert proxy.indices.size == share_count(members.size, ratio)
+        assert sorted(proxy.epoch_indices().tolist()) == proxy.indices.tolist()
 
 
 @pytest.mark.parametrize(
