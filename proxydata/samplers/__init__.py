@@ -47,7 +47,8 @@ def make_proxy(name: str, dataset: Any, **kwargs: Any) -> ProxySampler:
     dataset : map-style dataset
     **kwargs
         Passed to the sampler's constructor (``ratio`` is required; everything
-        after ``ratio`` is keyword-only, see each class for its parameters).
+        after ``ratio`` is keyword-only, see each class for its parameters;
+        ``indices=`` selects within a split and yields dataset indices).
 
     Examples
     --------
