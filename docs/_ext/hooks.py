@@ -1,0 +1,111 @@
+"""MkDocs hooks of the documentation site (``hooks:`` in mkdocs.yml).
+
+* **API pages from the navigation.** Every navigation entry ``api/<module>.md`` that
+  has no file in ``docs/`` becomes a page rendering ``::: <module>`` with mkdocstrings.
+  Adding the page of a new module is therefore one line in mkdocs.yml. A package's
+  page shows its submodules too, unless one of them has a page of its own (then each
+  needs one; ``tests/test_docs.py`` checks that every public module is covered).
+* **MathJax served by the site.** ``javascripts/mathjax/tex-svg.js`` is copied from the
+  ``django-static-mathjax`` package (the ``docs`` extra) so that formulas render
+  without fetching anything from a CDN, also offline.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from mkdocs.exceptions import PluginError
+from mkdocs.structure.files import File, Files
+
+API_DIR = "api/"
+ROOT_MODULE = "proxydata"
+MATHJAX_SOURCE = "static/mathjax/es5/tex-svg.js"  # inside the ``mathjax`` package of django-static-mathjax
+MATHJAX_URI = "javascripts/mathjax/tex-svg.js"
+
+log = logging.getLogger("mkdocs.hooks.proxydata")
+
+
+def nav_paths(nav: Any) -> Iterator[str]:
+    """Every page path of a MkDocs ``nav`` setting, in order."""
+    if isinstance(nav, str):
+        yield nav
+    elif isinstance(nav, dict):
+        for value in nav.values():
+            yield from nav_paths(value)
+    elif isinstance(nav, list):
+        for item in nav:
+            yield from nav_paths(item)
+
+
+def api_modules(nav: Any) -> list[str]:
+    """The modules whose pages the navigation lists as ``api/<module>.md``, in order."""
+    return [
+        path[len(API_DIR) : -len(".md")]
+        for path in nav_paths(nav)
+        if path.startswith(API_DIR) and path.endswith(".md") and "/" not in path[len(API_DIR) :]
+    ]
+
+
+def shows_submodules(module: str, modules: list[str]) -> bool:
+    """Whether ``module``'s page renders its submodules: when none has a page of its own."""
+    return not any(other.startswith(module + ".") for other in modules)
+
+
+def _first_line(obj: object) -> str:
+    doc = inspect.getdoc(obj) or ""
+    return doc.strip().split("\n\n", 1)[0].replace("\n", " ").replace("|", "\\|")
+
+
+def root_exports_table() -> str:
+    """A Markdown table of the names ``proxydata`` exports, each linked to where it is documented."""
+    import proxydata
+
+    rows = ["| Name | What it is |", "| --- | --- |"]
+    for name in sorted(proxydata.__all__, key=str.lower):
+        if name.startswith("__"):
+            continue
+        rows.append(f"| [`{name}`][{ROOT_MODULE}.{name}] | {_first_line(getattr(proxydata, name))} |")
+    return "\n".join(rows)
+
+
+def api_page(module: str, modules: list[str]) -> str:
+    """The Markdown source of ``module``'s API page."""
+    if module == ROOT_MODULE:
+        return (
+            f"::: {module}\n"
+            "    options:\n"
+            "      members: false\n"
+            "      show_submodules: false\n\n"
+            f"Every name below is importable from `{module}` itself; each links to the page "
+            "of the module that documents it.\n\n" + root_exports_table() + "\n"
+        )
+    submodules = "true" if shows_submodules(module, modules) else "false"
+    return f"::: {module}\n    options:\n      show_submodules: {submodules}\n"
+
+
+def mathjax_file(config: Any) -> File:
+    spec = importlib.util.find_spec("mathjax")
+    roots = list(spec.submodule_search_locations or []) if spec is not None else []
+    for root in roots:
+        source = Path(root) / MATHJAX_SOURCE
+        if source.is_file():
+            return File.generated(config, MATHJAX_URI, abs_src_path=str(source))
+    raise PluginError(
+        f"MathJax not found ({MATHJAX_SOURCE} of the 'mathjax' package): "
+        "install the docs extra, pip install -e '.[docs]'"
+    )
+
+
+def on_files(files: Files, config: Any) -> Files:
+    modules = api_modules(config["nav"])
+    for module in modules:
+        uri = f"{API_DIR}{module}.md"
+        if files.get_file_from_path(uri) is None:
+            files.append(File.generated(config, uri, content=api_page(module, modules)))
+    files.append(mathjax_file(config))
+    return files
