@@ -234,6 +234,67 @@ def comment_docstring(obj: griffe.Object) -> str | None:
     return "\n".join(reversed(found)) or None
 
 
+RST_BORDER = re.compile(r"^(?P<indent>\s*)={2,}(?: +={2,})+\s*$")
+LITERAL_MARKER = re.compile(r"(?<=\S)::$")
+
+
+def _rst_table(lines: list[str], start: int) -> tuple[list[str], int] | None:
+    """The reST simple table starting at ``lines[start]`` as Markdown rows, and the index after it.
+
+    Cells are separated by two or more spaces (the tables of this package overflow
+    their ``=`` columns, so the columns are not read from the borders).
+    """
+    border = RST_BORDER.match(lines[start])
+    if border is None:
+        return None
+    columns = len(lines[start].split())
+    borders = [start]
+    row = start + 1
+    while row < len(lines) and len(borders) < 3:
+        if RST_BORDER.match(lines[row]):
+            borders.append(row)
+        elif not lines[row].strip():
+            return None
+        row += 1
+    if len(borders) < 3:
+        return None
+
+    def cells(line: str) -> str:
+        parts = re.split(r"\s{2,}", line.strip(), maxsplit=columns - 1)
+        parts += [""] * (columns - len(parts))
+        return "| " + " | ".join(part.replace("|", "\\|") for part in parts) + " |"
+
+    indent = border.group("indent")
+    header = [cells(line) for line in lines[borders[0] + 1 : borders[1]]]
+    body = [cells(line) for line in lines[borders[1] + 1 : borders[2]]]
+    rule = "| " + " | ".join("---" for _ in range(columns)) + " |"
+    return [indent + line for line in [*header[:1], rule, *body]], borders[2] + 1
+
+
+def rst_to_markdown(text: str) -> str:
+    """The two reST constructs the docstrings use, in Markdown.
+
+    Simple tables (``===  ===`` borders) become pipe tables; a paragraph ending in
+    ``::`` (a literal block follows, already indented as Markdown code) ends in ``:``.
+    """
+    lines = text.split("\n")
+    out: list[str] = []
+    row = 0
+    while row < len(lines):
+        table = _rst_table(lines, row) if RST_BORDER.match(lines[row]) else None
+        if table is not None:
+            converted, row = table
+            out += converted
+            continue
+        line = lines[row]
+        if line.strip() == "::":
+            row += 1
+            continue
+        out.append(LITERAL_MARKER.sub(":", line))
+        row += 1
+    return "\n".join(out)
+
+
 class ProxydataDocs(griffe.Extension):
     """Read ``#:`` attribute comments, rewrite Sphinx roles, document each object once."""
 
@@ -246,5 +307,5 @@ class ProxydataDocs(griffe.Extension):
                 if comment is not None:
                     obj.docstring = griffe.Docstring(comment, lineno=obj.lineno, parent=obj)
             if obj.docstring is not None:
-                obj.docstring.value = rewrite_roles(pkg, obj, obj.docstring.value)
+                obj.docstring.value = rewrite_roles(pkg, obj, rst_to_markdown(obj.docstring.value))
         document_once(pkg)

@@ -1,10 +1,16 @@
 """MkDocs hooks of the documentation site (``hooks:`` in mkdocs.yml).
 
+(MkDocs is imported inside the hooks only: ``tests/test_docs.py`` imports this file
+to check the navigation without it.)
+
 * **API pages from the navigation.** Every navigation entry ``api/<module>.md`` that
   has no file in ``docs/`` becomes a page rendering ``::: <module>`` with mkdocstrings.
   Adding the page of a new module is therefore one line in mkdocs.yml. A package's
   page shows its submodules too, unless one of them has a page of its own (then each
   needs one; ``tests/test_docs.py`` checks that every public module is covered).
+* **Readable tables.** A table cell of at most 24 characters of plain text (a number
+  such as ``61.89 ± 10.74``) gets the class ``pd-short``, which the stylesheet keeps
+  on one line; wider tables scroll sideways in their own box.
 * **MathJax served by the site.** ``javascripts/mathjax/tex-svg.js`` is copied from the
   ``django-static-mathjax`` package (the ``docs`` extra) so that formulas render
   without fetching anything from a CDN, also offline.
@@ -15,17 +21,20 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mkdocs.exceptions import PluginError
-from mkdocs.structure.files import File, Files
+if TYPE_CHECKING:
+    from mkdocs.structure.files import File, Files
 
 API_DIR = "api/"
 ROOT_MODULE = "proxydata"
 MATHJAX_SOURCE = "static/mathjax/es5/tex-svg.js"  # inside the ``mathjax`` package of django-static-mathjax
 MATHJAX_URI = "javascripts/mathjax/tex-svg.js"
+
+SHORT_CELL = re.compile(r"<td>([^<]{1,24})</td>")
 
 log = logging.getLogger("mkdocs.hooks.proxydata")
 
@@ -89,6 +98,9 @@ def api_page(module: str, modules: list[str]) -> str:
 
 
 def mathjax_file(config: Any) -> File:
+    from mkdocs.exceptions import PluginError
+    from mkdocs.structure.files import File
+
     spec = importlib.util.find_spec("mathjax")
     roots = list(spec.submodule_search_locations or []) if spec is not None else []
     for root in roots:
@@ -102,6 +114,8 @@ def mathjax_file(config: Any) -> File:
 
 
 def on_files(files: Files, config: Any) -> Files:
+    from mkdocs.structure.files import File
+
     modules = api_modules(config["nav"])
     for module in modules:
         uri = f"{API_DIR}{module}.md"
@@ -109,3 +123,7 @@ def on_files(files: Files, config: Any) -> Files:
             files.append(File.generated(config, uri, content=api_page(module, modules)))
     files.append(mathjax_file(config))
     return files
+
+
+def on_page_content(html: str, page: Any, config: Any, files: Files) -> str:
+    return SHORT_CELL.sub(r'<td class="pd-short">\1</td>', html)
