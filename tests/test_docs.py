@@ -161,6 +161,18 @@ def test_readme_test_command_is_what_ci_runs() -> None:
     assert replay.stdout.rstrip("\n") == command
 
 
+def test_readme_docs_command_builds_strictly_and_ci_builds_after_the_tests() -> None:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    assert text.count("<!-- docs-command -->") == 1
+    docs = _block_after("<!-- docs-command -->")
+    assert len(docs.splitlines()) == 1 and '".[docs]"' in docs
+    assert docs.rstrip().endswith("mkdocs build --strict")
+    test = _block_after("<!-- test-command -->")
+    assert "docs" in re.search(r'-e "\.\[([\w,]+)\]"', test).group(1).split(",")
+    assert test.index("pytest") < test.index("mkdocs build --strict")
+    assert test.rstrip().endswith("mkdocs build --strict")
+
+
 def test_readme_has_two_setup_commands_and_the_main_job_is_the_demo() -> None:
     text = (REPO / "README.md").read_text(encoding="utf-8")
     assert text.count("<!-- main-command -->") == 1 and text.count("<!-- test-command -->") == 1
