@@ -22,6 +22,7 @@ import importlib.util
 import inspect
 import logging
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -65,15 +66,27 @@ def shows_submodules(module: str, modules: list[str]) -> bool:
     return not any(other.startswith(module + ".") for other in modules)
 
 
+SPHINX_ROLE = re.compile(r":[a-z]+:`~?(?:[^`<]*<)?([^`>]+)>?`")
+
+
 def _first_line(obj: object) -> str:
-    doc = inspect.getdoc(obj) or ""
-    return doc.strip().split("\n\n", 1)[0].replace("\n", " ").replace("|", "\\|")
+    """The first paragraph of ``obj``'s docstring, one line, roles as code."""
+    doc = (inspect.getdoc(obj) or "").strip().split("\n\n", 1)[0].replace("\n", " ")
+    doc = SPHINX_ROLE.sub(lambda match: f"`{match.group(1).rpartition('.')[2]}`", doc)
+    return doc.replace("|", "\\|")
 
 
-def root_exports_table() -> str:
-    """A Markdown table of the names ``proxydata`` exports, each linked to where it is documented."""
-    import proxydata
+def root_exports_table(repo: Path) -> str:
+    """A Markdown table of the names ``proxydata`` exports, each linked to where it is documented.
 
+    ``proxydata`` is imported from ``repo`` (the folder of mkdocs.yml, as mkdocstrings reads it),
+    not from whichever copy is installed.
+    """
+    if str(repo) not in sys.path:
+        sys.path.insert(0, str(repo))
+    proxydata = importlib.import_module(ROOT_MODULE)
+    if not Path(proxydata.__file__).resolve().is_relative_to(repo.resolve()):
+        log.warning("%s was imported from %s, not from %s", ROOT_MODULE, proxydata.__file__, repo)
     rows = ["| Name | What it is |", "| --- | --- |"]
     for name in sorted(proxydata.__all__, key=str.lower):
         if name.startswith("__"):
@@ -82,7 +95,7 @@ def root_exports_table() -> str:
     return "\n".join(rows)
 
 
-def api_page(module: str, modules: list[str]) -> str:
+def api_page(module: str, modules: list[str], repo: Path) -> str:
     """The Markdown source of ``module``'s API page."""
     if module == ROOT_MODULE:
         return (
@@ -91,7 +104,7 @@ def api_page(module: str, modules: list[str]) -> str:
             "      members: false\n"
             "      show_submodules: false\n\n"
             f"Every name below is importable from `{module}` itself; each links to the page "
-            "of the module that documents it.\n\n" + root_exports_table() + "\n"
+            "of the module that documents it.\n\n" + root_exports_table(repo) + "\n"
         )
     submodules = "true" if shows_submodules(module, modules) else "false"
     return f"::: {module}\n    options:\n      show_submodules: {submodules}\n"
@@ -117,10 +130,11 @@ def on_files(files: Files, config: Any) -> Files:
     from mkdocs.structure.files import File
 
     modules = api_modules(config["nav"])
+    repo = Path(config["config_file_path"]).parent
     for module in modules:
         uri = f"{API_DIR}{module}.md"
         if files.get_file_from_path(uri) is None:
-            files.append(File.generated(config, uri, content=api_page(module, modules)))
+            files.append(File.generated(config, uri, content=api_page(module, modules, repo)))
     files.append(mathjax_file(config))
     return files
 
