@@ -1,28 +1,38 @@
 """Griffe extension for the documentation site (loaded by mkdocstrings, see mkdocs.yml).
 
-Two jobs, both done once the whole ``proxydata`` package is loaded:
+The docstrings are written for ``help()`` in numpy style with a little reST; once
+the whole ``proxydata`` package is loaded, this extension makes them read well as
+Markdown and checks their references. It changes only what the site shows.
 
-1. **Sphinx roles become links.** The docstrings are written for ``help()`` and use
-   Sphinx's roles (``:class:`~proxydata.BiLevelPruner```, ``:func:`search```,
-   ``:mod:`.history```, ``:meth:`set_epoch```, ``:data:`NB201_OPS```, ...), which
-   mkdocstrings does not read. Each role is resolved the way Sphinx would (a leading
-   ``.`` is relative to the current module, a bare name is looked up in the scope
-   of the documented object, then its parents; ``~`` shows the last component only;
-   ``title <target>`` sets the text) and rewritten to a Markdown cross-reference
-   ``[`text`][full.path]`` that mkdocs-autorefs turns into a link. A target inside
-   ``proxydata`` that does not exist is logged as a warning, which fails the strict
-   build; so does a reference to an object that no page renders (mkdocs-autorefs
-   warns). Targets outside ``proxydata`` (``torch``, ``numpy``, builtins) cannot be
-   linked without fetching other projects' inventories, so they are shown as code.
-
-2. **Each object is documented once.** A package page shows the package's public
-   names (its ``__all__``) and then its submodules. An object re-exported by its
-   package is shown at the package (``proxydata.pruning.BiLevelPruner``) and
-   hidden in the submodule that defines it; an object re-exported by a module from
-   another documented module is hidden where it is re-exported. Every other name
-   still links to the one place (mkdocstrings registers all aliases of a rendered
-   object). The root package ``proxydata`` renders no members: its page points
-   to where each of its names is documented.
+1. **Attribute comments.** A module constant documented by ``#:`` comment lines
+   above it (Sphinx's convention) gets them as its docstring.
+2. **reST constructs.** Simple tables (``===  ===``) become Markdown tables; a
+   paragraph ending in ``::`` ends in ``:`` (the literal block after it is
+   indented, so Markdown shows it as code).
+3. **Combined parameters.** An untyped ``seed, shuffle, rank`` entry of a
+   Parameters section becomes one entry per name, so that each shows its own
+   type and default from the signature (griffe would give all of them the
+   first name's).
+4. **Sphinx roles become links.** ``:class:`~proxydata.BiLevelPruner```,
+   ``:func:`search```, ``:mod:`.history```, ``:meth:`set_epoch```,
+   ``:data:`NB201_OPS```, ... are resolved the way Sphinx would (a leading ``.``
+   is relative to the current module, a bare name is looked up in the scope of
+   the documented object — a class's inherited members included — then its
+   parents; ``~`` shows the last component only; ``title <target>`` sets the
+   text) and rewritten to Markdown cross-references ``[`text`][full.path]`` that
+   mkdocs-autorefs turns into links. A target inside ``proxydata`` that does not
+   exist is logged as a warning, which fails the strict build; so does one that
+   no page renders (mkdocs-autorefs warns). Private objects have no page and
+   other projects' objects (``torch``, ``numpy``, builtins) no inventory to link
+   to offline: both are shown as code.
+5. **Each object is documented once.** A package page shows the package's
+   public names (its ``__all__``) and then its submodules. An object re-exported
+   by its package is shown at the package (``proxydata.pruning.BiLevelPruner``)
+   and hidden in the submodule that defines it; an object re-exported by a module
+   from another documented module is hidden where it is re-exported. Every other
+   path of it still links to the one place (mkdocstrings registers all aliases of
+   a rendered object). The root package ``proxydata`` renders no members: its
+   page points to where each of its names is documented.
 """
 
 from __future__ import annotations
@@ -295,6 +305,48 @@ def rst_to_markdown(text: str) -> str:
     return "\n".join(out)
 
 
+SECTION_RULE = re.compile(r"^\s*-{3,}\s*$")
+NAMES_ONLY = re.compile(r"^(?P<indent>\s*)(?P<names>\*{0,2}\w+(?:,\s*\*{0,2}\w+)+)\s*$")
+
+
+def split_combined_parameters(text: str) -> str:
+    """``a, b, c`` entries without a type, in numpy sections, as one entry per name.
+
+    Griffe gives every name of such an entry the first name's annotation and default
+    (``shuffle: int = 0`` beside ``seed: int = 0``); one entry each, with the shared
+    description repeated, takes each name's own from the signature.
+    """
+    lines = text.split("\n")
+    out: list[str] = []
+    row = 0
+    in_section = False
+    while row < len(lines):
+        line = lines[row]
+        if row + 1 < len(lines) and SECTION_RULE.match(lines[row + 1]) and line.strip():
+            in_section = line.strip() in ("Parameters", "Other Parameters")
+            out += [line, lines[row + 1]]
+            row += 2
+            continue
+        names = NAMES_ONLY.match(line) if in_section else None
+        if names is None:
+            out.append(line)
+            row += 1
+            continue
+        indent = names.group("indent")
+        end = row + 1
+        while end < len(lines) and (
+            not lines[end].strip() or len(lines[end]) - len(lines[end].lstrip()) > len(indent)
+        ):
+            end += 1
+        while end > row + 1 and not lines[end - 1].strip():
+            end -= 1
+        description = lines[row + 1 : end]
+        for name in re.split(r",\s*", names.group("names")):
+            out += [indent + name, *description]
+        row = end
+    return "\n".join(out)
+
+
 class ProxydataDocs(griffe.Extension):
     """Read ``#:`` attribute comments, rewrite Sphinx roles, document each object once."""
 
@@ -307,5 +359,7 @@ class ProxydataDocs(griffe.Extension):
                 if comment is not None:
                     obj.docstring = griffe.Docstring(comment, lineno=obj.lineno, parent=obj)
             if obj.docstring is not None:
-                obj.docstring.value = rewrite_roles(pkg, obj, rst_to_markdown(obj.docstring.value))
+                obj.docstring.value = rewrite_roles(
+                    pkg, obj, split_combined_parameters(rst_to_markdown(obj.docstring.value))
+                )
         document_once(pkg)
