@@ -28,6 +28,7 @@ __all__ = [
     "distances_to_class_means",
     "el2n",
     "el2n_unchecked",
+    "ranking_agreement",
     "voe",
 ]
 
@@ -429,3 +430,99 @@ def _finite_rows(block: torch.Tensor | np.ndarray, start: int) -> np.ndarray:
         bad = start + int(np.flatnonzero(~np.isfinite(rows).all(axis=tuple(range(1, rows.ndim))))[0])
         raise ProxydataValueError(f"features must be finite, got NaN or inf values (first at sample {bad})")
     return rows
+
+
+def _finite_scores(values: Any, name: str) -> np.ndarray:
+    """``values`` as a 1-D float64 array of finite numbers, or raise naming ``name``."""
+    if isinstance(values, torch.Tensor):
+        values = values.detach().cpu().numpy()
+    if isinstance(values, (str, bytes)) or not isinstance(values, (np.ndarray, Iterable)):
+        raise ProxydataTypeError(f"{name} must be a 1-D sequence of numbers, got {type(values).__name__}")
+    try:
+        arr = np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ProxydataTypeError(f"{name} must contain real numbers only") from None
+    if arr.ndim != 1:
+        raise ProxydataValueError(f"{name} must be 1-D, got shape {tuple(arr.shape)}")
+    bad = np.flatnonzero(~np.isfinite(arr))
+    if bad.size:
+        raise ProxydataValueError(f"{name} must be finite, got {arr[bad[0]]} at position {int(bad[0])}")
+    return arr
+
+
+def _top_k(scores: np.ndarray, k: int) -> set[int]:
+    """Positions of the ``k`` highest scores; ties broken by position (the earlier item first)."""
+    order = np.lexsort((np.arange(scores.size), -scores))
+    return set(order[:k].tolist())
+
+
+def ranking_agreement(scores_a: Any, scores_b: Any, *, top_k: int = 10) -> dict[str, float]:
+    """How well two scorings of the same items agree on their order.
+
+    Used to judge a data selection: ``scores_a`` are the accuracies the
+    architectures reach with full data (or a ground truth), ``scores_b`` those
+    they reach with the selection, item ``i`` being the same architecture in both.
+
+    - Kendall's tau-b (ties handled as :func:`scipy.stats.kendalltau` does):
+      ``tau_b = (P - Q) / sqrt((P + Q + T_a) (P + Q + T_b))`` with ``P``/``Q`` the
+      concordant/discordant pairs and ``T_a``/``T_b`` the pairs tied in only one
+      of the scorings;
+    - Spearman's rho (:func:`scipy.stats.spearmanr`): Pearson's correlation of the
+      ranks, ties given their average rank;
+    - their two-sided p-values against "no association";
+    - ``top_k_overlap = |top_k(a) ∩ top_k(b)| / k``: the share of the ``k`` best
+      items by ``a`` that are also among the ``k`` best by ``b`` (ties broken by
+      position, so the value is deterministic).
+
+    Parameters
+    ----------
+    scores_a, scores_b : 1-D sequences of finite numbers, same length ``n >= 3``
+        Higher is better.
+    top_k : int
+        ``1 <= top_k <= n``.
+
+    Returns
+    -------
+    dict
+        ``kendall_tau``, ``kendall_p``, ``spearman``, ``spearman_p``,
+        ``top_k_overlap`` (floats) and ``top_k``, ``n`` (ints). A constant
+        scoring has no order: its correlations and p-values are NaN.
+
+    Raises
+    ------
+    ProxydataValueError
+        On different lengths, fewer than 3 items, NaN or infinite scores, or
+        ``top_k`` outside ``[1, n]``.
+    ProxydataTypeError
+        If a scoring is not a sequence of numbers or ``top_k`` not an integer.
+
+    Examples
+    --------
+    >>> r = ranking_agreement([1, 2, 3, 4], [1, 2, 4, 3], top_k=2)
+    >>> round(r["kendall_tau"], 4), r["top_k_overlap"]
+    (0.6667, 1.0)
+    """
+    from scipy import stats
+
+    a = _finite_scores(scores_a, "scores_a")
+    b = _finite_scores(scores_b, "scores_b")
+    if a.size != b.size:
+        raise ProxydataValueError(
+            f"scores_a and scores_b must have the same length, got {a.size} and {b.size}"
+        )
+    if a.size < 3:
+        raise ProxydataValueError(f"scores_a and scores_b need at least 3 items, got {a.size}")
+    k = check_int(top_k, "top_k", minimum=1, maximum=int(a.size))
+    with warnings.catch_warnings():  # a constant input: scipy warns and returns NaN, as documented
+        warnings.simplefilter("ignore")
+        tau = stats.kendalltau(a, b, variant="b")
+        rho = stats.spearmanr(a, b)
+    return {
+        "kendall_tau": float(tau.statistic),
+        "kendall_p": float(tau.pvalue),
+        "spearman": float(rho.statistic),
+        "spearman_p": float(rho.pvalue),
+        "top_k_overlap": len(_top_k(a, k) & _top_k(b, k)) / k,
+        "top_k": k,
+        "n": int(a.size),
+    }

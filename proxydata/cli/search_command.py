@@ -13,7 +13,7 @@ from .options import check_proxy_inputs, method_kwargs
 from .parser import bdp_default
 from .runtime import torch_threads, write_json
 
-__all__ = ["cmd_search", "search_report"]
+__all__ = ["cmd_search", "search_report", "source_test_split"]
 
 _BDP_FLAGS = {
     "interval": "--bdp-interval",
@@ -69,7 +69,7 @@ def _check_search(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
     return proxy_kwargs, bdp_kwargs, check_table(args.table)
 
 
-def _source_test_split(spec: str, download: bool) -> Any:
+def source_test_split(spec: str, download: bool) -> Any:
     """The source's own test set (npz ``x_test``/``y_test``, CIFAR test), or None."""
     from ..datasets import load_npz, load_torchvision
 
@@ -100,7 +100,7 @@ def _splits(args: argparse.Namespace, dataset: Any, targets: np.ndarray) -> dict
     pool = np.arange(targets.size, dtype=np.int64)
     test_set, test_note = None, None
     if args.scratch_epochs:
-        test_set = _source_test_split(args.data, args.download)
+        test_set = source_test_split(args.data, args.download)
         if test_set is not None:
             test_note = "the source's test split"
         else:

@@ -23,7 +23,7 @@ from .schedules import beta_decay_weight, cosine_lr, gdas_tau
 from .search import ALGORITHMS, SearchResult, search
 from .search_space import SearchNetwork
 from .table import NB201Table
-from .train import evaluate, train_genotype
+from .train import evaluate, train_genotype, train_network
 
 __all__ = [
     "ALGORITHMS",
@@ -43,4 +43,5 @@ __all__ = [
     "gdas_tau",
     "search",
     "train_genotype",
+    "train_network",
 ]

@@ -142,6 +142,10 @@ class NB201Table:
             raise ProxydataValueError(f"genotype {key!r} is not in table {self.path!r} ({len(self)} cells)")
         return key
 
+    def genotypes(self) -> list[str]:
+        """Every cell of the table as a canonical genotype string, in file order."""
+        return list(self._rows)
+
     def lookup(self, genotype: Genotype | str) -> dict[str, float]:
         """Every numeric column of ``genotype``'s row (``{column: value}``; NaN for empty cells)."""
         return dict(self._rows[self._key(genotype)])
