@@ -541,7 +541,8 @@ def study_agreement(
       replacement; ``numpy.random.default_rng(bootstrap_seed)``, the same
       resamples for every statistic of a selection);
     - ``size``, ``ratio`` (size over the reference's), ``train_samples`` and
-      ``cpu_seconds`` summed, and ``cost`` (train samples over the reference's).
+      ``cpu_seconds`` summed, and ``cost`` (train samples per run over the
+      reference's per run).
 
     Parameters
     ----------
@@ -579,9 +580,11 @@ def study_agreement(
             value = (r.get("table") or {}).get(truth_column)
             if value is not None:
                 truth_of[r["architecture"]] = float(value)
+    ref_rows = [r for r in rows if r["selection"] == reference]
     ref_cost = {
-        "samples": sum(r["train_samples"] for r in rows if r["selection"] == reference),
-        "size": next(r["selection_size"] for r in rows if r["selection"] == reference),
+        # per run, so that a selection with fewer runs so far is not made to look cheaper
+        "samples": sum(r["train_samples"] for r in ref_rows) / len(ref_rows),
+        "size": ref_rows[0]["selection_size"],
     }
     out = []
     for name in names:
@@ -606,7 +609,7 @@ def study_agreement(
             "seeds": len(common),
             "train_samples": int(sum(r["train_samples"] for r in mine)),
             "cpu_seconds": float(sum(r["cpu_seconds"] for r in mine)),
-            "cost": sum(r["train_samples"] for r in mine) / ref_cost["samples"]
+            "cost": sum(r["train_samples"] for r in mine) / len(mine) / ref_cost["samples"]
             if ref_cost["samples"]
             else None,
         }
