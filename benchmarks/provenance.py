@@ -242,7 +242,9 @@ def compare_runs(
         equal to the last bit (over the compared epochs) and the genotype is the
         same; ``"same genotype"`` when the genotype is the same but a series
         differs; ``"different"`` otherwise. ``first_parting_epoch`` (1-based or
-        None), ``series_differ`` (names), ``genotypes`` (recorded, re-run).
+        None), ``series_differ`` (names), ``genotypes`` (recorded, re-run),
+        ``first_losses`` (``((train recorded, re-run), (val recorded, re-run))``
+        of epoch 1, None when a side lacks them).
     """
     n = epochs
     differ = []
@@ -268,8 +270,11 @@ def compare_runs(
         verdict = "same genotype"
     else:
         verdict = "different"
+    firsts = [(recorded.get(k) or [None])[0] for k in ("train_loss", "val_loss")]
+    news = [(rerun.get(k) or [None])[0] for k in ("train_loss", "val_loss")]
     return {
         "verdict": verdict,
+        "first_losses": tuple(zip(firsts, news)) if None not in firsts + news else None,
         "first_parting_epoch": first_parting_epoch(recorded, rerun, n),
         "series_differ": differ,
         "genotypes": (g_old, g_new),
@@ -285,6 +290,10 @@ def format_comparison(key: str, result: dict[str, Any], env_lines: list[str], ep
         f"  verdict over {scope}: {result['verdict']}",
         "  losses: " + ("equal to the last bit" if part is None else f"first part at epoch {part}"),
     ]
+    if result.get("first_losses"):
+        (t_old, t_new), (v_old, v_new) = result["first_losses"]
+        lines.append(f"  epoch-1 train loss: recorded {t_old!r}, re-run {t_new!r}")
+        lines.append(f"  epoch-1 val loss:   recorded {v_old!r}, re-run {v_new!r}")
     if result["series_differ"]:
         lines.append("  series that differ: " + ", ".join(result["series_differ"]))
     if result["verdict"] == "different":
