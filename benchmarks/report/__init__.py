@@ -11,5 +11,6 @@ the planned grid; never ``reproduce``):
 5. ``tables``     — the page's tables;
 6. ``claims_static`` and ``claims_bdp`` — the verdicts of *Less is More* and of BDP;
 7. ``figures``    — the PNG figures;
-8. ``page``       — the page: rules first, then "In short" (after Holm over every test), sections.
+8. ``rerun``      — the note on whether the records reproduce;
+9. ``page``       — the page: rules first, then "In short" (after Holm over every test), sections.
 """
