@@ -265,7 +265,7 @@ def pick_records(records: dict[str, dict[str, Any]], args: argparse.Namespace) -
         return [records[k] for k in args.verify_keys]
     if args.verify > len(keys):
         raise SystemExit(f"--verify {args.verify}: {args.out} holds only {len(keys)} runs")
-    rng = np.random.default_rng(args.seed)
+    rng = np.random.default_rng(args.seed or 0)
     return [records[keys[i]] for i in rng.choice(len(keys), size=args.verify, replace=False)]
 
 
@@ -479,7 +479,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--verify-keys", nargs="+", default=None, metavar="KEY", help="re-run these records")
     p.add_argument("--verify-epochs", type=pos, default=None, metavar="E",
                    help="stop each re-run after E epochs and compare those")  # fmt: skip
-    p.add_argument("--seed", type=nonneg, default=0, help="seed of --verify's draw")
+    p.add_argument("--seed", type=nonneg, default=None, help="seed of --verify's draw (default 0)")
     return p
 
 
@@ -500,6 +500,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("give --verify K or --verify-keys, not both")
     if args.verify_epochs and not (args.verify or args.verify_keys):
         p.error("--verify-epochs needs --verify or --verify-keys")
+    if args.seed is not None and not args.verify:
+        p.error("--seed is the seed of --verify's draw (the runs' seeds are --seeds)")
     steps = (args.epochs - 1) // args.bdp_interval
     if "bdp" in args.grid and steps * args.bdp_ratio >= 1:
         p.error(

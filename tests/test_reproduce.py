@@ -204,6 +204,7 @@ def test_quick_keeps_explicit_options() -> None:
         (["--verify", "2", "--report"], "--verify cannot be combined with --report"),
         (["--verify", "2", "--verify-keys", "k"], "not both"),
         (["--verify-epochs", "1"], "needs --verify"),
+        (["--seed", "3"], "the runs' seeds are --seeds"),
     ],
 )
 def test_bad_arguments_exit_2_before_any_data(

@@ -45,23 +45,25 @@ def rerun_note(records: list[Record]) -> list[str]:
         "switches, path of the imported `proxydata`, git state); the others only torch, numpy, Python, "
         "machine and ATen's CPU capability, or nothing.",
         "- Re-run on one machine (AMD EPYC, AVX512, torch 2.14.1, one thread; commands and output in "
-        "`benchmarks/results/reproduction_verify.md`): the first epoch of darts-v1's full-data runs, "
-        "seeds 0–2, gives the **v1** records' losses to the last bit and not the v2 records' — with "
-        "current code and with 616936f, the commit the v2 records name. This agrees with issue 18's "
-        "report from another machine; an earlier version of this note said the opposite and is "
-        "withdrawn.",
-        "- The code is not what differs (the same commit gives the v1 losses here), and the cause of the "
-        "v2 losses is not identified: on that machine the same code changes the last bits with two "
-        "threads, with oneDNN limited to AVX2 or with ATen's vector code at AVX2, and none of these "
-        "gives the v2 value. The v2 records' environment (torch version and ATen's capability only) "
-        "cannot tell such runs apart.",
+        "`benchmarks/results/reproduction_verify.md`), the first epoch of darts-v1's full-data runs gives "
+        "the **v1** records' losses to the last bit, not the v2 records': with current code for seeds 0–2, "
+        "and with 616936f, the commit the v2 records name, for seeds 0 and 2. This agrees with issue 18's "
+        "report from another machine; an earlier version of this note said the opposite and is withdrawn.",
+        "- So the code is not what differs, and the cause of the v2 losses is not identified: on that "
+        "machine the same code changes the last bits with two threads, with oneDNN limited to AVX2 or "
+        "with ATen's vector code at AVX2, and none of these gives the v2 value. The v2 records' "
+        "environment (torch version and ATen's capability only) equals that machine's and cannot tell "
+        "such runs apart.",
         "- A record could name code that did not run: until this change `reproduce.py` imported "
         "`proxydata` from wherever Python found it first (the virtual environment's editable install, "
         "i.e. another checkout, when run from a second checkout), while `code` gave the commit of the "
         "checkout holding `reproduce.py`. It now imports its own checkout's package, refuses to run "
         "with another, and records the package's path.",
-        "- `reproduce.py --verify 2` (two records drawn at random with seed 0, re-run in full) found "
-        "both **different**: the losses part at epoch 1 and the re-runs found other cells. The v2 "
-        "verdicts on this page therefore rest on runs this code does not reproduce bit for bit on the "
-        "machine checked; a verdict that depends on a few seeds' cells can change on a re-run.",
+        "- `reproduce.py --verify 2` (two records drawn at random with seed 0, both of protocol v2, re-run "
+        "in full) found both **different**: the losses part at epoch 1 and the re-runs found other cells. "
+        "Every v2 record compared so far differs from its re-run from the first epoch on (these two, and "
+        "darts-v1's full-data seeds 0–2, whose configuration was re-run), and every v1 record re-run "
+        "(three) is reproduced: the v2 verdicts on this page rest on runs that this code "
+        "does not reproduce on the machine checked, and a verdict that depends on a few seeds' cells "
+        "can change when they are repeated.",
     ]

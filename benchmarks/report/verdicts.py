@@ -117,7 +117,7 @@ def render(v: Verdict) -> str:
     return (
         f"- {v.subject}: {v.detail} → **{v.status}**"
         + (f" — on the means: {v.outcome}" if undecided else "")
-        + f"; {p_text(v)}"
+        + ("" if v.outcome == NOT_TESTED and v.p is None else f"; {p_text(v)}")
         + (f"; {v.note}" if v.note else "")
         + "."
     )
