@@ -142,8 +142,12 @@ def tally(verdicts: Sequence[Verdict]) -> str:
             f"{len(few)} undecided on fewer than {MIN_SEEDS} seeds ({few_holds} holding on the means)"
         )
     tested = [v for v in judged if v.p is not None]
-    survive = sum(v.survives for v in tested)
-    parts.append(f"{survive} of {len(tested)} test{'' if len(tested) == 1 else 's'} survive Holm")
+    if not tested:
+        parts.append("no test")
+    elif len(tested) == 1:
+        parts.append(f"its test {'survives' if tested[0].survives else 'does not survive'} Holm")
+    else:
+        parts.append(f"{sum(v.survives for v in tested)} of {len(tested)} tests survive Holm")
     return "; ".join(parts)
 
 
