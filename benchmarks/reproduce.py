@@ -131,6 +131,7 @@ def load_protocol_data(args: argparse.Namespace) -> tuple[Any, np.ndarray, np.nd
 
 
 def done_keys(path: Path) -> set[str]:
+    """Keys of the runs already in ``path`` (none when it does not exist)."""
     if not path.exists():
         return set()
     keys = set()
@@ -182,6 +183,7 @@ def execute(
     args: argparse.Namespace,
     table: Any,
 ) -> dict[str, Any]:
+    """Run one grid run (its identity ``run``) and return its record, environment included."""
     from proxydata.experiment import SearchConfig, run_search
 
     method, opts = run["method"], run.get("options", {})
@@ -523,6 +525,7 @@ def check_paths(args: argparse.Namespace) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line: --report, --verify, or run the grid (see the module docstring)."""
     args = parse_args(argv)
     if args.report:
         from report.page import write_report

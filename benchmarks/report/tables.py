@@ -78,6 +78,7 @@ def table4(records: list[Record]) -> list[str]:
 
 
 def limit_row(setting: str, limit: str, recs: list[Record], none: list[Record]) -> str:
+    """One row of claim 6's table: what the limit did in ``recs`` and how many cells equal ``none``'s."""
     by_seed = {r["seed"]: r for r in none}
     protected, shortfall, (b_t, b_v) = limit_activity(recs)
     firsts = [e for e in (first_binding_epoch(r) for r in recs) if e is not None]
