@@ -17,9 +17,18 @@ The four additions a user makes to such a loop are marked ``# (1)`` … ``# (4)`
 
 Run::
 
-    python examples/bdp_minimal_loop.py            # 10 epochs, prune every 2 (~5 s on a CPU)
+    python examples/bdp_minimal_loop.py            # 10 epochs, prune every 2 (~5 s on a CPU, 1 thread)
     python examples/bdp_minimal_loop.py --epochs 20 --interval 4 --ratio 0.05
     python examples/bdp_minimal_loop.py --workers 2 --log-dir runs/bdp   # TensorBoard curves
+
+Threads: run from the command line, the example uses one torch thread
+(``--threads 1``, the default; ``--threads 0`` keeps torch's own choice, one
+per core). Its convolutions on 8×8 images are far too small to split across
+threads: with torch's default on a busy 2-core machine the search was reported
+to run about 5× slower than with one thread, the threads mostly waiting on
+each other. Larger
+models and images are another matter; set ``torch.set_num_threads`` for your
+own loop by timing both.
 
 The loop may use DataLoader workers, draw validation batches however it likes
 (here: a persistent iterator renewed when it runs out) and must only draw at
@@ -186,11 +195,21 @@ def _parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=0, help="DataLoader workers")
     parser.add_argument("--log-dir", default=None, help="write TensorBoard events here")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1: faster for this tiny model; 0: torch's)",
+    )
     return parser.parse_args(argv)
 
 
 if __name__ == "__main__":
     args = _parse()
+    if args.threads < 0:
+        raise SystemExit(f"--threads must be >= 0, got {args.threads}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     main(
         args.epochs, args.interval, args.ratio, args.batch_size, args.seed,
         num_workers=args.workers, log_dir=args.log_dir,

@@ -10,6 +10,7 @@ from .data import IndexedDataset, get_targets, split_indices
 from .datasets import ArrayDataset, load_digits
 from .exceptions import (
     CorruptStateError,
+    ListenerError,
     MissingWeightsError,
     ProxydataError,
     ProxydataTypeError,
@@ -38,6 +39,7 @@ __all__ = [
     "CorruptStateError",
     "IndexedDataset",
     "KMeansOutlierProxy",
+    "ListenerError",
     "MissingWeightsError",
     "ProxySampler",
     "ProxydataError",

@@ -151,13 +151,36 @@ def check_indices(indices: Any, n: int, name: str = "indices", *, unique: bool =
     return arr
 
 
-def check_device(device: Any, name: str = "device") -> torch.device:
-    """Return a ``torch.device`` for a string or device, or raise."""
+def check_device(device: Any, name: str = "device", *, available: bool = True) -> torch.device:
+    """Return a ``torch.device`` for a string or device this machine has, or raise.
+
+    ``"cuda"`` (or ``"cuda:1"``, ``"mps"``, ...) where torch reports no such device
+    is a ``ProxydataValueError`` here, before any work, rather than torch's
+    error at the first tensor moved there. ``available=False`` checks the
+    spelling only (a setting read back from a file, not used to run anything).
+    """
     if isinstance(device, torch.device):
-        return device
-    if not isinstance(device, str):
+        out = device
+    elif isinstance(device, str):
+        try:
+            out = torch.device(device)
+        except RuntimeError as exc:
+            raise ProxydataValueError(f"{name} is not a valid device: {show(device)}") from exc
+    else:
         raise ProxydataTypeError(f"{name} must be a str or torch.device, got {show(device)}")
-    try:
-        return torch.device(device)
-    except RuntimeError as exc:
-        raise ProxydataValueError(f"{name} is not a valid device: {show(device)}") from exc
+    if out.type == "cpu" or not available:
+        return out
+    if out.type == "mps":
+        available, count = torch.backends.mps.is_available(), None
+    else:
+        backend = getattr(torch, out.type, None)
+        is_available = getattr(backend, "is_available", None)
+        available = bool(is_available()) if callable(is_available) else False
+        count = getattr(backend, "device_count", None)
+    if not available:
+        raise ProxydataValueError(
+            f"{name}={show(str(out))}: no {out.type} device is available on this machine; use 'cpu'"
+        )
+    if out.index is not None and callable(count) and out.index >= count():
+        raise ProxydataValueError(f"{name}={show(str(out))}: this machine has {count()} {out.type} device(s)")
+    return out

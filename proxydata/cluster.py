@@ -161,8 +161,8 @@ def kmeans(
     copy_x = check_bool(copy_x, "copy_x")
     progress = check_bool(progress, "progress")
     init_array = _check_init(init, k, d)
-    if device is not None:
-        device = check_device(device)
+    if device is not None:  # a device this machine lacks falls back to the CPU with a warning (below)
+        device = check_device(device, available=False)
 
     name, faiss, gpu = _resolve_backend(name, device)
     from tqdm.auto import tqdm

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 __all__ = [
     "CorruptStateError",
+    "ListenerError",
     "MissingWeightsError",
     "ProxydataError",
     "ProxydataTypeError",
@@ -42,3 +43,19 @@ class RankMismatchError(ProxydataValueError):
 
 class MissingWeightsError(ProxydataError, FileNotFoundError, ValueError):
     """Pretrained weights that are not available locally (proxydata never downloads)."""
+
+
+class ListenerError(ProxydataError, RuntimeError):
+    """Listeners of a pruner raised after ``step()`` had completed the epoch.
+
+    Every listener was called with the entry; the step itself is done (do not
+    repeat it). ``epoch`` is the completed epoch, ``failures`` the
+    ``(listener, exception)`` pairs and ``result`` what ``step()`` would have
+    returned. The first listener's exception is the ``__cause__``.
+    """
+
+    def __init__(self, message: str, *, epoch: int, failures: list, result: object = None) -> None:
+        super().__init__(message)
+        self.epoch = epoch
+        self.failures = failures
+        self.result = result

@@ -19,7 +19,7 @@ from ._validation import check_bool, check_choice, check_device, check_int, chec
 from .data import IndexedDataset, get_targets
 from .exceptions import ProxydataTypeError, ProxydataValueError
 from .metrics import class_balance_degree, class_counts
-from .nas import ALGORITHMS, CropFlipDataset, SearchNetwork, search, train_genotype
+from .nas import ALGORITHMS, CropFlipDataset, SearchNetwork, make_supernet, search, train_genotype
 from .pruning import BiLevelPruner
 from .pruning.history import to_plain
 from .samplers import make_proxy, registered_methods
@@ -112,6 +112,12 @@ class SearchConfig:
         for name in ("proxy_kwargs", "bdp_kwargs", "search_kwargs"):
             if not isinstance(getattr(self, name), dict):
                 raise ProxydataTypeError(f"{name} must be a dict, got {show(getattr(self, name))}")
+        taken = sorted({"targets", "train_indices", "val_indices", "epochs", "seed"} & set(self.bdp_kwargs))
+        if taken:  # run_search passes these itself: the pruner's epochs are the search's
+            raise ProxydataValueError(
+                f"bdp_kwargs must not set {taken}: run_search builds the pruner with the search's "
+                f"epochs={self.epochs}, seed={self.seed} and splits"
+            )
         if self.proxy is not None:
             check_choice(self.proxy, "proxy", registered_methods())
         check_ratio(self.ratio)
@@ -211,13 +217,13 @@ def run_search(
 
 
 def _supernet(dataset: Any, targets: np.ndarray, config: SearchConfig) -> SearchNetwork:
-    """The seeded supernet for ``config.algo``, sized for the dataset's images and labels."""
-    return SearchNetwork(
+    """The seeded supernet for ``config.algo`` (its defaults), sized for the dataset's images and labels."""
+    return make_supernet(
+        config.algo,
         C=config.C,
         N=config.N,
         num_classes=int(targets.max()) + 1,  # the output layer covers every label id
         in_channels=image_shape(dataset)[0],
-        algo="gdas" if config.algo == "gdas" else "darts",
         seed=config.seed,
     )
 

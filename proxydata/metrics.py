@@ -20,6 +20,8 @@ from ._validation import as_int_array, check_int, check_labels
 from .exceptions import ProxydataTypeError, ProxydataValueError
 
 __all__ = [
+    "EL2N_MAX",
+    "EL2N_TOLERANCE",
     "class_balance_degree",
     "class_counts",
     "class_means",
@@ -28,8 +30,16 @@ __all__ = [
     "distances_to_class_means",
     "el2n",
     "el2n_unchecked",
+    "ranking_agreement",
     "voe",
 ]
+
+#: The largest EL2N: ``‖p − onehot(y)‖₂² = (1 − p_y)² + Σ_{j≠y} p_j² ≤ 2 (1 − p_y)² ≤ 2``, so
+#: ``e ∈ [0, √2]``, the maximum reached when all probability lies on one wrong class.
+EL2N_MAX = math.sqrt(2.0)
+#: Relative slack for rounding when stored EL2N values are checked against ``[0, EL2N_MAX]``
+#: (float32 arithmetic may land a few units in the last place above ``√2``).
+EL2N_TOLERANCE = 1e-5
 
 
 def el2n(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -48,14 +58,16 @@ def el2n(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     Returns
     -------
     torch.Tensor of shape (n,)
-        EL2N in ``[0, sqrt(2)]``, on the logits' device, no gradient.
+        EL2N in ``[0, sqrt(2)]`` (:data:`EL2N_MAX`), on the logits' device, no
+        gradient; empty for an empty batch (``n = 0``).
 
     Raises
     ------
-    TypeError
+    ProxydataTypeError
         If either argument is not a tensor or the targets are not integers.
-    ValueError
-        On shape mismatch, out-of-range labels or non-finite logits.
+    ProxydataValueError
+        On shape mismatch, logits without a class column (``K = 0``),
+        out-of-range labels or non-finite logits.
     """
     if not isinstance(logits, torch.Tensor):
         raise ProxydataTypeError(f"logits must be a torch.Tensor, got {type(logits).__name__}")
@@ -63,6 +75,10 @@ def el2n(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         raise ProxydataTypeError(f"targets must be a torch.Tensor, got {type(targets).__name__}")
     if logits.ndim != 2:
         raise ProxydataValueError(f"logits must have shape (n, K), got {tuple(logits.shape)}")
+    if logits.shape[1] == 0:
+        raise ProxydataValueError(
+            f"logits must have at least one class column, got shape {tuple(logits.shape)}"
+        )
     if targets.ndim != 1 or targets.shape[0] != logits.shape[0]:
         raise ProxydataValueError(f"targets must have shape ({logits.shape[0]},), got {tuple(targets.shape)}")
     if targets.dtype.is_floating_point or targets.dtype == torch.bool:
@@ -429,3 +445,99 @@ def _finite_rows(block: torch.Tensor | np.ndarray, start: int) -> np.ndarray:
         bad = start + int(np.flatnonzero(~np.isfinite(rows).all(axis=tuple(range(1, rows.ndim))))[0])
         raise ProxydataValueError(f"features must be finite, got NaN or inf values (first at sample {bad})")
     return rows
+
+
+def _finite_scores(values: Any, name: str) -> np.ndarray:
+    """``values`` as a 1-D float64 array of finite numbers, or raise naming ``name``."""
+    if isinstance(values, torch.Tensor):
+        values = values.detach().cpu().numpy()
+    if isinstance(values, (str, bytes)) or not isinstance(values, (np.ndarray, Iterable)):
+        raise ProxydataTypeError(f"{name} must be a 1-D sequence of numbers, got {type(values).__name__}")
+    try:
+        arr = np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ProxydataTypeError(f"{name} must contain real numbers only") from None
+    if arr.ndim != 1:
+        raise ProxydataValueError(f"{name} must be 1-D, got shape {tuple(arr.shape)}")
+    bad = np.flatnonzero(~np.isfinite(arr))
+    if bad.size:
+        raise ProxydataValueError(f"{name} must be finite, got {arr[bad[0]]} at position {int(bad[0])}")
+    return arr
+
+
+def _top_k(scores: np.ndarray, k: int) -> set[int]:
+    """Positions of the ``k`` highest scores; ties broken by position (the earlier item first)."""
+    order = np.lexsort((np.arange(scores.size), -scores))
+    return set(order[:k].tolist())
+
+
+def ranking_agreement(scores_a: Any, scores_b: Any, *, top_k: int = 10) -> dict[str, float]:
+    """How well two scorings of the same items agree on their order.
+
+    Used to judge a data selection: ``scores_a`` are the accuracies the
+    architectures reach with full data (or a ground truth), ``scores_b`` those
+    they reach with the selection, item ``i`` being the same architecture in both.
+
+    - Kendall's tau-b (ties handled as :func:`scipy.stats.kendalltau` does):
+      ``tau_b = (P - Q) / sqrt((P + Q + T_a) (P + Q + T_b))`` with ``P``/``Q`` the
+      concordant/discordant pairs and ``T_a``/``T_b`` the pairs tied in only one
+      of the scorings;
+    - Spearman's rho (:func:`scipy.stats.spearmanr`): Pearson's correlation of the
+      ranks, ties given their average rank;
+    - their two-sided p-values against "no association";
+    - ``top_k_overlap = |top_k(a) ∩ top_k(b)| / k``: the share of the ``k`` best
+      items by ``a`` that are also among the ``k`` best by ``b`` (ties broken by
+      position, so the value is deterministic).
+
+    Parameters
+    ----------
+    scores_a, scores_b : 1-D sequences of finite numbers, same length ``n >= 3``
+        Higher is better.
+    top_k : int
+        ``1 <= top_k <= n``.
+
+    Returns
+    -------
+    dict
+        ``kendall_tau``, ``kendall_p``, ``spearman``, ``spearman_p``,
+        ``top_k_overlap`` (floats) and ``top_k``, ``n`` (ints). A constant
+        scoring has no order: its correlations and p-values are NaN.
+
+    Raises
+    ------
+    ProxydataValueError
+        On different lengths, fewer than 3 items, NaN or infinite scores, or
+        ``top_k`` outside ``[1, n]``.
+    ProxydataTypeError
+        If a scoring is not a sequence of numbers or ``top_k`` not an integer.
+
+    Examples
+    --------
+    >>> r = ranking_agreement([1, 2, 3, 4], [1, 2, 4, 3], top_k=2)
+    >>> round(r["kendall_tau"], 4), r["top_k_overlap"]
+    (0.6667, 1.0)
+    """
+    from scipy import stats
+
+    a = _finite_scores(scores_a, "scores_a")
+    b = _finite_scores(scores_b, "scores_b")
+    if a.size != b.size:
+        raise ProxydataValueError(
+            f"scores_a and scores_b must have the same length, got {a.size} and {b.size}"
+        )
+    if a.size < 3:
+        raise ProxydataValueError(f"scores_a and scores_b need at least 3 items, got {a.size}")
+    k = check_int(top_k, "top_k", minimum=1, maximum=int(a.size))
+    with warnings.catch_warnings():  # a constant input: scipy warns and returns NaN, as documented
+        warnings.simplefilter("ignore")
+        tau = stats.kendalltau(a, b, variant="b")
+        rho = stats.spearmanr(a, b)
+    return {
+        "kendall_tau": float(tau.statistic),
+        "kendall_p": float(tau.pvalue),
+        "spearman": float(rho.statistic),
+        "spearman_p": float(rho.pvalue),
+        "top_k_overlap": len(_top_k(a, k) & _top_k(b, k)) / k,
+        "top_k": k,
+        "n": int(a.size),
+    }

@@ -314,7 +314,7 @@ BAD_ARGUMENTS = {
     "unknown command": ["frobnicate"],
     "no command": [],
     "ratio without proxy": ["search", "--data", "digits", "--ratio", "0.5"],
-    "unknown algorithm": ["search", "--data", "digits", "--algo", "enas"],
+    "unknown algorithm": ["search", "--data", "digits", "--algo", "not-an-algorithm"],
     "zero epochs": ["search", "--data", "digits", "--epochs", "0"],
     "bdp interval one": ["search", "--data", "digits", "--bdp", "--bdp-interval", "1"],
     "bdp option without bdp": ["search", "--data", "digits", "--bdp-interval", "3"],

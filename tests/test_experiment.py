@@ -19,7 +19,7 @@ BEST_C10 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor
 @pytest.mark.parametrize(
     ("fields", "error", "match"),
     [
-        (dict(algo="enas"), ProxydataValueError, "algo"),
+        (dict(algo="not-an-algorithm"), ProxydataValueError, "algo"),
         (dict(epochs=0), ProxydataValueError, "epochs"),
         (dict(C=0), ProxydataValueError, "C"),
         (dict(batch_size=1.5), ProxydataTypeError, "batch_size"),

@@ -22,6 +22,7 @@ pl = pytest.importorskip("lightning.pytorch", reason="lightning is not installed
 from proxydata import BiLevelPruner, IndexedDataset, RandomProxy  # noqa: E402
 from proxydata.exceptions import ProxydataValueError  # noqa: E402
 from proxydata.integrations.lightning import BiLevelPrunerCallback, history_metrics  # noqa: E402
+from proxydata.integrations.tensorboard import TensorBoardLogger  # noqa: E402
 
 N_TRAIN, N_VAL, FEATURES, CLASSES = 120, 120, 16, 4
 PRUNER = dict(epochs=6, interval=2, train_prune_ratio=0.2, val_prune_ratio=0.2, seed=3)
@@ -163,19 +164,41 @@ def test_callback_prunes_each_interval_and_logs_plain_floats() -> None:
     pruner = _make_pruner()
     model = TinyDarts(pruner)
     logger = ListLogger()
+    tensorboard = _TagWriter()
+    TensorBoardLogger(tensorboard, histograms=False).attach(pruner)
     _quiet_fit(_trainer(max_epochs=6, logger=logger, callbacks=[BiLevelPrunerCallback(pruner)]), model)
     assert pruner.epoch == 6 and len(pruner.history) == 6
     sizes = [len(r["seen_train"]) for r in model.record]
     # prunes after epochs 2 and 4: 24 training samples each time (20 % of 120)
     assert sizes == [120, 120, 96, 96, 72, 72]
     assert [len(r["kept_val"]) for r in model.record] == [120, 96, 96, 72, 72, 72]
-    ours = [metrics for metrics, _ in logger.calls if "pruner/n_train" in metrics]
-    assert [m["pruner/n_train"] for m in ours] == [120.0, 96.0, 96.0, 72.0, 72.0, 72.0]
-    assert ours[1]["pruner/train/pruned"] == 24.0 and "pruner/train/pruned" not in ours[0]
-    assert all(type(v) is float for m in ours for v in m.values())
+    ours = [(metrics, step) for metrics, step in logger.calls if "bdp/kept/train" in metrics]
+    assert [m["bdp/kept/train"] for m, _ in ours] == [120.0, 96.0, 96.0, 72.0, 72.0, 72.0]
+    assert ours[1][0]["bdp/pruned/train"] == 24.0 and ours[0][0]["bdp/pruned/train"] == 0.0
+    assert all(type(v) is float for m, _ in ours for v in m.values())
+    # One naming scheme: per epoch, the callback logs what TensorBoardLogger writes (x-axes differ:
+    # the callback's is Lightning's global step, TensorBoardLogger's the epoch).
+    for epoch, (metrics, _) in enumerate(ours, start=1):
+        assert metrics == tensorboard.scalars[epoch]
+    steps = [step for _, step in ours]
+    assert steps == sorted(set(steps)) and steps[0] >= 8  # global steps (8 batches in epoch 1), not epochs
+    assert "bdp/protected_by_limit/train" in ours[1][0] and "bdp/protected_by_limit/train" not in ours[0][0]
 
 
-def test_history_metrics_flattens_numbers_only() -> None:
+class _TagWriter:
+    """A SummaryWriter stand-in: the scalars written at each global step."""
+
+    def __init__(self) -> None:
+        self.scalars: dict[int, dict[str, float]] = {}
+
+    def add_scalar(self, tag: str, value: float, step: int) -> None:
+        self.scalars.setdefault(step, {})[tag] = value
+
+    def add_histogram(self, *args: object) -> None:
+        pass
+
+
+def test_the_names_of_proxydata_0_2_are_deprecated_but_still_available() -> None:
     entry = {
         "epoch": 4,
         "n_train": np.int64(7),
@@ -184,9 +207,17 @@ def test_history_metrics_flattens_numbers_only() -> None:
         "train": {"pruned": 2, "voe": np.zeros(2), "limits": None},
         "val": None,
     }
-    got = history_metrics(entry)
+    with pytest.warns(FutureWarning, match="entry_scalars"):
+        got = history_metrics(entry)
     assert got == {"pruner/n_train": 7.0, "pruner/pruning_step": 1.0, "pruner/train/pruned": 2.0}
     assert all(type(v) is float for v in got.values())
+    pruner = _make_pruner()
+    with pytest.warns(FutureWarning, match="legacy_names"):
+        callback = BiLevelPrunerCallback(pruner, legacy_names=True)
+    logger = ListLogger()
+    _quiet_fit(_trainer(max_epochs=6, logger=logger, callbacks=[callback]), TinyDarts(pruner))
+    ours = [metrics for metrics, _ in logger.calls if "pruner/n_train" in metrics]
+    assert [m["pruner/n_train"] for m in ours] == [120.0, 96.0, 96.0, 72.0, 72.0, 72.0]
 
 
 @pytest.mark.slow

@@ -482,7 +482,7 @@ def test_search_argument_errors(tiny_digits) -> None:
     with pytest.raises(ValueError, match="algo='gdas'"):
         search(net, *loaders, algo="gdas", epochs=1, progress=False)
     with pytest.raises(ValueError, match="algo"):
-        search(net, *loaders, algo="enas", epochs=1, progress=False)
+        search(net, *loaders, algo="not-an-algorithm", epochs=1, progress=False)
     with pytest.raises(ValueError, match="epochs"):
         search(net, *loaders, epochs=0, progress=False)
     with pytest.raises(TypeError, match="network"):

@@ -7,6 +7,7 @@ Each one is a ``ProxydataValueError`` / ``ProxydataTypeError`` (so also a
 from __future__ import annotations
 
 import gzip
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +41,13 @@ def _write(path: Path, text: str) -> Path:
         ("twice.csv.gz", f"arch_str,acc\n{BEST_C10},94.4\n{ALL_SKIP},54.3\n{BEST_C10},90.0\n", "row 4"),
         ("nan_index.csv", f"index,arch_str,acc\n0,{BEST_C10},94.4\n,{ALL_SKIP},54.3\n", "index"),
         ("short_row.csv", f"acc,arch_str\n94.4,{BEST_C10}\n54.3\n", "row 3"),
+        # one damaged cell used to drop the whole column: lookup() then returned {}
+        ("text_cell.csv", f"arch_str,acc\n{BEST_C10},94.4\n{ALL_SKIP},n/a\n", r"row 3 .*column 'acc'.*'n/a'"),
+        (
+            "text_cell_2.csv",
+            f"arch_str,acc,top5\n{BEST_C10},x,99\n{ALL_SKIP},54.3,90\n",
+            r"row 2 .*'acc'.*'x'",
+        ),
     ],
 )
 def test_bad_table_file_is_a_value_error_naming_the_path(
@@ -85,6 +93,13 @@ def test_a_table_with_an_integer_index_column_still_reads(tmp_path: Path) -> Non
     assert table.index_of(BEST_C10) == 7 and table.columns == ("acc",)
 
 
+def test_a_text_column_is_left_out_and_empty_cells_read_as_nan(tmp_path: Path) -> None:
+    text = f"arch_str,acc,note\n{BEST_C10},94.4,best\n{ALL_SKIP},,\n"
+    table = NB201Table(_write(tmp_path / "notes.csv", text))
+    assert table.columns == ("acc",) and table.lookup(BEST_C10) == {"acc": 94.4}
+    assert np.isnan(table.lookup(ALL_SKIP)["acc"])
+
+
 # ----------------------------------------------------------------------------- genotypes
 @pytest.mark.parametrize(
     ("value", "error"),
@@ -117,7 +132,7 @@ def loaders(digits):
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        (dict(algo="enas"), ProxydataValueError, "algo"),
+        (dict(algo="not-an-algorithm"), ProxydataValueError, "algo"),
         (dict(algo="gdas"), ProxydataValueError, "algo='gdas'"),
         (dict(epochs=0), ProxydataValueError, "epochs"),
         (dict(pruner=object()), ProxydataTypeError, "pruner"),
@@ -161,6 +176,37 @@ def test_empty_loaders_are_value_errors(loaders) -> None:
         search(net, loaders[0], [], epochs=1, progress=False)
     with pytest.raises(ProxydataValueError, match="index"):
         search(net, *loaders, epochs=1, pruner=_NoOpPruner(), progress=False)
+
+
+@pytest.mark.parametrize(("pruner_epochs", "done", "search_epochs"), [(2, 0, 3), (4, 3, 2)])
+def test_a_pruner_with_fewer_epochs_left_than_the_search_is_refused_before_the_first_batch(
+    loaders, pruner_epochs, done, search_epochs
+) -> None:
+    # It used to run the pruner's epochs and then fail with the pruner used up.
+    from proxydata import BiLevelPruner
+
+    pruner = BiLevelPruner(
+        np.arange(64) % 10, range(32), range(32, 64), epochs=pruner_epochs, interval=2, train_prune_ratio=0.0,
+        val_prune_ratio=0.0,
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # nothing observed in these epochs
+        for _ in range(done):
+            pruner.step()
+    net = SearchNetwork(C=2, N=1, in_channels=1, seed=0)
+    before = [p.detach().clone() for p in net.parameters()]
+    with pytest.raises(
+        ProxydataValueError, match=f"epochs={search_epochs} but the pruner has {pruner_epochs - done}"
+    ):
+        search(net, *loaders, epochs=search_epochs, pruner=pruner, progress=False)
+    assert pruner.epoch == done and all(torch.equal(p.detach(), b) for p, b in zip(net.parameters(), before))
+
+
+def test_run_search_refuses_pruner_epochs_in_bdp_kwargs() -> None:
+    from proxydata.experiment import SearchConfig
+
+    with pytest.raises(ProxydataValueError, match=r"bdp_kwargs must not set \['epochs'\]"):
+        SearchConfig(epochs=3, bdp=True, bdp_kwargs={"epochs": 2}).validate()
 
 
 class _NoOpPruner:

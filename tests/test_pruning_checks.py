@@ -108,3 +108,39 @@ def test_seed_beyond_the_generator_range_is_refused_at_construction():
 def test_the_default_limit_is_the_documented_formula():
     p = BiLevelPruner(Y, range(20), range(20, 40), epochs=5, interval=2)
     assert p.limit_fn is class_prune_limits
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        torch.tensor([0.5, -0.25]),  # negative: no EL2N
+        torch.tensor([0.5, 1.5]),  # above sqrt(2)
+        torch.tensor([0.5, 1e300], dtype=torch.float64),  # finite, far out of range
+        torch.tensor([0.5, 1e300], dtype=torch.float64).float(),  # stored as inf
+        torch.tensor([0.5, float("nan")]),
+    ],
+    ids=["negative", "above sqrt2", "1e300 float64", "1e300 as float32 inf", "nan"],
+)
+def test_observe_el2n_refuses_values_outside_el2n_range_before_recording(values):
+    p = BiLevelPruner(Y, range(20), range(20, 40), epochs=3, interval=2)
+    p.observe_el2n([0, 1], torch.tensor([0.25, 0.75]))
+    before = p.state_dict()
+    with pytest.raises(ProxydataValueError, match=r"el2n must .*nothing was recorded"):
+        p.observe_el2n([2, 3], values)
+    after = p.state_dict()
+    assert torch.equal(after["current"], before["current"])
+    assert sorted(p.train_sampler) == list(range(2, 20))  # 2 and 3 are still to be observed
+    # the checkpoint written after the refusal still loads
+    fresh = BiLevelPruner(Y, range(20), range(20, 40), epochs=3, interval=2)
+    fresh.load_state_dict(after)
+
+
+def test_observe_el2n_accepts_rounding_at_the_ends_and_stores_values_in_range():
+    p = BiLevelPruner(Y, range(20), range(20, 40), epochs=3, interval=2)
+    top = float(torch.tensor(2.0).sqrt().nextafter(torch.tensor(3.0)))  # one float32 step above sqrt(2)
+    p.observe_el2n([0, 1, 2], torch.tensor([top, -1e-9, 1.0]))
+    sums = p.recorder.running()[0][:3]
+    assert sums.max() <= np.float32(np.sqrt(2)) and sums.min() == 0.0
+    with pytest.warns(RuntimeWarning, match="were observed"):
+        p.step()
+    BiLevelPruner(Y, range(20), range(20, 40), epochs=3, interval=2).load_state_dict(p.state_dict())

@@ -18,6 +18,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from proxydata import BiLevelPruner, RankMismatchError
+from proxydata.metrics import class_prune_limits
 
 N, K = 90, 3
 TRAIN = np.arange(0, 51)  # 51 and 39: odd sizes, so the shards are padded (one sample seen twice)
@@ -79,6 +80,7 @@ def _worker(rank: int, world: int, init_file: str, out_dir: str) -> None:
     try:
         _agreeing_run(rank, world, out_dir)
         _mismatches(rank, out_dir)
+        _divergences(rank, out_dir)
     finally:
         dist.destroy_process_group()
 
@@ -147,3 +149,70 @@ def test_ranks_built_differently_fail_on_every_rank_naming_the_field(two_ranks):
             assert got[name] is not None, f"rank {rank}: no error for a different {name}"
             assert name in got[name] and f"this is rank {rank}" in got[name]
         assert "not the world size 2" in got["num_replicas"]
+
+
+def _divergent_run(pruner: BiLevelPruner) -> dict:
+    """Run the schedule; what each rank saw when (if) the ranks' decisions were found to differ."""
+    try:
+        _run(pruner)
+    except RankMismatchError as exc:
+        return {
+            "message": str(exc),
+            "cause": repr(exc.__cause__),
+            "epoch": pruner.epoch,
+            "kept_train": int(pruner.kept_train.size),
+            "history": len(pruner.history),
+        }
+    return {"message": None, "kept_train": int(pruner.kept_train.size)}
+
+
+def _divergences(rank: int, out_dir: str) -> None:
+    """Ranks whose configurations agree but whose decisions do not."""
+    out = {}
+    # Two lambdas share a __qualname__, so the configuration check cannot tell them apart.
+    rank_limit = lambda counts, num_steps, balance: np.full(len(counts), 1 if rank == 0 else 100)  # noqa: E731
+    out["limit_fn"] = _divergent_run(BiLevelPruner(_targets(), TRAIN, VAL, limit_fn=rank_limit, **CONFIG))
+
+    def fails_on_rank_1(counts, num_steps, balance):
+        if rank == 1:
+            raise RuntimeError("limit_fn failed here")
+        return class_prune_limits(counts, num_steps, balance)
+
+    out["raises"] = _divergent_run(BiLevelPruner(_targets(), TRAIN, VAL, limit_fn=fails_on_rank_1, **CONFIG))
+    # A state dict loaded on one rank only: caught at the start of the next step.
+    pruner = BiLevelPruner(_targets(), TRAIN, VAL, **CONFIG)
+    early = pruner.state_dict()
+    for epoch in range(3):
+        for sampler in (pruner.train_sampler, pruner.val_sampler):
+            idx = np.fromiter(iter(sampler), dtype=np.int64)
+            pruner.observe(torch.from_numpy(idx), _logits(idx, epoch))
+        pruner.step()
+    if rank == 1:
+        pruner.load_state_dict(early)
+    out["loaded on one rank"] = _divergent_run(pruner)
+    with open(os.path.join(out_dir, f"diverge{rank}.json"), "w") as f:
+        json.dump(out, f)
+
+
+@pytest.mark.slow
+def test_ranks_that_decide_differently_fail_on_every_rank_before_anything_changes(two_ranks):
+    got = [json.loads((two_ranks / f"diverge{rank}.json").read_text()) for rank in range(2)]
+    for rank, runs in enumerate(got):
+        limit = runs["limit_fn"]  # used to keep 18 and 30 samples, silently
+        assert limit["message"] is not None, f"rank {rank}: a rank-dependent limit_fn went unnoticed"
+        assert "at the end of epoch 2" in limit["message"] and "kept train set (ranks [1]" in limit["message"]
+        assert f"this is rank {rank}" in limit["message"]
+        assert (limit["epoch"], limit["history"], limit["kept_train"]) == (
+            1,
+            1,
+            TRAIN.size,
+        )  # nothing changed
+        raises = runs["raises"]  # one rank raising must not leave the other waiting
+        assert raises["message"] is not None and "deciding raised on ranks [1] only" in raises["message"]
+        assert raises["epoch"] == 1
+        loaded = runs["loaded on one rank"]
+        assert loaded["message"] is not None and "at its start" in loaded["message"]
+        assert "the epoch (ranks [1]" in loaded["message"]
+    assert (
+        "limit_fn failed here" in got[1]["raises"]["message"] and "RuntimeError" in got[1]["raises"]["cause"]
+    )

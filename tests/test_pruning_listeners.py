@@ -97,3 +97,31 @@ def test_tensorboard_logger_refuses_a_non_writer():
 
     with pytest.raises(TypeError, match="add_scalar"):
         TensorBoardLogger(object())
+
+
+def test_a_raising_listener_leaves_the_others_served_and_says_the_step_completed():
+    from proxydata import ListenerError
+
+    pruner = _pruner()
+    got_first, got_last = [], []
+
+    def broken(entry):
+        raise KeyError("no such scalar")
+
+    pruner.add_listener(got_first.append)
+    pruner.add_listener(broken)
+    pruner.add_listener(got_last.append)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(2):  # epoch 2 is a pruning step
+        idx = torch.from_numpy(np.concatenate([pruner.kept_train, pruner.kept_val]))
+        pruner.observe(idx, torch.randn(len(idx), 2, generator=g))
+        with pytest.raises(
+            ListenerError, match=r"step\(\) completed epoch \d.*do not call step\(\) again"
+        ) as err:
+            pruner.step()
+        assert "broken" in str(err.value) and "KeyError" in str(err.value) and "1 of 3" in str(err.value)
+        assert isinstance(err.value.__cause__, KeyError) and err.value.failures[0][0] is broken
+    assert [e["epoch"] for e in got_first] == [1, 2] == [e["epoch"] for e in got_last]
+    assert pruner.epoch == 2 and len(pruner.history) == 2
+    assert err.value.result["epoch"] == 2 and err.value.result["train"]["pruned"] == 5
+    assert len(pruner.kept_train) == 15  # pruned once, not twice

@@ -77,6 +77,26 @@ def _empty_class_1(pruned_at: torch.Tensor) -> torch.Tensor:
     return p
 
 
+def _first_seen(ring: torch.Tensor, value: float) -> torch.Tensor:
+    out = ring.clone()
+    flat = out.view(-1)
+    flat[int(torch.nonzero(~torch.isnan(flat))[0])] = value
+    return out
+
+
+def _first_observed_sum(current: torch.Tensor, value: float) -> torch.Tensor:
+    out = current.clone()
+    j = int(torch.nonzero(out[1] == 1)[0])
+    out[0, j] = value
+    return out
+
+
+def _edit_entry(state: dict, k: int, change) -> list:
+    history = copy.deepcopy(state["history"])
+    change(history[k])
+    return history
+
+
 CASES = {
     "version 3": (("version",), 3, "version"),
     "negative epoch": (("epoch",), -1, "epoch must be in"),
@@ -96,7 +116,39 @@ CASES = {
     "sampler epoch None": (("samplers", "train", "epoch"), None, "epoch"),
     "no sampler": (("samplers",), {"train": {"epoch": 5}}, "samplers"),
     "ring of the wrong shape": (("ring",), torch.zeros(3, 3), "shape"),
-    "negative ring value": (("ring",), lambda s: s["ring"].clone().fill_(-1.0), "non-negative"),
+    "negative ring value": (("ring",), lambda s: s["ring"].clone().fill_(-1.0), "ring must hold EL2N values"),
+    "ring value of 1e30": (("ring",), lambda s: _first_seen(s["ring"], 1e30), "ring must hold EL2N values"),
+    "ring value above sqrt(2)": (
+        ("ring",), lambda s: _first_seen(s["ring"], 1.5), "ring must hold EL2N values"),
+    "sum above sqrt(2) per observation": (
+        ("current",), lambda s: _first_observed_sum(s["current"], 1.5), r"current\[0\] must hold sums"),
+    "rejected on the CPU": (("rejected",), torch.tensor(5), "rejected is 5, but only 0"),
+    "sampler epoch 99": (
+        ("samplers", "train", "epoch"), 99, "samplers.'train'..'epoch'. is 99, but the pruner's epoch is 5"),
+    "val sampler a step behind": (("samplers", "val", "epoch"), 4, "the pruner's epoch is 5"),
+    "history entry without train_balance": (
+        ("history",), lambda s: _edit_entry(s, 0, lambda h: h.pop("train_balance")), "train_balance"),
+    "history with a wrong balance": (
+        ("history",), lambda s: _edit_entry(s, 2, lambda h: h.update(val_balance=0.5)), "val_balance"),
+    "history with wrong class counts": (
+        ("history",), lambda s: _edit_entry(s, 0, lambda h: h.update(train_class_counts=[9, 11, 10])),
+        "train_class_counts"),
+    "history with a float count": (
+        ("history",), lambda s: _edit_entry(s, 0, lambda h: h.update(n_observed_val=30.0)), "n_observed_val"),
+    "history with observed + unobserved != kept": (
+        ("history",), lambda s: _edit_entry(s, 0, lambda h: h.update(n_unobserved_val=3)),
+        "n_unobserved_val"),
+    "history with a wrong pruned count": (
+        ("history",), lambda s: _edit_entry(s, 1, lambda h: h.update(pruned_train=2)), "pruned_train"),
+    "history with a held-back count off a step": (
+        ("history",), lambda s: _edit_entry(s, 0, lambda h: h.update(held_back_val=1)), "held_back_val"),
+    "step record without asked": (
+        ("history",), lambda s: _edit_entry(s, 1, lambda h: h["train"].pop("asked")), "step record"),
+    "step record with a wrong held_back": (
+        ("history",), lambda s: _edit_entry(s, 3, lambda h: h["val"].update(held_back=2)), "held_back"),
+    "step record on an epoch without a step": (
+        ("history",), lambda s: _edit_entry(s, 0, lambda h: h.update(train=s["history"][1]["train"])),
+        "None"),
     "fractional counts": (("current",), lambda s: s["current"].clone().add_(0.5), "whole numbers"),
     "counts of pruned samples": (
         ("current",), lambda s: s["current"].clone().fill_(1.0), "observations of pruned"),
@@ -171,3 +223,18 @@ def test_the_version_1_format_still_loads(mid_run):
     bad = _edit(_as_version_1(mid_run), ("samplers", "train", "cursor"), None)
     with pytest.raises(CorruptStateError, match="cursor"):
         _pruner().load_state_dict(bad)
+
+
+def test_an_index_repeated_in_one_batch_counts_twice_before_and_after_a_resume_from_disk():
+    # One rule everywhere: every occurrence is an observation (the buffer's count, the samplers'
+    # coverage count and the saved state agree). It used to count once on the host and twice
+    # in the state, so the next pass yielded 20 samples before a resume and 19 after.
+    pruner = BiLevelPruner(np.arange(40) % 2, range(20), range(20, 40), epochs=4, interval=2)
+    pruner.observe_el2n([0, 0, *range(1, 10)], torch.full((11,), 0.5))
+    pruner.observe_el2n(list(range(10, 20)), torch.full((10,), 0.5))
+    resumed = BiLevelPruner(np.arange(40) % 2, range(20), range(20, 40), epochs=4, interval=2)
+    resumed.load_state_dict(_saved(pruner))
+    before, after = list(pruner.train_sampler), list(resumed.train_sampler)
+    assert before == after
+    assert sorted(before) == list(range(1, 20))  # index 0 was observed twice: the others come first
+    assert pruner.recorder.running()[1][0] == 2 == resumed.recorder.running()[1][0]

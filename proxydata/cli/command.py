@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from ..exceptions import ProxydataError
 from .demo_command import cmd_demo
 from .parser import PROG, build_parser
+from .rank_command import cmd_rank
 from .search_command import cmd_search
 from .select_command import cmd_select
 
@@ -19,7 +20,7 @@ EXIT_BUG = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shell's convention
 
-COMMANDS = {"select": cmd_select, "search": cmd_search, "demo": cmd_demo}
+COMMANDS = {"select": cmd_select, "search": cmd_search, "demo": cmd_demo, "rank": cmd_rank}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -141,8 +141,57 @@ def _add_demo(sub: Any) -> None:
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
+def _add_rank(sub: Any) -> None:
+    p = sub.add_parser(
+        "rank",
+        help="ranking study: do static proxies keep the order of architectures?",
+        description="Train NAS-Bench-201 cells on full data and on each proxy; report how well "
+        "each proxy keeps their ranking (Kendall tau, Spearman rho, top-k overlap), next to "
+        "full data's own seed-to-seed agreement.",
+    )
+    p.add_argument("--data", default=None, help=SOURCE_FORMS.replace("'", "").replace(" or ", ", "))
+    p.add_argument("--download", action="store_true", help="allow torchvision to download CIFAR")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="a study of a minute or two on digits (6 cells, rs and cc-or at r=0.5, 2 epochs, 2 seeds); "
+        "flags given explicitly win",
+    )
+    p.add_argument("--methods", nargs="+", default=None, help="proxies (default rs cc-rs km-or cc-or)")
+    p.add_argument("--ratios", nargs="+", type=float, default=None, help="kept shares (default 0.1 0.25 0.5)")
+    arch = p.add_mutually_exclusive_group()
+    arch.add_argument("--architectures", help="file of genotypes: one per line, or a JSON list / sample file")
+    arch.add_argument(
+        "--sample",
+        type=int,
+        default=None,
+        metavar="K",
+        help="K cells: stratified over the table's accuracy with --table, else uniformly (default 20)",
+    )
+    p.add_argument("--table", help=f"NAS-Bench-201 accuracy table (csv/csv.gz); default: ${TABLE_ENV} if set")
+    p.add_argument("--truth-column", default="cifar10_test_200ep", help="the table's column used as truth")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs per cell (default 12)")
+    p.add_argument("--seeds", type=int, default=None, help="training seeds per cell (default 2)")
+    p.add_argument("--C", type=int, default=None, help="cell network channels (default 8)")
+    p.add_argument("--N", type=int, default=None, help="cells per stage (default 1)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--train-size", type=int, default=None, help="stratified training pool size (0: all)")
+    p.add_argument(
+        "--test-fraction",
+        type=float,
+        default=0.2,
+        help="stratified test hold-out when the source has no test split (default 0.2)",
+    )
+    p.add_argument("--bootstrap", type=int, default=None, help="bootstrap resamples (default 1000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the proxies, the cell sample and the splits")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads for torch (0: torch's default)")
+    p.add_argument("-o", "--output", default=None, help="JSON-lines study file (resumed when it exists)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``proxydata`` command (``select``, ``search``, ``demo``)."""
+    """The argument parser of the ``proxydata`` command (``select``, ``search``, ``demo``, ``rank``)."""
     parser = _Parser(prog=PROG, description="Proxy datasets and bi-level data pruning for NAS.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -150,4 +199,5 @@ def build_parser() -> argparse.ArgumentParser:
     _add_select(sub)
     _add_search(sub)
     _add_demo(sub)
+    _add_rank(sub)
     return parser

@@ -8,12 +8,19 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_fraction, check_int, check_ratio
-from .checks import UsageError, check_device_available, check_output, check_source, check_table
+from .checks import (
+    UsageError,
+    check_device_available,
+    check_int_flags,
+    check_output,
+    check_source,
+    check_table,
+)
 from .options import check_proxy_inputs, method_kwargs
 from .parser import bdp_default
 from .runtime import torch_threads, write_json
 
-__all__ = ["cmd_search", "search_report"]
+__all__ = ["cmd_search", "search_report", "source_test_split"]
 
 _BDP_FLAGS = {
     "interval": "--bdp-interval",
@@ -45,13 +52,10 @@ def _bdp_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 def _check_search(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any], str | None]:
     """Every check of ``search``, before any work: (proxy keywords, pruner keywords, table path)."""
-    check_int(args.epochs, "--epochs", minimum=1)
-    check_int(args.C, "--C", minimum=1)
-    check_int(args.N, "--N", minimum=1)
-    check_int(args.batch_size, "--batch-size", minimum=1)
-    check_int(args.num_workers, "--num-workers", minimum=0)
+    check_int_flags(
+        args, {"--epochs": 1, "--C": 1, "--N": 1, "--batch-size": 1, "--num-workers": 0, "--threads": 0}
+    )
     check_int(args.scratch_epochs, "--train-from-scratch", minimum=0)
-    check_int(args.threads, "--threads", minimum=0)
     check_fraction(args.val_fraction, "--val-fraction", low_open=True, high_open=True)
     check_fraction(args.test_fraction, "--test-fraction", low_open=True, high_open=True)
     if args.ratio is not None and args.proxy is None:
@@ -69,7 +73,7 @@ def _check_search(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
     return proxy_kwargs, bdp_kwargs, check_table(args.table)
 
 
-def _source_test_split(spec: str, download: bool) -> Any:
+def source_test_split(spec: str, download: bool) -> Any:
     """The source's own test set (npz ``x_test``/``y_test``, CIFAR test), or None."""
     from ..datasets import load_npz, load_torchvision
 
@@ -100,7 +104,7 @@ def _splits(args: argparse.Namespace, dataset: Any, targets: np.ndarray) -> dict
     pool = np.arange(targets.size, dtype=np.int64)
     test_set, test_note = None, None
     if args.scratch_epochs:
-        test_set = _source_test_split(args.data, args.download)
+        test_set = source_test_split(args.data, args.download)
         if test_set is not None:
             test_note = "the source's test split"
         else:

@@ -20,6 +20,7 @@ from typing import Any
 from .. import BiLevelPruner
 from .._validation import show
 from ..exceptions import ProxydataTypeError, ProxydataValueError
+from ..pruning.history import entry_scalars
 
 try:  # the unified package first, then the standalone one
     import lightning.pytorch as pl
@@ -48,17 +49,29 @@ FIX_REPLICAS = (
 
 
 def history_metrics(entry: dict[str, Any], prefix: str = "pruner/") -> dict[str, float]:
-    """Flatten one :attr:`BiLevelPruner.history` entry to ``{name: float}`` for a logger.
+    """Deprecated: every number of one history entry, flattened (the callback's names before 0.3).
+
+    The callback now logs :func:`proxydata.pruning.history.entry_scalars`
+    (``bdp/kept/train``, ...), the names :class:`~proxydata.integrations.tensorboard.TensorBoardLogger`
+    writes; this function, and ``BiLevelPrunerCallback(legacy_names=True)``, keep
+    the old names (``pruner/n_train``, ``pruner/train/pruned``) for one more
+    release and warn (``FutureWarning``).
 
     Numbers and booleans are kept (as ``float``), nested dicts are flattened
     with ``/`` (``pruner/train/pruned``), lists, arrays and ``None`` are left
     out, and so is ``epoch`` (loggers record it themselves).
-
-    Examples
-    --------
-    >>> history_metrics({"epoch": 2, "n_train": 90, "train": {"pruned": 10, "indices": [1]}, "val": None})
-    {'pruner/n_train': 90.0, 'pruner/train/pruned': 10.0}
     """
+    warnings.warn(
+        "history_metrics is deprecated and will be removed in proxydata 0.4: use "
+        "proxydata.pruning.history.entry_scalars (bdp/kept/train, ...), the names the Lightning "
+        "callback and TensorBoardLogger log",
+        FutureWarning,
+        stacklevel=2,
+    )
+    return _flat_metrics(entry, prefix)
+
+
+def _flat_metrics(entry: dict[str, Any], prefix: str) -> dict[str, float]:
     if not isinstance(entry, dict):
         raise ProxydataTypeError(f"entry must be a history dict, got {show(entry)}")
     out: dict[str, float] = {}
@@ -66,7 +79,7 @@ def history_metrics(entry: dict[str, Any], prefix: str = "pruner/") -> dict[str,
         if key == "epoch":
             continue
         if isinstance(value, dict):
-            out.update(history_metrics(value, f"{prefix}{key}/"))
+            out.update(_flat_metrics(value, f"{prefix}{key}/"))
         elif isinstance(value, numbers.Real):  # bool, int, float and numpy scalars
             out[f"{prefix}{key}"] = float(value)
     return out
@@ -81,7 +94,14 @@ class PrunerCallbackHooks:
     Parameters as for :class:`BiLevelPrunerCallback`.
     """
 
-    def __init__(self, pruner: BiLevelPruner | str = "pruner", *, log: bool = True) -> None:
+    def __init__(
+        self,
+        pruner: BiLevelPruner | str = "pruner",
+        *,
+        log: bool = True,
+        prefix: str = "bdp",
+        legacy_names: bool = False,
+    ) -> None:
         if isinstance(pruner, str):
             if not pruner.isidentifier():
                 raise ProxydataValueError(
@@ -93,6 +113,20 @@ class PrunerCallbackHooks:
             )
         if not isinstance(log, bool):
             raise ProxydataTypeError(f"log must be a bool, got {show(log)}")
+        if not isinstance(prefix, str):
+            raise ProxydataTypeError(f"prefix must be a str, got {show(prefix)}")
+        if not isinstance(legacy_names, bool):
+            raise ProxydataTypeError(f"legacy_names must be a bool, got {show(legacy_names)}")
+        if legacy_names:
+            warnings.warn(
+                "BiLevelPrunerCallback(legacy_names=True) logs the names of proxydata 0.2 "
+                "(pruner/n_train, pruner/train/pruned, ...); it will be removed in proxydata 0.4. "
+                "The default names are those of TensorBoardLogger (bdp/kept/train, ...).",
+                FutureWarning,
+                stacklevel=2,
+            )
+        self.prefix = prefix
+        self.legacy_names = legacy_names
         self._source = pruner
         self._pruner = pruner if isinstance(pruner, BiLevelPruner) else None
         self.log = log
@@ -169,7 +203,11 @@ class PrunerCallbackHooks:
         self.pruner.step()
         self._between_epochs = True
         if self.log and trainer.loggers:
-            metrics = history_metrics(self.pruner.history[-1])
+            entry = self.pruner.history[-1]
+            if self.legacy_names:
+                metrics = _flat_metrics(entry, "pruner/")
+            else:
+                metrics = entry_scalars(entry, self.prefix)
             for logger in trainer.loggers:  # loggers write on global rank 0 only
                 logger.log_metrics(metrics, step=trainer.global_step)
 
@@ -239,8 +277,19 @@ class BiLevelPrunerCallback(PrunerCallbackHooks, pl.Callback):
         pruner in its ``setup()``, where ``torch.distributed`` is initialised,
         so each process gets its own rank's samplers.
     log : bool, default True
-        Send every history entry to the trainer's loggers, flattened by
-        :func:`history_metrics` (prefix ``pruner/``), at ``trainer.global_step``.
+        Send every history entry's scalars to the trainer's loggers under the
+        names :class:`~proxydata.integrations.tensorboard.TensorBoardLogger`
+        writes, ``<prefix>/<quantity>/<split>``
+        (:func:`proxydata.pruning.history.entry_scalars`: ``bdp/kept/train``,
+        ``bdp/balance/val``, ``bdp/pruned/train``, ...). The x-axis is
+        ``trainer.global_step`` at the end of the epoch, as for Lightning's own
+        metrics (TensorBoardLogger's is the epoch).
+    prefix : str, default "bdp"
+        First part of every name.
+    legacy_names : bool, default False
+        Deprecated (``FutureWarning``; removed in 0.4): log the names of
+        proxydata 0.2 instead, every number of the entry flattened under
+        ``pruner/`` (``pruner/n_train``, ``pruner/train/pruned``).
 
     Examples
     --------

@@ -5,9 +5,11 @@ at every ``step()`` it writes, under ``<prefix>/``, the kept size, class
 balance degree ``B``, observed and unobserved counts, and pruned / held-back
 counts of both splits, and at a pruning step the samples the class-balance
 limit protected (``protected_by_limit``: VoE order alone would have pruned
-them; the limit binds without any shortfall) and the VoE histograms of the
-pruned samples and of the samples kept (the scores the step ranked them by). The
-global step is the epoch. It takes any object with ``add_scalar`` and
+them; the limit binds without any shortfall) — the scalars of
+:func:`proxydata.pruning.history.entry_scalars`, the names the Lightning
+callback logs too — and the VoE histograms of the pruned samples and of the
+samples kept (the scores the step ranked them by). The global step (x-axis)
+is the epoch: ``entry["epoch"]``, completed epochs counted from 1. It takes any object with ``add_scalar`` and
 ``add_histogram`` (a ``torch.utils.tensorboard.SummaryWriter``, or
 ``tensorboardX``'s); :meth:`TensorBoardLogger.to_logdir` creates a
 ``SummaryWriter``, importing it only then (needs the ``tensorboard`` package).
@@ -28,11 +30,10 @@ import numpy as np
 
 from .._validation import show
 from ..exceptions import ProxydataTypeError
+from ..pruning import BiLevelPruner
+from ..pruning.history import entry_scalars
 
 __all__ = ["TensorBoardLogger"]
-
-_SCALARS = ("n_{s}", "{s}_balance", "n_observed_{s}", "n_unobserved_{s}", "pruned_{s}", "held_back_{s}")
-_NAMES = ("kept", "balance", "observed", "unobserved", "pruned", "held_back")
 
 
 class TensorBoardLogger:
@@ -75,25 +76,21 @@ class TensorBoardLogger:
 
     def attach(self, pruner: Any) -> TensorBoardLogger:
         """Listen to ``pruner`` (its VoE of kept samples feeds the histograms); returns self."""
+        if not isinstance(pruner, BiLevelPruner):
+            raise ProxydataTypeError(f"pruner must be a BiLevelPruner, got {show(pruner)}")
         self.pruner = pruner
         pruner.add_listener(self)
         return self
 
     def __call__(self, entry: dict[str, Any]) -> None:
-        """Write one history entry (as a listener receives it)."""
+        """Write one history entry (as a listener receives it); the global step is the epoch."""
         epoch = int(entry["epoch"])
+        for tag, value in entry_scalars(entry, self.prefix).items():
+            self.writer.add_scalar(tag, value, epoch)
         for split in ("train", "val"):
-            for key, name in zip(_SCALARS, _NAMES):
-                value = entry.get(key.format(s=split))
-                if value is not None:
-                    self.writer.add_scalar(f"{self.prefix}/{name}/{split}", value, epoch)
             info = entry.get(split)
-            if entry.get("pruning_step") and info is not None:
-                protected = (info.get("protected_by") or {}).get("class_limit")
-                if protected is not None:
-                    self.writer.add_scalar(f"{self.prefix}/protected_by_limit/{split}", protected, epoch)
-                if self.histograms:
-                    self._histograms(split, info, epoch)
+            if entry.get("pruning_step") and info is not None and self.histograms:
+                self._histograms(split, info, epoch)
 
     def _histograms(self, split: str, info: dict[str, Any], epoch: int) -> None:
         pruned = np.asarray(info["voe"], dtype=np.float64)

@@ -1,4 +1,4 @@
-"""A compact NAS-Bench-201 search space with DARTS-V1/V2, β-DARTS and GDAS search loops.
+"""A compact NAS-Bench-201 search space with DARTS-V1/V2, β-DARTS, GDAS, PC-DARTS and ENAS search loops.
 
 For examples, benchmarks and tests: the loop :func:`search` is written the way a
 user's own loop is, with a static proxy as a loader's sampler or a
@@ -6,8 +6,12 @@ user's own loop is, with a static proxy as a loader's sampler or a
 
 - :data:`NB201_OPS`, :class:`Genotype` — the cell space and its string format;
 - :class:`SearchNetwork` — the supernet (DARTS mixed ops / GDAS sampling);
+- :class:`PCDartsNetwork` — PC-DARTS's supernet (partial channels, edge normalisation);
+- :class:`EnasNetwork`, :class:`EnasController` — ENAS's shared weights and LSTM controller;
+- :func:`make_supernet` — the supernet of an algorithm, by name;
 - :class:`CellNetwork`, :func:`train_genotype` — one cell, trained from scratch;
-- :func:`search`, :class:`SearchResult` — the search loop (DARTS-V1/V2, β-DARTS, GDAS) and its record;
+- :func:`search`, :class:`SearchResult` — the search loop (every algorithm of :data:`ALGORITHMS`)
+  and its record;
 - :func:`beta_decay_loss`, :func:`dominant_hessian_eigenvalue` — β-DARTS's regulariser and
   the sharpness of the architecture landscape;
 - :mod:`.optim` — the optimiser settings both loops share, checked once;
@@ -16,14 +20,17 @@ user's own loop is, with a static proxy as a loader's sampler or a
 """
 
 from .augment import CropFlipDataset
+from .enas import EnasController, EnasNetwork, ReinforceSettings
 from .genotype import EDGES, NB201_OPS, Genotype
 from .network import CellNetwork
+from .pcdarts import PCDartsNetwork
 from .regularizers import beta_decay_loss, dominant_hessian_eigenvalue
 from .schedules import beta_decay_weight, cosine_lr, gdas_tau
 from .search import ALGORITHMS, SearchResult, search
 from .search_space import SearchNetwork
+from .supernets import make_supernet
 from .table import NB201Table
-from .train import evaluate, train_genotype
+from .train import evaluate, train_genotype, train_network
 
 __all__ = [
     "ALGORITHMS",
@@ -31,8 +38,12 @@ __all__ = [
     "NB201_OPS",
     "CellNetwork",
     "CropFlipDataset",
+    "EnasController",
+    "EnasNetwork",
     "Genotype",
     "NB201Table",
+    "PCDartsNetwork",
+    "ReinforceSettings",
     "SearchNetwork",
     "SearchResult",
     "beta_decay_loss",
@@ -41,6 +52,8 @@ __all__ = [
     "dominant_hessian_eigenvalue",
     "evaluate",
     "gdas_tau",
+    "make_supernet",
     "search",
     "train_genotype",
+    "train_network",
 ]

@@ -20,7 +20,18 @@ from .._validation import check_bool, check_float, check_fraction, show
 from ..exceptions import ProxydataTypeError
 from .schedules import cosine_lr
 
-__all__ = ["AdamSettings", "SGDSettings"]
+__all__ = ["NB201_SGD", "AdamSettings", "SGDSettings"]
+
+#: NAS-Bench-201's training optimiser (Dong & Yang, 2020, Sec. 2.3): SGD, learning
+#: rate 0.1 annealed by a cosine to 0, Nesterov momentum 0.9, weight decay 5e-4, no clipping.
+NB201_SGD: dict[str, Any] = {
+    "lr": 0.1,
+    "lr_min": 0.0,
+    "momentum": 0.9,
+    "weight_decay": 5e-4,
+    "nesterov": True,
+    "grad_clip": None,
+}
 
 
 @dataclass(frozen=True)

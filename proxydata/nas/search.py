@@ -1,4 +1,4 @@
-"""The reference search loop: DARTS-V1, DARTS-V2 and GDAS on the NAS-Bench-201 supernet.
+"""The reference search loop: DARTS-V1/V2, β-DARTS, GDAS, PC-DARTS and ENAS on the NAS-Bench-201 supernet.
 
 Written the way a user's loop is written: for every training batch, an
 architecture step on the paired validation batch, then a weight step on the
@@ -24,6 +24,14 @@ at the end of each epoch (see :class:`~proxydata.BiLevelPruner`).
   (:meth:`~proxydata.nas.SearchNetwork.gumbel_weights`), temperature annealed
   linearly from ``tau_max`` (first epoch) to ``tau_min`` (last epoch) as
   NAS-Bench-201's GDAS: ``tau_e = tau_max - (tau_max - tau_min) · e / (E - 1)``.
+- **PC-DARTS** (Xu et al., ICLR 2020): DARTS-V1 on :class:`~proxydata.nas.PCDartsNetwork`
+  (partial channel connections, edge normalisation), the architecture step
+  updating ``alpha`` and the edge parameters ``beta`` together (:mod:`.pcdarts`).
+- **ENAS** (Pham et al., ICML 2018, as NAS-Bench-201's ENAS): on
+  :class:`~proxydata.nas.EnasNetwork`, the architecture step is one sample of
+  the LSTM controller scored on the validation batch and a REINFORCE update
+  (:class:`~proxydata.nas.enas.EnasArchStep`), the weight step trains the
+  shared weights on a fresh sample (:mod:`.enas`).
 
 Optimisers (NAS-Bench-201 configs): weights SGD (lr 0.025 → 0.001 by a cosine
 over the epochs, momentum 0.9, weight decay 5e-4, Nesterov, gradient norm
@@ -49,6 +57,7 @@ from tqdm.auto import tqdm
 
 from .._validation import check_bool, check_choice, check_device, check_float, check_int, check_seed, show
 from ..exceptions import ProxydataTypeError, ProxydataValueError
+from .enas import EnasArchStep, EnasNetwork
 from .optim import AdamSettings, SGDSettings
 from .regularizers import beta_decay_loss, dominant_hessian_eigenvalue
 from .schedules import beta_decay_weight, gdas_tau
@@ -58,7 +67,7 @@ __all__ = ["ALGORITHMS", "SearchResult", "gdas_tau", "search", "unrolled_arch_gr
 
 #: The search algorithms of :func:`search` (the one list: the CLI, the experiment
 #: runner and the benchmarks import it).
-ALGORITHMS: tuple[str, ...] = ("darts-v1", "darts-v2", "beta-darts", "gdas")
+ALGORITHMS: tuple[str, ...] = ("darts-v1", "darts-v2", "beta-darts", "gdas", "pc-darts", "enas")
 
 
 @dataclass
@@ -257,7 +266,7 @@ def unrolled_arch_grad(
     return dalpha, loss_val.detach(), logits_val.detach()
 
 
-def _check_pruner(pruner: Any) -> None:
+def _check_pruner(pruner: Any, epochs: int) -> None:
     if pruner is None:
         return
     for name in ("observe", "step"):
@@ -265,6 +274,13 @@ def _check_pruner(pruner: Any) -> None:
             raise ProxydataTypeError(
                 f"pruner must have observe() and step() (a BiLevelPruner), got {type(pruner).__name__}"
             )
+    total, done = getattr(pruner, "epochs", None), getattr(pruner, "epoch", 0)
+    if isinstance(total, int) and isinstance(done, int) and epochs > total - done:
+        raise ProxydataValueError(
+            f"epochs={epochs} but the pruner has {total - done} epoch(s) left (built with "
+            f"epochs={total}, {done} done): it would be used up before the search ends; "
+            f"pass epochs={total - done} or build the pruner with epochs={done + epochs}"
+        )
 
 
 def _check_hessian_batch(batch: Any, algo: str) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -373,7 +389,7 @@ class _SearchOptions:
         algo = check_choice(args["algo"], "algo", ALGORITHMS)
         _check_network(args["network"], algo)
         epochs = check_int(args["epochs"], "epochs", minimum=1)
-        _check_pruner(args["pruner"])
+        _check_pruner(args["pruner"], epochs)
         tau_max = check_float(args["tau_max"], "tau_max", strictly_positive=True)
         tau_min = check_float(args["tau_min"], "tau_min", strictly_positive=True)
         if tau_min > tau_max:
@@ -457,7 +473,9 @@ def search(
     algo : {"darts-v1", "darts-v2", "beta-darts", "gdas"}
     epochs : int >= 1
     pruner : BiLevelPruner, optional
-        Anything with ``observe(indices, logits)`` and ``step()``.
+        Anything with ``observe(indices, logits)`` and ``step()``. A pruner with
+        ``epochs`` / ``epoch`` must have at least ``epochs`` epochs left
+        (checked before the first batch).
     device : str or torch.device
     seed : int
         Seeds the Gumbel noise (a ``torch.Generator`` on ``device``) and, inside
@@ -516,10 +534,13 @@ class _SearchLoop:
         self.options = options
         self.weights = network.weight_parameters()
         self.alpha = network.arch_parameters
+        self.arch = network.arch_parameter_list()  # alpha (PC-DARTS: and beta; ENAS: the controller)
         self.w_opt = options.weights.optimizer(self.weights)
-        self.a_opt = options.arch.optimizer([self.alpha])
+        self.a_opt = options.arch.optimizer(self.arch)
         self.generator = torch.Generator(device=options.device)
         self.generator.manual_seed(options.seed)
+        # ENAS trains its controller by REINFORCE with its own optimiser (not a_opt)
+        self.enas = EnasArchStep(network, self.generator) if isinstance(network, EnasNetwork) else None
         self.result = SearchResult(algo=options.algo)
         self.eigvec: torch.Tensor | None = None  # warm start of the next Hessian eigenvalue
 
@@ -616,33 +637,39 @@ class _SearchLoop:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Update alpha on the validation batch; return its (detached) logits and loss."""
         opts, network, alpha = self.options, self.network, self.alpha
+        if self.enas is not None:
+            return self.enas.step(xv, yv)
         if opts.algo == "darts-v2":
             buffers = [self.w_opt.state[p].get("momentum_buffer") for p in self.weights]
             dalpha, loss_v, logits_v = unrolled_arch_grad(
                 network, x, y, xv, yv, lr=lr, momentum=opts.weights.momentum,
                 weight_decay=opts.weights.weight_decay, momentum_buffers=buffers, hvp_eps=opts.hvp_eps,
             )  # fmt: skip
+            grads = [dalpha]
         else:
             logits_v = network(xv, self.generator)
             loss_v = F.cross_entropy(logits_v, yv)
             objective = loss_v
             if opts.algo == "beta-darts":
                 objective = loss_v + beta_weight * beta_decay_loss(alpha)
-            (dalpha,) = torch.autograd.grad(objective, alpha)  # no weight gradients needed
+            grads = torch.autograd.grad(objective, self.arch)  # no weight gradients needed
             logits_v, loss_v = logits_v.detach(), loss_v.detach()
-        alpha.grad = dalpha
+        for p, g in zip(self.arch, grads):
+            p.grad = g
         self.a_opt.step()
         return logits_v, loss_v
 
     def _weight_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Update the weights on the training batch (alpha frozen); return detached logits and loss."""
-        self.alpha.requires_grad_(False)  # no alpha gradients in the weight step
+        for p in self.arch:
+            p.requires_grad_(False)  # no architecture gradients in the weight step
         try:
             logits = self.network(x, self.generator)
             loss = F.cross_entropy(logits, y)
             grads = torch.autograd.grad(loss, self.weights, allow_unused=True)
         finally:
-            self.alpha.requires_grad_(True)
+            for p in self.arch:
+                p.requires_grad_(True)
         for p, g in zip(self.weights, grads):
             p.grad = g  # None for weights the sampled GDAS cell did not use: SGD skips them
         self.options.weights.clip(self.weights)

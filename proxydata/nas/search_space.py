@@ -42,11 +42,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._validation import check_bool, check_choice, check_float, check_int
+from ..exceptions import ProxydataValueError
 from .genotype import EDGES, NB201_OPS, NUM_NODES, Genotype
 from .network import seeded_init
 from .ops import ResNetBasicBlock, avg_pool_3x3, stage_channels, stem
 
-__all__ = ["ALGO_MODES", "SearchCell", "SearchNetwork"]
+__all__ = ["ALGO_MODES", "SearchCell", "SearchEdge", "SearchNetwork", "fused_mixed_ops"]
 
 _NONE, _SKIP, _CONV1, _CONV3, _POOL = (NB201_OPS.index(op) for op in NB201_OPS)
 _EDGE_ID = {edge: k for k, edge in enumerate(EDGES)}
@@ -59,6 +60,8 @@ ALGO_MODES = {
     "darts-v2": "darts",
     "beta-darts": "darts",
     "gdas": "gdas",
+    "pc-darts": "pc-darts",  # proxydata.nas.PCDartsNetwork
+    "enas": "enas",  # proxydata.nas.EnasNetwork
 }
 
 
@@ -105,6 +108,37 @@ class SearchEdge(nn.Module):
         return x.mul(0.0)
 
 
+def fused_mixed_ops(edges: list[SearchEdge], h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """The mixed operations of the ``t`` edges leaving one node, computed together.
+
+    Returns ``(b, t, c, H, W)``: for edge ``k``, ``sum_o w[k, o] · op_o(h)`` over
+    the 5 operations (``none`` dropped, it adds zeros), with the edges' 1×1 and
+    3×3 kernels stacked along the output channels, one BatchNorm call whose
+    per-channel scale carries the mixing weight, and one shared pooling (see the
+    module notes).
+
+    Parameters
+    ----------
+    edges : list of t SearchEdge
+        The edges' weights (kernels of ``c`` channels).
+    h : tensor (b, c, H, W)
+        The node's output.
+    w : tensor (t, 5)
+        The edges' mixing weights (columns :data:`~proxydata.nas.NB201_OPS`).
+    """
+    c, t = h.shape[1], len(edges)
+    relu = F.relu(h)
+    w3 = torch.cat([edge.conv_3x3.weight for edge in edges]) if t > 1 else edges[0].conv_3x3.weight
+    w1 = torch.cat([edge.conv_1x1.weight for edge in edges]) if t > 1 else edges[0].conv_1x1.weight
+    conv = _bn(F.conv2d(relu, w3, padding=1), w[:, _CONV3].repeat_interleave(c))
+    conv = conv + _bn(F.conv2d(relu, w1), w[:, _CONV1].repeat_interleave(c))
+    b, _, hh, ww = h.shape
+    conv = conv.view(b, t, c, hh, ww)
+    # skip and pooling terms of all t edges at once
+    mixed = conv + h.unsqueeze(1) * w[:, _SKIP].view(1, t, 1, 1, 1)
+    return mixed + _pool(h).unsqueeze(1) * w[:, _POOL].view(1, t, 1, 1, 1)
+
+
 class SearchCell(nn.Module):
     """A NAS-Bench-201 cell whose 6 edges are mixed operations (see the module notes)."""
 
@@ -116,32 +150,11 @@ class SearchCell(nn.Module):
     # -- DARTS ----------------------------------------------------------------------
     def forward_darts(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """Mixed-op cell, ``weights`` = softmax of the architecture parameters (6×5)."""
-        c = self.channels
         sums: list[Any] = [None] * NUM_NODES
         nodes = [x]
         for i in range(NUM_NODES - 1):
-            h = nodes[i]
             ids = [_EDGE_ID[(j, i)] for j in range(i + 1, NUM_NODES)]
-            t = len(ids)
-            relu = F.relu(h)
-            w3 = (
-                torch.cat([self.edges[e].conv_3x3.weight for e in ids])
-                if t > 1
-                else self.edges[ids[0]].conv_3x3.weight
-            )
-            w1 = (
-                torch.cat([self.edges[e].conv_1x1.weight for e in ids])
-                if t > 1
-                else self.edges[ids[0]].conv_1x1.weight
-            )
-            w = weights[ids]  # (t, 5)
-            conv = _bn(F.conv2d(relu, w3, padding=1), w[:, _CONV3].repeat_interleave(c))
-            conv = conv + _bn(F.conv2d(relu, w1), w[:, _CONV1].repeat_interleave(c))
-            b, _, hh, ww = h.shape
-            conv = conv.view(b, t, c, hh, ww)
-            # skip and pooling terms of all t outgoing edges at once
-            mixed = conv + h.unsqueeze(1) * w[:, _SKIP].view(1, t, 1, 1, 1)
-            mixed = mixed + _pool(h).unsqueeze(1) * w[:, _POOL].view(1, t, 1, 1, 1)
+            mixed = fused_mixed_ops([self.edges[e] for e in ids], nodes[i], weights[ids])
             for k, j in enumerate(range(i + 1, NUM_NODES)):
                 sums[j] = mixed[:, k] if sums[j] is None else sums[j] + mixed[:, k]
             nodes.append(sums[i + 1])
@@ -235,6 +248,11 @@ class SearchNetwork(nn.Module):
         self.num_classes = check_int(num_classes, "num_classes", minimum=2)
         self.in_channels = check_int(in_channels, "in_channels", minimum=1)
         self.algo = ALGO_MODES[check_choice(algo, "algo", tuple(ALGO_MODES))]
+        if self.algo not in self.modes:
+            raise ProxydataValueError(
+                f"algo={algo!r} needs its own supernet class (proxydata.nas.make_supernet builds it); "
+                f"{type(self).__name__} computes the modes {self.modes}"
+            )
         self.tau = check_float(tau, "tau", strictly_positive=True)
         self.reference = check_bool(reference, "reference")
         with seeded_init(seed):
@@ -242,17 +260,29 @@ class SearchNetwork(nn.Module):
             layers: list[nn.Module] = []
             c_prev = self.C
             for channels, reduction in stage_channels(self.C, self.N):
-                layers.append(ResNetBasicBlock(c_prev, channels) if reduction else SearchCell(channels))
+                cell = ResNetBasicBlock(c_prev, channels) if reduction else self._search_cell(channels)
+                layers.append(cell)
                 c_prev = channels
             self.cells = nn.ModuleList(layers)
             self.lastact = nn.Sequential(nn.BatchNorm2d(c_prev), nn.ReLU(inplace=True))
             self.classifier = nn.Linear(c_prev, self.num_classes)
             self.arch_parameters = nn.Parameter(1e-3 * torch.randn(len(EDGES), len(NB201_OPS)))
 
+    #: The forward modes this class computes (PC-DARTS and ENAS have their own subclasses).
+    modes: tuple[str, ...] = ("darts", "gdas")
+
+    def _search_cell(self, channels: int) -> nn.Module:
+        """One search cell of ``channels`` channels (a subclass may build another kind)."""
+        return SearchCell(channels)
+
     # -- parameters -------------------------------------------------------------------
     def named_weight_parameters(self) -> list[tuple[str, nn.Parameter]]:
         """``(name, parameter)`` of every network weight (all but ``arch_parameters``)."""
         return [(n, p) for n, p in self.named_parameters() if n != "arch_parameters"]
+
+    def arch_parameter_list(self) -> list[nn.Parameter]:
+        """The parameters the architecture step optimises: ``[arch_parameters]``."""
+        return [self.arch_parameters]
 
     def weight_parameters(self) -> list[nn.Parameter]:
         """Every network weight, without the architecture parameters."""

@@ -8,7 +8,9 @@ and any number of numeric columns (accuracies in percent), e.g.::
     0,|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|...|,85.86,52.91,...
 
 A column named ``index`` is taken as the NAS-Bench-201 topology index
-(:meth:`NB201Table.index_of`), not as an accuracy.
+(:meth:`NB201Table.index_of`), not as an accuracy. An empty cell reads as NaN; a
+column without any number (text) is ignored, and a column of numbers with a
+cell that is not a number is an error naming the row, the column and the value.
 """
 
 from __future__ import annotations
@@ -85,13 +87,31 @@ class NB201Table:
             )
         others = [c for c in header if c != "arch_str"]
         values: dict[str, list[float | None]] = {c: [_to_float(r.get(c) or "") for r in rows] for c in others}
-        numeric = [c for c in others if all(v is not None for v in values[c])]
+        numeric = [c for c in others if self._is_numeric(c, values[c], rows)]
         self.columns: tuple[str, ...] = tuple(c for c in numeric if c != "index")
         self._has_index = "index" in numeric
         self._rows: dict[str, dict[str, float]] = {}
         self._index: dict[str, int] = {}
         for k, row in enumerate(rows):
             self._add_row(k + 2, row["arch_str"], {c: values[c][k] for c in numeric})
+
+    def _is_numeric(self, column: str, parsed: list[float | None], rows: list[dict[str, str]]) -> bool:
+        """Whether ``column`` holds numbers; a column of numbers with a non-number in it raises.
+
+        A column with no number at all (a text column) is not an accuracy and is
+        left out; one whose cells are numbers except some is a damaged table:
+        dropping the column would make :meth:`lookup` silently lose it.
+        """
+        bad = [k for k, v in enumerate(parsed) if v is None]
+        if not bad:
+            return True
+        if all(v is None or math.isnan(v) for v in parsed):  # text (and empty cells) only
+            return False
+        k = bad[0]
+        raise ProxydataValueError(
+            f"row {k + 2} of table {self.path!r}: column {column!r} holds numbers, but this row's "
+            f"value {rows[k][column]!r} is not one (an empty cell is read as NaN)"
+        )
 
     def _add_row(self, line: int, arch: Any, numbers: dict[str, Any]) -> None:
         """Store one row (``line``: its line in the file, for messages)."""
@@ -141,6 +161,10 @@ class NB201Table:
         if key not in self._rows:
             raise ProxydataValueError(f"genotype {key!r} is not in table {self.path!r} ({len(self)} cells)")
         return key
+
+    def genotypes(self) -> list[str]:
+        """Every cell of the table as a canonical genotype string, in file order."""
+        return list(self._rows)
 
     def lookup(self, genotype: Genotype | str) -> dict[str, float]:
         """Every numeric column of ``genotype``'s row (``{column: value}``; NaN for empty cells)."""

@@ -11,12 +11,12 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .._validation import check_bool, check_device, check_int, check_seed
-from ..exceptions import ProxydataValueError
+from ..exceptions import ProxydataTypeError, ProxydataValueError
 from .genotype import Genotype, as_genotype
 from .network import CellNetwork
-from .optim import SGDSettings
+from .optim import NB201_SGD, SGDSettings
 
-__all__ = ["evaluate", "train_genotype"]
+__all__ = ["evaluate", "train_genotype", "train_network"]
 
 
 def _xy(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -99,12 +99,12 @@ def train_genotype(
     dict
         ``genotype`` (str), ``test_acc`` and ``test_loss`` (after the last epoch),
         ``train_loss`` and ``train_acc`` (lists, one per epoch, running means over
-        the epoch), ``params`` (number of parameters), ``seconds`` (wall time).
+        the epoch), ``train_samples`` (samples processed), ``params`` (number of
+        parameters), ``seconds`` (wall time), ``cpu_seconds`` (this process).
     """
     cell = as_genotype(genotype)
-    epochs = check_int(epochs, "epochs", minimum=1)
-    dev = check_device(device)
     seed = check_seed(seed)
+    dev = check_device(device)
     sgd = SGDSettings.checked(
         lr=lr,
         lr_min=lr_min,
@@ -113,30 +113,108 @@ def train_genotype(
         nesterov=nesterov,
         grad_clip=grad_clip,
     )
+    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+        torch.manual_seed(seed)
+        net = CellNetwork(cell, C=C, N=N, num_classes=num_classes, in_channels=in_channels)
+        # seed=None: training continues the RNG stream right after the initialisation
+        record = train_network(
+            net,
+            train_loader,
+            test_loader,
+            epochs,
+            sgd=sgd,
+            device=dev,
+            seed=None,
+            progress=progress,
+            desc=f"training {cell}",
+        )
+    return {"genotype": str(cell), **record}
+
+
+def train_network(
+    network: torch.nn.Module,
+    train_loader: Iterable[Any],
+    test_loader: Iterable[Any],
+    epochs: int,
+    *,
+    sgd: SGDSettings | None = None,
+    device: str | torch.device = "cpu",
+    seed: int | None = 0,
+    progress: bool = True,
+    desc: str = "training",
+) -> dict[str, Any]:
+    """Train any classifier ``network`` with :func:`train_genotype`'s recipe and test it.
+
+    SGD, learning rate annealed per epoch by
+    ``lr_min + (lr - lr_min)(1 + cos(pi e / E)) / 2``, plain cross-entropy; the
+    test accuracy is measured once, after the last epoch, in eval mode. The
+    network is moved to ``device`` and trained in place.
+
+    Parameters
+    ----------
+    network : torch.nn.Module
+        Maps a batch of inputs to ``(batch, classes)`` logits.
+    train_loader, test_loader : iterables of ``(x, y)`` or ``(x, y, index)`` batches
+    epochs : int >= 1
+    sgd : SGDSettings, optional
+        The optimiser (:meth:`SGDSettings.checked`); default NAS-Bench-201's
+        (:data:`NB201_SGD`: lr 0.1 to 0, Nesterov momentum 0.9, weight decay 5e-4).
+    device : str or torch.device
+    seed : int or None
+        Seeds, inside the call only, the global torch RNG (data-loader shuffling,
+        dropout); the caller's RNG state is restored afterwards. None uses the
+        caller's RNG as it stands (and advances it).
+    progress : bool
+        A tqdm bar over the epochs.
+    desc : str
+        The bar's label.
+
+    Returns
+    -------
+    dict
+        ``test_acc`` and ``test_loss`` (after the last epoch), ``train_loss`` and
+        ``train_acc`` (lists, one per epoch, running means), ``train_samples``
+        (samples processed), ``params``, ``seconds`` (wall) and ``cpu_seconds``
+        (this process).
+    """
+    if not isinstance(network, torch.nn.Module):
+        raise ProxydataTypeError(f"network must be a torch.nn.Module, got {type(network).__name__}")
+    epochs = check_int(epochs, "epochs", minimum=1)
+    dev = check_device(device)
+    if seed is not None:
+        seed = check_seed(seed)
+    if sgd is None:
+        sgd = SGDSettings.checked(**NB201_SGD)
+    if not isinstance(sgd, SGDSettings):
+        raise ProxydataTypeError(f"sgd must be an SGDSettings, got {type(sgd).__name__}")
     progress = check_bool(progress, "progress")
 
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     fork_devices = [dev] if dev.type == "cuda" else []
-    with torch.random.fork_rng(devices=fork_devices):
-        torch.manual_seed(seed)
-        net = CellNetwork(cell, C=C, N=N, num_classes=num_classes, in_channels=in_channels).to(dev)
+    with torch.random.fork_rng(devices=fork_devices, enabled=seed is not None):
+        if seed is not None:
+            torch.manual_seed(seed)
+        net = network.to(dev)
         opt = sgd.optimizer(net.parameters())
         train_loss: list[float] = []
         train_acc: list[float] = []
-        for epoch in tqdm(range(epochs), desc=f"training {cell}", disable=not progress, leave=False):
+        samples = 0
+        for epoch in tqdm(range(epochs), desc=desc, disable=not progress, leave=False):
             sgd.start_epoch(opt, epoch, epochs)
-            loss, acc = _train_epoch(net, opt, sgd, train_loader, dev)
+            loss, acc, n = _train_epoch(net, opt, sgd, train_loader, dev)
             train_loss.append(loss)
             train_acc.append(acc)
+            samples += n
         test = evaluate(net, test_loader, dev)
     return {
-        "genotype": str(cell),
         "test_acc": test["acc"],
         "test_loss": test["loss"],
         "train_loss": train_loss,
         "train_acc": train_acc,
+        "train_samples": samples,
         "params": int(sum(p.numel() for p in net.parameters())),
         "seconds": time.perf_counter() - start,
+        "cpu_seconds": time.process_time() - cpu_start,
     }
 
 
@@ -146,8 +224,8 @@ def _train_epoch(
     sgd: SGDSettings,
     loader: Iterable[Any],
     device: torch.device,
-) -> tuple[float, float]:
-    """One pass of plain cross-entropy training; the running mean loss and accuracy."""
+) -> tuple[float, float, int]:
+    """One pass of plain cross-entropy training; the running mean loss and accuracy, the samples seen."""
     net.train()
     sums = torch.zeros(2, dtype=torch.float64, device=device)  # summed on the device: no sync per step
     n = 0
@@ -166,4 +244,4 @@ def _train_epoch(
     if n == 0:
         raise ProxydataValueError("train_loader yielded no batches")
     totals = sums.tolist()
-    return totals[0] / n, totals[1] / n
+    return totals[0] / n, totals[1] / n, n

@@ -7,6 +7,14 @@ the world size; otherwise shards overlap or kept sets diverge silently.
 ranks with a single ``all_gather`` (fixed length, so ranks whose splits differ
 in size still meet in the same collective) and raises
 :class:`~proxydata.RankMismatchError` on every rank, naming the fields.
+
+The configuration cannot show everything that decides (a ``limit_fn`` is
+compared by name only, a state dict may be loaded on some ranks only), so
+:func:`check_decisions_agree` also compares the decisions themselves: at every
+``step()`` a digest of the epoch and of both kept sets, before the step and
+after its choice but before anything changes, together with whether the
+choice raised on that rank. Any difference raises ``RankMismatchError`` on every
+rank, and a rank that raised does not leave the others waiting in a collective.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ import torch.distributed as dist
 
 from ..exceptions import RankMismatchError
 
-__all__ = ["RankGuard", "check_ranks_agree", "group_size"]
+__all__ = ["RankGuard", "check_decisions_agree", "check_ranks_agree", "group_size"]
 
 
 def group_size() -> int:
@@ -83,6 +91,43 @@ def check_ranks_agree(fields: dict[str, Any], num_replicas: int, rank: int) -> N
         )
 
 
+def check_decisions_agree(facts: dict[str, Any], when: str, failure: BaseException | None = None) -> None:
+    """Raise :class:`RankMismatchError` on every rank unless all ranks hold the same ``facts``.
+
+    ``facts`` are what the ranks decided (the epoch, the kept sets), compared by
+    ``field_digest`` with one ``all_gather`` of ``len(facts) + 1`` int64 per
+    rank. ``failure`` is an exception this rank met while deciding: it joins
+    the collective all the same, so that the others never wait for it; if every
+    rank failed each raises its own ``failure``, if only some did all raise
+    ``RankMismatchError``. ``when`` says where in ``step()`` this is, for the message.
+    """
+    world = int(dist.get_world_size())
+    names = list(facts)
+    row = [0 if failure is None else 1] + [field_digest(facts[k]) for k in names]
+    mine = torch.tensor(row, dtype=torch.int64, device=_collective_device())
+    gathered = [torch.empty_like(mine) for _ in range(world)]
+    dist.all_gather(gathered, mine)
+    table = torch.stack(gathered).cpu().numpy()
+    failed = np.flatnonzero(table[:, 0])
+    if failure is not None and failed.size == world:
+        raise failure
+    problems = []
+    if failed.size:
+        detail = f" (here: {type(failure).__name__}: {failure})" if failure is not None else ""
+        problems.append(f"deciding raised on ranks {failed.tolist()} only{detail}")
+    for j, name in enumerate(names, start=1):
+        differ = np.flatnonzero(table[:, j] != table[0, j])
+        if differ.size:
+            problems.append(f"the {name} (ranks {differ.tolist()} differ from rank 0)")
+    if problems:
+        raise RankMismatchError(
+            f"BiLevelPruner.step() {when}: the {world} ranks of the process group disagree "
+            f"(this is rank {dist.get_rank()}): " + "; ".join(problems) + ". Nothing was changed by "
+            "this step on any rank. Every rank must decide alike: a limit_fn whose result depends on "
+            "the rank, a state dict loaded on some ranks only, or step() skipped on a rank lead here."
+        ) from failure
+
+
 class RankGuard:
     """Decides whether a step reduces across ranks, checking agreement once first.
 
@@ -104,6 +149,10 @@ class RankGuard:
         """Compare the configuration across ranks (one collective); raises on a mismatch."""
         check_ranks_agree(self.fingerprint(), self.num_replicas, self.rank)
         self.agreed = True
+
+    def agree(self, facts: dict[str, Any], when: str, failure: BaseException | None = None) -> None:
+        """:func:`check_decisions_agree` (call only when :meth:`distributed` is True)."""
+        check_decisions_agree(facts, when, failure)
 
     def distributed(self) -> bool:
         """True with a process group of several ranks (checked once); warns once if num_replicas is unused."""

@@ -12,6 +12,10 @@ were observed in it (summed over ranks), ``n_unobserved_<split>`` the rest;
 ``pruned_<split>`` / ``held_back_<split>`` are 0 on epochs without a pruning
 step. A step info (see :meth:`BiLevelPruner.step`) holds numpy arrays;
 :func:`to_plain` makes the copy handed to listeners, of plain Python numbers.
+
+:func:`entry_scalars` is the one naming scheme of the loggers: the TensorBoard
+logger and the Lightning callback both write ``<prefix>/<quantity>/<split>``
+(:data:`SCALARS`, default prefix ``bdp``).
 """
 
 from __future__ import annotations
@@ -22,7 +26,18 @@ import numpy as np
 
 from .selection import Selection
 
-__all__ = ["format_summary", "make_entry", "step_info", "to_plain"]
+__all__ = ["SCALARS", "entry_scalars", "format_summary", "make_entry", "step_info", "to_plain"]
+
+#: The scalars a logger writes per split: ``(quantity, key of the history entry)``;
+#: the tag is ``<prefix>/<quantity>/<split>``.
+SCALARS = (
+    ("kept", "n_{s}"),
+    ("balance", "{s}_balance"),
+    ("observed", "n_observed_{s}"),
+    ("unobserved", "n_unobserved_{s}"),
+    ("pruned", "pruned_{s}"),
+    ("held_back", "held_back_{s}"),
+)
 
 
 def step_info(
@@ -72,6 +87,37 @@ def make_entry(epoch: int, pruning: bool, splits: list[dict[str, Any]]) -> dict[
     for s in splits:
         entry[s["name"]] = s["info"]
     return entry
+
+
+def entry_scalars(entry: dict[str, Any], prefix: str = "bdp") -> dict[str, float]:
+    """The scalars of one history entry under the loggers' one naming scheme.
+
+    ``<prefix>/<quantity>/<split>`` for every quantity of :data:`SCALARS` and both
+    splits (``bdp/kept/train``: kept training samples after the epoch), plus, at a
+    pruning step, ``<prefix>/protected_by_limit/<split>``: the samples VoE order
+    alone would have pruned that the class-balance limit kept. Values are plain
+    floats; keys absent from ``entry`` are left out. The epoch is not a scalar:
+    it is the x-axis (``entry["epoch"]``, completed epochs counted from 1).
+
+    Examples
+    --------
+    >>> entry = {"epoch": 2, "pruning_step": False, "n_train": 90, "train_balance": 1.0, "train": None}
+    >>> entry_scalars(entry)
+    {'bdp/kept/train': 90.0, 'bdp/balance/train': 1.0}
+    """
+    prefix = prefix.rstrip("/")
+    out: dict[str, float] = {}
+    for split in ("train", "val"):
+        for quantity, key in SCALARS:
+            value = entry.get(key.format(s=split))
+            if value is not None:
+                out[f"{prefix}/{quantity}/{split}"] = float(value)
+        info = entry.get(split)
+        if entry.get("pruning_step") and isinstance(info, dict):
+            protected = (info.get("protected_by") or {}).get("class_limit")
+            if protected is not None:
+                out[f"{prefix}/protected_by_limit/{split}"] = float(protected)
+    return out
 
 
 def to_plain(obj: Any) -> Any:

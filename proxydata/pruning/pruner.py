@@ -36,7 +36,7 @@ import torch
 
 from .._validation import check_choice, show
 from ..data import get_targets
-from ..exceptions import ProxydataTypeError, ProxydataValueError
+from ..exceptions import ListenerError, ProxydataTypeError, ProxydataValueError
 from .compat import keyword_only_after
 from .config import PrunerConfig, checked_splits
 from .distributed import RankGuard, group_size
@@ -53,6 +53,12 @@ _SPLITS = ("train", "val")
 _OLD_POSITIONAL = ("epochs", "interval", "train_prune_ratio", "val_prune_ratio", "train_criterion",
                    "val_criterion", "class_balance", "min_per_class", "seed", "num_replicas", "rank",
                    "limit_fn", "device")  # fmt: skip
+
+
+def _describe(listener: Callable[..., Any]) -> str:
+    """A listener's name for messages: its qualified name, else its repr."""
+    name = getattr(listener, "__qualname__", None)
+    return name if isinstance(name, str) else type(listener).__qualname__
 
 
 class BiLevelPruner:
@@ -230,8 +236,10 @@ class BiLevelPruner:
 
         ``e_i = ‖softmax(logits_i) − onehot(y_i)‖₂`` under ``no_grad`` on the logits'
         device, added to the running epoch (several observations of a sample in
-        an epoch are averaged); for validation and training batches alike. Never
-        waits for an accelerator: there NaN/inf logits are reported by ``step()``.
+        an epoch are averaged); for validation and training batches alike. An index
+        repeated within the batch is observed as often as it appears (in the mean
+        and in the samplers' coverage counts alike, before and after a resume).
+        Never waits for an accelerator: there NaN/inf logits are reported by ``step()``.
 
         Parameters
         ----------
@@ -256,7 +264,12 @@ class BiLevelPruner:
             self.recorder.add_logits(idx, logits)
 
     def observe_el2n(self, indices: Any, el2n: torch.Tensor) -> None:
-        """Record precomputed per-sample scores in place of EL2N (same checks as :meth:`observe`)."""
+        """Record precomputed EL2N values ``e_i ∈ [0, √2]`` (same index checks as :meth:`observe`).
+
+        Raises ``ProxydataValueError``, recording nothing, for values that are not
+        finite or lie outside EL2N's range (beyond a rounding slack, which is
+        clamped into it; :func:`.recorder.check_el2n`).
+        """
         self._check_running("observe_el2n")
         idx = self._tracked.check_observed(indices)
         check_el2n(el2n, idx.size)
@@ -296,19 +309,38 @@ class BiLevelPruner:
             After the last epoch; when observe calls were dropped for NaN/inf logits
             on an accelerator (once); when ``limit_fn`` returns invalid limits.
             Nothing changes then.
+        RankMismatchError
+            With several ranks, when their decisions (kept sets, epoch) differ;
+            on every rank, and nothing changes then.
+        ListenerError
+            When listeners raised: the step *has* completed, every listener got
+            the entry; the error names the failed listeners.
         """
+        distributed = self._ranks.distributed()
+        if distributed:  # e.g. a state dict loaded on one rank only: caught before any other collective
+            self._ranks.agree(self._decisions(self.epoch), "at its start")
         self._check_running("step")
-        column = self.recorder.close_epoch(self._ranks.distributed())
+        column = self.recorder.close_epoch(distributed)
         slot, new_epoch = self.epoch % self.interval, self.epoch + 1
         pruning = self.schedule.prunes_after(new_epoch)
         seen = (~torch.isnan(column)).cpu().numpy()
         kept = [int(s.kept.size) for s in self._splits]
         observed = [int(seen[s.kept_positions()].sum()) for s in self._splits]
         infos: list[dict[str, Any] | None] = [None] * len(self._splits)
+        failure: Exception | None = None
         if pruning:
             voe = self.recorder.voe(slot, column)
             limit_fn = self.limit_fn if self.class_balance else None
-            infos = [s.select(voe, self.num_steps, limit_fn, self.min_per_class) for s in self._splits]
+            try:
+                infos = [s.select(voe, self.num_steps, limit_fn, self.min_per_class) for s in self._splits]
+            except Exception as exc:  # with several ranks, raised after the others have heard of it
+                if not distributed:
+                    raise
+                failure = exc
+        if distributed:
+            self._ranks.agree(self._decisions(new_epoch, infos), f"at the end of epoch {new_epoch}", failure)
+            if failure is not None:  # not reached: agree() raises when any rank failed
+                raise failure
         # Commit: nothing above changed the pruner.
         self.recorder.commit(slot, column)
         self.epoch = new_epoch
@@ -322,9 +354,38 @@ class BiLevelPruner:
             facts.append(split.facts(info, n_before, n_seen))
         entry = make_entry(new_epoch, pruning, facts)
         self.history.append(entry)
+        result = {"epoch": new_epoch, "train": infos[0], "val": infos[1]} if pruning else None
+        self._notify(entry, result)
+        return result
+
+    def _notify(self, entry: dict[str, Any], result: dict[str, Any] | None) -> None:
+        """Give every listener its copy of ``entry``; then one error if any of them raised."""
+        failures: list[tuple[Callable[..., Any], BaseException]] = []
         for listener in list(self._listeners):
-            listener(to_plain(entry))
-        return {"epoch": new_epoch, "train": infos[0], "val": infos[1]} if pruning else None
+            try:
+                listener(to_plain(entry))
+            except Exception as exc:  # the step is committed: the other listeners still get it
+                failures.append((listener, exc))
+        if failures:
+            names = "; ".join(f"{_describe(f)}: {type(e).__name__}: {e}" for f, e in failures)
+            raise ListenerError(
+                f"step() completed epoch {entry['epoch']} (its history entry is recorded and the samplers "
+                f"have moved on; do not call step() again for it), and every listener received the "
+                f"entry, but {len(failures)} of {len(self._listeners)} listener(s) raised: {names}",
+                epoch=int(entry["epoch"]),
+                failures=failures,
+                result=result,
+            ) from failures[0][1]
+
+    def _decisions(self, epoch: int, infos: list[dict[str, Any] | None] | None = None) -> dict[str, Any]:
+        """What every rank must agree on: ``epoch`` and the kept sets (after ``infos``' pruning)."""
+        facts: dict[str, Any] = {"epoch": epoch}
+        for split, info in zip(self._splits, infos or [None] * len(self._splits)):
+            kept = split.kept
+            if info is not None and info["indices"].size:
+                kept = kept[~np.isin(kept, info["indices"])]
+            facts[f"kept {split.name} set"] = kept
+        return facts
 
     def add_listener(self, listener: Callable[[dict[str, Any]], Any]) -> Callable[[dict[str, Any]], Any]:
         """Call ``listener(entry)`` with every history entry as ``step()`` makes it.
@@ -333,6 +394,11 @@ class BiLevelPruner:
         ready for a logger; see :mod:`proxydata.pruning.history` for its keys and
         :class:`proxydata.integrations.tensorboard.TensorBoardLogger` for a
         ready one. Returns ``listener`` (usable as a decorator).
+
+        Listeners run after the step has committed, in the order added. If any
+        raise, the others still get the entry, and ``step()`` then raises one
+        :class:`~proxydata.ListenerError` that says the step completed and names
+        the listeners that failed (do not repeat the step).
         """
         if not callable(listener):
             raise ProxydataTypeError(f"listener must be callable (entry) -> None, got {show(listener)}")
@@ -340,7 +406,12 @@ class BiLevelPruner:
         return listener
 
     def remove_listener(self, listener: Callable[[dict[str, Any]], Any]) -> None:
-        """Stop calling ``listener``."""
+        """Stop calling ``listener``; a listener that was never added is a ``ProxydataValueError``."""
+        if listener not in self._listeners:
+            raise ProxydataValueError(
+                f"listener {show(listener)} is not a listener of this pruner "
+                f"({len(self._listeners)} added with add_listener)"
+            )
         self._listeners.remove(listener)
 
     # -- reporting and persistence --------------------------------------------------
@@ -378,7 +449,7 @@ class BiLevelPruner:
             state_dict, config=self._config(), schedule=self.schedule, splits=self._splits,
             n_tracked=len(self._tracked), min_per_class=self.min_per_class,
         )  # fmt: skip
-        self.recorder.load(loaded.ring, loaded.current, loaded.rejected, loaded.reduced)
+        self.recorder.load(loaded.ring, loaded.current, loaded.rejected, loaded.reduced, loaded.deferred)
         self._tracked.set_pruned_at(loaded.pruned_at)
         for split in self._splits:
             split.restore(loaded.pruned_at)

@@ -18,21 +18,47 @@ import torch
 
 from .._validation import show
 from ..exceptions import ProxydataTypeError, ProxydataValueError
+from ..metrics import EL2N_MAX, EL2N_TOLERANCE
 from ..metrics import el2n_unchecked as el2n_from_logits
 from .score_buffer import ScoreBuffer
 from .tracked import TrackedSet
 
-__all__ = ["ScoreRecorder", "check_el2n", "check_logits"]
+__all__ = ["ScoreRecorder", "check_el2n", "check_logits", "el2n_slack"]
+
+
+def el2n_slack(dtype: torch.dtype) -> float:
+    """Relative rounding slack of EL2N values of ``dtype`` around ``[0, √2]``.
+
+    :data:`~proxydata.metrics.EL2N_TOLERANCE`, or four units in the last place of
+    a coarser float type (``float16``, ``bfloat16``).
+    """
+    return max(EL2N_TOLERANCE, 4.0 * torch.finfo(dtype).eps)
 
 
 def check_el2n(el2n: object, rows: int) -> None:
-    """Raise unless ``el2n`` is a finite 1-D float tensor of length ``rows``."""
+    """Raise unless ``el2n`` is a 1-D float tensor of ``rows`` EL2N values: finite, in ``[0, √2]``.
+
+    ``√2`` is :data:`~proxydata.metrics.EL2N_MAX`, the largest
+    ``‖softmax(z) − onehot(y)‖₂``; values within :func:`el2n_slack` of the range
+    are rounding and pass (they are clamped when recorded).
+    """
     if not isinstance(el2n, torch.Tensor) or el2n.ndim != 1 or el2n.shape[0] != rows:
         raise ProxydataValueError(f"el2n must be a 1-D tensor of length {rows}, got {show(el2n)}")
     if not el2n.dtype.is_floating_point:
         raise ProxydataTypeError(f"el2n must be floating point, got dtype {el2n.dtype}")
-    if rows and not bool(torch.isfinite(el2n).all()):
+    if not rows:
+        return
+    values = el2n.detach()
+    if not bool(torch.isfinite(values).all()):
         raise ProxydataValueError("el2n must be finite, got NaN or inf; nothing was recorded from this call")
+    low, high = (float(v) for v in torch.stack(torch.aminmax(values.to(torch.float64))).tolist())
+    slack = EL2N_MAX * el2n_slack(el2n.dtype)
+    if low < -slack or high > EL2N_MAX + slack:
+        bad = low if low < -slack else high
+        raise ProxydataValueError(
+            f"el2n must hold EL2N values, which lie in [0, sqrt(2)] (‖softmax(z) − onehot(y)‖₂), "
+            f"got {bad!r}; nothing was recorded from this call"
+        )
 
 
 def check_logits(logits: object, rows: int, num_classes: int) -> None:
@@ -138,15 +164,31 @@ class ScoreRecorder:
                 e = e.to(buffer_device)
                 ok = None if ok is None else ok.to(buffer_device)
             self.buffer.add(positions, e, ok)
-        self.host_counts[pos] += 1
+        self._count(pos)
 
     def add_el2n(self, idx: np.ndarray, el2n: torch.Tensor) -> None:
-        """Record precomputed EL2N values (checked finite) of the tracked ``idx``."""
+        """Record precomputed EL2N values (checked by :func:`check_el2n`) of the tracked ``idx``.
+
+        Values within rounding of ``[0, √2]`` are clamped into it, so the window
+        only ever holds EL2N values.
+        """
+        pos = self.tracked.positions(idx)
         with torch.no_grad():
             device = self.buffer.ensure(self.fixed_device or el2n.device, fix=True)
-            positions = torch.from_numpy(self.tracked.positions(idx)).to(device)
-            self.buffer.add(positions, el2n.detach().to(device))
-        self.host_counts[self.tracked.positions(idx)] += 1
+            positions = torch.from_numpy(pos).to(device)
+            values = el2n.detach().to(device=device, dtype=torch.float32).clamp(0.0, EL2N_MAX)
+            self.buffer.add(positions, values)
+        self._count(pos)
+
+    def _count(self, pos: np.ndarray) -> None:
+        # Every occurrence counts: an index twice in one batch is two observations, as in
+        # the buffer's counts (``index_add_``), which is what a state dict saves.
+        self.host_counts[pos] += 1  # once per distinct position
+        if pos.size > 1:
+            ordered = np.sort(pos)
+            repeats = ordered[1:][ordered[1:] == ordered[:-1]]
+            if repeats.size:  # rare: np.add.at is several times slower than the line above
+                np.add.at(self.host_counts, repeats, 1)
 
     def _to_devices(
         self, pos: np.ndarray, logits_device: torch.device, buffer_device: torch.device
@@ -201,7 +243,7 @@ class ScoreRecorder:
         self.host_counts[:] = 0
 
     # -- persistence -------------------------------------------------------------------
-    def state(self) -> dict[str, torch.Tensor | bool | None]:
+    def state(self) -> dict[str, torch.Tensor | bool | int | None]:
         return self.buffer.state()
 
     def load(
@@ -210,9 +252,10 @@ class ScoreRecorder:
         current: torch.Tensor | None,
         rejected: torch.Tensor | None,
         reduced: bool,
+        deferred: int = 0,
     ) -> None:
         """Restore validated buffers; this rank's counts are taken from the running epoch's."""
-        self.buffer.load(ring, current, rejected, reduced)
+        self.buffer.load(ring, current, rejected, reduced, deferred)
         counts = np.zeros(len(self.tracked), dtype=np.int32)
         if current is not None:
             counts[:] = np.rint(current[1].detach().cpu().numpy()).astype(np.int32)

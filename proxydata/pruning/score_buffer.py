@@ -58,6 +58,9 @@ class ScoreBuffer:
         # True when ``current`` already holds the sum over all ranks (a step that
         # failed after the reduction must not reduce a second time on retry).
         self.reduced = False
+        # add() calls of the running epoch with a deferred check (``ok`` given): a host
+        # count, the bound of ``rejected`` that a loaded state is checked against.
+        self.deferred = 0
         if device is not None:
             self._allocate(device)
 
@@ -113,6 +116,7 @@ class ScoreBuffer:
             self._ones = torch.ones(max(b, 2 * self._ones.shape[0]), dtype=torch.float32, device=cur.device)
         values, counts = el2n.to(torch.float32), self._ones[:b]
         if ok is not None:
+            self.deferred += 1
             okf = ok.to(torch.float32)
             values = torch.where(ok, values, torch.zeros((), dtype=torch.float32, device=cur.device))
             counts = counts * okf
@@ -149,6 +153,7 @@ class ScoreBuffer:
         self.ring[slot].copy_(column)  # type: ignore[index]
         self.current.zero_()  # type: ignore[union-attr]
         self.reduced = False
+        self.deferred = 0
 
     def voe(self, slot: int | None = None, column: torch.Tensor | None = None) -> np.ndarray:
         """VoE of every sample over the ring (with row ``slot`` replaced by ``column``).
@@ -170,8 +175,8 @@ class ScoreBuffer:
         return voe(window, seen).cpu().numpy()
 
     # -- persistence -------------------------------------------------------------
-    def state(self) -> dict[str, torch.Tensor | bool | None]:
-        """CPU copies of the buffers (None before allocation)."""
+    def state(self) -> dict[str, torch.Tensor | bool | int | None]:
+        """CPU copies of the buffers (None before allocation), ``deferred`` and ``reduced``."""
 
         def cpu(t: torch.Tensor | None) -> torch.Tensor | None:
             return None if t is None else t.detach().to("cpu", copy=True)
@@ -180,6 +185,7 @@ class ScoreBuffer:
             "ring": cpu(self.ring),
             "current": cpu(self.current),
             "rejected": cpu(self.rejected),
+            "deferred": self.deferred,
             "reduced": self.reduced,
         }
 
@@ -189,10 +195,12 @@ class ScoreBuffer:
         current: torch.Tensor | None,
         rejected: torch.Tensor | None,
         reduced: bool,
+        deferred: int = 0,
     ) -> None:
         """Restore buffers (already validated) onto the settled device, else the CPU."""
         settled = self.ring.device if (self.device_fixed and self.ring is not None) else None
         self.reduced = False
+        self.deferred = int(deferred)
         if ring is None:
             # Nothing was recorded in the saved run: fresh buffers (where settled) or none yet.
             self.ring = self.current = self.rejected = None

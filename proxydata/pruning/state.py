@@ -5,19 +5,31 @@ Format (version 2; plain data, loadable with ``torch.load(weights_only=True)``):
     {"version": 2, "config": {...}, "epoch": int,
      "pruned_at": int32 tensor (n_tracked,), 0 while kept, else the epoch after which pruned,
      "ring": float32 (T, n_tracked) or None, "current": float32 (2, n_tracked) or None,
-     "rejected": int64 scalar tensor or None, "reduced": bool,
+     "rejected": int64 scalar tensor or None, "deferred": int, "reduced": bool,
      "samplers": {"train": {"epoch": int}, "val": {"epoch": int}},
      "history": [one entry per epoch, numpy arrays as tensors]}
+
+``deferred`` counts the running epoch's ``observe`` calls whose NaN/inf check
+was deferred (logits on an accelerator); ``rejected`` (those of them that held
+NaN/inf) never exceeds it, so it is 0 for logits on the CPU. States written
+before ``deferred`` existed load without that check. ``current[1]`` counts
+every observation, an index repeated within one batch as often as it appears;
+the samplers' coverage counts are rebuilt from it on loading, so they are the
+same before and after a resume.
 
 Version 1 (proxydata 0.1) also stored each sampler's ``pass_number`` and
 ``cursor``; it loads (they are checked and no longer needed: the running
 epoch's observation counts say which samples a new iterator must yield first).
+Its history entries lack ``n_unobserved_<split>``, ``pruned_<split>`` and
+``held_back_<split>``, which are filled in from ``pruned_at``.
 
 :func:`parse_state` checks every field and every invariant — types, shapes,
-ranges, pruning epochs on the schedule, no class below ``min_per_class``,
-no step pruning more than it asks, the history agreeing with ``pruned_at`` —
-and returns a :class:`LoadedState`; the pruner assigns it only afterwards, so a
-bad state dict changes nothing (:class:`~proxydata.CorruptStateError`).
+ranges (EL2N values in ``[0, √2]``, sums at most ``√2`` per observation), pruning
+epochs on the schedule, no class below ``min_per_class``, no step pruning more
+than it asks, both samplers at the pruner's epoch, every history entry complete
+and agreeing with ``pruned_at`` (:mod:`.history_check`) — and returns a
+:class:`LoadedState`; the pruner assigns it only afterwards, so a bad state
+dict changes nothing (:class:`~proxydata.CorruptStateError`).
 """
 
 from __future__ import annotations
@@ -31,6 +43,8 @@ import torch
 
 from .._validation import show
 from ..exceptions import CorruptStateError, ProxydataTypeError
+from ..metrics import EL2N_MAX, EL2N_TOLERANCE
+from .history_check import check_history
 from .schedule import PruningSchedule
 from .split import SplitState
 
@@ -49,6 +63,7 @@ class LoadedState:
     ring: torch.Tensor | None
     current: torch.Tensor | None
     rejected: torch.Tensor | None
+    deferred: int
     reduced: bool
     sampler_epochs: dict[str, int]
     history: list[dict[str, Any]]
@@ -132,17 +147,21 @@ def _check_buffers(sd: dict[str, Any], n: int, interval: int, pruned_at: np.ndar
     if sd["ring"] is None:
         if sd["current"] is not None:
             raise _fail("current must be None when ring is None")
-        return None, None, None
+        return None, None, None, 0
     ring = _tensor(sd["ring"], "ring", (interval, n), "float")
     current = _tensor(sd["current"], "current", (2, n), "float")
-    seen = ring[~torch.isnan(ring)]
-    if seen.numel() and (not bool(torch.isfinite(seen).all()) or seen.min() < 0):
-        raise _fail("ring must hold finite, non-negative EL2N values or NaN")
-    total, count = current[0], current[1]
+    seen = ring[~torch.isnan(ring)].to(torch.float64)
+    high = EL2N_MAX * (1.0 + EL2N_TOLERANCE)
+    if seen.numel() and (not bool(torch.isfinite(seen).all()) or seen.min() < 0 or seen.max() > high):
+        raise _fail(f"ring must hold EL2N values in [0, sqrt(2)] or NaN, got values outside [0, {high:.6f}]")
+    total, count = current[0].to(torch.float64), current[1].to(torch.float64)
     if not bool(torch.isfinite(current).all()) or total.min() < 0 or count.min() < 0:
         raise _fail("current must hold finite, non-negative EL2N sums and counts")
     if not bool(torch.equal(count, count.round())):
         raise _fail("current[1] (observation counts) must hold whole numbers")
+    # Each observation adds at most sqrt(2); float32 summation may add count·2⁻²³ relative error.
+    if bool((total > count * EL2N_MAX * (1.0 + EL2N_TOLERANCE + count * 2.0**-23)).any()):
+        raise _fail("current[0] must hold sums of EL2N values, at most sqrt(2) per observation in current[1]")
     if bool((count[torch.from_numpy(pruned_at != 0)] > 0).any()):
         raise _fail("current holds observations of pruned samples")
     rejected = sd.get("rejected")
@@ -150,11 +169,19 @@ def _check_buffers(sd: dict[str, Any], n: int, interval: int, pruned_at: np.ndar
         rejected = _tensor(rejected, "rejected", (), "int")
         if int(rejected) < 0:
             raise _fail(f"rejected must be >= 0, got {int(rejected)}")
-    return ring, current, rejected
+    deferred = sd.get("deferred")
+    if deferred is not None:  # absent in states of proxydata 0.2 and earlier: rejected unchecked then
+        deferred = _int(deferred, "deferred", 0)
+        if rejected is not None and int(rejected) > deferred:
+            raise _fail(
+                f"rejected is {int(rejected)}, but only {deferred} observe() call(s) of the running epoch "
+                "had their NaN/inf check deferred (logits on an accelerator); on the CPU it is always 0"
+            )
+    return ring, current, rejected, deferred or 0
 
 
 def _check_samplers(
-    samplers: Any, version: int, splits: list[SplitState], pruned_at: np.ndarray
+    samplers: Any, version: int, splits: list[SplitState], pruned_at: np.ndarray, epoch: int
 ) -> dict[str, int]:
     if not isinstance(samplers, dict):
         raise _fail(f"samplers must be a dict, got {type(samplers).__name__}")
@@ -164,6 +191,11 @@ def _check_samplers(
         if not isinstance(st, dict) or "epoch" not in st:
             raise _fail(f"samplers[{split.name!r}] is missing or has no 'epoch'")
         epochs[split.name] = _int(st["epoch"], f"samplers[{split.name!r}]['epoch']", 0)
+        if epochs[split.name] != epoch:  # step() moves both samplers to the pruner's epoch
+            raise _fail(
+                f"samplers[{split.name!r}]['epoch'] is {epochs[split.name]}, but the pruner's epoch is "
+                f"{epoch}; step() keeps them equal"
+            )
         if version == 1:
             kept = int((pruned_at[split.positions] == 0).sum())
             length = -(-kept // split.sampler.num_replicas)
@@ -173,31 +205,16 @@ def _check_samplers(
 
 
 def _check_history(
-    history: Any, epoch: int, schedule: PruningSchedule, splits: list[SplitState], pruned_at: np.ndarray
+    history: Any,
+    epoch: int,
+    version: int,
+    schedule: PruningSchedule,
+    splits: list[SplitState],
+    pruned_at: np.ndarray,
 ) -> list[dict[str, Any]]:
     if not isinstance(history, list) or len(history) != epoch:
         raise _fail(f"history must be a list of {epoch} entries (one per epoch), got {show(history)}")
-    out = convert(history, to_torch=False)
-    for i, entry in enumerate(out, start=1):
-        if not isinstance(entry, dict) or entry.get("epoch") != i:
-            raise _fail(f"history[{i - 1}] must be the entry of epoch {i}, got {show(entry)}")
-        pruning = schedule.prunes_after(i)
-        if entry.get("pruning_step") is not pruning:
-            raise _fail(f"history[{i - 1}]['pruning_step'] must be {pruning}")
-        for split in splits:
-            mine = pruned_at[split.positions]
-            n_kept = int(np.count_nonzero((mine == 0) | (mine > i)))
-            if entry.get(f"n_{split.name}") != n_kept:
-                raise _fail(f"history[{i - 1}]['n_{split.name}'] must be {n_kept} (from pruned_at)")
-            info = entry.get(split.name)
-            if not pruning:
-                continue
-            if not isinstance(info, dict) or not isinstance(info.get("indices"), np.ndarray):
-                raise _fail(f"history[{i - 1}][{split.name!r}] must be a step record with 'indices'")
-            expected = np.sort(split.initial[mine == i])
-            if not np.array_equal(np.sort(info["indices"]), expected):
-                raise _fail(f"history[{i - 1}][{split.name!r}]['indices'] disagree with pruned_at")
-    return out
+    return check_history(convert(history, to_torch=False), version, schedule, splits, pruned_at, _fail)
 
 
 def parse_state(
@@ -222,12 +239,12 @@ def parse_state(
     epoch = _int(sd["epoch"], "epoch", 0, schedule.epochs)
     pruned_at = _tensor(sd["pruned_at"], "pruned_at", (n_tracked,), "int").numpy().astype(np.int64)
     _check_pruned_at(pruned_at, epoch, schedule, splits, min_per_class)
-    ring, current, rejected = _check_buffers(sd, n_tracked, schedule.interval, pruned_at)
+    ring, current, rejected, deferred = _check_buffers(sd, n_tracked, schedule.interval, pruned_at)
     reduced = sd.get("reduced", False)
     if not isinstance(reduced, bool):
         raise _fail(f"reduced must be a bool, got {show(reduced)}")
-    sampler_epochs = _check_samplers(sd["samplers"], int(version), splits, pruned_at)
-    history = _check_history(sd["history"], epoch, schedule, splits, pruned_at)
+    sampler_epochs = _check_samplers(sd["samplers"], int(version), splits, pruned_at, epoch)
+    history = _check_history(sd["history"], epoch, int(version), schedule, splits, pruned_at)
     return LoadedState(
-        epoch, pruned_at.astype(np.int32), ring, current, rejected, reduced, sampler_epochs, history
+        epoch, pruned_at.astype(np.int32), ring, current, rejected, deferred, reduced, sampler_epochs, history
     )

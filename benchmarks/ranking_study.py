@@ -1,0 +1,347 @@
+"""Ranking fidelity on CIFAR-10: does each data selection keep the order of NAS-Bench-201 cells?
+
+Four steps, each resumable and each writing its own file under ``benchmarks/results/``:
+
+``sample``
+    Draw the fixed architecture sample: ``--cells`` (60) NAS-Bench-201 cells,
+    one from each of 60 equal-count strata of the table's CIFAR-10 200-epoch
+    accuracy (:func:`proxydata.fidelity.sample_nb201_architectures`, seed 0);
+    written to ``ranking_architectures.json`` with how it was drawn.
+``pilot``
+    The noise ceiling first: full data's seed-to-seed Kendall tau for recipes of
+    equal cost (pool size x epochs = constant), on a stratified subset of the
+    sample; one file per recipe, ``ranking_pilot_<recipe>.jsonl``.
+``study``
+    Every cell of the sample trained on full data, on each of the six Moser
+    proxies at r in {0.1, 0.25, 0.5} and on BDP's final kept training set
+    (a paper-strength DARTS-V1 search on the same pool), 2 seeds, at the chosen
+    recipe; ``ranking.jsonl`` (the selections' indices in ``ranking_selections.json``).
+``report``
+    Print the agreement table of a study file.
+
+Run in the background, e.g. ``nice python benchmarks/ranking_study.py study --shard 0/2 &``
+and ``--shard 1/2`` for two processes on one file; a rerun continues where it stopped.
+The shared data (``$PROXYDATA_SHARED_DATA`` or ``../shared/data``) must hold
+``cifar10_16x16.npz``, ``cifar10.npz`` (for 32 px), ``nb201_splits.npz`` and
+``nb201_accuracies.csv.gz``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import TensorDataset
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+ARCH_FILE = RESULTS / "ranking_architectures.json"
+SELECTIONS_FILE = RESULTS / "ranking_selections.json"
+STUDY_FILE = RESULTS / "ranking.jsonl"
+METHODS = ("rs", "cc-rs", "km-or", "cc-or", "ae", "tl")
+RATIOS = (0.1, 0.25, 0.5)
+TRUTH = "cifar10_test_200ep"
+
+#: Recipes of equal cost (pool x epochs = 8,000 sample-epochs) compared by the pilot;
+#: every one C = 8, N = 1, 16 px, batch 64, NAS-Bench-201's SGD recipe shortened.
+RECIPES: dict[str, dict[str, Any]] = {
+    "p500-e16": {"pool": 500, "epochs": 16},
+    "p1000-e8": {"pool": 1000, "epochs": 8},
+    "p2000-e4": {"pool": 2000, "epochs": 4},
+}
+NETWORK = {"C": 8, "N": 1, "num_classes": 10, "in_channels": 3}
+BATCH = 64
+TEST_SIZE = 2000
+RESOLUTION = 16
+
+
+def shared_data_dir() -> Path:
+    env = os.environ.get("PROXYDATA_SHARED_DATA")
+    path = Path(env) if env else REPO.parent / "shared" / "data"
+    if not path.is_dir():
+        raise SystemExit(f"shared data not found at {path}: set PROXYDATA_SHARED_DATA")
+    return path
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def load_table() -> Any:
+    from proxydata.nas import NB201Table
+
+    return NB201Table(shared_data_dir() / "nb201_accuracies.csv.gz")
+
+
+def stratified(labels: np.ndarray, pool: np.ndarray, size: int, seed: int) -> np.ndarray:
+    """``size`` of the ``pool`` positions with the pool's class proportions (sorted)."""
+    from proxydata.data import split_indices
+
+    first, _ = split_indices(pool.size, size / pool.size, seed=seed, stratify=labels[pool])
+    return np.sort(pool[first])
+
+
+def load_data(pool_size: int) -> tuple[TensorDataset, TensorDataset, TensorDataset, dict[str, Any]]:
+    """The training pool, a validation split of the same size (for BDP's search) and the test set.
+
+    The pool is a class-stratified draw (seed 0) from NAS-Bench-201's
+    ``cifar10valid_train`` half, the validation split one (seed 1) from its
+    ``cifar10valid_valid`` half, the test set ``TEST_SIZE`` stratified CIFAR-10
+    test images (seed 2). Float tensors in [0, 1], channels first.
+    """
+    data = shared_data_dir()
+    with np.load(data / "cifar10_16x16.npz") as z:
+        x, y, xt, yt = z["x_train"], z["y_train"].astype(np.int64), z["x_test"], z["y_test"].astype(np.int64)
+    with np.load(data / "nb201_splits.npz") as z:
+        train_half, valid_half = (
+            z["cifar10valid_train"].astype(np.int64),
+            z["cifar10valid_valid"].astype(np.int64),
+        )
+    pool = stratified(y, train_half, pool_size, 0)
+    val = stratified(y, valid_half, pool_size, 1)
+    test = stratified(yt, np.arange(yt.size), TEST_SIZE, 2)
+
+    def tensors(images: np.ndarray, labels: np.ndarray) -> TensorDataset:
+        t = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(255.0)
+        return TensorDataset(t.contiguous(), torch.from_numpy(labels))
+
+    provenance = {
+        "data": f"cifar10_16x16.npz sha256 {sha256(data / 'cifar10_16x16.npz')[:16]}",
+        "pool": f"{pool_size} of nb201 cifar10valid_train, stratified, seed 0",
+        "test": f"{TEST_SIZE} CIFAR-10 test images, stratified, seed 2",
+        "resolution": RESOLUTION,
+    }
+    return tensors(x[pool], y[pool]), tensors(x[val], y[val]), tensors(xt[test], yt[test]), provenance
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from proxydata.fidelity import sample_nb201_architectures
+
+    table = load_table()
+    cells = sample_nb201_architectures(table, args.cells, column=TRUTH, seed=0)
+    record = {
+        "how": (
+            f"{args.cells} NAS-Bench-201 cells: the table's cells sorted by {TRUTH} (ties by genotype "
+            f"string) cut into {args.cells} equal-count strata, one cell drawn uniformly from each "
+            "with numpy.random.default_rng(0) (proxydata.fidelity.sample_nb201_architectures)"
+        ),
+        "table_sha256": sha256(Path(table.path)),
+        "column": TRUTH,
+        "seed": 0,
+        "cells": [{"arch": c, TRUTH: table.lookup(c)[TRUTH]} for c in cells],
+    }
+    ARCH_FILE.write_text(json.dumps(record, indent=1) + "\n")
+    accs = [c[TRUTH] for c in record["cells"]]
+    print(f"{len(cells)} cells, {TRUTH} from {min(accs):.2f} to {max(accs):.2f} -> {ARCH_FILE}")
+    return 0
+
+
+def sample_cells() -> list[str]:
+    if not ARCH_FILE.exists():
+        raise SystemExit(f"{ARCH_FILE} missing: run the 'sample' step first")
+    return [c["arch"] for c in json.loads(ARCH_FILE.read_text())["cells"]]
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    try:
+        i, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shard must be i/n, got {text!r}") from None
+    if not 0 <= i < n:
+        raise argparse.ArgumentTypeError(f"--shard must be i/n with 0 <= i < n, got {text!r}")
+    return i, n
+
+
+def cmd_pilot(args: argparse.Namespace) -> int:
+    from proxydata.fidelity import ranking_study
+
+    cells = sample_cells()
+    # every (len/k)-th cell of the stratified sample: a stratified subset
+    pilot_cells = cells[:: max(1, len(cells) // args.pilot_cells)][: args.pilot_cells]
+    table = load_table()
+    for name in args.recipes:
+        recipe = RECIPES[name]
+        pool, _, test, provenance = load_data(recipe["pool"])
+        out = RESULTS / f"ranking_pilot_{name}.jsonl"
+        study = ranking_study(
+            pool,
+            test,
+            {"full": None},
+            pilot_cells,
+            seeds=range(args.seeds),
+            epochs=recipe["epochs"],
+            batch_size=BATCH,
+            table=table,
+            truth_column=TRUTH,
+            network_kwargs=NETWORK,
+            out=out,
+            settings={"recipe": name, **provenance},
+            shard=args.shard,
+            n_bootstrap=0,
+            progress=not args.no_progress,
+        )
+        ref = study.agreement[0]
+        nan = float("nan")
+        print(
+            f"{name}: {ref['architectures']} complete cells, seed-to-seed tau {ref['ceiling']:.3f} "
+            f"(top half {ref['ceiling_top']:.3f}), tau vs NB201 {ref.get('tau_truth', nan):.3f}"
+        )
+    return 0
+
+
+def build_selections(recipe: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """Every selection of the study as pool positions, computed once and saved."""
+    from torch.utils.data import DataLoader
+
+    from proxydata import BiLevelPruner, IndexedDataset, make_proxy
+    from proxydata.nas import SearchNetwork, search
+
+    if SELECTIONS_FILE.exists():
+        saved = json.loads(SELECTIONS_FILE.read_text())
+        if saved["recipe"] == args.recipe:
+            return saved
+        raise SystemExit(f"{SELECTIONS_FILE} belongs to recipe {saved['recipe']!r}, not {args.recipe!r}")
+    pool, val, _, _ = load_data(recipe["pool"])
+    y = pool.tensors[1].numpy()
+    selections: dict[str, Any] = {"full": None}
+    seconds: dict[str, float] = {}
+    kwargs = {
+        "km-or": {"n_clusters": 50},
+        "ae": {"epochs": 10},
+        "tl": {"backbone": "scratch", "epochs": 10, "score_epoch": 10},
+    }
+    for method in METHODS:
+        for ratio in RATIOS:
+            start = time.process_time()
+            proxy = make_proxy(
+                method, pool, ratio=ratio, seed=0, targets=y, progress=False, **kwargs.get(method, {})
+            )
+            selections[f"{method} r={ratio}"] = proxy.indices.tolist()
+            seconds[f"{method} r={ratio}"] = time.process_time() - start
+            print(f"{method} r={ratio}: {proxy.indices.size} kept", flush=True)
+    # BDP at the paper's strength: DARTS-V1, 20 epochs, prune every 2 epochs 9 x 10.67 %
+    # of each split (each ends at 4 %), our class-balance limit; its final kept training set.
+    both = TensorDataset(
+        torch.cat([pool.tensors[0], val.tensors[0]]), torch.cat([pool.tensors[1], val.tensors[1]])
+    )
+    n = len(pool)
+    targets = both.tensors[1].numpy()
+    start = time.process_time()
+    pruner = BiLevelPruner(
+        targets,
+        np.arange(n),
+        np.arange(n, 2 * n),
+        epochs=20,
+        interval=2,
+        train_prune_ratio=round(0.96 / 9, 4),
+        val_prune_ratio=round(0.96 / 9, 4),
+        seed=0,
+    )
+    ds = IndexedDataset(both)
+    result = search(
+        SearchNetwork(**NETWORK, algo="darts", seed=0),
+        DataLoader(ds, batch_size=BATCH, sampler=pruner.train_sampler),
+        DataLoader(ds, batch_size=BATCH, sampler=pruner.val_sampler),
+        algo="darts-v1",
+        epochs=20,
+        pruner=pruner,
+        seed=0,
+        progress=False,
+    )
+    selections["bdp 4%"] = np.sort(pruner.kept_train).tolist()
+    seconds["bdp 4%"] = time.process_time() - start
+    print(f"bdp: {len(selections['bdp 4%'])} kept, found {result.genotype}", flush=True)
+    saved = {
+        "recipe": args.recipe,
+        "how": {
+            "proxies": "make_proxy(method, pool, ratio, seed=0) with " + json.dumps(kwargs),
+            "bdp": "DARTS-V1 search C=8 N=1, 20 epochs, batch 64, BiLevelPruner(interval=2, "
+            "train/val_prune_ratio=0.1067, class_balance=True, seed=0) on the pool + a validation "
+            "split of the same size; the final kept_train",
+        },
+        "cpu_seconds": seconds,
+        "selections": selections,
+    }
+    SELECTIONS_FILE.write_text(json.dumps(saved) + "\n")
+    return saved
+
+
+def cmd_study(args: argparse.Namespace) -> int:
+    from proxydata.fidelity import ranking_study
+
+    recipe = RECIPES[args.recipe]
+    saved = build_selections(recipe, args)
+    pool, _, test, provenance = load_data(recipe["pool"])
+    study = ranking_study(
+        pool,
+        test,
+        saved["selections"],
+        sample_cells(),
+        seeds=range(args.seeds),
+        epochs=recipe["epochs"],
+        batch_size=BATCH,
+        table=load_table(),
+        truth_column=TRUTH,
+        network_kwargs=NETWORK,
+        out=STUDY_FILE,
+        settings={"recipe": args.recipe, **provenance},
+        shard=args.shard,
+        n_bootstrap=0,
+        progress=not args.no_progress,
+    )
+    print(f"{len(study.rows)} rows in {STUDY_FILE}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from proxydata.fidelity import read_study, study_agreement
+
+    _, rows = read_study(args.file)
+    for a in study_agreement(rows, truth_column=TRUTH, n_bootstrap=args.bootstrap):
+        print(
+            f"{a['selection']:>14}  n={a['architectures']:3d}  tau={a['tau']:+.3f}"
+            f"  cross={a['tau_cross']:+.3f}  ceiling={a['ceiling']:+.3f}"
+            f"  top: cross={a['tau_cross_top']:+.3f} ceiling={a['ceiling_top']:+.3f}"
+            f"  truth={a.get('tau_truth', float('nan')):+.3f}  cost={a['cost']:.3f}"
+        )
+    return 0
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="step", required=True)
+    s = sub.add_parser("sample")
+    s.add_argument("--cells", type=int, default=60)
+    for name in ("pilot", "study"):
+        s = sub.add_parser(name)
+        s.add_argument("--seeds", type=int, default=2)
+        s.add_argument("--shard", type=parse_shard, default=(0, 1))
+        s.add_argument("--no-progress", action="store_true")
+        s.add_argument("--threads", type=int, default=1)
+    sub.choices["pilot"].add_argument("--recipes", nargs="+", choices=list(RECIPES), default=list(RECIPES))
+    sub.choices["pilot"].add_argument("--pilot-cells", type=int, default=15)
+    sub.choices["study"].add_argument("--recipe", choices=list(RECIPES), required=True)
+    s = sub.add_parser("report")
+    s.add_argument("file", nargs="?", default=str(STUDY_FILE))
+    s.add_argument("--bootstrap", type=int, default=0)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    torch.set_num_threads(getattr(args, "threads", 1))
+    return {"sample": cmd_sample, "pilot": cmd_pilot, "study": cmd_study, "report": cmd_report}[args.step](
+        args
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

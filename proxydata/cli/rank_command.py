@@ -1,0 +1,231 @@
+"""``proxydata rank``: does a static proxy keep the ranking of architectures? (a ranking study)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+from typing import Any
+
+import numpy as np
+
+from .._validation import check_fraction, check_ratio
+from .checks import (
+    UsageError,
+    check_device_available,
+    check_int_flags,
+    check_output,
+    check_source,
+    check_table,
+)
+from .options import METHODS, normalize_method
+from .runtime import torch_threads
+
+__all__ = ["QUICK", "cmd_rank", "rank_report"]
+
+#: What ``--quick`` sets (each only where the flag was not given): a study of a
+#: minute or two on 2 CPU cores, on scikit-learn's digits, for CI and a first look.
+QUICK: dict[str, Any] = {
+    "data": "digits",
+    "methods": ["rs", "cc-or"],
+    "ratios": [0.5],
+    "sample": 6,
+    "epochs": 2,
+    "seeds": 2,
+    "C": 4,
+    "N": 1,
+    "train_size": 600,
+    "bootstrap": 100,
+}
+#: Defaults of the flags ``--quick`` may set (None in the parser, so a given flag is seen).
+DEFAULTS: dict[str, Any] = {
+    "data": None,
+    "methods": ["rs", "cc-rs", "km-or", "cc-or"],
+    "ratios": [0.1, 0.25, 0.5],
+    "sample": 20,
+    "epochs": 12,
+    "seeds": 2,
+    "C": 8,
+    "N": 1,
+    "train_size": 0,
+    "bootstrap": 1000,
+}
+
+
+def _resolve(args: argparse.Namespace) -> None:
+    """Fill each flag not given from ``--quick`` or the defaults (a flag given always wins)."""
+    for name, default in DEFAULTS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, QUICK[name] if args.quick else default)
+    if args.data is None:
+        raise UsageError("--data is required (or --quick for a study on digits)")
+
+
+def _read_architectures(path: str) -> list[str]:
+    """Genotype strings from a file: one per line (``#`` comments), or the JSON of a sample file."""
+    from ..nas import Genotype
+
+    if not os.path.isfile(path):
+        raise UsageError(f"--architectures: no such file {path!r}")
+    with open(path, encoding="utf-8") as fh:
+        text = fh.read()
+    if text.lstrip().startswith("{") or text.lstrip().startswith("["):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"--architectures {path!r}: not valid JSON ({exc})") from None
+        items = data.get("cells", data) if isinstance(data, dict) else data
+        lines = [c["arch"] if isinstance(c, dict) else c for c in items]
+    else:
+        lines = [line.split("#")[0].strip() for line in text.splitlines()]
+        lines = [line for line in lines if line]
+    try:
+        return [str(Genotype.parse(line)) for line in lines]
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"--architectures {path!r}: {exc}") from None
+
+
+def _random_architectures(k: int, seed: int) -> list[str]:
+    """``k`` distinct NAS-Bench-201 cells drawn uniformly (``numpy.random.default_rng(seed)``)."""
+    from ..nas import NB201_OPS, Genotype
+
+    rng = np.random.default_rng(seed)
+    cells: list[str] = []
+    while len(cells) < k:
+        cell = str(Genotype(tuple(str(op) for op in rng.choice(NB201_OPS, size=6))))
+        if cell not in cells:
+            cells.append(cell)
+    return cells
+
+
+def _check_rank(args: argparse.Namespace) -> str | None:
+    _resolve(args)
+    args.methods = [normalize_method(m) for m in args.methods]
+    for method in args.methods:
+        if method not in METHODS:
+            raise UsageError(f"--methods: {method!r} is not one of {', '.join(METHODS)}")
+    for ratio in args.ratios:
+        check_ratio(ratio, "--ratios")
+    check_int_flags(
+        args,
+        {
+            "--sample": 3,
+            "--epochs": 1,
+            "--seeds": 1,
+            "--C": 1,
+            "--N": 1,
+            "--train-size": 0,
+            "--batch-size": 1,
+            "--bootstrap": 0,
+            "--threads": 0,
+        },
+    )
+    check_fraction(args.test_fraction, "--test-fraction", low_open=True, high_open=True)
+    check_output(args.output, suffixes=(".jsonl",))
+    check_device_available(args.device, "--device")
+    check_source(args.data, args.download)
+    return check_table(args.table)
+
+
+def cmd_rank(args: argparse.Namespace) -> int:
+    """``proxydata rank``: train sampled architectures on full data and on each proxy; print the agreement."""
+    from torch.utils.data import Subset
+
+    from ..data import split_indices
+    from ..fidelity import ranking_study, sample_nb201_architectures
+    from ..nas import NB201Table
+    from ..samplers import make_proxy
+    from ..sources import load_source
+    from .search_command import source_test_split
+
+    table_path = _check_rank(args)
+    table = NB201Table(table_path) if table_path else None
+    if args.architectures:
+        archs = _read_architectures(args.architectures)
+    elif table is not None:
+        archs = sample_nb201_architectures(table, args.sample, column=args.truth_column, seed=args.seed)
+    else:
+        archs = _random_architectures(args.sample, args.seed)
+    progress = not args.no_progress
+    dataset = load_source(args.data, download=args.download)
+    targets = np.asarray(dataset.targets, dtype=np.int64)
+    test_set = source_test_split(args.data, args.download)
+    pool = np.arange(targets.size, dtype=np.int64)
+    test_note = "the source's test split"
+    if test_set is None:
+        keep, held = split_indices(targets.size, 1.0 - args.test_fraction, seed=args.seed, stratify=targets)
+        pool, test_set = keep, Subset(dataset, held.tolist())
+        test_note = f"stratified hold-out of {held.size} samples"
+    if args.train_size and args.train_size < pool.size:
+        first, _ = split_indices(
+            pool.size, args.train_size / pool.size, seed=args.seed, stratify=targets[pool]
+        )
+        pool = np.sort(pool[first])
+    train_set = Subset(dataset, pool.tolist())
+    print(
+        f"ranking {len(archs)} cells on {args.data}: training pool {pool.size}, test {len(test_set)} "
+        f"({test_note}), {args.epochs} epochs, {args.seeds} seeds"
+    )
+    with torch_threads(args.threads):
+        selections: dict[str, Any] = {"full": None}
+        for method in args.methods:
+            for ratio in args.ratios:
+                proxy = make_proxy(
+                    method, train_set, ratio=ratio, seed=args.seed, targets=targets[pool], progress=progress
+                )
+                selections[f"{method} r={ratio:g}"] = proxy.indices
+        study = ranking_study(
+            train_set,
+            test_set,
+            selections,
+            archs,
+            seeds=range(args.seeds),
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            table=table,
+            truth_column=args.truth_column,
+            network_kwargs={
+                "C": args.C,
+                "N": args.N,
+                "num_classes": int(targets.max()) + 1,
+                "in_channels": int(train_set[0][0].shape[0]),
+            },
+            out=args.output,
+            settings={"data": args.data, "train_size": int(pool.size), "seed": args.seed},
+            device=args.device,
+            n_bootstrap=args.bootstrap,
+            progress=progress,
+        )
+    for line in rank_report(study.agreement):
+        print(line)
+    if args.output:
+        print(f"wrote {args.output}")
+    return 0
+
+
+def _f(value: Any, spec: str = "+.2f") -> str:
+    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
+
+
+def rank_report(agreement: list[dict[str, Any]]) -> list[str]:
+    """The agreement table printed after a study: one line per selection."""
+    truth = "tau_truth" in agreement[0]
+    head = f"{'selection':<16} {'r':>5} {'tau':>6} {'tau x':>6} {'ceil':>6} {'top10':>6}"
+    head += f" {'tau top':>7} {'ceil top':>8}" + (f" {'tau GT':>6}" if truth else "") + f" {'cost':>6}"
+    lines = [head, "-" * len(head)]
+    for a in agreement:
+        line = (
+            f"{a['selection']:<16} {a['ratio']:>5.2f} {_f(a['tau']):>6} {_f(a['tau_cross']):>6} "
+            f"{_f(a['ceiling']):>6} {_f(a.get('top_k_overlap'), '.2f'):>6} {_f(a['tau_cross_top']):>7} "
+            f"{_f(a['ceiling_top']):>8}"
+        )
+        if truth:
+            line += f" {_f(a.get('tau_truth')):>6}"
+        lines.append(line + f" {_f(a['cost'], '.2f'):>6}")
+    lines.append(
+        "tau: Kendall tau-b of the seed means vs full data; tau x: across different seeds "
+        "(compare with ceil, full data's own seed-to-seed tau); top: the better half of the cells"
+        + ("; tau GT: vs the table" if truth else "")
+    )
+    return lines
