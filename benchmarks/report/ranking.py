@@ -85,7 +85,7 @@ def figure(agreement: list[dict[str, Any]], path: Path) -> bool:
     for ax, suffix, title in ((axes[0], "", "all cells"), (axes[1], "_top", "top half (by NB201)")):
         ceiling = ref[f"ceiling{suffix}"]
         lo, hi = ref.get(f"ceiling{suffix}_ci", [math.nan, math.nan])
-        ax.axhspan(lo, hi, color="0.85", label="full data seed-to-seed (95 % CI)")
+        ax.axhspan(lo, hi, color="0.85", label="its family-wise 95 % interval")
         ax.axhline(ceiling, color="k", lw=1.5, label="ceiling: full data seed-to-seed τ")
         for method in METHOD_ORDER:
             pts = sorted(
@@ -111,7 +111,7 @@ def figure(agreement: list[dict[str, Any]], path: Path) -> bool:
         ax.set_xlabel("kept share r of the training pool")
         ax.set_title(title)
     axes[0].set_ylabel("Kendall τ with full data (across seeds)")
-    axes[1].legend(fontsize=7, loc="lower right")
+    axes[1].legend(fontsize=7, loc="upper left", ncol=2, framealpha=0.9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
