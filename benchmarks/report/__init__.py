@@ -12,5 +12,6 @@ the planned grid; never ``reproduce``):
 6. ``claims_static`` and ``claims_bdp`` — the verdicts of *Less is More* and of BDP;
 7. ``figures``    — the PNG figures;
 8. ``rerun``      — the note on whether the records reproduce;
+   ``ranking``    — the ranking-fidelity section, from the ranking study's own files;
 9. ``page``       — the page: rules first, then "In short" (after Holm over every test), sections.
 """

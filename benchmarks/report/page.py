@@ -22,6 +22,7 @@ from .claims_bdp import (
 from .claims_static import MARGIN, TIME_GAP, static_claims
 from .claims_tables import T1_MARGIN, table1_section, table2_section
 from .figures import figures
+from .ranking import ranking_section
 from .records import Record, algo_rank, group_key, is_static, load_records
 from .rerun import rerun_note
 from .statistics import ALPHA, MIN_SEEDS, fmt_p
@@ -360,5 +361,7 @@ def write_report(jsonl: Path, md_path: Path, fig_dir: Path) -> None:
         "## Static proxies (*Less is More*)",
         "",
         *static_section(records, static),
+        "",
+        *ranking_section(jsonl.parent, fig_dir),
     ]
     md_path.write_text("\n".join(lines), encoding="utf-8")
