@@ -17,7 +17,7 @@ import numbers
 import warnings
 from typing import Any
 
-from .. import BiLevelPruner
+from ..pruning import BiLevelPruner
 from .._validation import show
 from ..exceptions import ProxydataTypeError, ProxydataValueError
 from ..pruning.history import entry_scalars

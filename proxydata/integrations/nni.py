@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn, optim
 
-from .. import BiLevelPruner
+from ..pruning import BiLevelPruner
 from .._validation import show
 from ..exceptions import ProxydataTypeError
 from .lightning import PrunerCallbackHooks
