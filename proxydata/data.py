@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+import numbers
 from collections.abc import Mapping
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -25,6 +27,7 @@ __all__ = [
     "get_targets",
     "is_label_container",
     "round_half_up",
+    "share_count",
     "split_indices",
 ]
 
@@ -239,11 +242,12 @@ def __getattr__(name: str) -> Any:
 
 
 def round_half_up(x: float) -> int:
-    """Round half up, ``floor(x + 0.5)``: the library's ``round`` for kept counts.
+    """Round half up, ``floor(x + 0.5)``, of a float as it is.
 
-    Python's ``round`` rounds halves to even (``round(2.5) == 2``); kept counts
-    use this rule instead, so ``r = 0.5`` of 5 samples keeps 3 and counts grow
-    monotonically with ``n``.
+    Python's ``round`` rounds halves to even (``round(2.5) == 2``). Counts derived
+    from a ratio use :func:`share_count` instead, which forms ``r * n`` exactly
+    from the decimal ``r`` prints as (``0.145 * 100`` in floats is just below
+    ``14.5``).
 
     Parameters
     ----------
@@ -256,6 +260,38 @@ def round_half_up(x: float) -> int:
     return math.floor(x + 0.5)
 
 
+def share_count(n: int, share: float) -> int:
+    """How many of ``n`` items a share keeps: ``floor(share * n + 1/2)``, computed as written.
+
+    The library's one rule for counts derived from a ratio (a proxy's kept count,
+    a pruning step's count, a split's size). The product is formed from the
+    decimal that ``share`` prints as (``repr(float(share))``), in exact rational
+    arithmetic, so the result is what a person computes from the formula:
+    ``share_count(100, 0.145)`` is 15 (``14.5`` rounded half up), although the
+    binary float product ``0.145 * 100`` is ``14.499999999999998``.
+
+    Parameters
+    ----------
+    n : int >= 0
+    share : float
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> share_count(100, 0.145), share_count(5, 0.5), share_count(10, 0.04)
+    (15, 3, 0)
+    """
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
+        raise ProxydataValueError(f"n must be an integer >= 0, got {n!r}")
+    if isinstance(share, bool) or not isinstance(share, numbers.Real) or not math.isfinite(share):
+        raise ProxydataValueError(f"share must be a finite number, got {share!r}")
+    exact = Fraction(repr(float(share))) * int(n) + Fraction(1, 2)
+    return math.floor(exact)
+
+
 def split_indices(
     n: int,
     fraction: float = 0.5,
@@ -265,8 +301,8 @@ def split_indices(
     """Split ``range(n)`` into two disjoint parts, e.g. DARTS's train/val halves.
 
     The first part holds ``round(fraction * n)`` indices, or with ``stratify``
-    ``round(fraction * n_c)`` of every class ``c``, halves rounded up (so both parts keep the class
-    proportions). Both parts are returned sorted.
+    ``round(fraction * n_c)`` of every class ``c``, halves rounded up (:func:`share_count`; so both
+    parts keep the class proportions). Both parts are returned sorted.
 
     Parameters
     ----------
@@ -287,14 +323,14 @@ def split_indices(
     rng = np.random.default_rng(check_seed(seed))
     if stratify is None:
         perm = rng.permutation(n)
-        k = round_half_up(frac * n)
+        k = share_count(n, frac)
         first = perm[:k]
     else:
         y = check_labels(stratify, "stratify", n=n)
         parts = []
         for c in np.unique(y):
             members = np.flatnonzero(y == c)
-            k = round_half_up(frac * members.size)
+            k = share_count(int(members.size), frac)
             parts.append(rng.permutation(members)[:k])
         first = np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
     first = np.sort(first.astype(np.int64))

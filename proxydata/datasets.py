@@ -21,7 +21,28 @@ from ._validation import check_bool, check_float, check_labels
 from .exceptions import ProxydataTypeError, ProxydataValueError
 from .items import default_scale, pixels_to_float
 
-__all__ = ["ArrayDataset", "load_digits", "load_npz", "load_torchvision"]
+__all__ = ["ArrayDataset", "check_finite_images", "load_digits", "load_npz", "load_torchvision"]
+
+
+def check_finite_images(images: np.ndarray, name: str, *, chunk: int = 4096) -> None:
+    """Refuse float images holding NaN or inf, naming ``name`` and the first bad image.
+
+    Integer images pass untouched; float images are scanned ``chunk`` images at
+    a time (no full-size boolean copy). Every sampler and search would fail on
+    such values later, after minutes of work; here it fails before any.
+    """
+    if images.dtype.kind != "f" or images.ndim == 0:
+        return
+    for start in range(0, images.shape[0], chunk):
+        block = images[start : start + chunk]
+        finite = np.isfinite(block.reshape(block.shape[0], -1)).all(axis=1)
+        if not finite.all():
+            first = start + int(np.flatnonzero(~finite)[0])
+            bad = int((~np.isfinite(images)).sum())
+            raise ProxydataValueError(
+                f"{name} must be finite, got {bad} NaN or inf value(s) (first in image {first}); "
+                "clean or drop those images first"
+            )
 
 
 class ArrayDataset(Dataset):
@@ -71,6 +92,7 @@ class ArrayDataset(Dataset):
             raise ProxydataValueError(f"images must be 3-D or 4-D, got shape {tuple(arr.shape)}")
         if arr.dtype.kind not in "uif":
             raise ProxydataTypeError(f"images must be numeric, got dtype {arr.dtype}")
+        check_finite_images(arr, "images")
         self.images = np.ascontiguousarray(arr)
         self.targets = check_labels(targets, "targets", n=arr.shape[0])
         if scale is None:
@@ -130,7 +152,8 @@ def load_npz(path: str, split: str = "train", *, scale: float | None = None) -> 
     Raises
     ------
     ValueError
-        A missing or unreadable file, absent arrays, float images outside ``[0, 1]``.
+        A missing or unreadable file, absent arrays, float images outside ``[0, 1]``
+        or holding NaN/inf.
     TypeError
         Labels that are not integers.
     """
@@ -147,6 +170,7 @@ def load_npz(path: str, split: str = "train", *, scale: float | None = None) -> 
     if images is None or labels is None:
         raise ProxydataValueError(f"npz file {path!r} lacks arrays {kx!r}/{ky!r}; it has {files}")
     targets = check_labels(labels, f"{ky} of {path!r}")
+    check_finite_images(images, f"{kx} of {path!r}")
     if images.dtype.kind == "f" and scale is None and images.size:
         lo, hi = float(np.nanmin(images)), float(np.nanmax(images))
         if lo < 0.0 or hi > 1.0:

@@ -31,7 +31,6 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import permutations
 from typing import Any
 
 import numpy as np
@@ -484,9 +483,8 @@ def _matrix(rows: list[dict[str, Any]], selection: str, archs: list[str], seeds:
     return np.array([[at.get((a, s), np.nan) for s in seeds] for a in archs], dtype=np.float64)
 
 
-def _cross_tau(x: np.ndarray, y: np.ndarray, same: bool) -> float:
-    """Mean over seed pairs ``i != j`` of ``tau(x[:, i], y[:, j])`` (``same``: x is y, each pair once)."""
-    pairs = [(i, j) for i, j in permutations(range(x.shape[1]), 2) if not same or i < j]
+def _cross_tau(x: np.ndarray, y: np.ndarray, pairs: list[tuple[int, int]]) -> float:
+    """Mean over the column pairs ``(i, j)`` of ``tau(x[:, i], y[:, j])`` (NaN without pairs)."""
     if not pairs:
         return float("nan")
     return float(np.mean([_tau(x[:, i], y[:, j]) for i, j in pairs]))
@@ -527,8 +525,9 @@ def study_agreement(
 
     - ``tau`` / ``rho`` / ``top_k_overlap``: :func:`~proxydata.metrics.ranking_agreement`
       of ``F``'s seed means against ``A``'s seed means;
-    - ``tau_cross``: ``mean_{i != j} tau(A[:, i], F[:, j])`` (pairs of different
-      seeds, so a shared initialisation cannot inflate it);
+    - ``tau_cross``: ``mean_{i != j} tau(A[:, i], F[:, j])`` over every seed
+      ``i`` of the selection and every other seed ``j`` of the reference (pairs
+      of different seeds, so a shared initialisation cannot inflate it);
     - ``ceiling``: full data's seed-to-seed agreement
       ``mean_{i < j} tau(F[:, i], F[:, j])``, the same estimator on the reference;
     - ``gap``: ``tau_cross - ceiling`` (its interval, from the same resamples,
@@ -594,6 +593,10 @@ def study_agreement(
         sel = sel_full[complete]
         ref = _matrix(rows, reference, all_archs, common)[complete]
         ref_all = ref_full[complete]
+        pairs = (
+            [(i, j) for i, s in enumerate(common) for j, r in enumerate(seeds) if s != r],
+            [(i, j) for i in range(len(seeds)) for j in range(i + 1, len(seeds))],
+        )
         mine = [r for r in rows if r["selection"] == name]
         entry: dict[str, Any] = {
             "selection": name,
@@ -617,6 +620,7 @@ def study_agreement(
             stats = _stats_with_intervals(
                 (sel, ref, ref_all, truth if has_truth else None),
                 np.flatnonzero(mask),
+                pairs=pairs,
                 top_k=top_k,
                 is_reference=name == reference,
                 n_bootstrap=n_bootstrap,
@@ -637,6 +641,7 @@ def _stats_with_intervals(
     arrays: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None],
     idx: np.ndarray,
     *,
+    pairs: tuple[list[tuple[int, int]], list[tuple[int, int]]],
     top_k: int,
     is_reference: bool,
     n_bootstrap: int,
@@ -647,7 +652,7 @@ def _stats_with_intervals(
 
     def at(pick: np.ndarray, rank_only: bool = False) -> dict[str, float]:
         sel, ref, ref_all, truth = (None if a is None else a[pick] for a in arrays)
-        return _half_stats(sel, ref, ref_all, truth, top_k, is_reference, rank_only=rank_only)
+        return _half_stats(sel, ref, ref_all, truth, pairs, top_k, is_reference, rank_only=rank_only)
 
     out: dict[str, Any] = dict(at(idx))
     if n_bootstrap and idx.size >= 3:
@@ -665,12 +670,17 @@ def _half_stats(
     ref: np.ndarray,
     ref_all: np.ndarray,
     truth: np.ndarray | None,
+    pairs: tuple[list[tuple[int, int]], list[tuple[int, int]]],
     top_k: int,
     is_reference: bool,
     *,
     rank_only: bool = False,
 ) -> dict[str, float]:
-    """The agreement statistics of one set of architectures (see :func:`study_agreement`)."""
+    """The agreement statistics of one set of architectures (see :func:`study_agreement`).
+
+    ``pairs``: the (selection seed column, reference seed column) pairs of
+    different seeds, and the (reference, reference) pairs of the ceiling.
+    """
     nan = float("nan")
     out: dict[str, float] = {}
     n = sel.shape[0]
@@ -690,8 +700,8 @@ def _half_stats(
         out["tau"], out["rho"] = agree["kendall_tau"], agree["spearman"]
         if not rank_only:
             out["top_k_overlap"] = agree["top_k_overlap"]
-    ceiling = _cross_tau(ref_all, ref_all, same=True)
-    out["tau_cross"] = ceiling if is_reference else _cross_tau(sel, ref, same=False)
+    ceiling = _cross_tau(ref_all, ref_all, pairs[1])
+    out["tau_cross"] = ceiling if is_reference else _cross_tau(sel, ref_all, pairs[0])
     out["ceiling"] = ceiling
     out["gap"] = out["tau_cross"] - ceiling
     if truth is not None:

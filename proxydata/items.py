@@ -26,8 +26,10 @@ from .exceptions import ProxydataTypeError, ProxydataValueError
 __all__ = [
     "INPUT_KEYS",
     "LABEL_KEYS",
+    "UNSTABLE_CHECKS",
     "ItemReader",
     "default_scale",
+    "first_unstable_item",
     "hf_column",
     "input_tensor",
     "is_hf_column",
@@ -245,6 +247,63 @@ class ItemReader:
 
     def __repr__(self) -> str:
         return f"ItemReader(input_key={self.input_key!r}, label_key={self.label_key!r})"
+
+
+#: How many items :func:`first_unstable_item` reads twice.
+UNSTABLE_CHECKS = 16
+
+
+def first_unstable_item(
+    dataset: Any, k: int = UNSTABLE_CHECKS, *, input_key: str | None = None
+) -> int | None:
+    """The first of ``k`` evenly spaced positions whose input differs between two reads, else None.
+
+    Reads item ``p`` twice at ``p_j = floor(j·(n−1)/(k−1))``, ``j = 0..k−1``
+    (``min(k, n)`` positions), and compares the two inputs: their shapes, dtypes
+    and values (a tensor, an array, a PIL image, nested lists), else ``==``. A
+    random transform (torchvision's ``transform=``, a Hugging Face
+    ``with_transform``) is caught unless it left all ``k`` items unchanged on
+    both reads (a flip with probability 1/2 escapes with probability
+    ``2**-16``). Cost: ``2·k`` item reads.
+
+    Parameters
+    ----------
+    dataset : map-style dataset
+    k : int
+        Positions read.
+    input_key : str, optional
+        Input key of dict items (see :class:`ItemReader`).
+
+    Returns
+    -------
+    int or None
+        A position (in ``dataset``) whose two reads differ.
+    """
+    n = len(dataset)
+    k = min(int(k), n)
+    positions = [(j * (n - 1)) // (k - 1) for j in range(k)] if k > 1 else list(range(k))
+    reader = ItemReader(input_key)
+    for p in positions:
+        first, second = reader.input(dataset[p], p), reader.input(dataset[p], p)
+        if not _same_input(first, second):
+            return p
+    return None
+
+
+def _same_input(a: Any, b: Any) -> bool:
+    try:
+        ta, tb = input_tensor(a), input_tensor(b)
+    except ProxydataTypeError:
+        try:
+            return bool(a == b)
+        except Exception:  # an object without a usable ==: no evidence that it changed
+            return True
+    if ta.shape != tb.shape or ta.dtype != tb.dtype:
+        return False
+    # compared as bytes: a NaN pixel equals itself
+    raw_a = ta.detach().contiguous().reshape(-1).view(torch.uint8)
+    raw_b = tb.detach().contiguous().reshape(-1).view(torch.uint8)
+    return bool(torch.equal(raw_a.cpu(), raw_b.cpu()))
 
 
 def _at(item: Any, index: int | None) -> str:

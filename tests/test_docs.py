@@ -1,5 +1,7 @@
 """The README and docs/ stay true: their Python blocks run, links resolve, the
-test command is the one CI runs, and the API page names only what exists.
+test command is the one CI runs, the API map links only what exists, and the
+documentation site covers every page and public module (its generated API pages
+carry the docstrings).
 
 A page whose code needs an optional extra says so in the first line of one of
 its ```python blocks, ``# requires: datasets`` (several: ``# requires: lightning,
@@ -10,11 +12,14 @@ installed.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
+import pkgutil
 import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -156,6 +161,18 @@ def test_readme_test_command_is_what_ci_runs() -> None:
     assert replay.stdout.rstrip("\n") == command
 
 
+def test_readme_docs_command_builds_strictly_and_ci_builds_after_the_tests() -> None:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    assert text.count("<!-- docs-command -->") == 1
+    docs = _block_after("<!-- docs-command -->")
+    assert len(docs.splitlines()) == 1 and '".[docs]"' in docs
+    assert docs.rstrip().endswith("mkdocs build --strict")
+    test = _block_after("<!-- test-command -->")
+    assert "docs" in re.search(r'-e "\.\[([\w,]+)\]"', test).group(1).split(",")
+    assert test.index("pytest") < test.index("mkdocs build --strict")
+    assert test.rstrip().endswith("mkdocs build --strict")
+
+
 def test_readme_has_two_setup_commands_and_the_main_job_is_the_demo() -> None:
     text = (REPO / "README.md").read_text(encoding="utf-8")
     assert text.count("<!-- main-command -->") == 1 and text.count("<!-- test-command -->") == 1
@@ -164,30 +181,164 @@ def test_readme_has_two_setup_commands_and_the_main_job_is_the_demo() -> None:
     assert len(_block_after("<!-- test-command -->").splitlines()) == 1
 
 
-def _api_names() -> list[str]:
-    text = (REPO / "docs" / "api.md").read_text(encoding="utf-8")
-    return re.findall(r"^### `(proxydata[\w.]*)`", text, re.M)
+API_MAP = REPO / "docs" / "api.md"
+AUTOREF = re.compile(r"\]\[(proxydata[\w.]*)\]")
+NAV_PAGE = re.compile(r"^\s*-\s+[^:]+:\s+(\S+\.md)\s*$", re.M)
 
 
-def test_api_page_names_exist() -> None:
-    names = _api_names()
+def _resolve_dotted(dotted: str) -> object:
+    """The object a dotted path names: the longest importable module, then attributes.
+
+    A module is found without importing it (``proxydata.integrations.nni`` needs NNI).
+    """
+    try:
+        if importlib.util.find_spec(dotted) is not None:
+            return dotted
+    except ModuleNotFoundError:
+        pass
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            value: object = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attr in parts[cut:]:
+            value = getattr(value, attr)
+        return value
+    raise ImportError(dotted)
+
+
+def test_api_map_links_name_objects_that_exist() -> None:
+    names = AUTOREF.findall(API_MAP.read_text(encoding="utf-8"))
     assert len(names) > 40
     missing = []
     for dotted in names:
-        module, _, attr = dotted.rpartition(".")
         try:
-            if not hasattr(importlib.import_module(module), attr):
-                missing.append(dotted)
-        except ImportError:
+            _resolve_dotted(dotted)
+        except (ImportError, AttributeError):
             missing.append(dotted)
     assert missing == []
 
 
-def test_api_page_covers_the_top_level_exports() -> None:
+def test_api_map_repeats_no_signatures() -> None:
+    # the signatures live in the generated pages (docstrings); the map only links to them
+    text = API_MAP.read_text(encoding="utf-8")
+    assert not re.search(r"^#{2,} `proxydata", text, re.M), "per-object headings are back"
+    signature = re.compile(r"`[A-Za-z_][\w.]*\([^`)]*[=,][^`]*\)(\s*->[^`]*)?`")
+    assert signature.findall(text) == []
+    assert len(text.splitlines()) < 200
+
+
+def _hooks() -> Any:
+    """docs/_ext/hooks.py (it imports MkDocs only inside its hooks)."""
+    spec = importlib.util.spec_from_file_location("proxydata_docs_hooks", REPO / "docs" / "_ext" / "hooks.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _nav_pages() -> list[str]:
+    return NAV_PAGE.findall((REPO / "mkdocs.yml").read_text(encoding="utf-8"))
+
+
+def _public_modules() -> list[str]:
     import proxydata
 
-    documented = {name.rpartition(".")[2] for name in _api_names()}
-    assert set(proxydata.__all__) - {"__version__"} <= documented
+    found = ["proxydata"]
+    for info in pkgutil.walk_packages(proxydata.__path__, "proxydata."):
+        if not any(part.startswith("_") for part in info.name.split(".")):
+            found.append(info.name)
+    return found
+
+
+def test_every_public_module_has_an_api_page() -> None:
+    hooks = _hooks()
+    pages = hooks.api_modules(_nav_pages())
+    assert pages[0] == "proxydata" and len(pages) == len(set(pages))
+    for module in pages:  # a page for a module that does not exist would render nothing
+        assert importlib.util.find_spec(module) is not None, module
+
+    def covered(module: str) -> bool:
+        # its own page, or the page of a package that shows its submodules
+        return module in pages or any(
+            module.startswith(page + ".") and hooks.shows_submodules(page, pages) for page in pages
+        )
+
+    uncovered = [module for module in _public_modules() if not covered(module)]
+    assert uncovered == [], "add a line 'api/<module>.md' to the nav of mkdocs.yml"
+
+
+def test_every_doc_page_is_in_the_site_navigation() -> None:
+    pages = set(_nav_pages())
+    markdown = {p.relative_to(REPO / "docs").as_posix() for p in (REPO / "docs").rglob("*.md")}
+    assert markdown - pages == set()
+
+
+@pytest.fixture(scope="module")
+def built_api_pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The samplers and pruning API pages, built by MkDocs with the site's configuration.
+
+    Only these two pages are built (a few seconds), so links into other pages are
+    unresolved here; the README's docs command builds the whole site strictly.
+    """
+    pytest.importorskip("mkdocs", reason="the docs extra is not installed (pip install -e '.[docs]')")
+    pytest.importorskip("mkdocstrings_handlers.python", reason="the docs extra is not installed")
+    from mkdocs.commands.build import build
+    from mkdocs.config import load_config
+
+    site = tmp_path_factory.mktemp("site")
+    pages = ["api/proxydata.samplers.md", "api/proxydata.pruning.md"]
+    config = load_config(config_file=str(REPO / "mkdocs.yml"), site_dir=str(site), strict=False, nav=pages)
+    build(config)
+    return {page: (site / page.replace(".md", ".html")).read_text(encoding="utf-8") for page in pages}
+
+
+def _section(html: str, anchor: str) -> str:
+    """The HTML of the object documented under ``id=anchor``, up to the next object of its level."""
+    start = html.index(f'id="{anchor}"')
+    level = html.rfind("<h", 0, start)
+    tag = html[level : level + 3]
+    end = html.find(tag + " ", start)
+    return html[start : end if end > 0 else len(html)]
+
+
+@pytest.mark.parametrize(
+    ("page", "anchor", "name"),
+    [
+        ("api/proxydata.pruning.md", "proxydata.pruning.BiLevelPruner", "BiLevelPruner"),
+        ("api/proxydata.samplers.md", "proxydata.samplers.ClassOutlierProxy", "ClassOutlierProxy"),
+        ("api/proxydata.samplers.md", "proxydata.samplers.KMeansOutlierProxy", "KMeansOutlierProxy"),
+    ],
+)
+def test_generated_api_page_carries_the_docstring(
+    built_api_pages: dict[str, str], page: str, anchor: str, name: str
+) -> None:
+    import html as html_module
+    import inspect
+
+    import proxydata
+
+    obj = getattr(proxydata, name)
+    section = _section(built_api_pages[page], anchor)
+    text = html_module.unescape(re.sub(r"<[^>]+>", "", section))
+    summary = inspect.getdoc(obj).split("\n\n", 1)[0].replace("\n", " ")
+    summary = re.sub(r":\w+:`~?([^`]+)`", lambda m: m.group(1).rpartition(".")[2], summary)
+    assert " ".join(summary.split()) in " ".join(text.split())
+    parameters = [p for p in inspect.signature(obj).parameters if p not in ("self", "args", "kwargs")]
+    assert len(parameters) >= 5
+    table = section[section.index("Parameters") :]
+    for parameter in parameters:
+        assert f"<code>{parameter}</code>" in table, f"{name}: parameter {parameter} not in the table"
+    assert ":class:`" not in section and ":func:`" not in section and ":meth:`" not in section
+
+
+def test_sphinx_roles_become_links(built_api_pages: dict[str, str]) -> None:
+    page = built_api_pages["api/proxydata.pruning.md"]
+    module_doc = page[: page.index('id="proxydata.pruning.BiLevelPruner"')]
+    # ":class:`SplitState`" and ":mod:`.history`" in the package docstring, resolved in its scope
+    assert 'href="#proxydata.pruning.SplitState"' in module_doc
+    assert 'href="#proxydata.pruning.history"' in module_doc
 
 
 def test_docs_name_no_absolute_local_paths() -> None:

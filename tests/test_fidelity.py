@@ -286,6 +286,14 @@ def test_agreement_bootstrap_interval_brackets_and_is_seeded():
     assert lo <= a[1]["tau_cross"] <= hi and lo < hi
 
 
+def test_agreement_selection_with_one_seed_is_compared_across_seeds():
+    full = [[1, 4], [2, 3], [3, 2], [4, 1]]
+    rows = _rows({"full": full, "sub": [[1], [2], [3], [4]]}, truth=[1, 2, 3, 4])
+    sel = study_agreement(rows, truth_column="truth", top_k=2, n_bootstrap=0)[1]
+    # sub seed 0 against full seed 1 only (4 3 2 1): reversed
+    assert sel["seeds"] == 1 and sel["tau_cross"] == pytest.approx(-1.0)
+
+
 def test_agreement_skips_incomplete_architectures():
     rows = _rows(
         {"full": [[1, 1], [2, 2], [3, 3], [4, 4]], "sub": [[1, 1], [2, 2], [3, 3], [4, 4]]}, [1, 2, 3, 4]
@@ -303,7 +311,10 @@ def test_agreement_reference_with_more_seeds():
     ref, sel = study_agreement(rows, truth_column="truth", top_k=2, n_bootstrap=0)
     # pairs (0,1): 1, (0,2): -1, (1,2): -1
     assert ref["ceiling"] == pytest.approx(-1 / 3) and sel["ceiling"] == pytest.approx(-1 / 3)
-    assert sel["seeds"] == 2 and sel["tau_cross"] == pytest.approx(1.0) and sel["architectures"] == 4
+    # cross pairs: (sub 0, full 1) = 1, (sub 0, full 2) = -1, (sub 1, full 0) = 1, (sub 1, full 2) = -1
+    assert sel["seeds"] == 2 and sel["tau_cross"] == pytest.approx(0.0) and sel["architectures"] == 4
+    # the means are compared on the shared seeds 0 and 1 only: identical orders
+    assert sel["tau"] == pytest.approx(1.0)
 
 
 # --- the committed study ---------------------------------------------------------------------

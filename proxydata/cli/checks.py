@@ -29,6 +29,7 @@ __all__ = [
     "check_device_available",
     "check_int_flags",
     "check_output",
+    "check_resnet18_cache",
     "check_source",
     "check_table",
     "check_weights_file",
@@ -117,6 +118,24 @@ def check_int_flags(args: Any, minimums: Mapping[str, int]) -> None:
     """
     for flag, minimum in minimums.items():
         check_int(getattr(args, flag.lstrip("-").replace("-", "_")), flag, minimum=minimum)
+
+
+def check_resnet18_cache(weights_flag: str = "--weights-path", backbone_flag: str = "--backbone") -> None:
+    """Refuse TL's default backbone when its ImageNet weights are not in torch.hub's local cache.
+
+    The same condition the sampler raises :class:`~proxydata.MissingWeightsError`
+    for, checked before any work and worded with the command line's flags.
+    """
+    from ..samplers.losses import resnet18_weights_file
+
+    path = resnet18_weights_file()
+    if not os.path.isfile(path):
+        raise UsageError(
+            f"TL's default backbone (ResNet-18) needs torchvision's ImageNet weights, which are not "
+            f"available locally (looked for {path!r}; proxydata never downloads them): pass "
+            f"{weights_flag} FILE (a ResNet-18 state_dict), copy the file there, or pass "
+            f"{backbone_flag} scratch to train a small CNN from scratch instead"
+        )
 
 
 def require_module(module: str, extra: str, what: str) -> None:

@@ -15,7 +15,13 @@ from typing import Any
 
 from ..samplers import registered_methods
 from ..samplers.base import method_class
-from .checks import UsageError, check_device_available, check_weights_file, require_module
+from .checks import (
+    UsageError,
+    check_device_available,
+    check_resnet18_cache,
+    check_weights_file,
+    require_module,
+)
 
 __all__ = [
     "METHODS",
@@ -182,6 +188,10 @@ def check_proxy_inputs(method: str | None, kwargs: dict[str, Any], command: str)
     backbone = kwargs.get("backbone", "resnet18")
     if method == "tl" and backbone == "resnet18":
         require_module("torchvision", "vision", "TL with the ResNet-18 backbone")
+        if "weights_path" not in kwargs:
+            check_resnet18_cache(
+                by_keyword["weights_path"].flag(command), by_keyword["backbone"].flag(command)
+            )
     if "weights_path" in kwargs:
         if backbone != "resnet18":
             raise UsageError(f"--weights-path applies only to --backbone resnet18, not to {backbone}")

@@ -95,7 +95,7 @@ def check_decisions_agree(facts: dict[str, Any], when: str, failure: BaseExcepti
     """Raise :class:`RankMismatchError` on every rank unless all ranks hold the same ``facts``.
 
     ``facts`` are what the ranks decided (the epoch, the kept sets), compared by
-    :func:`field_digest` with one ``all_gather`` of ``len(facts) + 1`` int64 per
+    ``field_digest`` with one ``all_gather`` of ``len(facts) + 1`` int64 per
     rank. ``failure`` is an exception this rank met while deciding: it joins
     the collective all the same, so that the others never wait for it; if every
     rank failed each raises its own ``failure``, if only some did all raise

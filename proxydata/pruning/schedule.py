@@ -2,7 +2,7 @@
 
 Pruning happens at the end of epochs ``T, 2T, …`` while at least one epoch
 remains (``S`` such steps); each step asks for ``round(p · n_initial)`` samples
-of a split, rounding halves up (:func:`proxydata.data.round_half_up`).
+of a split, rounding halves up (:func:`proxydata.data.share_count`).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 
-from ..data import round_half_up
+from ..data import share_count
 from ..exceptions import ProxydataValueError
 
 __all__ = ["PruningSchedule"]
@@ -51,7 +51,7 @@ class PruningSchedule:
     ) -> PruningSchedule:
         """The schedule for already validated arguments; raises if a split would be emptied."""
         prune_epochs = tuple(range(interval, epochs, interval))
-        asked = tuple(round_half_up(p * n) for p, n in zip(prune_ratios, initial))
+        asked = tuple(share_count(n, p) for p, n in zip(prune_ratios, initial))
         schedule = cls(epochs, interval, prune_epochs, tuple(initial), asked)
         for n, a, p, name in zip(initial, asked, prune_ratios, ratio_names):
             total = schedule.num_steps * a

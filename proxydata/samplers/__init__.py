@@ -1,15 +1,15 @@
 """Static proxy samplers of *Less is More: Proxy Datasets in NAS approaches*.
 
-==========  ======================  =============================================
-acronym     class                   keeps
-==========  ======================  =============================================
-``rs``      :class:`RandomProxy`        ``round(r n)`` uniformly at random
-``cc-rs``   :class:`ClassRandomProxy`   ``round(r n_c)`` at random per class
-``km-or``   :class:`KMeansOutlierProxy` smallest distance to nearest k-means centroid
-``cc-or``   :class:`ClassOutlierProxy`  per class, closest to the class mean
-``ae``      :class:`AutoencoderProxy`   lowest autoencoder reconstruction loss
-``tl``      :class:`TransferProxy`      lowest cross-entropy of a transferred model
-==========  ======================  =============================================
+=========  ===========================  =============================================
+acronym    class                        keeps
+=========  ===========================  =============================================
+``rs``     :class:`RandomProxy`         ``round(r n)`` uniformly at random
+``cc-rs``  :class:`ClassRandomProxy`    ``round(r n_c)`` at random per class
+``km-or``  :class:`KMeansOutlierProxy`  smallest distance to nearest k-means centroid
+``cc-or``  :class:`ClassOutlierProxy`   per class, closest to the class mean
+``ae``     :class:`AutoencoderProxy`    lowest autoencoder reconstruction loss
+``tl``     :class:`TransferProxy`       lowest cross-entropy of a transferred model
+=========  ===========================  =============================================
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ def make_proxy(name: str, dataset: Any, **kwargs: Any) -> ProxySampler:
     dataset : map-style dataset
     **kwargs
         Passed to the sampler's constructor (``ratio`` is required; everything
-        after ``ratio`` is keyword-only, see each class for its parameters).
+        after ``ratio`` is keyword-only, see each class for its parameters;
+        ``indices=`` selects within a split and yields dataset indices).
 
     Examples
     --------

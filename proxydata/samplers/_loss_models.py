@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import os
 from collections.abc import Sequence
@@ -40,6 +41,7 @@ __all__ = [
     "backbone_name",
     "resnet18_backbone",
     "resnet18_weights_file",
+    "weights_digest",
 ]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -282,10 +284,32 @@ def backbone_config(module: nn.Module) -> dict:
 
 
 def backbone_name(module: nn.Module) -> str:
-    """``module``'s name: timm's ``pretrained_cfg`` architecture (with its tag), else its class name."""
+    """``module``'s architecture: timm's ``pretrained_cfg`` architecture, else its class name.
+
+    The pretrained tag (``resnet10t.c3_in1k``) is left out: timm attaches the
+    default tag's config to every model, ``pretrained=False`` included, and does
+    not record whether those weights were loaded. What was loaded is identified
+    by :func:`weights_digest`.
+    """
     cfg = _zoo_config(module)
     name = cfg.get("architecture") or cfg.get("name")
     if isinstance(name, str) and name:
-        tag = cfg.get("tag")
-        return f"{name}.{tag}" if isinstance(tag, str) and tag else name
+        return name
     return type(module).__name__
+
+
+def weights_digest(module: nn.Module) -> str:
+    """First 16 hex digits of sha256 over ``module``'s ``state_dict``: the weights actually in it.
+
+    Every entry in key order is hashed as its name, dtype, shape and raw bytes,
+    so two modules share a digest exactly when they hold the same weights
+    (pretrained ones, or a random initialisation).
+    """
+    h = hashlib.sha256()
+    for key, value in sorted(module.state_dict().items()):
+        if not isinstance(value, torch.Tensor):
+            continue
+        t = value.detach().to("cpu").contiguous()
+        h.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]

@@ -2,9 +2,17 @@
 
 A proxy sampler chooses its subset eagerly, in the constructor, and is then a
 plain :class:`torch.utils.data.Sampler` over the kept indices: shuffled per
-epoch (``set_epoch``), sharded across ranks like ``DistributedSampler``, and
-savable to JSON or npz together with a fingerprint of the dataset it was
-computed on (:mod:`proxydata.samplers.saved` reads such files back).
+epoch (``set_epoch``), sharded across ranks like ``DistributedSampler`` (and an
+instance of it, so that frameworks which wrap other samplers in a
+``DistributedSampler`` — Lightning's default ``use_distributed_sampler=True`` —
+leave it alone and call its ``set_epoch``), and savable to JSON or npz together
+with a fingerprint of the dataset it was computed on
+(:mod:`proxydata.samplers.saved` reads such files back).
+
+A proxy of one split of a dataset takes the split's dataset indices
+(``indices=``): it selects among them, with per-class quotas from the split's
+labels, and yields dataset indices, so it goes straight on a loader over the
+whole dataset.
 
 Constructor arguments are stored as given and :meth:`ProxySampler.get_params`
 reads them back from the signature (the scikit-learn contract), so
@@ -21,12 +29,14 @@ import warnings
 from typing import Any, ClassVar
 
 import numpy as np
-from torch.utils.data import Subset
+from torch.utils.data import DistributedSampler, Subset
 
-from .._validation import check_bool, check_labels, check_ratio
-from ..data import get_targets, round_half_up
+from .._validation import check_bool, check_indices, check_labels, check_ratio
+from ..data import get_targets, share_count
 from ..exceptions import ProxydataTypeError, ProxydataValueError
+from ..items import first_unstable_item
 from ..metrics import class_balance_degree, class_counts
+from .agreement import check_selection_agrees, group_size
 from .sharding import ShardedIndexSampler, check_sampler_seed
 
 __all__ = [
@@ -40,6 +50,7 @@ __all__ = [
     "method_class",
     "proxy_size",
     "registered_methods",
+    "resolve_split",
     "shared_args",
 ]
 
@@ -51,7 +62,11 @@ RUNTIME_PARAMS = ("shuffle", "num_replicas", "rank", "drop_last", "progress", "t
 
 
 #: The sampler parameters every proxy's constructor spells out after its own.
-SHARED_PARAMS = ("seed", "shuffle", "num_replicas", "rank", "drop_last", "progress", "targets")
+SHARED_PARAMS = ("seed", "shuffle", "num_replicas", "rank", "drop_last", "progress", "targets", "indices")
+
+#: The constructor parameter naming the split a proxy selects within; saved as the
+#: file's ``split`` (not among the selection parameters: ``proxy.indices`` is the kept set).
+SPLIT_PARAM = "indices"
 
 
 def shared_args(namespace: dict[str, Any]) -> dict[str, Any]:
@@ -64,8 +79,25 @@ def proxy_size(n: int, ratio: float) -> int:
 
     Round-half-up (not Python's round-half-even) so that, e.g., ``r = 0.5`` of 5
     samples keeps 3: the rule is monotone in ``n`` and easy to compute by hand.
+    ``r * n`` is the product of the decimal ``r`` prints as, computed exactly
+    (:func:`proxydata.data.share_count`): ``proxy_size(100, 0.145)`` is 15, as
+    by hand, where the float product ``14.499999999999998`` would give 14.
     """
-    return round_half_up(ratio * n)
+    return share_count(n, ratio)
+
+
+def resolve_split(indices: Any, n: int, name: str = "indices") -> np.ndarray | None:
+    """The sorted dataset indices of a split (``indices=``), checked; None for the whole dataset.
+
+    Integers in ``[0, n)``, unique, at least one; any order is accepted (the
+    selection depends on the set, not on the order given).
+    """
+    if indices is None:
+        return None
+    split = check_indices(indices, n, name)
+    if split.size == 0:
+        raise ProxydataValueError(f"{name} must name at least one dataset index, got an empty sequence")
+    return np.sort(split)
 
 
 def kept_quota(labels: np.ndarray, classes: np.ndarray, ratio: float, class_conditional: bool) -> np.ndarray:
@@ -119,14 +151,21 @@ def method_class(name: str) -> type[ProxySampler]:
     return _REGISTRY[key]
 
 
-class ProxySampler(ShardedIndexSampler):
+class ProxySampler(ShardedIndexSampler, DistributedSampler):
     """Base class of the static proxy samplers (Moser et al., 2022).
 
     Subclasses set the class attributes ``method`` (the paper's acronym) and
     ``class_conditional``, store their own constructor arguments as given
     before calling ``super().__init__``, check them in :meth:`check_params`,
-    implement :meth:`_select` and, for results only a fresh selection has (a
-    trained network, a clustering), :meth:`_forget_fitted`.
+    implement :meth:`_select` over the candidates (:meth:`pool_dataset`,
+    :meth:`pool_targets`, :attr:`pool_size`: the split, or the whole dataset)
+    returning positions among them, and, for results only a fresh selection has
+    (a trained network, a clustering), :meth:`_forget_fitted`.
+
+    A proxy is a :class:`~torch.utils.data.DistributedSampler` by type (its own
+    sharding, not that class's): Lightning and other frameworks that wrap a
+    plain sampler in a ``DistributedSampler`` leave it as it is, so its shards
+    are not split a second time, and call its ``set_epoch``.
 
     Parameters
     ----------
@@ -151,17 +190,28 @@ class ProxySampler(ShardedIndexSampler):
     targets : 1-D labels, optional
         Labels of ``dataset`` if they should not be looked up with
         :func:`~proxydata.data.get_targets`.
+    indices : 1-D integer dataset indices, optional
+        The split to select within (e.g. the search training split of a
+        dataset that also holds the validation split): the proxy keeps
+        ``round(r * n_split)`` of them (per class: ``round(r * n_c)`` with
+        ``n_c`` counted in the split), computes features and losses for them
+        only, and yields dataset indices, so ``DataLoader(dataset,
+        sampler=proxy)`` never draws outside the split. Unique, in
+        ``[0, len(dataset))``, any order. None: the whole dataset.
 
     Attributes
     ----------
     indices : np.ndarray of int64
-        Sorted kept dataset indices.
+        Sorted kept dataset indices (a subset of ``split``).
+    split : np.ndarray of int64
+        Sorted dataset indices the selection chose from (``indices=``, or all).
     scores : np.ndarray of float64 or None
-        Per-sample score the selection ranked by (distance or loss), or None.
+        Per-sample score the selection ranked by (distance or loss), one per
+        dataset sample (NaN outside the split), or None.
     targets : np.ndarray of int64
         The labels of ``dataset`` (as given or as found).
     classes : np.ndarray of int64
-        The class ids present in ``dataset``, ascending.
+        The class ids present in the split, ascending.
     resolved : dict
         What the selection resolved (backend, device, ...), saved with it.
     fit_seconds : float
@@ -191,6 +241,7 @@ class ProxySampler(ShardedIndexSampler):
         drop_last: bool = False,
         progress: bool = True,
         targets: Any = None,
+        indices: Any = None,
     ) -> None:
         self.ratio = ratio
         self.seed = seed
@@ -200,7 +251,10 @@ class ProxySampler(ShardedIndexSampler):
         self.ratio = float(ratio)
         self.dataset = dataset
         self.targets = self._resolve_targets(dataset, targets)
-        self.classes = np.unique(self.targets)
+        split = resolve_split(indices, self.n)
+        self._split_arg = indices
+        self.split = np.arange(self.n, dtype=np.int64) if split is None else split
+        self.classes = np.unique(self.pool_targets())
         super().__init__(
             np.empty(0, dtype=np.int64),
             shuffle=shuffle,
@@ -212,14 +266,15 @@ class ProxySampler(ShardedIndexSampler):
         self._check_quota()
         self.resolved: dict[str, Any] = {}
         start = time.perf_counter()
-        indices, scores = self._select()
+        positions, scores = self._select()
         self.fit_seconds = time.perf_counter() - start
-        self._indices = np.sort(np.asarray(indices, dtype=np.int64))
-        self.scores = None if scores is None else np.asarray(scores, dtype=np.float64)
+        self._indices = np.sort(self.split[np.asarray(positions, dtype=np.int64)])
+        self.scores = None if scores is None else self._scores_of_dataset(scores)
+        self._check_ranks_agree()
 
     # -- to implement -------------------------------------------------------
     def _select(self) -> tuple[np.ndarray, np.ndarray | None]:
-        """Return (kept indices, per-sample scores or None)."""
+        """Return (kept positions among the candidates ``0..pool_size-1``, their scores or None)."""
         raise NotImplementedError
 
     def _forget_fitted(self) -> None:
@@ -240,16 +295,23 @@ class ProxySampler(ShardedIndexSampler):
 
     @classmethod
     def saved_param_names(cls) -> list[str]:
-        """The parameters that decide the selection: saved with it, checked on load."""
-        return [name for name in cls.get_param_names() if name not in RUNTIME_PARAMS]
+        """The parameters that decide the selection: saved with it, checked on load.
+
+        The split (``indices=``) is saved too, as the file's ``split``.
+        """
+        return [name for name in cls.get_param_names() if name not in (*RUNTIME_PARAMS, SPLIT_PARAM)]
 
     def get_params(self) -> dict[str, Any]:
         """The constructor's arguments as given (``targets``: the labels used).
 
         ``type(p)(dataset, **p.get_params())`` rebuilds the same selection.
-        ``num_replicas``/``rank`` hold the resolved values.
+        ``num_replicas``/``rank`` hold the resolved values; ``indices`` is the
+        split as given (``proxy.indices`` is the kept set).
         """
-        return {name: getattr(self, name) for name in self.get_param_names()}
+        return {
+            name: (self._split_arg if name == SPLIT_PARAM else getattr(self, name))
+            for name in self.get_param_names()
+        }
 
     @classmethod
     def check_params(cls, params: dict[str, Any], *, loading: bool = False) -> None:
@@ -280,20 +342,100 @@ class ProxySampler(ShardedIndexSampler):
             raise ProxydataValueError(f"targets must have length len(dataset)={n}, got {y.shape[0]}")
         return y
 
+    # -- the candidates: the split, or the whole dataset ----------------------
+    @property
+    def pool_size(self) -> int:
+        """Number of candidates: the split's size (``len(dataset)`` without ``indices=``)."""
+        return int(self.split.shape[0])
+
+    def has_split(self) -> bool:
+        """Whether the proxy selects within a split (``indices=`` was given) rather than everything."""
+        return self.pool_size != self.n
+
+    def pool_targets(self) -> np.ndarray:
+        """Labels of the candidates, in split order."""
+        return self.targets[self.split]
+
+    def pool_dataset(self) -> Any:
+        """The candidates as a dataset: ``dataset``, or ``Subset(dataset, split)``.
+
+        Position ``j`` is dataset index ``split[j]``; array-backed datasets are
+        still read from their array behind the ``Subset``.
+        """
+        return Subset(self.dataset, self.split.tolist()) if self.has_split() else self.dataset
+
     def class_codes(self) -> np.ndarray:
-        """Every sample's class as a dense code ``0..len(classes)-1`` (position in ``classes``)."""
-        return np.searchsorted(self.classes, self.targets)
+        """Every candidate's class as a dense code ``0..len(classes)-1`` (position in ``classes``)."""
+        return np.searchsorted(self.classes, self.pool_targets())
 
     def quota(self) -> np.ndarray:
-        """Kept count per class of ``classes`` (``round(r * n_c)``), or ``[round(r * n)]``."""
-        return kept_quota(self.targets, self.classes, self.ratio, self.class_conditional)
+        """Kept count per class of ``classes`` (``round(r * n_c)``), or ``[round(r * n)]``, in the split."""
+        return kept_quota(self.pool_targets(), self.classes, self.ratio, self.class_conditional)
+
+    def _scores_of_dataset(self, scores: Any) -> np.ndarray:
+        """Scores of the candidates placed at their dataset indices (NaN outside the split)."""
+        values = np.asarray(scores, dtype=np.float64)
+        if not self.has_split():
+            return values
+        out = np.full(self.n, np.nan)
+        out[self.split] = values
+        return out
+
+    def _refuse_changing_items(self, dataset: Any, fix: str) -> None:
+        """Raise before the work when reading ``dataset`` twice gives other items (random transforms).
+
+        Reads a few items twice (:func:`~proxydata.items.first_unstable_item`);
+        call it only where the items are read one by one (not from a stored array).
+        """
+        position = first_unstable_item(dataset)
+        if position is not None:
+            index = int(self.split[position])
+            raise ProxydataValueError(
+                f"{type(self).__name__}: dataset item {index} differs between two reads (a random "
+                "transform, e.g. torchvision's transform=RandomCrop/RandomHorizontalFlip or a Hugging "
+                "Face .with_transform/.set_transform?), so the selection would be a random subset that "
+                f"changes from run to run; {fix}"
+            )
+
+    def _check_ranks_agree(self) -> None:
+        """Under a process group of several ranks, check that every rank kept the same samples."""
+        world, rank = self.sharding()
+        self._agreed = check_selection_agrees(type(self).__name__, self._indices, self.split, world, rank)
+
+    def epoch_indices(self) -> np.ndarray:
+        # A proxy built before the process group existed is checked at its first pass under it.
+        if not self._agreed and self.deferred:
+            self._check_ranks_agree()
+        world = group_size()
+        if world > 1 and self.num_replicas == 1 and not getattr(self, "_warned_unsharded", False):
+            self._warned_unsharded = True
+            warnings.warn(
+                f"{type(self).__name__} was built with num_replicas=1 but runs in a process group of "
+                f"{world} ranks: it does not shard, so every rank iterates all {self._indices.size} kept "
+                "samples (and Lightning does not wrap it, since it is a DistributedSampler). Leave "
+                "num_replicas/rank to None to shard by the group, unless each rank should see everything.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        return super().epoch_indices()
+
+    # DistributedSampler's attributes, for code that reads them from any DistributedSampler.
+    @property
+    def num_samples(self) -> int:
+        """Indices this rank yields per epoch (``len(proxy)``)."""
+        return len(self)
+
+    @property
+    def total_size(self) -> int:
+        """Indices all ranks yield together per epoch (padded or truncated)."""
+        return len(self) * self.num_replicas
 
     def _check_quota(self) -> None:
         """Refuse a ratio that keeps nothing; warn when it drops a whole class."""
         quota = self.quota()
         if quota.sum() == 0:
             raise ProxydataValueError(
-                f"ratio={self.ratio!r} keeps no sample of the {self.n} (round(r * n) = 0"
+                f"ratio={self.ratio!r} keeps no sample of the {self.pool_size} (round(r * n) = 0"
                 f"{' in every class' if self.class_conditional else ''}); raise ratio"
             )
         if self.class_conditional and (quota == 0).any():
@@ -320,21 +462,22 @@ class ProxySampler(ShardedIndexSampler):
         return Subset(self.dataset, self._indices.tolist())
 
     def kept_class_counts(self) -> np.ndarray:
-        """Kept samples of every class present in the dataset (aligned with ``classes``)."""
+        """Kept samples of every class present in the split (aligned with ``classes``)."""
         return class_counts(self.targets[self._indices], classes=self.classes)
 
     def balance_degree(self) -> float:
         """:func:`~proxydata.metrics.class_balance_degree` of the kept set.
 
-        Over the classes present in the dataset: an unused class id does not
+        Over the classes present in the split: an unused class id does not
         count, a class the proxy dropped counts as empty.
         """
         return class_balance_degree(self.kept_class_counts())
 
     def __repr__(self) -> str:
+        split = f", split={self.pool_size} of {self.n}" if self.has_split() else ""
         return (
-            f"{type(self).__name__}(method={self.method!r}, kept={self._indices.size}/{self.n}, "
-            f"ratio={self.ratio}, seed={self.seed})"
+            f"{type(self).__name__}(method={self.method!r}, kept={self._indices.size}/{self.pool_size}"
+            f"{split}, ratio={self.ratio}, seed={self.seed})"
         )
 
     # -- persistence ------------------------------------------------------------
@@ -360,34 +503,50 @@ class ProxySampler(ShardedIndexSampler):
         rank: int | None = None,
         drop_last: bool = False,
         targets: Any = None,
+        indices: Any = None,
     ) -> ProxySampler:
         """Load a saved selection for ``dataset`` without recomputing it.
 
-        Everything is checked before anything is built: the file's format, the
-        method (registered, and ``cls`` or a subclass), every parameter, the
-        seed, the dataset fingerprint, the indices (integers, sorted, unique,
-        in range, as many per class as the method and ratio keep) and the
-        scores (one per sample). Results only a fresh selection has (a trained
-        network, a clustering) are None on the loaded proxy; constructor
-        arguments a file can only describe (an array, a module) come back as
+        Everything is checked before anything is built: the file's format (a
+        version this release reads) and its digest (any edit of a file written
+        since format 3 is refused), the method (registered, and ``cls`` or a
+        subclass), every parameter, the seed, the dataset fingerprint, the
+        split, the indices (integers, sorted, unique, within the split, as many
+        per class as the method and ratio keep) and the scores (one per sample).
+        Results only a fresh selection has (a trained network, a clustering)
+        are None on the loaded proxy; constructor arguments a file can only
+        describe (an array, a module) come back as
         :class:`~proxydata.samplers.saved.SavedObject`.
+
+        ``indices`` (optional) is the split the caller expects: a file saved
+        for another split is refused. Left to None, the proxy keeps the split
+        the file was saved with.
 
         Raises
         ------
         CorruptStateError
             Naming ``path`` and what is wrong (also for a file made on another
-            dataset, or for another method than ``cls``).
+            dataset or another split, or for another method than ``cls``).
         OSError
             If the file cannot be read.
         """
         from .saved import read
 
-        saved = read(os.fspath(path), cls, dataset, targets=targets, resolve_targets=cls._resolve_targets)
+        saved = read(
+            os.fspath(path),
+            cls,
+            dataset,
+            targets=targets,
+            resolve_targets=cls._resolve_targets,
+            split=indices,
+        )
         klass: type[ProxySampler] = saved.klass
         obj = klass.__new__(klass)
         obj.dataset = dataset
         obj.targets = saved.targets
-        obj.classes = np.unique(saved.targets)
+        obj.split = np.arange(saved.targets.shape[0], dtype=np.int64) if saved.split is None else saved.split
+        obj._split_arg = saved.split
+        obj.classes = np.unique(obj.pool_targets())
         for name in klass.saved_param_names():
             setattr(obj, name, saved.params[name])
         obj.ratio = float(saved.params["ratio"])
@@ -405,4 +564,5 @@ class ProxySampler(ShardedIndexSampler):
         obj.resolved = saved.resolved
         obj.fit_seconds = saved.fit_seconds
         obj._forget_fitted()
+        obj._check_ranks_agree()
         return obj

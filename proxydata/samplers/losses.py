@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .._validation import check_bool, check_choice, check_device, check_float, check_int
+from .._validation import check_bool, check_choice, check_device, check_float, check_int, show
 from ..batches import ImageBatches, batch_slices
 from ..exceptions import MissingWeightsError, ProxydataTypeError, ProxydataValueError
 from ._loss_models import (
@@ -43,11 +43,19 @@ from ._loss_models import (
     backbone_config,
     backbone_name,
     resnet18_backbone,
+    resnet18_weights_file,
+    weights_digest,
 )
 from .base import ProxySampler, highest, lowest, shared_args
 from .saved import SavedObject
 
-__all__ = ["AutoencoderProxy", "MissingWeightsError", "TransferProxy"]
+__all__ = [
+    "AutoencoderProxy",
+    "MissingWeightsError",
+    "TransferProxy",
+    "resnet18_weights_file",
+    "weights_digest",
+]
 
 KEEP_CHOICES = ("easy", "hard")
 
@@ -88,6 +96,19 @@ class _TrainedLossProxy(ProxySampler):
         """Where training and scoring run: ``device``, or the CPU when None."""
         return torch.device("cpu") if self.device is None else check_device(self.device)
 
+    def _image_source(self) -> ImageBatches:
+        """The candidates' images by position; items read one by one must not change between reads."""
+        data = self.pool_dataset()
+        source = ImageBatches(data, type(self).__name__)
+        if source.source is None:  # not read from a stored array: a transform runs on every read
+            self._refuse_changing_items(
+                data,
+                "pass the dataset without its random transforms (the same data with a deterministic "
+                "transform, or none; Hugging Face: dataset.with_format(None) or the dataset before "
+                f".with_transform): {type(self).__name__} trains and scores on the items as read",
+            )
+        return source
+
     def _keep(self, scores: np.ndarray) -> np.ndarray:
         if not np.all(np.isfinite(scores)):
             raise ProxydataValueError(
@@ -121,7 +142,7 @@ class _TrainedLossProxy(ProxySampler):
         for epoch in range(epochs):
             start = time.perf_counter()
             train_mode()
-            order = torch.randperm(self.n, generator=gen).numpy()
+            order = torch.randperm(self.pool_size, generator=gen).numpy()
             bar = self._bar(order, self.batch_size, f"{name} epoch {epoch + 1}/{epochs}")
             total, seen = 0.0, 0
             for idx in bar:
@@ -137,11 +158,11 @@ class _TrainedLossProxy(ProxySampler):
         return history
 
     def _score_all(self, per_sample: Callable[[np.ndarray], torch.Tensor], desc: str) -> np.ndarray:
-        """``per_sample(indices)`` in eval batches over ``0..n-1``, under ``no_grad``."""
+        """``per_sample(positions)`` in eval batches over the candidates ``0..pool_size-1`` (``no_grad``)."""
         start = time.perf_counter()
-        out = np.empty(self.n, dtype=np.float64)
+        out = np.empty(self.pool_size, dtype=np.float64)
         with torch.no_grad():
-            for idx in self._bar(np.arange(self.n, dtype=np.int64), self.eval_batch_size, desc):
+            for idx in self._bar(np.arange(self.pool_size, dtype=np.int64), self.eval_batch_size, desc):
                 out[idx] = per_sample(idx).double().cpu().numpy()
         self.score_seconds = time.perf_counter() - start
         return out
@@ -193,8 +214,9 @@ class AutoencoderProxy(_TrainedLossProxy):
     device : str or torch.device, optional
         Where to train and score (``"cpu"``, ``"cuda"``, ...); None is the CPU.
         Kept as given; the device used is ``resolved["device"]``.
-    seed, shuffle, num_replicas, rank, drop_last, progress, targets
-        See :class:`~proxydata.samplers.base.ProxySampler`.
+    seed, shuffle, num_replicas, rank, drop_last, progress, targets, indices
+        See :class:`~proxydata.samplers.base.ProxySampler`; with ``indices=``
+        (a split) the network is trained and scored on the split only.
         ``seed`` seeds the initialisation (under :func:`torch.random.fork_rng`,
         so the global RNG state is left as it was) and the batch order (a local
         ``torch.Generator``): results are identical run to run on CPU.
@@ -246,6 +268,7 @@ class AutoencoderProxy(_TrainedLossProxy):
         drop_last: bool = False,
         progress: bool = True,
         targets: Any = None,
+        indices: Any = None,
     ) -> None:
         self.keep = keep
         self.loss = loss
@@ -294,7 +317,7 @@ class AutoencoderProxy(_TrainedLossProxy):
         return out
 
     def _select(self) -> tuple[np.ndarray, np.ndarray]:
-        source = ImageBatches(self.dataset, "AutoencoderProxy")
+        source = self._image_source()
         dev = self.run_device()
         with torch.random.fork_rng(devices=_rng_devices(dev)):
             torch.manual_seed(self.seed)  # initialisation of the default network
@@ -352,14 +375,23 @@ def _check_backbone(backbone: Any, weights_path: Any, loading: bool) -> None:
     if isinstance(backbone, str):
         check_choice(backbone, "backbone", ("resnet18", "scratch"))
     elif not (isinstance(backbone, nn.Module) or (loading and isinstance(backbone, SavedObject))):
-        raise ProxydataTypeError(f"backbone must be 'resnet18', 'scratch' or an nn.Module, got {backbone!r}")
+        raise ProxydataTypeError(
+            f"backbone must be 'resnet18', 'scratch' or an nn.Module, got {show(backbone)}"
+        )
     if weights_path is not None:
         if not isinstance(weights_path, (str, os.PathLike)):
-            raise ProxydataTypeError(f"weights_path must be a file path or None, got {weights_path!r}")
-        if not (isinstance(backbone, str) and backbone == "resnet18"):
+            raise ProxydataTypeError(f"weights_path must be a file path or None, got {show(weights_path)}")
+        if isinstance(backbone, str) and backbone == "resnet18":
+            return
+        if isinstance(backbone, nn.Module):
             raise ProxydataValueError(
-                f"weights_path only applies to backbone='resnet18', got backbone={backbone!r}"
+                f"weights_path applies only to backbone='resnet18', got it with a {type(backbone).__name__} "
+                "module: load the weights into the module first (module.load_state_dict(torch.load(path))) "
+                "and leave weights_path=None"
             )
+        raise ProxydataValueError(
+            f"weights_path applies only to backbone='resnet18', got backbone={show(backbone)}"
+        )
 
 
 def _warn_if_logits(backbone: Any, width: int) -> None:
@@ -404,8 +436,11 @@ class TransferProxy(_TrainedLossProxy):
     ``pretrained_cfg`` (or ``default_cfg``) supplies ``mean``, ``std`` and
     ``input_size`` when they are not given; a backbone whose output width
     equals its own ``num_classes`` (a classifier head still attached) draws a
-    ``RuntimeWarning``. The backbone's name and parameter count are recorded in
-    ``resolved`` and saved.
+    ``RuntimeWarning``. The backbone's architecture (timm's name without a
+    pretrained tag: timm attaches the default tag's config even to
+    ``pretrained=False`` models), its parameter count and a digest of the weights
+    it holds (``backbone_weights``, :func:`weights_digest`:
+    what was actually loaded) are recorded in ``resolved`` and saved.
 
     Parameters
     ----------
@@ -459,8 +494,9 @@ class TransferProxy(_TrainedLossProxy):
         Batch size of feature extraction and scoring.
     device : str or torch.device, optional
         Where to train and score; None is the CPU.
-    seed, shuffle, num_replicas, rank, drop_last, progress, targets
-        See :class:`~proxydata.samplers.base.ProxySampler`.
+    seed, shuffle, num_replicas, rank, drop_last, progress, targets, indices
+        See :class:`~proxydata.samplers.base.ProxySampler`; with ``indices=``
+        (a split) the network is trained and scored on the split only.
         ``seed`` seeds initialisation and dropout (under
         :func:`torch.random.fork_rng`) and the batch order (a local generator).
 
@@ -475,8 +511,9 @@ class TransferProxy(_TrainedLossProxy):
     head : nn.Module
         The trained head.
     resolved : dict
-        ``device``, ``backbone`` (name), ``backbone_parameters``, ``epochs``
-        trained, and the ``mean``/``std``/``input_size`` used.
+        ``device``, ``backbone`` (name), ``backbone_parameters``,
+        ``backbone_weights`` (digest of the frozen weights; None for
+        ``"scratch"``), ``epochs`` trained, and the ``mean``/``std``/``input_size`` used.
     history : list of float
         Mean training cross-entropy of each trained epoch.
     epoch_seconds : list of float
@@ -524,6 +561,7 @@ class TransferProxy(_TrainedLossProxy):
         drop_last: bool = False,
         progress: bool = True,
         targets: Any = None,
+        indices: Any = None,
     ) -> None:
         self.keep, self.backbone, self.weights_path = keep, backbone, weights_path
         self.epochs, self.score_epoch, self.batch_size, self.lr = epochs, score_epoch, batch_size, lr
@@ -614,6 +652,8 @@ class TransferProxy(_TrainedLossProxy):
         self.resolved.update(
             backbone=self.backbone if isinstance(self.backbone, str) else backbone_name(self.backbone),
             backbone_parameters=sum(p.numel() for p in net.parameters()),
+            # what was loaded (not trained here): None for "scratch", trained from scratch with the head
+            backbone_weights=None if self.backbone == "scratch" else weights_digest(net),
             mean=None if mean is None else list(mean),
             std=None if std is None else list(std),
             input_size=None if size is None else list(size),
@@ -643,22 +683,24 @@ class TransferProxy(_TrainedLossProxy):
     def _cache(self, features: Callable[[np.ndarray], torch.Tensor], width: int) -> torch.Tensor:
         """Backbone features of every sample, computed once (float32, on ``device``)."""
         start = time.perf_counter()
-        cached = torch.empty(self.n, width, dtype=torch.float32, device=self.run_device())
+        cached = torch.empty(self.pool_size, width, dtype=torch.float32, device=self.run_device())
         with torch.no_grad():
-            for idx in self._bar(np.arange(self.n, dtype=np.int64), self.eval_batch_size, "TL features"):
+            for idx in self._bar(
+                np.arange(self.pool_size, dtype=np.int64), self.eval_batch_size, "TL features"
+            ):
                 cached[torch.from_numpy(idx).to(self.run_device())] = features(idx).float()
         self.feature_seconds = time.perf_counter() - start
         return cached
 
     # -- selection -------------------------------------------------------------------
     def _select(self) -> tuple[np.ndarray, np.ndarray]:
-        source = ImageBatches(self.dataset, "TransferProxy")
-        if self.n < 2:
+        if self.pool_size < 2:
             raise ProxydataValueError(
-                f"TransferProxy needs at least 2 samples (BatchNorm head), got {self.n}"
+                f"TransferProxy needs at least 2 samples (BatchNorm head), got {self.pool_size}"
             )
+        source = self._image_source()
         dev = self.run_device()
-        labels = torch.from_numpy(self.targets).to(dev)
+        labels = torch.from_numpy(self.pool_targets()).to(dev)
         frozen = self.backbone != "scratch"
         self.feature_seconds = 0.0
         self.resolved.update(device=str(dev), epochs=self.epochs_trained())

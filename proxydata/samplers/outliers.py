@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import Subset
 
 from .._validation import check_bool, check_choice, check_device, check_int
 from ..cluster import BACKENDS, KMeansResult, kmeans
@@ -36,6 +37,7 @@ def resolve_features(
     device: Any = "cpu",
     batch_size: int = 512,
     progress: bool = True,
+    rows: np.ndarray | None = None,
 ) -> tuple[np.ndarray, bool]:
     """The feature matrix a geometric sampler works on.
 
@@ -44,26 +46,30 @@ def resolve_features(
     dataset : map-style dataset
     features : "pixels", array/tensor of shape (n, d), or nn.Module
         ``"pixels"`` — :func:`~proxydata.features.pixel_features`; an array —
-        used as given (one row per sample); a module —
+        used as given (one row per sample of ``dataset``); a module —
         :func:`~proxydata.features.model_features` of that module.
     standardize : bool
-        Standardise every column (zero mean, unit variance). A given array is
-        copied first, never modified.
+        Standardise every column (zero mean, unit variance) over the rows
+        returned. A given array is copied first, never modified.
+    rows : np.ndarray of int64, optional
+        Dataset indices to return features for (a split), in this order: only
+        these items are read (an array's rows are taken). None: every sample.
 
     Returns
     -------
-    features : np.ndarray of float32, shape (n, d)
+    features : np.ndarray of float32, shape (len(rows) or n, d)
     owned : bool
         Whether the matrix is private to the caller (may be modified in place).
     """
     n = len(dataset)
+    source = dataset if rows is None else Subset(dataset, np.asarray(rows, dtype=np.int64).tolist())
     if isinstance(features, str):
         check_choice(features, "features", FEATURE_KINDS)
-        x = pixel_features(dataset, standardize=standardize, batch_size=batch_size, progress=progress)
+        x = pixel_features(source, standardize=standardize, batch_size=batch_size, progress=progress)
         return x, True
     if isinstance(features, nn.Module):
         x = model_features(
-            dataset,
+            source,
             features,
             device=device,
             batch_size=batch_size,
@@ -78,13 +84,16 @@ def resolve_features(
             )
         if arr.dtype == bool or arr.dtype.kind not in "iuf":
             raise ProxydataTypeError(f"features must be numeric, got dtype {arr.dtype}")
-        x = np.ascontiguousarray(arr.reshape(n, -1), dtype=np.float32)
+        flat = arr.reshape(n, -1)
+        x = np.ascontiguousarray(
+            flat if rows is None else flat[np.asarray(rows, dtype=np.int64)], dtype=np.float32
+        )
         owned = not np.shares_memory(x, arr)
     else:
         check_features(features)
     if x.shape[1] == 0:
         raise ProxydataValueError(f"features must have at least one column, got shape {tuple(x.shape)}")
-    for start in range(0, n, 4096):
+    for start in range(0, x.shape[0], 4096):
         if not np.isfinite(x[start : start + 4096]).all():
             raise ProxydataValueError("features must be finite, got NaN or inf values")
     if standardize:
@@ -145,6 +154,32 @@ class _FeatureProxy(ProxySampler):
         """Samples per feature batch: ``batch_size`` if given (deprecated), else ``feature_batch_size``."""
         return int(self.feature_batch_size if self.batch_size is None else self.batch_size)
 
+    def _resolve_features(self) -> tuple[np.ndarray, bool]:
+        """The feature rows of the candidates (the split), checked to be reproducible first."""
+        self._refuse_unstable_reads()
+        return resolve_features(
+            self.dataset,
+            self.features,
+            standardize=self.standardize,
+            device=self.feature_device(),
+            batch_size=self.extraction_batch(),
+            progress=self.progress,
+            rows=self.split if self.has_split() else None,
+        )
+
+    def _refuse_unstable_reads(self) -> None:
+        """Refuse items that change between reads, where features are read from the items."""
+        if isinstance(self.features, (np.ndarray, torch.Tensor)):
+            return  # the features are given: nothing is read
+        data = self.pool_dataset()
+        if not is_array_backed(data):
+            self._refuse_changing_items(
+                data,
+                "pass the dataset without its random transforms (the same data with a deterministic "
+                "transform, or none; Hugging Face: dataset.with_format(None) or the dataset before "
+                ".with_transform), or pass features=<an (n, d) array computed once>",
+            )
+
     def _record_features(self) -> None:
         given = self.features
         self.resolved["features"] = given if isinstance(given, str) else describe(given)
@@ -169,6 +204,11 @@ class KMeansOutlierProxy(_FeatureProxy):
         ``K``; the reference code uses 50, 100, 150 or 200. Must not exceed ``n``.
     features : "pixels", array of shape (n, d), or nn.Module
         See :func:`resolve_features`. Kept as given (``get_params`` returns it).
+        An array has one row per dataset sample (with ``indices=``, the
+        split's rows are used). Features read from the items (pixels, a
+        module) need items that do not change between reads: a dataset with a
+        random transform is refused (``ValueError``) unless ``features=`` is
+        an array.
     standardize : bool
         Standardise every feature before clustering (``StandardScaler``).
     backend : {"auto", "faiss", "sklearn"}
@@ -182,8 +222,9 @@ class KMeansOutlierProxy(_FeatureProxy):
         Samples per batch when computing features.
     batch_size : int, optional
         Deprecated alias of ``feature_batch_size`` (DeprecationWarning).
-    seed, shuffle, num_replicas, rank, drop_last, progress, targets
-        See :class:`~proxydata.samplers.base.ProxySampler`.
+    seed, shuffle, num_replicas, rank, drop_last, progress, targets, indices
+        See :class:`~proxydata.samplers.base.ProxySampler`; with ``indices=``
+        (a split) the features are computed for the split only.
 
     Attributes
     ----------
@@ -218,6 +259,7 @@ class KMeansOutlierProxy(_FeatureProxy):
         drop_last: bool = False,
         progress: bool = True,
         targets: Any = None,
+        indices: Any = None,
     ) -> None:
         self.n_clusters = n_clusters
         self.features = features
@@ -244,18 +286,11 @@ class KMeansOutlierProxy(_FeatureProxy):
         self.kmeans_result = None
 
     def _select(self) -> tuple[np.ndarray, np.ndarray]:
-        if self.n_clusters > self.n:
+        if self.n_clusters > self.pool_size:
             raise ProxydataValueError(
-                f"n_clusters must be <= the number of samples n={self.n}, got {self.n_clusters}"
+                f"n_clusters must be <= the number of samples n={self.pool_size}, got {self.n_clusters}"
             )
-        x, owned = resolve_features(
-            self.dataset,
-            self.features,
-            standardize=self.standardize,
-            device=self.feature_device(),
-            batch_size=self.extraction_batch(),
-            progress=self.progress,
-        )
+        x, owned = self._resolve_features()
         result = kmeans(
             x,
             self.n_clusters,
@@ -288,7 +323,9 @@ class ClassOutlierProxy(_FeatureProxy):
     dataset : map-style dataset
     ratio : float in (0, 1]
     features : "pixels", array of shape (n, d), or nn.Module
-        See :func:`resolve_features`; raw pixels by default. Kept as given.
+        See :func:`resolve_features`; raw pixels by default. Kept as given. An
+        array has one row per dataset sample; items read for features must not
+        change between reads (see :class:`KMeansOutlierProxy`).
     standardize : bool
         Standardise every feature first (off by default, as in the paper code).
     device : str or torch.device, optional
@@ -297,8 +334,9 @@ class ClassOutlierProxy(_FeatureProxy):
         Samples per batch when computing features.
     batch_size : int, optional
         Deprecated alias of ``feature_batch_size`` (DeprecationWarning).
-    seed, shuffle, num_replicas, rank, drop_last, progress, targets
-        See :class:`~proxydata.samplers.base.ProxySampler`.
+    seed, shuffle, num_replicas, rank, drop_last, progress, targets, indices
+        See :class:`~proxydata.samplers.base.ProxySampler`; with ``indices=``
+        (a split) the features are computed for the split only.
     """
 
     method = "cc-or"
@@ -321,6 +359,7 @@ class ClassOutlierProxy(_FeatureProxy):
         drop_last: bool = False,
         progress: bool = True,
         targets: Any = None,
+        indices: Any = None,
     ) -> None:
         self.features = features
         self.standardize = standardize
@@ -339,18 +378,12 @@ class ClassOutlierProxy(_FeatureProxy):
         return lowest_per_class(scores, codes, self.quota()), scores
 
     def _feature_batches(self) -> Callable[[], Iterator[torch.Tensor | np.ndarray]]:
-        """A re-iterable source of feature rows, in dataset order."""
+        """A re-iterable source of the candidates' feature rows, in split order."""
         bs = self.extraction_batch()
-        if isinstance(self.features, str) and not self.standardize and is_array_backed(self.dataset):
+        data = self.pool_dataset()
+        if isinstance(self.features, str) and not self.standardize and is_array_backed(data):
             # Raw pixels of an in-memory array: stream them twice (means, then
             # distances) instead of holding the (n, d) float matrix.
-            return lambda: pixel_batches(self.dataset, batch_size=bs)
-        x, _ = resolve_features(
-            self.dataset,
-            self.features,
-            standardize=self.standardize,
-            device=self.feature_device(),
-            batch_size=bs,
-            progress=self.progress,
-        )
+            return lambda: pixel_batches(data, batch_size=bs)
+        x, _ = self._resolve_features()
         return lambda: (x[i : i + bs] for i in range(0, x.shape[0], bs))

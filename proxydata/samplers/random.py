@@ -14,8 +14,10 @@ __all__ = ["ClassRandomProxy", "RandomProxy"]
 class RandomProxy(ProxySampler):
     """RS: ``m = round(r * n)`` samples drawn uniformly without replacement.
 
-    The draw uses ``numpy.random.default_rng(seed)``; the parameters are those
-    of :class:`~proxydata.samplers.base.ProxySampler`. ``scores`` is None. The
+    The draw uses ``numpy.random.default_rng(seed)`` over the candidates (the
+    split given as ``indices=``, in ascending dataset order, or the whole
+    dataset); the parameters are those of
+    :class:`~proxydata.samplers.base.ProxySampler`. ``scores`` is None. The
     labels are read too (for the fingerprint a saved proxy is checked against,
     and for :meth:`kept_class_counts`): a dataset without labels needs
     ``targets=``.
@@ -27,14 +29,15 @@ class RandomProxy(ProxySampler):
     def _select(self) -> tuple[np.ndarray, None]:
         m = int(self.quota()[0])
         rng = np.random.default_rng(self.seed)
-        return rng.choice(self.n, size=m, replace=False), None
+        return rng.choice(self.pool_size, size=m, replace=False), None
 
 
 class ClassRandomProxy(ProxySampler):
     """CC-RS: ``round(r * n_c)`` samples drawn uniformly within every class ``c``.
 
-    Keeps the class proportions of the dataset exactly (up to rounding). The
-    classes are those present in the dataset, visited in ascending order, one
+    Keeps the class proportions of the dataset (or of the split given as
+    ``indices=``) exactly, up to rounding. The classes are those present, visited
+    in ascending order, one
     ``numpy.random.default_rng(seed)`` drawing for all of them. ``scores`` is None.
     """
 
@@ -44,8 +47,9 @@ class ClassRandomProxy(ProxySampler):
 
     def _select(self) -> tuple[np.ndarray, None]:
         rng = np.random.default_rng(self.seed)
-        order = np.argsort(self.targets, kind="stable")  # members of a class, ascending
-        starts = np.searchsorted(self.targets[order], self.classes)
+        labels = self.pool_targets()
+        order = np.argsort(labels, kind="stable")  # members of a class, ascending
+        starts = np.searchsorted(labels[order], self.classes)
         ends = np.r_[starts[1:], order.size]
         kept = []
         for m, lo, hi in zip(self.quota().tolist(), starts.tolist(), ends.tolist()):

@@ -1,17 +1,26 @@
 """Saved proxies: the file format, and reading one back with every field checked.
 
 A saved proxy is one JSON object (``.json``) or an npz archive holding that
-object as the string ``meta`` beside the arrays ``indices`` and ``scores``::
+object as the string ``meta`` beside the arrays ``indices``, ``scores`` and
+``split``::
 
-    {"format": 2, "method": "cc-or", "class": "ClassOutlierProxy",
+    {"format": 3, "method": "cc-or", "class": "ClassOutlierProxy",
      "params": {...selection parameters...}, "resolved": {...}, "seed": 0,
      "version": "0.1.0", "fingerprint": "n=...;labels=...", "n": 1797,
-     "fit_seconds": 0.1, "indices": [...], "scores": [...]}
+     "fit_seconds": 0.1, "split": null or [...], "indices": [...], "scores": [...],
+     "digest": "<64 hex>"}
 
-Constructor arguments a file can only describe (a feature array, a module) are
-written as ``{"object": "<description>"}`` and read back as :class:`SavedObject`.
-Files of format 1 (no ``format`` field) are read with their old parameter names
-translated and missing parameters set to their defaults.
+``split`` holds the dataset indices the proxy selected within (``indices=``),
+null for the whole dataset. ``digest`` is the sha256 of the file's content
+(:func:`content_digest`: the record without ``digest``, ``indices``, ``scores``
+and ``split`` as canonical JSON, then those three arrays' bytes): any edit — a
+kept index swapped for another of the same class, a changed parameter — makes
+the file fail to load. Constructor arguments a file can only describe (a feature
+array, a module) are written as ``{"object": "<description>"}`` and read back
+as :class:`SavedObject`. Files of format 1 (no ``format`` field) are read with
+their old parameter names translated and missing parameters set to their
+defaults; files of formats 1 and 2 carry no digest and no split. A format this
+release does not know (a newer one, or anything else) is refused.
 
 :func:`read` checks everything before the caller builds anything and raises
 :class:`~proxydata.exceptions.CorruptStateError` naming the path and the problem.
@@ -19,6 +28,7 @@ translated and missing parameters set to their defaults.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import io
 import json
@@ -44,10 +54,23 @@ if TYPE_CHECKING:
 
     from .base import ProxySampler
 
-__all__ = ["FORMAT", "SavedObject", "SavedProxy", "encode_param", "fingerprint", "read", "write"]
+__all__ = [
+    "FORMAT",
+    "SavedObject",
+    "SavedProxy",
+    "content_digest",
+    "encode_param",
+    "fingerprint",
+    "read",
+    "write",
+]
 
 #: Version of the file layout written by :func:`write`.
-FORMAT = 2
+FORMAT = 3
+#: The formats :func:`read` accepts (1 has no ``format`` field).
+READABLE_FORMATS = (1, 2, 3)
+#: The first format whose files carry a ``digest`` and a ``split``.
+DIGEST_FORMAT = 3
 # Format-1 parameter names and what they are called now.
 _RENAMED = {"batch_size": "feature_batch_size", "backbone_name": "backbone", "model_name": "model"}
 
@@ -78,6 +101,7 @@ class SavedProxy:
     scores: np.ndarray | None
     targets: np.ndarray
     fit_seconds: float
+    split: np.ndarray | None = None
 
 
 def fingerprint(dataset: Any, labels: np.ndarray) -> str:
@@ -141,15 +165,48 @@ def record_of(proxy: ProxySampler) -> dict[str, Any]:
     }
 
 
+def content_digest(
+    record: dict[str, Any], indices: np.ndarray, scores: np.ndarray | None, split: np.ndarray | None
+) -> str:
+    """sha256 (64 hex digits) of a saved proxy's content, as :func:`write` stores it in ``digest``.
+
+    Hashes the record without ``digest``, ``indices``, ``scores`` and ``split``
+    as JSON with sorted keys, then the kept indices and the split as
+    little-endian int64 and the scores as little-endian float64 (a non-finite
+    score as NaN, as a JSON file stores it), each array preceded by its length.
+    """
+    meta = {k: v for k, v in record.items() if k not in ("digest", "indices", "scores", "split")}
+    h = hashlib.sha256(json.dumps(meta, sort_keys=True).encode())
+    parts: list[tuple[str, np.ndarray | None]] = [
+        ("indices", None if indices is None else np.ascontiguousarray(indices, dtype="<i8")),
+        ("split", None if split is None else np.ascontiguousarray(split, dtype="<i8")),
+        ("scores", None if scores is None else _canonical_scores(scores)),
+    ]
+    for name, arr in parts:
+        h.update(f";{name}=".encode() + (b"null" if arr is None else f"{arr.size}:".encode() + arr.tobytes()))
+    return h.hexdigest()
+
+
+def _canonical_scores(scores: np.ndarray) -> np.ndarray:
+    out = np.array(scores, dtype="<f8")
+    out[~np.isfinite(out)] = np.nan
+    return out
+
+
 def write(proxy: ProxySampler, path: str) -> None:
     """Write ``proxy`` to ``path``: npz when it ends in ``.npz``, JSON otherwise."""
     record = record_of(proxy)
+    split = proxy.split if proxy.has_split() else None
+    record["digest"] = content_digest(record, proxy.indices, proxy.scores, split)
     if path.endswith(".npz"):
         arrays: dict[str, Any] = {"indices": proxy.indices, "meta": np.array(json.dumps(record))}
         if proxy.scores is not None:
             arrays["scores"] = proxy.scores
+        if split is not None:
+            arrays["split"] = split
         np.savez_compressed(path, **arrays)
         return
+    record["split"] = None if split is None else split.tolist()
     record["indices"] = proxy.indices.tolist()
     scores = proxy.scores
     record["scores"] = None if scores is None else [float(s) if math.isfinite(s) else None for s in scores]
@@ -170,7 +227,7 @@ class _Problem:
         return CorruptStateError(f"saved proxy {self.path!r} is invalid: {what}")
 
 
-def _parse_json(raw: bytes, fail: _Problem) -> tuple[dict[str, Any], Any, Any]:
+def _parse_json(raw: bytes, fail: _Problem) -> tuple[dict[str, Any], Any, Any, Any]:
     try:
         record = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -179,10 +236,10 @@ def _parse_json(raw: bytes, fail: _Problem) -> tuple[dict[str, Any], Any, Any]:
         raise fail(f"expected a JSON object, got {type(record).__name__}")
     if "indices" not in record:
         raise fail("no 'indices' field")
-    return record, record["indices"], record.get("scores")
+    return record, record["indices"], record.get("scores"), record.get("split")
 
 
-def _parse_npz(raw: bytes, fail: _Problem) -> tuple[dict[str, Any], Any, Any]:
+def _parse_npz(raw: bytes, fail: _Problem) -> tuple[dict[str, Any], Any, Any, Any]:
     try:
         with np.load(io.BytesIO(raw), allow_pickle=False) as z:
             if not hasattr(z, "files"):
@@ -192,6 +249,7 @@ def _parse_npz(raw: bytes, fail: _Problem) -> tuple[dict[str, Any], Any, Any]:
                 raise fail(f"npz archive lacks {sorted(missing)}")
             meta, indices = z["meta"], z["indices"]
             scores = z["scores"] if "scores" in z.files else None
+            split = z["split"] if "split" in z.files else None
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         raise fail(f"not a readable npz archive ({type(exc).__name__}: {exc})") from None
     if meta.ndim != 0 or meta.dtype.kind != "U":
@@ -202,19 +260,38 @@ def _parse_npz(raw: bytes, fail: _Problem) -> tuple[dict[str, Any], Any, Any]:
         raise fail(f"'meta' is not JSON ({exc})") from None
     if not isinstance(record, dict):
         raise fail(f"'meta' must hold a JSON object, got {type(record).__name__}")
-    return record, indices, scores
+    return record, indices, scores, split
 
 
-def _int_array(value: Any, fail: _Problem) -> np.ndarray:
+def _int_array(value: Any, fail: _Problem, name: str = "indices") -> np.ndarray:
     try:
         arr = np.asarray(value)
     except (ValueError, TypeError) as exc:
-        raise fail(f"indices must be a list of integers ({exc})") from None
+        raise fail(f"{name} must be a list of integers ({exc})") from None
     if arr.ndim != 1:
-        raise fail(f"indices must be 1-D, got shape {arr.shape}")
+        raise fail(f"{name} must be 1-D, got shape {arr.shape}")
     if arr.size and arr.dtype.kind not in "iu":
-        raise fail(f"indices must be integers, got dtype {arr.dtype}")
+        raise fail(f"{name} must be integers, got dtype {arr.dtype}")
     return arr.astype(np.int64)
+
+
+def _check_format(record: dict[str, Any], fail: _Problem) -> int:
+    version = record.get("format", 1)
+    if isinstance(version, bool) or not isinstance(version, int) or version not in READABLE_FORMATS:
+        raise fail(
+            f"format {version!r} is not one this proxydata ({__version__}) reads "
+            f"({', '.join(map(str, READABLE_FORMATS))}); a newer proxydata wrote it, or the file was edited"
+        )
+    return version
+
+
+def _check_split(raw: Any, n: int, fail: _Problem) -> np.ndarray | None:
+    if raw is None:
+        return None
+    split = _int_array(raw, fail, "split")
+    if split.size == 0 or split[0] < 0 or split[-1] >= n or (np.diff(split) <= 0).any():
+        raise fail(f"split must be sorted, unique dataset indices in [0, {n}), at least one")
+    return split
 
 
 def _float_array(value: Any, n: int, fail: _Problem) -> np.ndarray:
@@ -271,7 +348,14 @@ def _check_params(record: dict[str, Any], klass: type[ProxySampler], fail: _Prob
     return decoded
 
 
-def _check_kept(indices: np.ndarray, labels: np.ndarray, klass: Any, ratio: float, fail: _Problem) -> None:
+def _check_kept(
+    indices: np.ndarray,
+    labels: np.ndarray,
+    klass: Any,
+    ratio: float,
+    fail: _Problem,
+    split: np.ndarray | None = None,
+) -> None:
     from .base import kept_quota
 
     n = labels.shape[0]
@@ -279,6 +363,14 @@ def _check_kept(indices: np.ndarray, labels: np.ndarray, klass: Any, ratio: floa
         if indices.min() < 0 or indices.max() >= n:
             raise fail(f"indices must lie in [0, {n}), got {int(indices.min())}..{int(indices.max())}")
         raise fail("indices must be sorted and unique")
+    if split is not None:
+        outside = np.setdiff1d(indices, split, assume_unique=True)
+        if outside.size:
+            raise fail(
+                f"indices must lie within the split, but {outside.size} do not (e.g. {int(outside[0])})"
+            )
+        labels = labels[split]
+        indices = np.searchsorted(split, indices)
     classes = np.unique(labels)
     quota = kept_quota(labels, classes, ratio, klass.class_conditional)
     kept = class_counts(labels[indices], classes=classes) if klass.class_conditional else [indices.size]
@@ -296,8 +388,12 @@ def read(
     *,
     targets: Any,
     resolve_targets: Callable[[Any, Any], np.ndarray],
+    split: Any = None,
 ) -> SavedProxy:
     """Read and check the saved proxy at ``path`` for ``dataset``; build nothing.
+
+    ``split`` (optional) is the split the caller expects (dataset indices, any
+    order): a file saved for another split is refused.
 
     Raises
     ------
@@ -312,7 +408,8 @@ def read(
     with open(path, "rb") as fh:
         raw = fh.read()
     parse = _parse_npz if path.endswith(".npz") else _parse_json
-    record, raw_indices, raw_scores = parse(raw, fail)
+    record, raw_indices, raw_scores, raw_split = parse(raw, fail)
+    version = _check_format(record, fail)
     method = record.get("method")
     try:
         klass = method_class(method)
@@ -334,15 +431,47 @@ def read(
             f"dataset does not match the saved proxy: fingerprint differs in {differ or ['n']} "
             f"(dataset {found!r}, saved {record.get('fingerprint')!r})"
         )
+    n = int(labels.shape[0])
+    saved_split = _check_split(raw_split, n, fail)
+    if split is not None:
+        from .base import resolve_split
+
+        try:
+            expected = resolve_split(split, n)
+        except ProxydataError as exc:
+            raise fail(f"indices= given to load: {exc}") from None
+        if expected.size == n:
+            expected = None
+        if (expected is None) != (saved_split is None) or (
+            expected is not None and not np.array_equal(expected, saved_split)
+        ):
+            raise fail(
+                "it was saved for another split than indices= names ("
+                f"saved: {'the whole dataset' if saved_split is None else f'{saved_split.size} indices'}, "
+                f"given: {'the whole dataset' if expected is None else f'{expected.size} indices'}, "
+                "or the same number of other indices)"
+            )
     indices = _int_array(raw_indices, fail)
-    _check_kept(indices, labels, klass, float(params["ratio"]), fail)
+    _check_kept(indices, labels, klass, float(params["ratio"]), fail, saved_split)
     if klass.has_scores != (raw_scores is not None):
         raise fail(f"scores must be {'given' if klass.has_scores else 'null'} for {klass.method!r}")
-    scores = None if raw_scores is None else _float_array(raw_scores, labels.shape[0], fail)
+    scores = None if raw_scores is None else _float_array(raw_scores, n, fail)
+    if scores is not None and saved_split is not None:
+        outside = np.ones(n, dtype=bool)
+        outside[saved_split] = False
+        if not np.isnan(scores[outside]).all():
+            raise fail("scores must be NaN (null) outside the split")
+    if version >= DIGEST_FORMAT:
+        stored = record.get("digest")
+        if not isinstance(stored, str) or stored != content_digest(record, indices, scores, saved_split):
+            raise fail(
+                "its content does not match its digest: the file was edited or damaged after it was "
+                "written (save the proxy again)"
+            )
     resolved = record.get("resolved", {})
     seconds = record.get("fit_seconds", 0.0)
     if not isinstance(resolved, dict):
         raise fail(f"'resolved' must be an object, got {type(resolved).__name__}")
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds >= 0:
         raise fail(f"fit_seconds must be a number >= 0, got {seconds!r}")
-    return SavedProxy(klass, params, resolved, indices, scores, labels, float(seconds))
+    return SavedProxy(klass, params, resolved, indices, scores, labels, float(seconds), saved_split)

@@ -9,6 +9,11 @@ every ``num_replicas``-th element starting at ``r``.
 A pass is a function of ``(seed, epoch, rank, num_replicas)`` only: iterating
 changes no state, and :meth:`ShardedIndexSampler.set_epoch` is the one
 mutator, so ranks that iterate a different number of times never drift apart.
+
+``num_replicas``/``rank`` left to None are read from the process group when the
+sampler is built; a sampler built before ``torch.distributed`` is initialised
+reads them again at every pass, so that it shards once the group exists (as
+when Lightning or ``torchrun`` starts the group after the script built it).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ __all__ = [
     "ShardedIndexSampler",
     "check_sampler_seed",
     "epoch_order",
+    "group_initialised",
     "replica_length",
     "resolve_replicas",
     "shard",
@@ -42,6 +48,11 @@ MAX_SEED = 2**64 - 1
 def check_sampler_seed(seed: Any, name: str = "seed") -> int:
     """Return ``seed`` as an int in ``[0, 2**64 - 1]`` or raise naming ``name``."""
     return check_int(seed, name, minimum=0, maximum=MAX_SEED)
+
+
+def group_initialised() -> bool:
+    """Whether a default ``torch.distributed`` process group exists."""
+    return dist.is_available() and dist.is_initialized()
 
 
 def resolve_replicas(num_replicas: Any, rank: Any) -> tuple[int, int]:
@@ -108,6 +119,10 @@ class ShardedIndexSampler(Sampler[int]):
     seed : int in [0, 2**64 - 1]
     num_replicas, rank : int, optional
         Distributed sharding; read from ``torch.distributed`` when initialised.
+        Left to None while no process group exists, they are read again at
+        every pass (and by ``len``), so a sampler built before the group
+        shards once it exists; ``num_replicas``/``rank`` always give the
+        values the next pass uses.
     drop_last : bool
         Drop the tail instead of padding when the indices do not divide.
     """
@@ -125,9 +140,34 @@ class ShardedIndexSampler(Sampler[int]):
         self._indices = np.asarray(indices, dtype=np.int64)
         self.shuffle = check_bool(shuffle, "shuffle")
         self.seed = check_sampler_seed(seed)
-        self.num_replicas, self.rank = resolve_replicas(num_replicas, rank)
+        self._sharding = resolve_replicas(num_replicas, rank)
+        # None while no group exists: read from the group at every pass once it does
+        self._deferred = (
+            (num_replicas, rank) if None in (num_replicas, rank) and not group_initialised() else None
+        )
         self.drop_last = check_bool(drop_last, "drop_last")
         self.epoch = 0
+
+    def sharding(self) -> tuple[int, int]:
+        """``(num_replicas, rank)`` of the next pass (re-read from a group created after the sampler)."""
+        if self._deferred is not None and group_initialised():
+            return resolve_replicas(*self._deferred)
+        return self._sharding
+
+    @property
+    def num_replicas(self) -> int:
+        """Ranks the indices are sharded over (the resolved value the next pass uses)."""
+        return self.sharding()[0]
+
+    @property
+    def rank(self) -> int:
+        """This process's shard (the resolved value the next pass uses)."""
+        return self.sharding()[1]
+
+    @property
+    def deferred(self) -> bool:
+        """Whether the sharding is read from a process group created after the sampler was built."""
+        return self._deferred is not None and group_initialised()
 
     @property
     def indices(self) -> np.ndarray:
@@ -141,7 +181,8 @@ class ShardedIndexSampler(Sampler[int]):
     def epoch_indices(self) -> np.ndarray:
         """This rank's indices for the current epoch, in visiting order."""
         order = epoch_order(self._indices, shuffle=self.shuffle, seed=self.seed, epoch=self.epoch)
-        return shard(order, self.num_replicas, self.rank, self.drop_last)
+        world, rank = self.sharding()
+        return shard(order, world, rank, self.drop_last)
 
     def __iter__(self) -> Iterator[int]:
         # A pure function of (seed, epoch, rank, num_replicas): no state moves here.
