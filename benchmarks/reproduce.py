@@ -342,7 +342,7 @@ def execute(
         if LIMIT_FNS.get(bdp["limit"]) is not None:
             config.bdp_kwargs["limit_fn"] = LIMIT_FNS[bdp["limit"]]
     torch.manual_seed(run["seed"])
-    record = run_search(dataset, train_idx, val_idx, config, table=table)
+    record = run_search(dataset, train_idx, val_idx, config, table=table).to_dict()
     record["config"]["bdp_kwargs"].pop("limit_fn", None)  # a function: the label names it
     record.update(run)
     record["key"] = run_key(run)

@@ -45,7 +45,7 @@ ClassificationModule, Lightning, Trainer = (
 #: The keywords of :class:`IndexedClassification` that go to its module (the rest go to the trainer).
 MODULE_OPTIONS = ("criterion", "learning_rate", "weight_decay", "optimizer", "export_onnx")
 
-__all__ = ["BiLevelPrunerCallback", "IndexedClassification", "IndexedClassificationModule"]
+__all__ = ["MODULE_OPTIONS", "BiLevelPrunerCallback", "IndexedClassification", "IndexedClassificationModule"]
 
 
 class BiLevelPrunerCallback(PrunerCallbackHooks, pytorch_lightning.Callback):

@@ -192,7 +192,7 @@ def train_network(
     epochs : int >= 1
     sgd : SGDSettings, optional
         The optimiser (:meth:`SGDSettings.checked`); default NAS-Bench-201's
-        (:data:`NB201_SGD`: lr 0.1 to 0, Nesterov momentum 0.9, weight decay 5e-4).
+        (:data:`~proxydata.nas.optim.NB201_SGD`: lr 0.1 to 0, Nesterov momentum 0.9, weight decay 5e-4).
     device : str or torch.device
     seed : int or None
         Seeds, inside the call only, the global torch RNG (data-loader shuffling,
