@@ -88,7 +88,8 @@ def study_agreement(
       replacement; ``numpy.random.default_rng(bootstrap_seed)``, the same
       resamples for every statistic of a selection);
     - ``size``, ``ratio`` (size over the reference's), ``train_samples`` and
-      ``cpu_seconds`` summed, and ``cost`` (train samples over the reference's).
+      ``cpu_seconds`` summed, and ``cost`` (train samples per run over the
+      reference's per run).
 
     Parameters
     ----------
@@ -173,8 +174,10 @@ def _size_and_cost(
     rows: list[dict[str, Any]], name: str, reference: str, architectures: int, seeds: int
 ) -> dict[str, Any]:
     """The start of a selection's agreement row: its size and cost, absolute and against the reference."""
-    ref_samples = sum(r["train_samples"] for r in rows if r["selection"] == reference)
-    ref_size = next(r["selection_size"] for r in rows if r["selection"] == reference)
+    ref_rows = [r for r in rows if r["selection"] == reference]
+    # per run, so that a selection with fewer runs so far is not made to look cheaper
+    ref_samples = sum(r["train_samples"] for r in ref_rows) / len(ref_rows)
+    ref_size = ref_rows[0]["selection_size"]
     mine = [r for r in rows if r["selection"] == name]
     return {
         "selection": name,
@@ -184,7 +187,7 @@ def _size_and_cost(
         "seeds": seeds,
         "train_samples": int(sum(r["train_samples"] for r in mine)),
         "cpu_seconds": float(sum(r["cpu_seconds"] for r in mine)),
-        "cost": sum(r["train_samples"] for r in mine) / ref_samples if ref_samples else None,
+        "cost": sum(r["train_samples"] for r in mine) / len(mine) / ref_samples if ref_samples else None,
     }
 
 
