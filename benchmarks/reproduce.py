@@ -27,6 +27,14 @@ Examples
     python benchmarks/reproduce.py --quick --out /tmp/quick.jsonl
     python benchmarks/reproduce.py --seeds 0 1 2 --out benchmarks/results/reproduction.jsonl
     python benchmarks/reproduce.py --report      # regenerate docs/results.md
+    python benchmarks/reproduce.py --verify 2 --seed 0   # re-run two records drawn at random
+
+``--verify K`` re-runs K records of ``--out`` drawn with ``numpy.random.default_rng(--seed)``
+(``--verify-keys`` names them instead; ``--verify-epochs E`` stops each re-run after E
+epochs) from the configuration each record stored, and prints per record
+``bit-identical`` / ``same genotype`` / ``different``, the first epoch at which the
+losses part and the environment fields that differ (``provenance.compare_runs``).
+Every argument is checked before any data is read (exit code 2 on a bad one).
 """
 
 from __future__ import annotations
@@ -39,16 +47,38 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+# This checkout's proxydata and benchmark modules first: a record names the code of
+# this checkout, so it must not run a proxydata installed from another one.
+for _path in (str(HERE), str(REPO)):
+    if _path in sys.path:
+        sys.path.remove(_path)
+    sys.path.insert(0, _path)
 
-from proxydata.nas import ALGORITHMS
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from provenance import code_version, compare_runs, environment, environment_diff, format_comparison  # noqa: E402
+from suites import (  # noqa: E402
+    GRID_DEFAULTS,
+    LIMIT_FNS,
+    METHODS,
+    SUITES,
+    build_grid,
+    linear_limits,
+    long_tailed,
+    options_label,
+    run_key,
+    suite_runs,
+)
 
-REPO = Path(__file__).resolve().parents[1]
+from proxydata.nas import ALGORITHMS  # noqa: E402
+
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "reproduction.jsonl"
-METHODS = ("rs", "cc-rs", "km-or", "cc-or", "ae", "tl")
 ALGOS = ("darts-v1", "gdas")
 TABLE_COLUMNS = ("cifar10_test_200ep", "cifar100_test_200ep", "imagenet16_test_200ep")
+#: Re-exported for callers of the runner (the grid lives in ``suites``).
+__all__ = ["build_grid", "linear_limits", "long_tailed", "options_label", "run_key", "suite_runs"]
 
 
 def shared_data_dir() -> Path | None:
@@ -100,160 +130,8 @@ def load_protocol_data(args: argparse.Namespace) -> tuple[Any, np.ndarray, np.nd
     return ArrayDataset(x, y), train_idx, val_idx
 
 
-#: Per-step prune ratios of the paper-strength schedules (interval 2, 20 epochs:
-#: 9 steps at the ends of epochs 2, 4, ..., 18): 1 - 9 p = 0.04 and 0.14 of each split.
-PAPER_RATIOS = {"4pct": round(0.96 / 9, 4), "14pct": round(0.86 / 9, 4)}
-SUITES = ("paper", "paper14", "beta", "criteria", "balance", "aug", "v2proxy")
-
-
-def linear_limits(counts: Any, num_steps: int, balance: float) -> np.ndarray:
-    """Alternative class-balance limit ("limit=linear"), ours, for the ablation.
-
-    ``N_k = floor(n_k · (B + (1 - B) / S))``: the same end points as the library's
-    ``floor(n_k / S^(1-B))`` (``n_k`` at ``B = 1``, ``n_k / S`` at ``B = 0``) but
-    linear in ``B`` in between, so it is looser for every ``0 < B < 1``.
-    """
-    c = np.asarray(counts, dtype=np.int64)
-    b = float(balance)
-    return np.floor(c * (b + (1.0 - b) / int(num_steps)) * (1.0 + 1e-12)).astype(np.int64)
-
-
-LIMIT_FNS = {"ours": None, "linear": linear_limits}
-
-
-def long_tailed(indices: np.ndarray, labels: np.ndarray, factor: float, seed: int) -> np.ndarray:
-    """A long-tailed subset of ``indices``: class ``c`` keeps ``round(n_max · factor^(-c/(K-1)))``.
-
-    ``n_max`` is the largest class count of ``indices`` and ``K`` the number of
-    classes (CIFAR-10-LT's exponential profile; imbalance factor ``factor``).
-    The kept samples of each class are drawn with ``numpy.random.default_rng(seed)``.
-    """
-    lab = labels[indices]
-    classes = np.unique(lab)
-    n_max = int(np.bincount(lab).max())
-    rng = np.random.default_rng(seed)
-    kept = []
-    for c in classes:
-        members = indices[lab == c]
-        n_keep = min(members.size, int(np.floor(n_max * factor ** (-c / max(classes.size - 1, 1)) + 0.5)))
-        kept.append(rng.choice(members, size=n_keep, replace=False))
-    return np.sort(np.concatenate(kept))
-
-
-def _bdp(ratio: float, interval: int = 2, limit: str = "ours", crit: str = "low/high") -> dict[str, Any]:
-    tc, vc = crit.split("/")
-    return {
-        "interval": interval,
-        "train_ratio": ratio,
-        "val_ratio": ratio,
-        "train_criterion": tc,
-        "val_criterion": vc,
-        "limit": limit,
-    }
-
-
-def suite_runs(suite: str, seed: int, args: argparse.Namespace) -> list[dict[str, Any]]:
-    """The runs of one suite of issue 12 for one seed, most important first."""
-    p4, p14 = PAPER_RATIOS["4pct"], PAPER_RATIOS["14pct"]
-    hess = {"hessian": args.hessian} if args.hessian else {}
-    runs: list[dict[str, Any]] = []
-
-    def add(algo: str, method: str, ratio: float = 1.0, **opts: Any) -> None:
-        runs.append({"algo": algo, "method": method, "ratio": ratio, "seed": seed, "options": opts})
-
-    if suite == "paper":  # item 2 at 4 % (+ the Hessian trajectories of item 7)
-        for limit in ("ours", "none"):
-            add("darts-v1", "bdp", bdp=_bdp(p4, limit=limit), **hess)
-        add("darts-v1", "full", **hess)
-    elif suite == "paper14":  # item 2 at 14 % (no Hessian: the clock is short)
-        for limit in ("ours", "none"):
-            add("darts-v1", "bdp", bdp=_bdp(p14, limit=limit))
-    elif suite == "beta":  # item 3
-        add("beta-darts", "full", beta=args.beta_lambda, **hess)
-        for limit in ("ours", "none"):
-            add("beta-darts", "bdp", bdp=_bdp(p4, limit=limit), beta=args.beta_lambda, **hess)
-    elif suite == "criteria":  # item 4 (low/high is the "paper" run)
-        for crit in ("low/low", "high/low", "high/high"):
-            add("darts-v1", "bdp", bdp=_bdp(p4, crit=crit))
-    elif suite == "balance":  # item 5: long-tailed split (a); a schedule binding from step 1 (b)
-        lt = {"split": f"lt{args.lt_factor:g}"}
-        add("darts-v1", "full", **lt)
-        for limit in ("ours", "none", "linear"):
-            add("darts-v1", "bdp", bdp=_bdp(p4, limit=limit), **lt)
-        for limit in ("ours", "none", "linear"):
-            add("darts-v1", "bdp", bdp=_bdp(0.24, interval=4, limit=limit), **lt)
-    elif suite == "aug":  # item 2 with augmentation
-        aug = {"augment": args.augment_padding}
-        for limit in ("ours", "none"):
-            add("darts-v1", "bdp", bdp=_bdp(p4, limit=limit), **aug)
-        add("darts-v1", "full", **aug)
-    elif suite == "v2proxy":  # item 6
-        add("darts-v2", "full")
-        for ratio in (0.25, 0.5):
-            for method in METHODS:
-                add("darts-v2", method, ratio)
-    return runs
-
-
-def build_grid(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Every run of the grid as a small dict (the run's identity), in priority order."""
-    runs: list[dict[str, Any]] = []
-    for suite in (s for s in SUITES if s in args.grid):
-        for seed in args.seeds:
-            runs += suite_runs(suite, seed, args)
-    for seed in args.seeds:
-        if "full" in args.grid:
-            for algo in args.algos:
-                runs.append({"algo": algo, "method": "full", "ratio": 1.0, "seed": seed, "options": {}})
-        if "bdp" in args.grid:
-            for limit in ("ours", "none"):
-                bdp = _bdp(args.bdp_ratio, interval=args.bdp_interval, limit=limit)
-                runs.append(
-                    {"algo": "darts-v1", "method": "bdp", "ratio": 1.0, "seed": seed, "options": {"bdp": bdp}}
-                )
-        if "proxy" in args.grid:
-            for ratio in args.ratios:
-                for method in args.methods:
-                    for algo in args.algos:
-                        runs.append(
-                            {"algo": algo, "method": method, "ratio": ratio, "seed": seed, "options": {}}
-                        )
-    scale = f"{args.resolution}px-{args.pool_size}+{args.val_size}-C{args.C}N{args.N}-e{args.epochs}"
-    for run in runs:
-        run["protocol"] = 2
-        run["scale"] = scale
-        run["label"] = options_label(run["options"])
-    return runs
-
-
-def options_label(options: dict[str, Any]) -> str:
-    """Every setting of a run beyond (scale, algo, method, ratio, seed), as ``k=v`` pairs.
-
-    BDP settings as ``T<interval>``, ``p<train>/<val>``, ``<train crit>/<val crit>``,
-    ``limit=<ours|none|linear>``; then ``split=``, ``augment=`` (padding),
-    ``beta=`` (β-DARTS lambda_max), ``hessian=`` (samples). Empty for a plain run.
-    """
-    parts = []
-    bdp = options.get("bdp")
-    if bdp:
-        parts.append(
-            f"T{bdp['interval']} p{bdp['train_ratio']:g}/{bdp['val_ratio']:g} "
-            f"{bdp['train_criterion']}/{bdp['val_criterion']} limit={bdp['limit']}"
-        )
-    for key in sorted(k for k in options if k != "bdp"):
-        parts.append(f"{key}={options[key]}")
-    return " ".join(parts)
-
-
-def run_key(run: dict[str, Any]) -> str:
-    """The identity of a run: protocol v2 keys carry every setting (v1 keys had none)."""
-    base = f"{run['scale']}|{run['algo']}|{run['method']}|{float(run['ratio']):.2f}|{run['seed']}"
-    if run.get("protocol", 1) < 2:
-        return base
-    return f"v2|{base}|{options_label(run.get('options', {}))}"
-
-
 def done_keys(path: Path) -> set[str]:
+    """Keys of the runs already in ``path`` (none when it does not exist)."""
     if not path.exists():
         return set()
     keys = set()
@@ -305,6 +183,7 @@ def execute(
     args: argparse.Namespace,
     table: Any,
 ) -> dict[str, Any]:
+    """Run one grid run (its identity ``run``) and return its record, environment included."""
     from proxydata.experiment import SearchConfig, run_search
 
     method, opts = run["method"], run.get("options", {})
@@ -347,51 +226,202 @@ def execute(
     record.update(run)
     record["key"] = run_key(run)
     record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    env = environment(REPO)
     record["torch_threads"] = torch.get_num_threads()
-    record["code"] = args.code_version
-    record["environment"] = environment()
+    record["code"] = code_version(env["git"])
+    record["environment"] = env
     return record
 
 
-def environment() -> dict[str, str]:
-    """What besides the code decides a run's floating point: versions and the CPU's kernels.
+def check_package() -> str | None:
+    """Why this process must not run searches: its ``proxydata`` is not this checkout's (or None)."""
+    import proxydata
 
-    The same code and seed give bit-identical runs on one machine; another CPU (its
-    vector instructions pick other kernels) changes the last bits from the first
-    epoch, and DARTS's search amplifies them.
+    path = Path(proxydata.__file__).resolve().parent
+    if path != REPO / "proxydata":
+        return (
+            f"proxydata is imported from {path}, not from this checkout ({REPO / 'proxydata'}): "
+            "a record would name code that did not run"
+        )
+    return None
+
+
+def read_records(path: Path) -> dict[str, dict[str, Any]]:
+    """The records of ``path`` by key (the first line of a key, should one appear twice)."""
+    records: dict[str, dict[str, Any]] = {}
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                rec = json.loads(line)
+                records.setdefault(rec["key"], rec)
+    return records
+
+
+def pick_records(records: dict[str, dict[str, Any]], args: argparse.Namespace) -> list[dict[str, Any]]:
+    """``--verify-keys`` in order, or ``--verify`` K records drawn with ``default_rng(--seed)``."""
+    keys = list(records)
+    if args.verify_keys:
+        missing = [k for k in args.verify_keys if k not in records]
+        if missing:
+            raise SystemExit(f"--verify-keys: not in {args.out}: {missing}")
+        return [records[k] for k in args.verify_keys]
+    if args.verify > len(keys):
+        raise SystemExit(f"--verify {args.verify}: {args.out} holds only {len(keys)} runs")
+    rng = np.random.default_rng(args.seed or 0)
+    return [records[keys[i]] for i in rng.choice(len(keys), size=args.verify, replace=False)]
+
+
+def config_of(record: dict[str, Any], args: argparse.Namespace) -> Any:
+    """The :class:`~proxydata.experiment.SearchConfig` a record ran with, rebuilt from its ``config``.
+
+    The class limit's function (``limit=linear``), which the record names but
+    cannot store, comes from :data:`suites.LIMIT_FNS`. A record with config fields
+    this code does not know cannot be re-run here (an error, not a guess).
     """
-    import platform
+    from dataclasses import fields
 
-    return {
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-    }
+    from proxydata.experiment import SearchConfig
+
+    stored = dict(record["config"])
+    unknown = sorted(set(stored) - {f.name for f in fields(SearchConfig)})
+    if unknown:
+        raise SystemExit(f"{record['key']}: config fields unknown to this code: {unknown}")
+    stored["progress"] = args.progress
+    config = SearchConfig(**stored)
+    limit = ((record.get("options") or {}).get("bdp") or {}).get("limit")
+    if LIMIT_FNS.get(limit) is not None:
+        config.bdp_kwargs = {**config.bdp_kwargs, "limit_fn": LIMIT_FNS[limit]}
+    return config
 
 
-def code_version() -> str:
-    """Git commit of the code that made a run (``+dirty`` when uncommitted changes exist)."""
-    import subprocess
+def rerun(record: dict[str, Any], data: tuple[Any, dict[str, Any]], args: argparse.Namespace) -> dict:
+    """Run ``record``'s search again (its config, seed, split and thread count); the new record."""
+    from proxydata.experiment import run_search
 
+    dataset, splits = data
+    split = (record.get("options") or {}).get("split", "balanced")
+    if split not in splits:
+        raise SystemExit(f"{record['key']}: split {split!r} is not the protocol's (--lt-factor?)")
+    train_idx, val_idx = splits[split]
+    if (train_idx.size, val_idx.size) != (record["train_pool"], record["val_size"]):
+        raise SystemExit(
+            f"{record['key']}: recorded on {record['train_pool']} + {record['val_size']} images, "
+            f"the split here has {train_idx.size} + {val_idx.size}"
+        )
+    config = config_of(record, args)
+    torch.set_num_threads(int(record.get("torch_threads") or args.threads))
+    torch.manual_seed(int(record["seed"]))
+    epochs = args.verify_epochs
+    stop = (lambda epoch, result, net: epoch + 1 >= epochs,) if epochs else ()
+    return run_search(dataset, train_idx, val_idx, config, callbacks=stop)
+
+
+def verify(args: argparse.Namespace) -> int:
+    """``--verify``: re-run records and print how each compares with its re-run."""
+    chosen = pick_records(read_records(Path(args.out)), args)
+    dataset, train_idx, val_idx = load_protocol_data(args)
+    splits = {"balanced": (train_idx, val_idx)}
+    if any("split" in (r.get("options") or {}) for r in chosen):
+        splits[f"lt{args.lt_factor:g}"] = long_tailed_splits(dataset, train_idx, val_idx, args)
+    print(f"re-running {len(chosen)} record(s) of {args.out}", flush=True)
+    counts: dict[str, int] = {}
+    for record in chosen:
+        start = time.perf_counter()
+        new = rerun(record, (dataset, splits), args)
+        result = compare_runs(record, new, args.verify_epochs)
+        now = environment(REPO)
+        env_lines = environment_diff(record.get("environment"), now)
+        if record.get("code") != code_version(now["git"]):
+            env_lines.insert(0, f"code: {record.get('code')} -> {code_version(now['git'])}")
+        print(format_comparison(record["key"], result, env_lines, args.verify_epochs), flush=True)
+        print(f"  ({time.perf_counter() - start:.0f} s, {torch.get_num_threads()} thread(s))", flush=True)
+        counts[result["verdict"]] = counts.get(result["verdict"], 0) + 1
+    print("summary: " + ", ".join(f"{n} {v}" for v, n in sorted(counts.items())), flush=True)
+    return 0
+
+
+def long_tailed_splits(dataset: Any, train_idx: np.ndarray, val_idx: np.ndarray, args: Any) -> tuple:
+    """The long-tailed subsets of both search splits (``split=lt<factor>``)."""
+    from proxydata.data import get_targets
+
+    labels = (
+        np.asarray(dataset.targets) if hasattr(dataset, "targets") else get_targets(dataset, progress=False)
+    )
+    return (
+        long_tailed(train_idx, labels, args.lt_factor, args.split_seed),
+        long_tailed(val_idx, labels, args.lt_factor, args.split_seed + 1),
+    )
+
+
+def _int_at_least(low: int) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _share(high: float | None, high_open: bool) -> Any:
+    """A finite float in (0, high], (0, high) or (0, inf) (``high`` None) as an argparse type."""
+    shape = "0 < value" + ("" if high is None else f" {'<' if high_open else '<='} {high:g}")
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number with {shape}, got {text!r}") from None
+        ok = bool(np.isfinite(value)) and value > 0
+        if high is not None:
+            ok = ok and (value < high if high_open else value <= high)
+        if not ok:
+            raise argparse.ArgumentTypeError(f"must be a number with {shape}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _shard(text: str) -> str:
+    """``auto`` or ``i/k`` with integers ``k >= 1`` and ``0 <= i < k`` (0-based, as the help says)."""
+    if text == "auto":
+        return text
+    parts = text.split("/")
     try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "proxydata"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + ("+dirty" if dirty else "")
+        i, k = (int(v) for v in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be 'auto' or 'i/k' (0 <= i < k), got {text!r}") from None
+    if k < 1 or not 0 <= i < k:
+        raise argparse.ArgumentTypeError(
+            f"must be 'auto' or 'i/k' with k >= 1 and 0 <= i < k (shards are numbered from 0), got {text!r}"
+        )
+    return text
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+#: ``--quick``'s settings; an option given explicitly on the command line keeps its value.
+QUICK = {
+    "grid": ["full", "bdp", "proxy"],
+    "algos": ["darts-v1"],
+    "methods": ["rs", "cc-or"],
+    "ratios": [0.5],
+    "seeds": [0],
+    "epochs": 3,
+    "pool_size": 256,
+    "val_size": 256,
+    "C": 4,
+    "N": 1,
+    "bdp_interval": 2,
+    "clusters": 10,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``reproduce.py``; defaults of the protocol from :data:`suites.GRID_DEFAULTS`."""
+    d = GRID_DEFAULTS
+    pos, nonneg = _int_at_least(1), _int_at_least(0)
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", default=str(DEFAULT_OUT))
     p.add_argument("--data-dir", default=None)
@@ -405,56 +435,112 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--algos", nargs="+", default=list(ALGOS), choices=list(ALGORITHMS))
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
-    p.add_argument("--ratios", nargs="+", type=float, default=[0.25, 0.5, 0.75])
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--C", type=int, default=8)
-    p.add_argument("--N", type=int, default=1)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--resolution", type=int, default=16, choices=[16, 32])
-    p.add_argument("--pool-size", type=int, default=5000)
-    p.add_argument("--val-size", type=int, default=5000)
-    p.add_argument("--split-seed", type=int, default=0)
-    p.add_argument("--clusters", type=int, default=100)
-    p.add_argument("--ae-epochs", type=int, default=10)
-    p.add_argument("--tl-epochs", type=int, default=10)
-    p.add_argument("--bdp-interval", type=int, default=5)
-    p.add_argument("--bdp-ratio", type=float, default=0.2)
-    p.add_argument("--hessian", type=int, default=128, help="Hessian batch of the paper/beta suites (0: off)")
-    p.add_argument("--hessian-iterations", type=int, default=10)
-    p.add_argument("--beta-lambda", type=float, default=25.0, help="β-DARTS lambda_max")
-    p.add_argument("--lt-factor", type=float, default=10.0, help="imbalance factor of the long-tailed split")
-    p.add_argument("--augment-padding", type=int, default=2, help="crop padding of the aug suite (16 px)")
+    p.add_argument("--ratios", nargs="+", type=_share(1.0, False), default=list(d["ratios"]),
+                   help="static-proxy ratios, 0 < r <= 1")  # fmt: skip
+    p.add_argument("--seeds", nargs="+", type=nonneg, default=list(d["seeds"]))
+    p.add_argument("--epochs", type=pos, default=d["epochs"])
+    p.add_argument("--C", type=pos, default=d["C"])
+    p.add_argument("--N", type=pos, default=d["N"])
+    p.add_argument("--batch-size", type=pos, default=64)
+    p.add_argument("--resolution", type=int, default=d["resolution"], choices=[16, 32])
+    p.add_argument("--pool-size", type=pos, default=d["pool_size"])
+    p.add_argument("--val-size", type=pos, default=d["val_size"])
+    p.add_argument("--split-seed", type=nonneg, default=0)
+    p.add_argument("--clusters", type=pos, default=100)
+    p.add_argument("--ae-epochs", type=pos, default=10)
+    p.add_argument("--tl-epochs", type=pos, default=10)
+    p.add_argument("--bdp-interval", type=pos, default=d["bdp_interval"])
+    p.add_argument("--bdp-ratio", type=_share(1.0, True), default=d["bdp_ratio"],
+                   help="share of each split pruned per step of the v1 'bdp' grid, 0 < p < 1")  # fmt: skip
+    p.add_argument("--hessian", type=nonneg, default=d["hessian"],
+                   help="Hessian batch of the paper/beta suites (0: off)")  # fmt: skip
+    p.add_argument("--hessian-iterations", type=pos, default=10)
+    p.add_argument("--beta-lambda", type=_share(None, False), default=d["beta_lambda"],
+                   help="β-DARTS lambda_max")  # fmt: skip
+    p.add_argument("--lt-factor", type=_share(None, False), default=d["lt_factor"],
+                   help="imbalance factor of the long-tailed split")  # fmt: skip
+    p.add_argument("--augment-padding", type=pos, default=d["augment_padding"],
+                   help="crop padding of the aug suite (16 px)")  # fmt: skip
     p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=pos, default=1)
     p.add_argument(
-        "--shard", default="0/1", help="i/k: every k-th run starting at i; auto: claim runs as they come"
+        "--shard",
+        type=_shard,
+        default="0/1",
+        help="i/k (0 <= i < k): every k-th run starting at run i; auto: claim runs as they come",
     )
-    p.add_argument("--limit", type=int, default=None, help="stop after this many new runs")
+    p.add_argument("--limit", type=nonneg, default=None, help="stop after this many new runs")
     p.add_argument("--progress", action="store_true")
     p.add_argument("--dry-run", action="store_true", help="list the runs still to do")
-    p.add_argument("--quick", action="store_true", help="a minimal grid in a few minutes")
+    p.add_argument(
+        "--quick", action="store_true", help="a minimal grid in a few minutes (explicit options win)"
+    )
     p.add_argument("--report", action="store_true", help="write docs/results.md from --out and stop")
+    p.add_argument("--verify", type=pos, default=None, metavar="K",
+                   help="re-run K records of --out drawn at random (--seed) and compare")  # fmt: skip
+    p.add_argument("--verify-keys", nargs="+", default=None, metavar="KEY", help="re-run these records")
+    p.add_argument("--verify-epochs", type=pos, default=None, metavar="E",
+                   help="stop each re-run after E epochs and compare those")  # fmt: skip
+    p.add_argument("--seed", type=nonneg, default=None, help="seed of --verify's draw (default 0)")
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse and check every argument (exit code 2 on a bad one) before any data is read."""
+    p = build_parser()
     args = p.parse_args(argv)
     if args.quick:
-        args.grid, args.algos, args.methods = ["full", "bdp", "proxy"], ["darts-v1"], ["rs", "cc-or"]
-        args.ratios, args.seeds, args.epochs = [0.5], [0], 3
-        args.pool_size, args.val_size, args.C, args.N = 256, 256, 4, 1
-        args.bdp_interval, args.clusters = 2, 10
+        unset = object()
+        given = p.parse_args(argv, namespace=argparse.Namespace(**dict.fromkeys(QUICK, unset)))
+        for name, value in QUICK.items():
+            if getattr(given, name) is unset:
+                setattr(args, name, value)
+    modes = [f for f in ("report", "dry_run", "quick") if getattr(args, f)]
+    if (args.verify or args.verify_keys) and modes:
+        p.error(f"--verify cannot be combined with --{modes[0].replace('_', '-')}")
+    if args.verify and args.verify_keys:
+        p.error("give --verify K or --verify-keys, not both")
+    if args.verify_epochs and not (args.verify or args.verify_keys):
+        p.error("--verify-epochs needs --verify or --verify-keys")
+    if args.seed is not None and not args.verify:
+        p.error("--seed is the seed of --verify's draw (the runs' seeds are --seeds)")
+    steps = (args.epochs - 1) // args.bdp_interval
+    if "bdp" in args.grid and steps * args.bdp_ratio >= 1:
+        p.error(
+            f"--bdp-ratio {args.bdp_ratio:g} over {steps} pruning steps (--epochs {args.epochs}, "
+            f"--bdp-interval {args.bdp_interval}) would prune every sample"
+        )
     return args
 
 
+def check_paths(args: argparse.Namespace) -> str | None:
+    """What is missing among the data directory and the NB201 table (None when both exist)."""
+    data_dir = Path(args.data_dir) if args.data_dir else shared_data_dir()
+    if data_dir is None or not data_dir.is_dir():
+        return "shared data not found: pass --data-dir or set PROXYDATA_SHARED_DATA"
+    table = Path(args.table) if args.table else data_dir / "nb201_accuracies.csv.gz"
+    if not table.is_file():
+        return f"NB201 table not found: {table} (pass --table)"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
+    """The command line: --report, --verify, or run the grid (see the module docstring)."""
     args = parse_args(argv)
     if args.report:
-        sys.path.insert(0, str(REPO / "benchmarks"))
-        from results_report import write_report
+        from report.page import write_report
 
         write_report(Path(args.out), REPO / "docs" / "results.md", REPO / "docs" / "figures")
         return 0
-    torch.set_num_threads(args.threads)
-    args.code_version = code_version()
     out = Path(args.out)
+    if not args.dry_run:
+        problem = check_package() or check_paths(args)
+        if problem:
+            print(f"reproduce.py: error: {problem}", file=sys.stderr)
+            return 2
+    torch.set_num_threads(args.threads)
+    if args.verify or args.verify_keys:
+        return verify(args)
     out.parent.mkdir(parents=True, exist_ok=True)
     auto = args.shard == "auto"
     shard_i, shard_k = (0, 1) if auto else (int(v) for v in args.shard.split("/"))
@@ -468,17 +554,9 @@ def main(argv: list[str] | None = None) -> int:
     from proxydata.nas import NB201Table
 
     dataset, train_idx, val_idx = load_protocol_data(args)
-    labels = np.asarray(dataset.targets) if hasattr(dataset, "targets") else None
     splits = {"balanced": (train_idx, val_idx)}
     if any("split" in r.get("options", {}) for r in todo):
-        from proxydata.data import get_targets
-
-        labels = get_targets(dataset, progress=False) if labels is None else labels
-        lt = f"lt{args.lt_factor:g}"
-        splits[lt] = (
-            long_tailed(train_idx, labels, args.lt_factor, args.split_seed),
-            long_tailed(val_idx, labels, args.lt_factor, args.split_seed + 1),
-        )
+        splits[f"lt{args.lt_factor:g}"] = long_tailed_splits(dataset, train_idx, val_idx, args)
     data_dir = Path(args.data_dir) if args.data_dir else shared_data_dir()
     table = NB201Table(args.table or str(data_dir / "nb201_accuracies.csv.gz"))
     for n_done, run in enumerate(todo):

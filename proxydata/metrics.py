@@ -30,6 +30,7 @@ __all__ = [
     "distances_to_class_means",
     "el2n",
     "el2n_unchecked",
+    "kendall_tau_b",
     "ranking_agreement",
     "voe",
 ]
@@ -469,6 +470,27 @@ def _top_k(scores: np.ndarray, k: int) -> set[int]:
     """Positions of the ``k`` highest scores; ties broken by position (the earlier item first)."""
     order = np.lexsort((np.arange(scores.size), -scores))
     return set(order[:k].tolist())
+
+
+def kendall_tau_b(a: np.ndarray, b: np.ndarray) -> float:
+    """Kendall's tau-b of two equal-length 1-D float arrays, without a p-value.
+
+    ``tau_b = (P - Q) / sqrt((n0 - T_a)(n0 - T_b))`` with ``P - Q = sum_{i<j}
+    sign(a_i - a_j) sign(b_i - b_j)``, ``n0 = n(n-1)/2`` and ``T_a``/``T_b`` the
+    pairs tied in ``a``/``b`` — the statistic of
+    ``scipy.stats.kendalltau(a, b, variant="b")`` (tested equal), computed on the
+    ``n x n`` sign matrices so that a bootstrap of thousands of resamples of a few
+    hundred items stays fast. NaN when either input is constant. Inputs are not
+    checked (see :func:`ranking_agreement` for the checked entry point).
+    """
+    n = a.shape[0]
+    upper = np.triu(np.ones((n, n), dtype=bool), k=1)
+    sa = np.sign(a[:, None] - a[None, :])[upper]
+    sb = np.sign(b[:, None] - b[None, :])[upper]
+    untied_a, untied_b = np.count_nonzero(sa), np.count_nonzero(sb)
+    if untied_a == 0 or untied_b == 0:
+        return float("nan")
+    return float(np.dot(sa, sb) / math.sqrt(untied_a * untied_b))
 
 
 def ranking_agreement(scores_a: Any, scores_b: Any, *, top_k: int = 10) -> dict[str, float]:

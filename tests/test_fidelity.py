@@ -338,3 +338,18 @@ def test_committed_study_rows_are_real_cells_with_the_tables_accuracies(shared_d
     for row in rows:
         assert row["architecture"] in cells
         assert row["table"] == table.lookup(row["architecture"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6)), min_size=2, max_size=40))
+def test_fast_tau_b_equals_scipy(pairs):
+    from proxydata.metrics import kendall_tau_b
+
+    a = np.array([p[0] for p in pairs], dtype=float)
+    b = np.array([p[1] for p in pairs], dtype=float)
+    expected = stats.kendalltau(a, b, variant="b").statistic
+    got = kendall_tau_b(a, b)
+    if np.isnan(expected):
+        assert np.isnan(got)
+    else:
+        assert got == pytest.approx(expected, abs=1e-12)

@@ -1,11 +1,13 @@
-"""benchmarks/reproduce.py --quick end to end on the shared CIFAR-10 data (issue 6)."""
+"""benchmarks/reproduce.py: the quick grid end to end (issue 6), its arguments, the records' provenance."""
 
 from __future__ import annotations
 
 import csv
 import gzip
+import importlib
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _load_module(name: str):
+    """A module of benchmarks/: ``reproduce`` from its file, the others (``report.tables``...) by name."""
+    if name != "reproduce":
+        if str(REPO / "benchmarks") not in sys.path:
+            sys.path.insert(0, str(REPO / "benchmarks"))
+        return importlib.import_module(name)
     spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -59,7 +66,9 @@ def test_quick_grid_records_match_the_table(shared_data_dir: Path, tmp_path: Pat
 
 
 def test_report_numbers_come_from_the_records(tmp_path: Path) -> None:
-    report = _load_module("results_report")
+    tables = _load_module("report.tables")
+    claims = _load_module("report.claims_static")
+    page = _load_module("report.page")
     ops = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
     base = {
         "scale": "s",
@@ -110,11 +119,12 @@ def test_report_numbers_come_from_the_records(tmp_path: Path) -> None:
             },
         },
     ]
-    table = "\n".join(report.method_table(records, "darts-v1"))
+    table = "\n".join(tables.method_table(records, "darts-v1"))
     assert "| full | 1 | v1 | 2 | 91.00 ± 1.00 |" in table  # mean and population std of 90 and 92
-    text = "\n".join(report.analysis(records))
+    text = "\n".join(page.render_all(claims.static_claims(records)))
     assert "r=0.5: 0.520" in text  # 52 s / 100 s
-    assert "1 of 1 proxy cells beat full data" in text
+    assert "1 of 1 cells beat it on the mean" in text
+    assert "**insufficient seeds: 1 of 8** — on the means: holds" in text  # one seed: not decided
 
 
 def test_committed_results_are_real_cells_with_the_tables_accuracies(shared_data_dir: Path) -> None:
@@ -151,7 +161,6 @@ def test_v2_keys_carry_every_setting() -> None:
 
 
 def test_linear_limit_and_long_tailed_split() -> None:
-    import numpy as np
 
     reproduce = _load_module("reproduce")
     counts = np.array([100, 50, 10])
@@ -166,136 +175,160 @@ def test_linear_limit_and_long_tailed_split() -> None:
     assert np.array_equal(lt, reproduce.long_tailed(np.arange(1000), labels, 10.0, seed=0))
 
 
-def test_report_reads_v2_records_and_judges_the_limit(tmp_path: Path) -> None:
-    report = _load_module("results_report")
-    ops = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
-    acc = {"cifar10_test_200ep": 90.0, "cifar100_test_200ep": 70.0, "imagenet16_test_200ep": 40.0}
-
-    def rec(limit: str, c10: float, held: int, step: dict | None = None) -> dict:
-        bdp = {"interval": 2, "train_ratio": 0.1, "val_ratio": 0.1, "train_criterion": "low",
-               "val_criterion": "high", "limit": limit}  # fmt: skip
-        step = step or {"held_back_by": {"class_limit": held}, "protected_by": {"class_limit": 0}}
-        history = [
-            {
-                "epoch": 2,
-                "pruning_step": True,
-                "n_train": 9,
-                "train_balance": 0.9,
-                "val_balance": 0.8,
-                "train": step,
-                "val": {},
-                "train_class_counts": [4, 5],
-            }
-        ]
-        return {"protocol": 2, "algo": "darts-v1", "method": "bdp", "ratio": 1.0, "seed": 0,
-                "options": {"bdp": bdp}, "genotype": ops, "accuracies": {**acc, "cifar10_test_200ep": c10},
-                "pruner_history": history,
-                "train_pool": 10, "val_size": 10, "kept_train": 10, "train_sizes": [10], "val_sizes": [10],
-                "search_seconds": 1.0}  # fmt: skip
-
-    text = "\n".join(report.claim6([rec("ours", 91.0, 7), rec("none", 90.0, 0)]))
-    assert "| ours | 1 | 0 | 7 | 2 |" in text  # nothing protected, shortfall 7, first binding at epoch 2
-    assert (
-        "91.00 with our limit vs 90.00 without; our limit changed the found cell in 0 of 1 → **holds**"
-        in text
-    )
-    # Protection alone (the step pruned as many as asked) is binding too.
-    protecting = {"held_back_by": {"class_limit": 0}, "protected_by": {"class_limit": 5, "min_per_class": 1}}
-    text = "\n".join(report.claim6([rec("ours", 89.0, 0, protecting), rec("none", 90.0, 0)]))
-    assert "| ours | 1 | 5 | 0 | 2 |" in text and "**does not hold**" in text
-    # Records without protected_by: class 0 was pruned exactly to its limit 2 (< floor cap 5): the
-    # limit's; class 1 pruned to its floor (min_per_class 1) with a looser limit: not the limit's.
-    legacy = {"held_back_by": {"class_limit": 0}, "counts_before": [6, 6], "protected": [1, 2, 3]}
-    text = "\n".join(
-        report.claim6([rec("ours", 91.0, 0, {**legacy, "limits": [2, 6]}), rec("none", 90.0, 0)])
-    )
-    assert "| ours | 1 | 3 | 0 | 2 |" in text
-    text = "\n".join(
-        report.claim6([rec("ours", 91.0, 0, {**legacy, "limits": [3, 6]}), rec("none", 90.0, 0)])
-    )
-    assert "| ours | 1 | 0 | 0 | never |" in text
-    text = "\n".join(report.claim6([rec("ours", 91.0, 0), rec("none", 90.0, 0)]))
-    assert "**not tested**" in text
+# ---------------------------------------------------------------- arguments (issue 19, item 15)
 
 
-def test_balance_per_step_by_hand() -> None:
-    report = _load_module("results_report")
-
-    def rec(limit: str, seed: int, balances: list[tuple[float, float]]) -> dict:
-        bdp = {"interval": 2, "train_ratio": 0.1, "val_ratio": 0.1, "train_criterion": "low",
-               "val_criterion": "high", "limit": limit}  # fmt: skip
-        # Epoch 1 is not a pruning step and must not appear; epochs 2 and 4 are.
-        history = [{"epoch": 1, "pruning_step": False, "train_balance": 0.0, "val_balance": 0.0}] + [
-            {"epoch": 2 * (i + 1), "pruning_step": True, "train_balance": t, "val_balance": v}
-            for i, (t, v) in enumerate(balances)
-        ]
-        return {"protocol": 2, "algo": "darts-v1", "method": "bdp", "ratio": 1.0, "seed": seed,
-                "options": {"bdp": bdp}, "genotype": "g", "pruner_history": history}  # fmt: skip
-
-    lines = report.balance_per_step(
-        [
-            rec("ours", 0, [(0.9, 0.8), (0.7, 0.5)]),
-            rec("ours", 1, [(0.7, 0.6), (0.5, 0.3)]),  # mean: 0.80 / 0.70, then 0.60 / 0.40
-            rec("none", 0, [(0.8, 0.7), (0.4, 0.9)]),
-        ]
-    )
-    text = "\n".join(lines)
-    assert "| limit | seeds | epoch 2 | epoch 4 |" in text
-    assert "| ours | 2 | 0.80 / 0.70 | 0.60 / 0.40 |" in text
-    assert "| none | 1 | 0.80 / 0.70 | 0.40 / 0.90 |" in text
-    # Final val B: 0.40 with our limit, 0.90 without; final train B is higher with it (0.60 vs 0.40).
-    assert lines[-1].endswith("low/high]` val (0.40 vs 0.90).")
+def test_quick_keeps_explicit_options() -> None:
+    reproduce = _load_module("reproduce")
+    args = reproduce.parse_args(["--quick"])
+    assert (args.epochs, args.ratios, args.grid, args.pool_size) == (3, [0.5], ["full", "bdp", "proxy"], 256)
+    args = reproduce.parse_args(["--quick", "--epochs", "5", "--grid", "full", "--ratios", "0.25", "0.75"])
+    assert (args.epochs, args.grid, args.ratios) == (5, ["full"], [0.25, 0.75])  # explicit values win
+    assert (args.pool_size, args.seeds, args.algos) == (256, [0], ["darts-v1"])  # the rest is quick
 
 
-def test_report_folds_a_run_without_the_hessian_into_its_twin() -> None:
-    report = _load_module("results_report")
-    cell = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
-
-    def rec(seed: int, hessian: int | None, cpu: float, genotype: str = cell) -> dict:
-        opts = {"hessian": hessian} if hessian else {}
-        return {"protocol": 2, "algo": "darts-v1", "method": "full", "ratio": 1.0, "seed": seed,
-                "options": opts, "genotype": genotype, "search_cpu_seconds": cpu, "wall_seconds": cpu + 1,
-                "search_seconds": cpu + 2,
-                "hessian_eigenvalues": [1.0] if hessian else [], "key": f"{seed}|{hessian}"}  # fmt: skip
-
-    merged = report.merge_hessian_twins([rec(0, 128, 300.0), rec(1, 128, 310.0), rec(0, None, 200.0)])
-    assert len(merged) == 2
-    by_seed = {r["seed"]: r for r in merged}
-    assert by_seed[0]["search_cpu_seconds"] == 200.0 and by_seed[0]["hessian_eigenvalues"] == [1.0]
-    assert by_seed[0]["search_seconds"] == 202.0 and by_seed[0]["wall_seconds"] == 201.0
-    assert by_seed[0]["cost_without_hessian"] == "0|None" and not report._hessian(by_seed[0])
-    assert by_seed[1]["search_cpu_seconds"] == 310.0 and report._hessian(by_seed[1])
-    with pytest.raises(ValueError, match="different cells"):
-        report.merge_hessian_twins([rec(0, 128, 300.0), rec(0, None, 200.0, cell.replace("skip", "none"))])
-
-
-def test_paired_test_by_hand() -> None:
-    report = _load_module("results_report")
-
-    def runs(accs: dict[int, float]) -> list[dict]:
-        return [{"seed": s, "accuracies": {"cifar10_test_200ep": a}} for s, a in accs.items()]
-
-    # d = (5, 2, 10): mean 17/3, population std sqrt(98/9) = 3.30; t = mean / (s / sqrt(3)) with
-    # s = sqrt(49/3), t = 2.4286; df = 2: two-sided p = 1 - t / sqrt(t^2 + 2) = 0.136.
-    text, p = report.paired_test(runs({0: 90, 1: 80, 2: 70, 3: 50}), runs({0: 85, 1: 78, 2: 60}))
-    assert text == (
-        "seed-paired difference +5.67 ± 3.30 over 3 seeds, paired t-test p = 0.14, not significant at 5 %"
-    )
-    assert p == pytest.approx(1 - 2.4286 / np.sqrt(2.4286**2 + 2), abs=1e-4)
-    text, p = report.paired_test(runs({0: 90, 1: 80}), runs({0: 90, 1: 80}))
-    assert text.endswith("identical in every seed") and p == 1.0
-    assert report.paired_test(runs({0: 91, 1: 81}), runs({0: 90, 1: 80}))[1] == 0.0  # no spread: exact
-    assert report.paired_test(runs({0: 90}), runs({0: 80})) == ("", None)  # one pair: no test
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--shard", "1/0"], "0 <= i < k"),
+        (["--shard", "2/1"], "0 <= i < k"),
+        (["--shard=-1/2"], "0 <= i < k"),
+        (["--shard", "a/b"], "'auto' or 'i/k'"),
+        (["--threads", "0"], "--threads: must be an integer >= 1"),
+        (["--ratios", "0.5", "1.5"], "--ratios: must be a number with 0 < value <= 1"),
+        (["--ratios", "0"], "--ratios"),
+        (["--ratios", "nan"], "--ratios"),
+        (["--bdp-ratio", "1"], "--bdp-ratio: must be a number with 0 < value < 1"),
+        (["--grid", "bdp", "--bdp-ratio", "0.5"], "would prune every sample"),
+        (["--epochs", "0"], "--epochs"),
+        (["--verify", "2", "--report"], "--verify cannot be combined with --report"),
+        (["--verify", "2", "--verify-keys", "k"], "not both"),
+        (["--verify-epochs", "1"], "needs --verify"),
+        (["--seed", "3"], "the runs' seeds are --seeds"),
+    ],
+)
+def test_bad_arguments_exit_2_before_any_data(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reproduce = _load_module("reproduce")
+    monkeypatch.setattr(reproduce, "load_protocol_data", lambda *a: pytest.fail("data read"))
+    with pytest.raises(SystemExit) as exc:
+        reproduce.main(argv)
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
 
 
-def test_verdicts_say_when_they_rest_on_a_non_significant_difference() -> None:
-    report = _load_module("results_report")
-    assert report._verdict("holds", 0.04) == " → **holds**"
-    assert report._verdict("holds", None) == " → **holds**"
-    weak = report._verdict("holds", 0.05)
-    assert weak == " → **holds**" + report.WEAK_NOTE and "not significant at 5 %" in weak
-    lines = [f"- a{report._verdict('holds', 0.01)}.", f"- b{report._verdict('holds', 0.3)}.",
-             f"- c{report._verdict('does not hold', 0.3)}."]  # fmt: skip
-    assert report._tally(lines) == (
-        "2 of 3 hold (1 of them with a seed-paired difference significant at 5 %), 1 does not"
-    )
+def test_shards_partition_the_grid(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    reproduce = _load_module("reproduce")
+    base = ["--grid", "paper", "--dry-run", "--out", str(tmp_path / "r.jsonl")]
+    shards = []
+    for i in range(3):
+        assert reproduce.main([*base, "--shard", f"{i}/3"]) == 0
+        shards.append(capsys.readouterr().out.splitlines()[1:])
+    keys = [k for shard in shards for k in shard]
+    assert all(shards) and len(keys) == len(set(keys)) == 9  # 3 runs x 3 seeds, each in one shard
+
+
+def test_missing_data_is_reported_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    reproduce = _load_module("reproduce")
+    code = reproduce.main(["--data-dir", str(tmp_path / "absent"), "--out", str(tmp_path / "r.jsonl")])
+    assert code == 2 and "shared data not found" in capsys.readouterr().err
+    assert not (tmp_path / "r.jsonl").exists()
+
+
+# ---------------------------------------------------------------- provenance and --verify
+
+
+def _series(loss: list[float], genotype: str = "g") -> dict:
+    return {"train_loss": loss, "val_loss": [x + 0.1 for x in loss], "train_acc": [0.1] * len(loss),
+            "val_acc": [0.1] * len(loss), "genotype": genotype,
+            "genotypes": [f"{genotype}{i}" for i in range(len(loss) - 1)] + [genotype]}  # fmt: skip
+
+
+def test_compare_runs_verdicts_and_first_parting_epoch() -> None:
+    prov = _load_module("provenance")
+    old = _series([2.0, 1.5, 1.2])
+    same = prov.compare_runs(old, _series([2.0, 1.5, 1.2]))
+    assert same["verdict"] == "bit-identical" and same["first_parting_epoch"] is None
+    drift = prov.compare_runs(old, _series([2.0, 1.5000001, 1.2]))
+    assert drift["verdict"] == "same genotype" and drift["first_parting_epoch"] == 2
+    assert drift["series_differ"] == ["train_loss", "val_loss"]
+    other = prov.compare_runs(old, _series([2.0000001, 1.5, 1.2], genotype="h"))
+    assert other["verdict"] == "different" and other["first_parting_epoch"] == 1
+    assert other["genotypes"] == ("g", "h")
+    # A re-run stopped after one epoch is judged on that epoch (and the genotype found after it).
+    early = prov.compare_runs(old, _series([2.0], genotype="g0"), epochs=1)
+    assert early["verdict"] == "bit-identical" and early["first_losses"] == ((2.0, 2.0), (2.1, 2.1))
+    text = prov.format_comparison("k", other, ["cpu_model: A -> B"], None)
+    assert "verdict over all epochs: different" in text and "first part at epoch 1" in text
+    assert "    cpu_model: A -> B" in text
+
+
+def test_environment_records_what_decides_the_floating_point() -> None:
+    prov = _load_module("provenance")
+    env = prov.environment(REPO)
+    fields = ("cpu_model", "torch_threads", "torch_interop_threads", "build_onednn", "build_blas",
+              "thread_pools", "deterministic_algorithms", "cudnn_deterministic",
+              "proxydata_path")  # fmt: skip
+    for field in fields:
+        assert field in env, field
+    assert env["proxydata_path"] == str(REPO / "proxydata")
+    assert set(env["git"]) == {"commit", "dirty", "diff_sha256"}
+    old = dict(env, cpu_model="Other CPU", git=dict(env["git"], commit="0" * 40))
+    diff = prov.environment_diff(old, env)
+    assert diff == [
+        f"cpu_model: Other CPU -> {env['cpu_model']}",
+        f"git.commit: {'0' * 40} -> {env['git']['commit']}",
+    ]
+    assert prov.environment_diff(None, env) == [
+        "the record has no environment (made before records carried one)"
+    ]
+
+
+def test_git_state_marks_uncommitted_code(tmp_path: Path) -> None:
+    import subprocess
+
+    prov = _load_module("provenance")
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "proxydata").mkdir()
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    (tmp_path / "proxydata" / "a.py").write_text("x = 1\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c")
+    clean = prov.git_state(tmp_path)
+    assert clean["dirty"] is False and clean["diff_sha256"] is None and len(clean["commit"]) == 40
+    (tmp_path / "benchmarks" / "results" / "r.jsonl").write_text("{}\n")  # results are data, not code
+    assert prov.git_state(tmp_path)["dirty"] is False
+    (tmp_path / "proxydata" / "a.py").write_text("x = 2\n")
+    first = prov.git_state(tmp_path)
+    assert first["dirty"] is True and first["diff_sha256"]
+    (tmp_path / "benchmarks" / "new.py").write_text("y = 1\n")  # an untracked file changes the digest
+    assert prov.git_state(tmp_path)["diff_sha256"] != first["diff_sha256"]
+    assert prov.code_version(first) == first["commit"][:7] + "+dirty"
+
+
+def test_verify_rebuilds_the_recorded_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    reproduce = _load_module("reproduce")
+    args = reproduce.parse_args(["--verify", "1"])
+    bdp = {"interval": 2, "train_ratio": 0.1, "val_ratio": 0.1, "train_criterion": "low",
+           "val_criterion": "high", "limit": "linear"}  # fmt: skip
+    config = {"algo": "darts-v1", "epochs": 3, "C": 4, "N": 1, "batch_size": 8, "seed": 5, "device": "cpu",
+              "bdp": True, "bdp_kwargs": {"interval": 2, "class_balance": True}}  # fmt: skip
+    record = {"key": "k", "config": config, "options": {"bdp": bdp}}
+    rebuilt = reproduce.config_of(record, args)
+    assert (rebuilt.algo, rebuilt.epochs, rebuilt.seed, rebuilt.batch_size) == ("darts-v1", 3, 5, 8)
+    assert rebuilt.bdp_kwargs["limit_fn"] is reproduce.linear_limits  # named by the label, not stored
+    with pytest.raises(SystemExit, match="unknown to this code"):
+        reproduce.config_of({"key": "k", "config": {**config, "from_the_future": 1}}, args)
+    records = {f"k{i}": {"key": f"k{i}"} for i in range(10)}
+    picked = [r["key"] for r in reproduce.pick_records(records, reproduce.parse_args(["--verify", "3"]))]
+    assert len(set(picked)) == 3
+    assert picked == [
+        r["key"] for r in reproduce.pick_records(records, reproduce.parse_args(["--verify", "3"]))
+    ]
+    other = reproduce.parse_args(["--verify", "3", "--seed", "1"])
+    assert picked != [r["key"] for r in reproduce.pick_records(records, other)]

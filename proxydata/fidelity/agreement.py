@@ -19,7 +19,7 @@ import numpy as np
 
 from .._validation import check_fraction, check_int
 from ..exceptions import ProxydataValueError
-from ..metrics import ranking_agreement
+from ..metrics import kendall_tau_b, ranking_agreement
 
 __all__ = ["study_agreement"]
 
@@ -38,11 +38,7 @@ def _cross_tau(x: np.ndarray, y: np.ndarray, pairs: list[tuple[int, int]]) -> fl
 
 
 def _tau(a: np.ndarray, b: np.ndarray) -> float:
-    from scipy import stats
-
-    if np.ptp(a) == 0 or np.ptp(b) == 0:
-        return float("nan")
-    return float(stats.kendalltau(a, b, variant="b").statistic)
+    return kendall_tau_b(a, b)
 
 
 def _interval(values: list[float], confidence: float) -> list[float]:
@@ -251,21 +247,23 @@ def _half_stats(
     sel_mean, ref_mean = sel.mean(axis=1), ref.mean(axis=1)
     k = min(top_k, n)
     if is_reference:
-        out["tau"] = out["rho"] = 1.0
+        out["tau"] = 1.0
         if not rank_only:
-            out["top_k_overlap"] = 1.0
+            out["rho"] = out["top_k_overlap"] = 1.0
+    elif rank_only:  # inside a bootstrap loop: tau only, the fast way
+        out["tau"] = _tau(ref_mean, sel_mean)
     else:
         agree = ranking_agreement(ref_mean, sel_mean, top_k=k)
         out["tau"], out["rho"] = agree["kendall_tau"], agree["spearman"]
-        if not rank_only:
-            out["top_k_overlap"] = agree["top_k_overlap"]
+        out["top_k_overlap"] = agree["top_k_overlap"]
     ceiling = _cross_tau(ref_all, ref_all, pairs[1])
     out["tau_cross"] = ceiling if is_reference else _cross_tau(sel, ref_all, pairs[0])
     out["ceiling"] = ceiling
     out["gap"] = out["tau_cross"] - ceiling
-    if truth is not None:
+    if truth is not None and rank_only:
+        out["tau_truth"] = _tau(truth, sel_mean)
+    elif truth is not None:
         agree = ranking_agreement(truth, sel_mean, top_k=k)
         out["tau_truth"], out["rho_truth"] = agree["kendall_tau"], agree["spearman"]
-        if not rank_only:
-            out["top_k_overlap_truth"] = agree["top_k_overlap"]
+        out["top_k_overlap_truth"] = agree["top_k_overlap"]
     return out

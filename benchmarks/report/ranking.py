@@ -1,22 +1,18 @@
-"""The "Ranking fidelity" section of docs/results.md, from the ranking-study files alone.
+"""The "Ranking fidelity" section of the results page, from the ranking-study files alone.
 
-Reads ``benchmarks/results/ranking.jsonl`` (the study), ``ranking_pilot_*.jsonl``
-(the pilot) and ``ranking_selections.json`` (how each selection was made); draws
-``docs/figures/ranking_fidelity.png``. ``python benchmarks/ranking_report.py``
-prints the section.
+Reads ``ranking.jsonl`` (the study of ``benchmarks/ranking_study.py``),
+``ranking_pilot_*.jsonl`` (the pilot), ``ranking_architectures.json`` and
+``ranking_selections.json`` (how the cells and the selections were drawn) in the
+results folder; draws ``ranking_fidelity.png``. Imports only ``proxydata``.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks" / "results"
-FIGURES = REPO / "docs" / "figures"
 TRUTH = "cifar10_test_200ep"
 SHORT = "cifar10_test_12ep"
 ALPHA = 0.05
@@ -48,11 +44,11 @@ def verdict(entry: dict[str, Any], suffix: str = "") -> str:
     return "undecided"
 
 
-def pilot_rows() -> list[dict[str, Any]]:
+def pilot_rows(results: Path) -> list[dict[str, Any]]:
     from proxydata.fidelity import read_study, study_agreement
 
     out = []
-    for path in sorted(RESULTS.glob("ranking_pilot_*.jsonl")):
+    for path in sorted(results.glob("ranking_pilot_*.jsonl")):
         settings, rows = read_study(path)
         ref = study_agreement(rows, truth_column=TRUTH, n_bootstrap=0)[0]
         out.append(
@@ -89,7 +85,7 @@ def figure(agreement: list[dict[str, Any]], path: Path) -> bool:
     for ax, suffix, title in ((axes[0], "", "all cells"), (axes[1], "_top", "top half (by NB201)")):
         ceiling = ref[f"ceiling{suffix}"]
         lo, hi = ref.get(f"ceiling{suffix}_ci", [math.nan, math.nan])
-        ax.axhspan(lo, hi, color="0.85", label="full data seed-to-seed (95 % CI)")
+        ax.axhspan(lo, hi, color="0.85", label="its family-wise 95 % interval")
         ax.axhline(ceiling, color="k", lw=1.5, label="ceiling: full data seed-to-seed τ")
         for method in METHOD_ORDER:
             pts = sorted(
@@ -115,7 +111,7 @@ def figure(agreement: list[dict[str, Any]], path: Path) -> bool:
         ax.set_xlabel("kept share r of the training pool")
         ax.set_title(title)
     axes[0].set_ylabel("Kendall τ with full data (across seeds)")
-    axes[1].legend(fontsize=7, loc="lower right")
+    axes[1].legend(fontsize=7, loc="upper left", ncol=2, framealpha=0.9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -123,23 +119,40 @@ def figure(agreement: list[dict[str, Any]], path: Path) -> bool:
     return True
 
 
-def section_lines(figure_path: Path | None = FIGURES / "ranking_fidelity.png") -> list[str]:
-    """The section's Markdown lines (empty when the study file is absent)."""
+def top_half_words(keeps_top: list[str], ref: dict[str, Any]) -> str:
+    """What the top half shows, read against full data's own agreement there."""
+    if keeps_top:
+        return f"Over the top half, {', '.join(keeps_top)} keep it."
+    lo = ref.get("ceiling_top_ci", [math.nan, math.nan])[0]
+    if lo > 0:
+        return (
+            "Over the top half no selection is shown to keep it, although full data agrees with its own "
+            f"second seed there (ceiling {_f(ref['ceiling_top'])}, interval above 0)."
+        )
+    return (
+        "Over the top half no selection is shown to keep it — nor is full data shown to agree with its "
+        f"own second seed there (ceiling {_f(ref['ceiling_top'])}, interval reaching 0): at this recipe "
+        "the top half's order is mostly seed noise."
+    )
+
+
+def ranking_section(results: Path, fig_dir: Path | None) -> list[str]:
+    """The section's Markdown lines (empty when the study file is absent); the figure into ``fig_dir``."""
     from proxydata.fidelity import read_study, study_agreement
     from proxydata.metrics import ranking_agreement
 
-    study = RESULTS / "ranking.jsonl"
+    study = results / "ranking.jsonl"
     if not study.exists():
         return []
     settings, rows = read_study(study)
-    selections = json.loads((RESULTS / "ranking_selections.json").read_text())
+    selections = json.loads((results / "ranking_selections.json").read_text())
     names = [n for n in selections["selections"] if n != settings["reference"]]
     m = len(names)
     confidence = 1.0 - ALPHA / m
     agreement = study_agreement(
         rows, truth_column=TRUTH, n_bootstrap=BOOTSTRAP, confidence=confidence, top_k=10
     )
-    archs = json.loads((RESULTS / "ranking_architectures.json").read_text())
+    archs = json.loads((results / "ranking_architectures.json").read_text())
     planned = (m + 1) * len(archs["cells"]) * 2
     ref = agreement[0]
     cells = {r["architecture"]: r["table"] for r in rows}
@@ -176,7 +189,7 @@ def section_lines(figure_path: Path | None = FIGURES / "ranking_fidelity.png") -
         "| recipe | pool | epochs | cells | seed-to-seed τ | top half | τ vs NB201 | CPU s / training |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    pilot = pilot_rows()
+    pilot = pilot_rows(results)
     for p in pilot:
         lines.append(
             f"| {p['recipe']} | {p['pool']} | {p['epochs']} | {p['cells']} | {_f(p['ceiling'])} | "
@@ -227,21 +240,14 @@ def section_lines(figure_path: Path | None = FIGURES / "ranking_fidelity.png") -
         )
         + (f"Lose it: {', '.join(loses)}. " if loses else "None is shown to lose it. ")
         + (f"Undecided: {', '.join(undecided)}. " if undecided else "")
-        + (
-            f"Over the top half, {', '.join(keeps_top)} keep it."
-            if keeps_top
-            else "Over the top half no selection is shown to keep it — nor is full data's own second seed "
-            f"(ceiling {_f(ref['ceiling_top'])}): at this recipe the top half's order is seed noise."
-        ),
+        + top_half_words(keeps_top, ref),
         "",
         f"How the selections were made: {selections['how']['proxies']}; BDP: {selections['how']['bdp']}. "
         "`cost` is the training samples processed relative to full data's.",
     ]
-    if figure_path is not None and figure(agreement, figure_path):
-        rel = figure_path.relative_to(REPO / "docs")
-        lines += ["", f"![Kendall τ with full data vs kept share, one line per method]({rel.as_posix()})"]
+    if fig_dir is not None and figure(agreement, fig_dir / "ranking_fidelity.png"):
+        lines += [
+            "",
+            "![Kendall τ with full data vs kept share, one line per method](figures/ranking_fidelity.png)",
+        ]
     return [*lines, ""]
-
-
-if __name__ == "__main__":
-    print("\n".join(section_lines(None if "--no-figure" in sys.argv else FIGURES / "ranking_fidelity.png")))

@@ -1,0 +1,197 @@
+"""The runs of ``reproduce.py``: suites, grids and the identity (key, label) of every run.
+
+A lower layer of ``benchmarks/``: the runner (``reproduce.py``) builds its grid
+from here, and the results page (``report/``) reads the planned runs and the
+labels from here; this module imports neither.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import numpy as np
+
+METHODS = ("rs", "cc-rs", "km-or", "cc-or", "ae", "tl")
+
+#: Per-step prune ratios of the paper-strength schedules (interval 2, 20 epochs:
+#: 9 steps at the ends of epochs 2, 4, ..., 18): 1 - 9 p = 0.04 and 0.14 of each split.
+PAPER_RATIOS = {"4pct": round(0.96 / 9, 4), "14pct": round(0.86 / 9, 4)}
+SUITES = ("paper", "paper14", "beta", "criteria", "balance", "aug", "v2proxy")
+
+#: The protocol's settings (``reproduce.py``'s defaults): what a run's key and scale depend on.
+GRID_DEFAULTS: dict[str, Any] = {
+    "seeds": [0, 1, 2],
+    "ratios": [0.25, 0.5, 0.75],
+    "methods": list(METHODS),
+    "epochs": 20,
+    "C": 8,
+    "N": 1,
+    "resolution": 16,
+    "pool_size": 5000,
+    "val_size": 5000,
+    "bdp_interval": 5,
+    "bdp_ratio": 0.2,
+    "hessian": 128,
+    "beta_lambda": 25.0,
+    "lt_factor": 10.0,
+    "augment_padding": 2,
+}
+
+
+def default_settings(**overrides: Any) -> argparse.Namespace:
+    """:data:`GRID_DEFAULTS` (with ``grid`` = every suite) as the namespace :func:`suite_runs` reads."""
+    values = {**GRID_DEFAULTS, "grid": list(SUITES), "algos": ["darts-v1", "gdas"], **overrides}
+    return argparse.Namespace(**values)
+
+
+def linear_limits(counts: Any, num_steps: int, balance: float) -> np.ndarray:
+    """Alternative class-balance limit ("limit=linear"), ours, for the ablation.
+
+    ``N_k = floor(n_k · (B + (1 - B) / S))``: the same end points as the library's
+    ``floor(n_k / S^(1-B))`` (``n_k`` at ``B = 1``, ``n_k / S`` at ``B = 0``) but
+    linear in ``B`` in between, so it is looser for every ``0 < B < 1``.
+    """
+    c = np.asarray(counts, dtype=np.int64)
+    b = float(balance)
+    return np.floor(c * (b + (1.0 - b) / int(num_steps)) * (1.0 + 1e-12)).astype(np.int64)
+
+
+LIMIT_FNS = {"ours": None, "linear": linear_limits}
+
+
+def long_tailed(indices: np.ndarray, labels: np.ndarray, factor: float, seed: int) -> np.ndarray:
+    """A long-tailed subset of ``indices``: class ``c`` keeps ``round(n_max · factor^(-c/(K-1)))``.
+
+    ``n_max`` is the largest class count of ``indices`` and ``K`` the number of
+    classes (CIFAR-10-LT's exponential profile; imbalance factor ``factor``).
+    The kept samples of each class are drawn with ``numpy.random.default_rng(seed)``.
+    """
+    lab = labels[indices]
+    classes = np.unique(lab)
+    n_max = int(np.bincount(lab).max())
+    rng = np.random.default_rng(seed)
+    kept = []
+    for c in classes:
+        members = indices[lab == c]
+        n_keep = min(members.size, int(np.floor(n_max * factor ** (-c / max(classes.size - 1, 1)) + 0.5)))
+        kept.append(rng.choice(members, size=n_keep, replace=False))
+    return np.sort(np.concatenate(kept))
+
+
+def _bdp(ratio: float, interval: int = 2, limit: str = "ours", crit: str = "low/high") -> dict[str, Any]:
+    tc, vc = crit.split("/")
+    return {
+        "interval": interval,
+        "train_ratio": ratio,
+        "val_ratio": ratio,
+        "train_criterion": tc,
+        "val_criterion": vc,
+        "limit": limit,
+    }
+
+
+def suite_runs(suite: str, seed: int, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The runs of one suite of issue 12 for one seed, most important first."""
+    p4, p14 = PAPER_RATIOS["4pct"], PAPER_RATIOS["14pct"]
+    hess = {"hessian": args.hessian} if args.hessian else {}
+    runs: list[dict[str, Any]] = []
+
+    def add(algo: str, method: str, ratio: float = 1.0, **opts: Any) -> None:
+        runs.append({"algo": algo, "method": method, "ratio": ratio, "seed": seed, "options": opts})
+
+    if suite == "paper":  # item 2 at 4 % (+ the Hessian trajectories of item 7)
+        for limit in ("ours", "none"):
+            add("darts-v1", "bdp", bdp=_bdp(p4, limit=limit), **hess)
+        add("darts-v1", "full", **hess)
+    elif suite == "paper14":  # item 2 at 14 % (no Hessian: the clock is short)
+        for limit in ("ours", "none"):
+            add("darts-v1", "bdp", bdp=_bdp(p14, limit=limit))
+    elif suite == "beta":  # item 3
+        add("beta-darts", "full", beta=args.beta_lambda, **hess)
+        for limit in ("ours", "none"):
+            add("beta-darts", "bdp", bdp=_bdp(p4, limit=limit), beta=args.beta_lambda, **hess)
+    elif suite == "criteria":  # item 4 (low/high is the "paper" run)
+        for crit in ("low/low", "high/low", "high/high"):
+            add("darts-v1", "bdp", bdp=_bdp(p4, crit=crit))
+    elif suite == "balance":  # item 5: long-tailed split (a); a schedule binding from step 1 (b)
+        lt = {"split": f"lt{args.lt_factor:g}"}
+        add("darts-v1", "full", **lt)
+        for limit in ("ours", "none", "linear"):
+            add("darts-v1", "bdp", bdp=_bdp(p4, limit=limit), **lt)
+        for limit in ("ours", "none", "linear"):
+            add("darts-v1", "bdp", bdp=_bdp(0.24, interval=4, limit=limit), **lt)
+    elif suite == "aug":  # item 2 with augmentation
+        aug = {"augment": args.augment_padding}
+        for limit in ("ours", "none"):
+            add("darts-v1", "bdp", bdp=_bdp(p4, limit=limit), **aug)
+        add("darts-v1", "full", **aug)
+    elif suite == "v2proxy":  # item 6
+        add("darts-v2", "full")
+        for ratio in (0.25, 0.5):
+            for method in METHODS:
+                add("darts-v2", method, ratio)
+    return runs
+
+
+def scale_of(args: argparse.Namespace) -> str:
+    """The scale part of a run key: resolution, split sizes, supernet and epochs."""
+    return f"{args.resolution}px-{args.pool_size}+{args.val_size}-C{args.C}N{args.N}-e{args.epochs}"
+
+
+def build_grid(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Every run of the grid as a small dict (the run's identity), in priority order."""
+    runs: list[dict[str, Any]] = []
+    for suite in (s for s in SUITES if s in args.grid):
+        for seed in args.seeds:
+            runs += suite_runs(suite, seed, args)
+    for seed in args.seeds:
+        if "full" in args.grid:
+            for algo in args.algos:
+                runs.append({"algo": algo, "method": "full", "ratio": 1.0, "seed": seed, "options": {}})
+        if "bdp" in args.grid:
+            for limit in ("ours", "none"):
+                bdp = _bdp(args.bdp_ratio, interval=args.bdp_interval, limit=limit)
+                runs.append(
+                    {"algo": "darts-v1", "method": "bdp", "ratio": 1.0, "seed": seed, "options": {"bdp": bdp}}
+                )
+        if "proxy" in args.grid:
+            for ratio in args.ratios:
+                for method in args.methods:
+                    for algo in args.algos:
+                        runs.append(
+                            {"algo": algo, "method": method, "ratio": ratio, "seed": seed, "options": {}}
+                        )
+    scale = scale_of(args)
+    for run in runs:
+        run["protocol"] = 2
+        run["scale"] = scale
+        run["label"] = options_label(run["options"])
+    return runs
+
+
+def options_label(options: dict[str, Any]) -> str:
+    """Every setting of a run beyond (scale, algo, method, ratio, seed), as ``k=v`` pairs.
+
+    BDP settings as ``T<interval>``, ``p<train>/<val>``, ``<train crit>/<val crit>``,
+    ``limit=<ours|none|linear>``; then ``split=``, ``augment=`` (padding),
+    ``beta=`` (β-DARTS lambda_max), ``hessian=`` (samples). Empty for a plain run.
+    """
+    parts = []
+    bdp = options.get("bdp")
+    if bdp:
+        parts.append(
+            f"T{bdp['interval']} p{bdp['train_ratio']:g}/{bdp['val_ratio']:g} "
+            f"{bdp['train_criterion']}/{bdp['val_criterion']} limit={bdp['limit']}"
+        )
+    for key in sorted(k for k in options if k != "bdp"):
+        parts.append(f"{key}={options[key]}")
+    return " ".join(parts)
+
+
+def run_key(run: dict[str, Any]) -> str:
+    """The identity of a run: protocol v2 keys carry every setting (v1 keys had none)."""
+    base = f"{run['scale']}|{run['algo']}|{run['method']}|{float(run['ratio']):.2f}|{run['seed']}"
+    if run.get("protocol", 1) < 2:
+        return base
+    return f"v2|{base}|{options_label(run.get('options', {}))}"
