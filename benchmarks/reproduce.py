@@ -313,7 +313,7 @@ def rerun(record: dict[str, Any], data: tuple[Any, dict[str, Any]], args: argpar
     torch.manual_seed(int(record["seed"]))
     epochs = args.verify_epochs
     stop = (lambda epoch, result, net: epoch + 1 >= epochs,) if epochs else ()
-    return run_search(dataset, train_idx, val_idx, config, callbacks=stop)
+    return run_search(dataset, train_idx, val_idx, config, callbacks=stop).to_dict()
 
 
 def verify(args: argparse.Namespace) -> int:
