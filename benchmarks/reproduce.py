@@ -279,7 +279,7 @@ def execute(
         if LIMIT_FNS.get(bdp["limit"]) is not None:
             config.bdp_kwargs["limit_fn"] = LIMIT_FNS[bdp["limit"]]
     torch.manual_seed(run["seed"])
-    record = run_search(dataset, train_idx, val_idx, config, table=table)
+    record = run_search(dataset, train_idx, val_idx, config, table=table).to_dict()
     record["config"]["bdp_kwargs"].pop("limit_fn", None)  # a function: the label names it
     record.update(run)
     record["key"] = run_key(run)
@@ -371,7 +371,7 @@ def rerun(record: dict[str, Any], data: tuple[Any, dict[str, Any]], args: argpar
     torch.manual_seed(int(record["seed"]))
     epochs = args.verify_epochs
     stop = (lambda epoch, result, net: epoch + 1 >= epochs,) if epochs else ()
-    return run_search(dataset, train_idx, val_idx, config, callbacks=stop)
+    return run_search(dataset, train_idx, val_idx, config, callbacks=stop).to_dict()
 
 
 def verify(args: argparse.Namespace) -> int:

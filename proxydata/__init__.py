@@ -3,6 +3,30 @@
 Static proxy samplers (Moser et al., 2022) choose a subset before a search;
 :class:`BiLevelPruner` (Tu et al., 2023) prunes the DARTS training and
 validation splits during it.
+
+Layers
+------
+The modules and subpackages below, lowest first. A module imports only from its
+own layer or lower ones, never from a higher one (not even inside a function),
+and no two modules import each other, directly or around a circle. This
+package's ``__init__`` is the facade above them all; no module imports it.
+``tests/test_layers.py`` reads this list and checks every import against it.
+
+1. _version, exceptions, _validation, _records — versions, the error family, argument checks, result records
+2. metrics — pure formulas (EL2N, VoE, class balance, ranking agreement)
+3. items, batches — reading one item / a batch of a user's dataset
+4. data, fingerprint, datasets, sources — labels and splits, dataset identity, bundled loaders
+5. features — pixel and model features
+6. cluster — k-means backends
+7. samplers — the static proxies
+8. pruning — BiLevelPruner and its parts
+9. nas — the NAS-Bench-201 space, the search algorithms and loop, training from scratch
+10. fidelity — ranking studies
+11. experiment — one configured search run
+12. demo — the bundled demo, built on the experiment
+13. integrations — adapters to Lightning, TensorBoard and NNI
+14. plots — optional figures
+15. cli — the ``proxydata`` command
 """
 
 from ._version import __version__

@@ -96,8 +96,9 @@ def run_demo(
     -------
     dict
         ``settings`` and ``runs``: one entry per run with its ``name``, the
-        :func:`~proxydata.experiment.run_search` ``record`` and
-        ``from_scratch`` (the test accuracy of the found cell).
+        :func:`~proxydata.experiment.run_search` ``record`` and ``from_scratch``
+        (the found cell's :func:`~proxydata.experiment.evaluate_genotype`, with its
+        test accuracy), both as their ``to_dict()``.
     """
     epochs = check_int(epochs, "epochs", minimum=1)
     scratch_epochs = check_int(scratch_epochs, "scratch_epochs", minimum=1)
@@ -116,9 +117,9 @@ def run_demo(
         config = SearchConfig(algo="darts-v1", epochs=epochs, **sizes, **overrides)
         record = run_search(dataset, train_idx, val_idx, config)
         scratch = evaluate_genotype(
-            record["genotype"], train_set, test_set, epochs=scratch_epochs, num_classes=10, **sizes
+            record.genotype, train_set, test_set, epochs=scratch_epochs, num_classes=10, **sizes
         )
-        runs.append({"name": name, "record": record, "from_scratch": scratch})
+        runs.append({"name": name, "record": record.to_dict(), "from_scratch": scratch.to_dict()})
     return {
         "settings": {
             "data": "digits",

@@ -8,6 +8,7 @@ code would be.
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -15,18 +16,30 @@ from typing import Any
 import numpy as np
 from torch.utils.data import DataLoader, Subset
 
+from ._records import DictAccess
 from ._validation import check_bool, check_choice, check_device, check_int, check_ratio, check_seed, show
 from .data import IndexedDataset, get_targets
 from .exceptions import ProxydataTypeError, ProxydataValueError
 from .metrics import class_balance_degree, class_counts
-from .nas import ALGORITHMS, CropFlipDataset, SearchNetwork, make_supernet, search, train_genotype
+from .nas import (
+    ALGORITHMS,
+    CropFlipDataset,
+    SearchNetwork,
+    SearchResult,
+    TrainResult,
+    make_supernet,
+    search,
+    train_genotype,
+)
 from .pruning import BiLevelPruner
 from .pruning.history import to_plain
 from .samplers import make_proxy, registered_methods
 from .samplers.sharding import ShardedIndexSampler
 
 __all__ = [
+    "GenotypeEvaluation",
     "SearchConfig",
+    "SearchRecord",
     "data_used",
     "evaluate_genotype",
     "full_data_samples",
@@ -126,6 +139,113 @@ class SearchConfig:
         return self
 
 
+@dataclass
+class SearchRecord(DictAccess):
+    """What :func:`run_search` returns: the run's settings, data and costs, and the search's result.
+
+    Reading it as the dict :func:`run_search` returned up to 0.2
+    (``record["genotype"]``) still works until 0.4, with a ``FutureWarning``;
+    :meth:`to_dict` gives that dict (JSON-able, as the CLI and the benchmarks write it).
+
+    Attributes
+    ----------
+    config : dict
+        The :class:`SearchConfig`, as a dict taken when the run started.
+    train_pool, val_size : int
+        Sizes of the DARTS training split (the pool a proxy is drawn from) and of
+        the validation split.
+    proxy_seconds : float
+        The proxy's selection time (0 without a proxy).
+    kept_train : int
+        Training samples the proxy kept (all of the pool without one).
+    kept_class_counts : list of int
+        Their count per class (the dataset's classes present).
+    kept_balance : float
+        :func:`~proxydata.metrics.class_balance_degree` of those counts.
+    wall_seconds, search_cpu_seconds : float
+        Wall time and CPU time (this process) of the search: on a shared machine
+        the wall time also counts other jobs' load, the CPU time only this search's work.
+    result : SearchResult
+        What :func:`~proxydata.nas.search` returned.
+    pruner_history : list of dict or None
+        The pruner's history (plain data) when ``config.bdp``.
+    final_train, final_val : int or None
+        The pruner's kept sizes after the last epoch when ``config.bdp``.
+    accuracies : dict or None
+        The found cell's row of the NAS-Bench-201 table, when one was given.
+    """
+
+    config: dict[str, Any]
+    train_pool: int
+    val_size: int
+    proxy_seconds: float
+    kept_train: int
+    kept_class_counts: list[int]
+    kept_balance: float
+    wall_seconds: float
+    search_cpu_seconds: float
+    result: SearchResult
+    pruner_history: list[dict[str, Any]] | None = None
+    final_train: int | None = None
+    final_val: int | None = None
+    accuracies: dict[str, Any] | None = None
+
+    @property
+    def genotype(self) -> str:
+        """The found cell (``result.genotype``)."""
+        return self.result.genotype
+
+    def to_dict(self) -> dict[str, Any]:
+        """A new JSON-able dict: the run's fields, then the :class:`~proxydata.nas.SearchResult` fields,
+        then the pruner's and the table's when present (sharing nothing with the record)."""
+        head = ("config", "train_pool", "val_size", "proxy_seconds", "kept_train", "kept_class_counts")
+        head += ("kept_balance", "wall_seconds", "search_cpu_seconds")
+        out = {name: copy.deepcopy(getattr(self, name)) for name in head}
+        out.update(self.result.to_dict())
+        if self.pruner_history is not None:
+            out["pruner_history"] = copy.deepcopy(self.pruner_history)
+            out["final_train"], out["final_val"] = self.final_train, self.final_val
+        if self.accuracies is not None:
+            out["accuracies"] = dict(self.accuracies)
+        return out
+
+
+@dataclass
+class GenotypeEvaluation(DictAccess):
+    """What :func:`evaluate_genotype` returns: the training's record and the data it ran on.
+
+    Reading it as the dict :func:`evaluate_genotype` returned up to 0.2 still works
+    until 0.4, with a ``FutureWarning``; :meth:`to_dict` gives that dict.
+
+    Attributes
+    ----------
+    train : TrainResult
+        :func:`~proxydata.nas.train_genotype`'s record (``train.test_acc`` in [0, 1], ...).
+    epochs, train_size, test_size : int
+    seconds : float
+        Wall time of the whole evaluation (loaders included).
+    """
+
+    train: TrainResult
+    epochs: int
+    train_size: int
+    test_size: int
+    seconds: float
+
+    @property
+    def test_acc(self) -> float:
+        """The test accuracy, in [0, 1] (``train.test_acc``)."""
+        return self.train.test_acc
+
+    def to_dict(self) -> dict[str, Any]:
+        """:meth:`TrainResult.to_dict` with ``epochs``, ``train_size``, ``test_size`` and this ``seconds``."""
+        out = self.train.to_dict()
+        out.update(
+            epochs=self.epochs, train_size=self.train_size, test_size=self.test_size, seconds=self.seconds
+        )
+        return out
+
+
 def image_shape(dataset: Any) -> tuple[int, int, int]:
     """``(C, H, W)`` of the dataset's first image."""
     x = dataset[0][0]
@@ -143,8 +263,8 @@ def run_search(
     *,
     table: Any = None,
     callbacks: tuple = (),
-) -> dict[str, Any]:
-    """Run one architecture search and return a JSON-able record of it.
+) -> SearchRecord:
+    """Run one architecture search and return its record.
 
     Parameters
     ----------
@@ -161,28 +281,59 @@ def run_search(
 
     Returns
     -------
-    dict
-        The config, the :class:`~proxydata.nas.SearchResult` fields, the proxy's
-        selection seconds and kept size, the pruner history summary when used,
-        and ``accuracies`` from the table when given.
+    SearchRecord
+        The config, the proxy's selection seconds and kept sizes, the search's
+        :class:`~proxydata.nas.SearchResult`, the pruner's history when used, and
+        ``accuracies`` from the table when given; ``to_dict()`` for the JSON-able dict.
     """
     if not isinstance(config, SearchConfig):
         raise ProxydataTypeError(f"config must be a SearchConfig, got {show(config)}")
     config.validate()
+    settings = asdict(config)
     targets = get_targets(dataset, progress=False)
     train_idx = np.asarray(train_indices, dtype=np.int64)
     val_idx = np.asarray(val_indices, dtype=np.int64)
-    record: dict[str, Any] = {
-        "config": asdict(config),
-        "train_pool": int(train_idx.size),
-        "val_size": int(val_idx.size),
-    }
-    kept = _apply_proxy(dataset, train_idx, targets, config, record)
+    kept, proxy_seconds = _apply_proxy(dataset, train_idx, targets, config)
     pruner = None
     if config.bdp:
         pruner = BiLevelPruner(
             targets, kept, val_idx, epochs=config.epochs, seed=config.seed, **config.bdp_kwargs
         )
+    result, wall_seconds, cpu_seconds = _search(dataset, targets, kept, val_idx, config, pruner, callbacks)
+    # only the dataset's classes that are present are counted: unused label ids
+    # do not pull the balance degree down
+    counts = class_counts(targets[kept], classes=np.unique(targets))
+    return SearchRecord(
+        config=settings,
+        train_pool=int(train_idx.size),
+        val_size=int(val_idx.size),
+        proxy_seconds=proxy_seconds,
+        kept_train=int(kept.size),
+        kept_class_counts=counts.tolist(),
+        kept_balance=class_balance_degree(counts),
+        wall_seconds=wall_seconds,
+        search_cpu_seconds=cpu_seconds,
+        result=result,
+        pruner_history=None if pruner is None else to_plain(pruner.history),
+        final_train=None if pruner is None else int(pruner.kept_train.size),
+        final_val=None if pruner is None else int(pruner.kept_val.size),
+        accuracies=None if table is None else table.lookup(result.genotype),
+    )
+
+
+def _search(
+    dataset: Any,
+    targets: np.ndarray,
+    kept: np.ndarray,
+    val_idx: np.ndarray,
+    config: SearchConfig,
+    pruner: BiLevelPruner | None,
+    callbacks: tuple,
+) -> tuple[SearchResult, float, float]:
+    """The loaders, the supernet and :func:`~proxydata.nas.search` with ``config``'s settings.
+
+    Returns the result, and the wall and CPU seconds (this process) of the search itself.
+    """
     train_loader, val_loader = _search_loaders(dataset, kept, val_idx, config, pruner)
     search_kwargs = dict(config.search_kwargs)
     if config.hessian_samples > 0:
@@ -202,18 +353,7 @@ def run_search(
         progress=config.progress,
         **search_kwargs,
     )
-    record["wall_seconds"] = time.perf_counter() - start
-    # CPU seconds of this process: on a shared machine the wall time also counts
-    # other jobs' load, the CPU time only this search's work.
-    record["search_cpu_seconds"] = time.process_time() - cpu_start
-    record.update(result.to_dict())
-    if pruner is not None:
-        record["pruner_history"] = to_plain(pruner.history)
-        record["final_train"] = int(pruner.kept_train.size)
-        record["final_val"] = int(pruner.kept_val.size)
-    if table is not None:
-        record["accuracies"] = table.lookup(result.genotype)
-    return record
+    return result, time.perf_counter() - start, time.process_time() - cpu_start
 
 
 def _supernet(dataset: Any, targets: np.ndarray, config: SearchConfig) -> SearchNetwork:
@@ -229,33 +369,21 @@ def _supernet(dataset: Any, targets: np.ndarray, config: SearchConfig) -> Search
 
 
 def _apply_proxy(
-    dataset: Any, train_idx: np.ndarray, targets: np.ndarray, config: SearchConfig, record: dict[str, Any]
-) -> np.ndarray:
-    """The kept training indices (``config.proxy`` drawn from ``train_idx``, or all of it).
-
-    Adds ``proxy_seconds``, ``kept_train``, ``kept_class_counts`` and ``kept_balance``
-    to ``record``; only the dataset's classes that are present are counted, so
-    unused label ids do not pull the balance degree down.
-    """
-    kept = train_idx
-    record["proxy_seconds"] = 0.0
-    if config.proxy is not None:
-        proxy = make_proxy(
-            config.proxy,
-            Subset(dataset, train_idx.tolist()),
-            ratio=config.ratio,
-            seed=config.seed,
-            progress=config.progress,
-            targets=targets[train_idx],
-            **config.proxy_kwargs,
-        )
-        kept = train_idx[proxy.indices]
-        record["proxy_seconds"] = float(proxy.fit_seconds)
-    record["kept_train"] = int(kept.size)
-    counts = class_counts(targets[kept], classes=np.unique(targets))
-    record["kept_class_counts"] = counts.tolist()
-    record["kept_balance"] = class_balance_degree(counts)
-    return kept
+    dataset: Any, train_idx: np.ndarray, targets: np.ndarray, config: SearchConfig
+) -> tuple[np.ndarray, float]:
+    """The kept training indices (the proxy drawn from ``train_idx``, or all of it), the proxy's seconds."""
+    if config.proxy is None:
+        return train_idx, 0.0
+    proxy = make_proxy(
+        config.proxy,
+        Subset(dataset, train_idx.tolist()),
+        ratio=config.ratio,
+        seed=config.seed,
+        progress=config.progress,
+        targets=targets[train_idx],
+        **config.proxy_kwargs,
+    )
+    return train_idx[proxy.indices], float(proxy.fit_seconds)
 
 
 def _search_loaders(
@@ -312,7 +440,7 @@ def full_data_samples(train_size: int, val_size: int, batch_size: int) -> tuple[
     return train_size, passes * val_size + rest * batch_size
 
 
-def data_used(record: dict[str, Any]) -> float:
+def data_used(record: SearchRecord | dict[str, Any]) -> float:
     """Share of the search data a run processed, against a full-data run of equal length.
 
     ``sum_e (train_sizes[e] + val_sizes[e]) / (epochs · (n_t + n_v))`` where
@@ -322,7 +450,11 @@ def data_used(record: dict[str, Any]) -> float:
     loader may wrap around or stop early), about ``r`` for a static proxy of
     ratio ``r``, less for a pruned run. Records without a batch size (older
     files) are compared with ``epochs · (train_pool + val_size)``.
+
+    ``record`` is a :class:`SearchRecord` or its ``to_dict()`` (as read back from a file).
     """
+    if isinstance(record, SearchRecord):
+        record = record.to_dict()
     epochs = len(record.get("train_sizes") or ())
     pool, val = int(record["train_pool"]), int(record["val_size"])
     batch = (record.get("config") or {}).get("batch_size")
@@ -349,7 +481,7 @@ def evaluate_genotype(
     device: str = "cpu",
     progress: bool = True,
     **train_kwargs: Any,
-) -> dict[str, Any]:
+) -> GenotypeEvaluation:
     """Train the cell ``genotype`` from scratch and measure its test accuracy.
 
     A thin wrapper of :func:`proxydata.nas.train_genotype` that builds the two
@@ -371,9 +503,10 @@ def evaluate_genotype(
 
     Returns
     -------
-    dict
-        ``train_genotype``'s result (``test_acc`` in [0, 1], ...) plus
-        ``epochs``, ``train_size``, ``test_size`` and ``seconds``.
+    GenotypeEvaluation
+        ``train_genotype``'s :class:`~proxydata.nas.TrainResult` (``test_acc`` in
+        [0, 1], ...) with ``epochs``, ``train_size``, ``test_size`` and the
+        evaluation's ``seconds``.
     """
     import torch
 
@@ -386,7 +519,7 @@ def evaluate_genotype(
     train_loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, generator=g)
     test_loader = DataLoader(test_set, batch_size=max(batch_size, 256), shuffle=False)
     start = time.perf_counter()
-    out = train_genotype(
+    trained = train_genotype(
         str(genotype),
         train_loader,
         test_loader,
@@ -400,8 +533,10 @@ def evaluate_genotype(
         progress=progress,
         **train_kwargs,
     )
-    record = to_plain(out)
-    record.update(
-        epochs=epochs, train_size=len(train_set), test_size=len(test_set), seconds=time.perf_counter() - start
+    return GenotypeEvaluation(
+        train=trained,
+        epochs=epochs,
+        train_size=len(train_set),
+        test_size=len(test_set),
+        seconds=time.perf_counter() - start,
     )
-    return record

@@ -1,9 +1,10 @@
 """Figures of search runs, in the layout of the two papers (needs the ``plot`` extra).
 
 Every function takes *records*: a list of dicts as written by
-``benchmarks/reproduce.py`` or returned by :func:`proxydata.experiment.run_search`
-(``proxydata search -o``), so the same figures can be drawn from a user's own
-runs. A record names its run by ``algo``, ``method``, ``ratio`` and ``seed``;
+``benchmarks/reproduce.py`` or ``proxydata search -o``, or the
+:class:`~proxydata.experiment.SearchRecord` s :func:`proxydata.experiment.run_search`
+returns (read through their ``to_dict()``), so the same figures can be drawn
+from a user's own runs. A record names its run by ``algo``, ``method``, ``ratio`` and ``seed``;
 a :func:`~proxydata.experiment.run_search` record, which keeps them in its
 ``config``, is read through :func:`run_fields` (``method`` is the proxy acronym,
 ``"full"``, ``"bdp"`` or ``"bdp-nobalance"``). The values drawn are
@@ -46,26 +47,33 @@ def _figure(figsize: tuple[float, float]) -> Any:
     return Figure(figsize=figsize)
 
 
+def _as_dict(record: Any) -> Any:
+    """A record's dict: a ``SearchRecord``'s ``to_dict()``, anything else as it is."""
+    return record.to_dict() if callable(getattr(record, "to_dict", None)) else record
+
+
 def _check_records(records: Any) -> list[dict[str, Any]]:
     if not isinstance(records, Sequence) or isinstance(records, (str, bytes)):
         raise ProxydataTypeError(f"records must be a list of run dicts, got {type(records).__name__}")
     if not records:
         raise ProxydataValueError("records must not be empty")
-    for i, rec in enumerate(records):
+    out = [_as_dict(rec) for rec in records]
+    for i, rec in enumerate(out):
         if not isinstance(rec, dict):
             raise ProxydataTypeError(f"records[{i}] must be a dict, got {type(rec).__name__}")
-    return list(records)
+    return out
 
 
-def run_fields(record: dict[str, Any]) -> dict[str, Any]:
+def run_fields(record: Any) -> dict[str, Any]:
     """The ``algo``, ``method``, ``ratio`` and ``seed`` that name a record's run.
 
     Top-level keys win (``benchmarks/reproduce.py`` writes them); otherwise they
     are read from the ``config`` of a :func:`~proxydata.experiment.run_search`
     record: ``method`` is ``config["proxy"]`` for a static proxy, ``"bdp"``
     (``"bdp-nobalance"`` without the class-balance limit) for the pruner, and
-    ``"full"`` for neither.
+    ``"full"`` for neither. ``record`` may be a ``SearchRecord`` (its ``to_dict()`` is read).
     """
+    record = _as_dict(record)
     config = record.get("config") or {}
     derived: dict[str, Any] = {}
     if config:

@@ -99,7 +99,7 @@ def test_record_with_the_pruner_is_plain_json(zeros_and_twos) -> None:
     step = record["pruner_history"][1]["train"]
     assert isinstance(step["indices"], list) and all(type(i) is int for i in step["indices"])
     assert record["final_train"] == 20 - step["pruned"]
-    json.loads(json.dumps(record))  # no numpy left
+    json.loads(json.dumps(record.to_dict()))  # no numpy left (the record is a SearchRecord since 0.3)
 
 
 def test_evaluate_genotype_records_sizes(zeros_and_twos) -> None:
@@ -108,4 +108,4 @@ def test_evaluate_genotype_records_sizes(zeros_and_twos) -> None:
     out = evaluate_genotype(BEST_C10, train, test, epochs=1, C=2, N=1, batch_size=10, progress=False)
     assert out["train_size"] == 20 and out["test_size"] == 20 and out["epochs"] == 1
     assert 0.0 <= out["test_acc"] <= 1.0 and len(out["train_loss"]) == 1
-    json.dumps(out)
+    json.dumps(out.to_dict())  # a GenotypeEvaluation since 0.3

@@ -30,6 +30,7 @@ __all__ = [
     "check_int_flags",
     "check_output",
     "check_resnet18_cache",
+    "check_run_inputs",
     "check_source",
     "check_table",
     "check_weights_file",
@@ -188,3 +189,15 @@ def check_table(path: str | None) -> str | None:
     if path is not None and not os.path.isfile(path):
         raise UsageError(f"{flag}: no such file {path!r}")
     return path
+
+
+def check_run_inputs(args: Any, *, output_suffixes: tuple[str, ...] = ()) -> str | None:
+    """What every command that trains on a data source checks last: ``-o``, ``--device``, ``--data``.
+
+    Returns the table's path (``--table``, else the environment's, see
+    :func:`check_table`), or None.
+    """
+    check_output(args.output, suffixes=output_suffixes)
+    check_device_available(args.device, "--device")
+    check_source(args.data, args.download)
+    return check_table(args.table)

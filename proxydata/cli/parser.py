@@ -35,6 +35,22 @@ def _add_data(p: argparse.ArgumentParser) -> None:
     p.add_argument("--download", action="store_true", help="allow torchvision to download CIFAR")
 
 
+def _add_output(p: argparse.ArgumentParser, what: str) -> None:
+    """``-o/--output`` (``what`` is written there) and ``--no-progress``: every command has both."""
+    p.add_argument("-o", "--output", default=None, help=what)
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def _add_test_fraction(p: argparse.ArgumentParser, use: str = "") -> None:
+    """``--test-fraction``: the stratified hold-out of a source without a test split (``use``: what for)."""
+    p.add_argument(
+        "--test-fraction",
+        type=float,
+        default=0.2,
+        help=f"stratified test hold-out {use}when the source has no test split (default 0.2)",
+    )
+
+
 def _add_select(sub: Any) -> None:
     p = sub.add_parser(
         "select",
@@ -45,8 +61,7 @@ def _add_select(sub: Any) -> None:
     _add_data(p)
     p.add_argument("--ratio", type=float, required=True, help="kept share r in (0, 1]")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("-o", "--output", default=None, help="write the proxy here (.json or .npz)")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    _add_output(p, "write the proxy here (.json or .npz)")
     add_method_options(p, "select")
 
 
@@ -108,15 +123,8 @@ def _add_search(sub: Any) -> None:
         metavar="EPOCHS",
         help="train the found cell from scratch for EPOCHS and report its test accuracy",
     )
-    p.add_argument(
-        "--test-fraction",
-        type=float,
-        default=0.2,
-        help="stratified test hold-out for --train-from-scratch when the source has no "
-        "test split (default 0.2)",
-    )
-    p.add_argument("-o", "--output", default=None, help="write the result record here (JSON)")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    _add_test_fraction(p, "for --train-from-scratch ")
+    _add_output(p, "write the result record here (JSON)")
     add_method_options(p, "search")
 
 
@@ -137,8 +145,7 @@ def _add_demo(sub: Any) -> None:
         help="CPU threads for torch (default 1: on 8x8 images more threads cost more than "
         "they give, and far more on a busy machine); 0 keeps torch's default",
     )
-    p.add_argument("-o", "--output", default=None, help="write all three records here (JSON)")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    _add_output(p, "write all three records here (JSON)")
 
 
 def _add_rank(sub: Any) -> None:
@@ -176,18 +183,12 @@ def _add_rank(sub: Any) -> None:
     p.add_argument("--N", type=int, default=None, help="cells per stage (default 1)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--train-size", type=int, default=None, help="stratified training pool size (0: all)")
-    p.add_argument(
-        "--test-fraction",
-        type=float,
-        default=0.2,
-        help="stratified test hold-out when the source has no test split (default 0.2)",
-    )
+    _add_test_fraction(p)
     p.add_argument("--bootstrap", type=int, default=None, help="bootstrap resamples (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the proxies, the cell sample and the splits")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1, help="CPU threads for torch (0: torch's default)")
-    p.add_argument("-o", "--output", default=None, help="JSON-lines study file (resumed when it exists)")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    _add_output(p, "JSON-lines study file (resumed when it exists)")
 
 
 def build_parser() -> argparse.ArgumentParser:

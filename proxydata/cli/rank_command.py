@@ -11,14 +11,8 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_fraction, check_ratio
-from .checks import (
-    UsageError,
-    check_device_available,
-    check_int_flags,
-    check_output,
-    check_source,
-    check_table,
-)
+from .checks import UsageError, check_int_flags, check_run_inputs
+from .holdout import hold_out_test
 from .options import METHODS, normalize_method
 from .runtime import torch_threads
 
@@ -122,59 +116,31 @@ def _check_rank(args: argparse.Namespace) -> str | None:
         },
     )
     check_fraction(args.test_fraction, "--test-fraction", low_open=True, high_open=True)
-    check_output(args.output, suffixes=(".jsonl",))
-    check_device_available(args.device, "--device")
-    check_source(args.data, args.download)
-    return check_table(args.table)
+    return check_run_inputs(args, output_suffixes=(".jsonl",))
 
 
 def cmd_rank(args: argparse.Namespace) -> int:
     """``proxydata rank``: train sampled architectures on full data and on each proxy; print the agreement."""
     from torch.utils.data import Subset
 
-    from ..data import split_indices
-    from ..fidelity import ranking_study, sample_nb201_architectures
+    from ..fidelity import ranking_study
     from ..nas import NB201Table
-    from ..samplers import make_proxy
     from ..sources import load_source
-    from .search_command import source_test_split
 
     table_path = _check_rank(args)
     table = NB201Table(table_path) if table_path else None
-    if args.architectures:
-        archs = _read_architectures(args.architectures)
-    elif table is not None:
-        archs = sample_nb201_architectures(table, args.sample, column=args.truth_column, seed=args.seed)
-    else:
-        archs = _random_architectures(args.sample, args.seed)
+    archs = _architectures(args, table)
     progress = not args.no_progress
     dataset = load_source(args.data, download=args.download)
     targets = np.asarray(dataset.targets, dtype=np.int64)
-    test_set = source_test_split(args.data, args.download)
-    pool = np.arange(targets.size, dtype=np.int64)
-    test_note = "the source's test split"
-    if test_set is None:
-        keep, held = split_indices(targets.size, 1.0 - args.test_fraction, seed=args.seed, stratify=targets)
-        pool, test_set = keep, Subset(dataset, held.tolist())
-        test_note = f"stratified hold-out of {held.size} samples"
-    if args.train_size and args.train_size < pool.size:
-        first, _ = split_indices(
-            pool.size, args.train_size / pool.size, seed=args.seed, stratify=targets[pool]
-        )
-        pool = np.sort(pool[first])
+    pool, test_set, test_note = _training_pool(args, dataset, targets)
     train_set = Subset(dataset, pool.tolist())
     print(
         f"ranking {len(archs)} cells on {args.data}: training pool {pool.size}, test {len(test_set)} "
         f"({test_note}), {args.epochs} epochs, {args.seeds} seeds"
     )
     with torch_threads(args.threads):
-        selections: dict[str, Any] = {"full": None}
-        for method in args.methods:
-            for ratio in args.ratios:
-                proxy = make_proxy(
-                    method, train_set, ratio=ratio, seed=args.seed, targets=targets[pool], progress=progress
-                )
-                selections[f"{method} r={ratio:g}"] = proxy.indices
+        selections = _selections(args, train_set, targets[pool], progress)
         study = ranking_study(
             train_set,
             test_set,
@@ -202,6 +168,49 @@ def cmd_rank(args: argparse.Namespace) -> int:
     if args.output:
         print(f"wrote {args.output}")
     return 0
+
+
+def _architectures(args: argparse.Namespace, table: Any) -> list[str]:
+    """The cells to rank: ``--architectures``' file, else a stratified sample of the table, else random."""
+    from ..fidelity import sample_nb201_architectures
+
+    if args.architectures:
+        return _read_architectures(args.architectures)
+    if table is not None:
+        return sample_nb201_architectures(table, args.sample, column=args.truth_column, seed=args.seed)
+    return _random_architectures(args.sample, args.seed)
+
+
+def _training_pool(
+    args: argparse.Namespace, dataset: Any, targets: np.ndarray
+) -> tuple[np.ndarray, Any, str]:
+    """The training pool (at most ``--train-size``, stratified), the test data, and how it was made."""
+    from ..data import split_indices
+
+    pool, test_set, held = hold_out_test(args, dataset, targets)
+    test_note = "the source's test split" if held is None else f"stratified hold-out of {held} samples"
+    if args.train_size and args.train_size < pool.size:
+        first, _ = split_indices(
+            pool.size, args.train_size / pool.size, seed=args.seed, stratify=targets[pool]
+        )
+        pool = np.sort(pool[first])
+    return pool, test_set, test_note
+
+
+def _selections(
+    args: argparse.Namespace, train_set: Any, targets: np.ndarray, progress: bool
+) -> dict[str, Any]:
+    """Full data (None) and every ``--methods`` proxy at every ``--ratios`` ratio, by name."""
+    from ..samplers import make_proxy
+
+    selections: dict[str, Any] = {"full": None}  # None: all of train_set
+    for method in args.methods:
+        for ratio in args.ratios:
+            proxy = make_proxy(
+                method, train_set, ratio=ratio, seed=args.seed, targets=targets, progress=progress
+            )
+            selections[f"{method} r={ratio:g}"] = proxy.indices
+    return selections
 
 
 def _f(value: Any, spec: str = "+.2f") -> str:

@@ -8,14 +8,8 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_fraction, check_int, check_ratio
-from .checks import (
-    UsageError,
-    check_device_available,
-    check_int_flags,
-    check_output,
-    check_source,
-    check_table,
-)
+from .checks import UsageError, check_int_flags, check_run_inputs
+from .holdout import hold_out_test, source_test_split
 from .options import check_proxy_inputs, method_kwargs
 from .parser import bdp_default
 from .runtime import torch_threads, write_json
@@ -66,25 +60,8 @@ def _check_search(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
         check_ratio(args.ratio, "--ratio")
     bdp_kwargs = _bdp_kwargs(args)
     proxy_kwargs = method_kwargs(args, args.proxy)
-    check_output(args.output)
-    check_device_available(args.device, "--device")
     check_proxy_inputs(args.proxy, proxy_kwargs, "search")
-    check_source(args.data, args.download)
-    return proxy_kwargs, bdp_kwargs, check_table(args.table)
-
-
-def source_test_split(spec: str, download: bool) -> Any:
-    """The source's own test set (npz ``x_test``/``y_test``, CIFAR test), or None."""
-    from ..datasets import load_npz, load_torchvision
-
-    kind, _, rest = spec.partition(":")
-    if kind == "npz":
-        with np.load(rest, allow_pickle=False) as z:
-            has_test = "x_test" in z.files and "y_test" in z.files
-        return load_npz(rest, split="test") if has_test else None
-    if kind in ("cifar10", "cifar100"):
-        return load_torchvision(kind, rest, train=False, download=download)
-    return None
+    return proxy_kwargs, bdp_kwargs, check_run_inputs(args)
 
 
 def _subset(dataset: Any, indices: np.ndarray) -> Any:
@@ -104,14 +81,10 @@ def _splits(args: argparse.Namespace, dataset: Any, targets: np.ndarray) -> dict
     pool = np.arange(targets.size, dtype=np.int64)
     test_set, test_note = None, None
     if args.scratch_epochs:
-        test_set = source_test_split(args.data, args.download)
-        if test_set is not None:
-            test_note = "the source's test split"
-        else:
-            share = 1.0 - args.test_fraction
-            keep, held = split_indices(targets.size, share, seed=args.seed, stratify=targets)
-            pool, test_set = keep, _subset(dataset, held)
-            test_note = f"stratified hold-out of {held.size} samples ({args.test_fraction:g} of the data)"
+        pool, test_set, held = hold_out_test(args, dataset, targets)
+        test_note = "the source's test split"
+        if held is not None:
+            test_note = f"stratified hold-out of {held} samples ({args.test_fraction:g} of the data)"
     first, second = split_indices(pool.size, 1.0 - args.val_fraction, seed=args.seed, stratify=targets[pool])
     splits = {"pool": pool, "train": pool[first], "val": pool[second]}
     return {**splits, "test_set": test_set, "test_note": test_note}
@@ -124,26 +97,29 @@ def cmd_search(args: argparse.Namespace) -> int:
     from ..nas import NB201Table
 
     proxy_kwargs, bdp_kwargs, table_path = _check_search(args)
-    progress = not args.no_progress
     table = NB201Table(table_path) if table_path else None
     dataset = load_source(args.data, download=args.download)
     targets = np.asarray(dataset.targets, dtype=np.int64)
     splits = _splits(args, dataset, targets)
-    config = SearchConfig(
-        algo=args.algo,
-        epochs=args.epochs,
+    # the settings the search and the from-scratch training share
+    shared = dict(
         C=args.C,
         N=args.N,
         batch_size=args.batch_size,
         seed=args.seed,
         device=args.device,
+        progress=not args.no_progress,
+    )
+    config = SearchConfig(
+        algo=args.algo,
+        epochs=args.epochs,
         proxy=args.proxy,
         ratio=1.0 if args.proxy is None else float(args.ratio),
         proxy_kwargs=proxy_kwargs,
         bdp=args.bdp,
         bdp_kwargs=bdp_kwargs,
         num_workers=args.num_workers,
-        progress=progress,
+        **shared,
     )
     test_set = splits["test_set"]
     print(
@@ -151,23 +127,21 @@ def cmd_search(args: argparse.Namespace) -> int:
         f"validation split {splits['val'].size}" + (f", test {len(test_set)}" if test_set is not None else "")
     )
     with torch_threads(args.threads):
-        record = run_search(dataset, splits["train"], splits["val"], config, table=table)
+        found = run_search(dataset, splits["train"], splits["val"], config, table=table)
+        record = found.to_dict()
         record["data"] = args.data
         record["test"] = splits["test_note"]
         if args.scratch_epochs:
-            record["from_scratch"] = evaluate_genotype(
-                record["genotype"],
-                _subset(dataset, splits["pool"]),
+            pool = _subset(dataset, splits["pool"])
+            scratch = evaluate_genotype(
+                found.genotype,
+                pool,
                 test_set,
                 epochs=args.scratch_epochs,
-                C=args.C,
-                N=args.N,
-                batch_size=args.batch_size,
-                seed=args.seed,
-                device=args.device,
-                progress=progress,
                 num_classes=int(targets.max()) + 1,
+                **shared,
             )
+            record["from_scratch"] = scratch.to_dict()
     for line in search_report(record):
         print(line)
     if args.output:

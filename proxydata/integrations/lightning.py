@@ -17,21 +17,18 @@ import numbers
 import warnings
 from typing import Any
 
-from .. import BiLevelPruner
 from .._validation import show
 from ..exceptions import ProxydataTypeError, ProxydataValueError
+from ..pruning import BiLevelPruner
 from ..pruning.history import entry_scalars
+from ._optional import import_optional
 
-try:  # the unified package first, then the standalone one
-    import lightning.pytorch as pl
-except ImportError:  # pragma: no cover - depends on what is installed
-    try:
-        import pytorch_lightning as pl
-    except ImportError as exc:
-        raise ImportError(
-            "proxydata.integrations.lightning needs Lightning: pip install 'proxydata[lightning]' "
-            "(or pip install lightning)"
-        ) from exc
+# the unified package first, then the standalone one
+pl = import_optional(
+    ("lightning.pytorch", "pytorch_lightning"),
+    "proxydata.integrations.lightning needs Lightning: pip install 'proxydata[lightning]' "
+    "(or pip install lightning)",
+)
 
 __all__ = ["BiLevelPrunerCallback", "PrunerCallbackHooks", "history_metrics"]
 

@@ -23,22 +23,29 @@ from typing import Any
 import torch
 from torch import nn, optim
 
-from .. import BiLevelPruner
 from .._validation import show
 from ..exceptions import ProxydataTypeError
+from ..pruning import BiLevelPruner
+from ._optional import import_optional
 from .lightning import PrunerCallbackHooks
 
-try:
-    import nni
-    import pytorch_lightning
-    from nni.nas.evaluator.pytorch import ClassificationModule, Lightning, Trainer
-except ImportError as exc:  # pragma: no cover - depends on what is installed
-    raise ImportError(
-        "proxydata.integrations.nni needs NNI 3.0 and pytorch_lightning: pip install nni==3.0 "
-        "pytorch_lightning torchmetrics (NNI pins old packages: use a separate environment)"
-    ) from exc
+_NEEDS = (
+    "proxydata.integrations.nni needs NNI 3.0 and pytorch_lightning: pip install nni==3.0 "
+    "pytorch_lightning torchmetrics (NNI pins old packages: use a separate environment)"
+)
+nni = import_optional("nni", _NEEDS)
+pytorch_lightning = import_optional("pytorch_lightning", _NEEDS)
+_evaluator = import_optional("nni.nas.evaluator.pytorch", _NEEDS)
+ClassificationModule, Lightning, Trainer = (
+    _evaluator.ClassificationModule,
+    _evaluator.Lightning,
+    _evaluator.Trainer,
+)
 
-__all__ = ["BiLevelPrunerCallback", "IndexedClassification", "IndexedClassificationModule"]
+#: The keywords of :class:`IndexedClassification` that go to its module (the rest go to the trainer).
+MODULE_OPTIONS = ("criterion", "learning_rate", "weight_decay", "optimizer", "export_onnx")
+
+__all__ = ["MODULE_OPTIONS", "BiLevelPrunerCallback", "IndexedClassification", "IndexedClassificationModule"]
 
 
 class BiLevelPrunerCallback(PrunerCallbackHooks, pytorch_lightning.Callback):
@@ -131,11 +138,12 @@ class IndexedClassification(Lightning):
     train_dataloaders, val_dataloaders : nni.nas.evaluator.pytorch.DataLoader
         NNI's traced ``DataLoader``.
     num_classes : int
-    criterion, learning_rate, weight_decay, optimizer, export_onnx
-        As for :class:`IndexedClassificationModule`.
-    **trainer_kwargs
-        For NNI's ``Trainer``; ``max_epochs`` defaults to ``pruner.epochs`` and a
-        :class:`BiLevelPrunerCallback` is appended to ``callbacks``.
+    **kwargs
+        :data:`MODULE_OPTIONS` (``criterion``, ``learning_rate``, ``weight_decay``,
+        ``optimizer``, ``export_onnx``) go to :class:`IndexedClassificationModule`,
+        with its defaults; the rest to NNI's ``Trainer``, where ``max_epochs``
+        defaults to ``pruner.epochs`` and a :class:`BiLevelPrunerCallback` is
+        appended to ``callbacks``.
     """
 
     def __init__(
@@ -145,22 +153,11 @@ class IndexedClassification(Lightning):
         train_dataloaders: Any,
         val_dataloaders: Any,
         num_classes: int,
-        criterion: type[nn.Module] = nn.CrossEntropyLoss,
-        learning_rate: float = 0.001,
-        weight_decay: float = 0.0,
-        optimizer: type[optim.Optimizer] = optim.Adam,
-        export_onnx: bool = False,
-        **trainer_kwargs: Any,
+        **kwargs: Any,
     ) -> None:
-        module = IndexedClassificationModule(
-            pruner,
-            num_classes=num_classes,
-            criterion=criterion,
-            learning_rate=learning_rate,
-            weight_decay=weight_decay,
-            optimizer=optimizer,
-            export_onnx=export_onnx,
-        )
+        module_kwargs = {name: kwargs.pop(name) for name in MODULE_OPTIONS if name in kwargs}
+        module = IndexedClassificationModule(pruner, num_classes=num_classes, **module_kwargs)
+        trainer_kwargs = kwargs
         trainer_kwargs.setdefault("max_epochs", pruner.epochs)
         callbacks = [*trainer_kwargs.pop("callbacks", []), BiLevelPrunerCallback(pruner)]
         super().__init__(

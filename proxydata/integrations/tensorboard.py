@@ -32,6 +32,7 @@ from .._validation import show
 from ..exceptions import ProxydataTypeError
 from ..pruning import BiLevelPruner
 from ..pruning.history import entry_scalars
+from ._optional import import_optional
 
 __all__ = ["TensorBoardLogger"]
 
@@ -65,14 +66,11 @@ class TensorBoardLogger:
     @classmethod
     def to_logdir(cls, logdir: str, **kwargs: Any) -> TensorBoardLogger:
         """A logger over a new ``torch.utils.tensorboard.SummaryWriter(logdir)``."""
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError as exc:  # pragma: no cover - depends on what is installed
-            raise ImportError(
-                "TensorBoardLogger.to_logdir needs the tensorboard package: "
-                "pip install 'proxydata[tensorboard]'"
-            ) from exc
-        return cls(SummaryWriter(logdir), **kwargs)
+        board = import_optional(
+            "torch.utils.tensorboard",
+            "TensorBoardLogger.to_logdir needs the tensorboard package: pip install 'proxydata[tensorboard]'",
+        )
+        return cls(board.SummaryWriter(logdir), **kwargs)
 
     def attach(self, pruner: Any) -> TensorBoardLogger:
         """Listen to ``pruner`` (its VoE of kept samples feeds the histograms); returns self."""

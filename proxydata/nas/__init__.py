@@ -9,9 +9,12 @@ user's own loop is, with a static proxy as a loader's sampler or a
 - :class:`PCDartsNetwork` — PC-DARTS's supernet (partial channels, edge normalisation);
 - :class:`EnasNetwork`, :class:`EnasController` — ENAS's shared weights and LSTM controller;
 - :func:`make_supernet` — the supernet of an algorithm, by name;
-- :class:`CellNetwork`, :func:`train_genotype` — one cell, trained from scratch;
-- :func:`search`, :class:`SearchResult` — the search loop (every algorithm of :data:`ALGORITHMS`)
+- :class:`CellNetwork`, :func:`train_genotype`, :class:`TrainResult` — one cell, trained from scratch,
   and its record;
+- :func:`search`, :class:`SearchResult` — the search loop (every algorithm of :data:`ALGORITHMS`)
+  and its record; one module per algorithm family (:mod:`.darts`, :mod:`.gdas`,
+  :mod:`.pcdarts`, :mod:`.enas`), the loop (:mod:`.loop`), the Hessian probe
+  (:mod:`.hessian_probe`);
 - :func:`beta_decay_loss`, :func:`dominant_hessian_eigenvalue` — β-DARTS's regulariser and
   the sharpness of the architecture landscape;
 - :mod:`.optim` — the optimiser settings both loops share, checked once;
@@ -30,7 +33,7 @@ from .search import ALGORITHMS, SearchResult, search
 from .search_space import SearchNetwork
 from .supernets import make_supernet
 from .table import NB201Table
-from .train import evaluate, train_genotype, train_network
+from .train import TrainResult, evaluate, train_genotype, train_network
 
 __all__ = [
     "ALGORITHMS",
@@ -46,6 +49,7 @@ __all__ = [
     "ReinforceSettings",
     "SearchNetwork",
     "SearchResult",
+    "TrainResult",
     "beta_decay_loss",
     "beta_decay_weight",
     "cosine_lr",

@@ -432,6 +432,16 @@ class EnasArchStep:
         self.generator = generator
         self.reinforce = Reinforce(network.controller, network.reinforce)
 
+    def start_epoch(self, epoch: int, epochs: int) -> dict[str, float]:
+        """Nothing to schedule: ENAS has no per-epoch setting (the search loop's hook)."""
+        return {}
+
+    def update(
+        self, x: torch.Tensor, y: torch.Tensor, xv: torch.Tensor, yv: torch.Tensor, lr: float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The search loop's hook: :meth:`step` on the validation batch (the training batch is not used)."""
+        return self.step(xv, yv)
+
     def step(self, xv: torch.Tensor, yv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One controller sample scored on ``(xv, yv)``; return ``(logits, loss)``, detached."""
         sample = self.network.controller.sample(self.generator)

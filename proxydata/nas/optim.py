@@ -10,14 +10,14 @@ optimisers. The weight learning rate follows a cosine over the epochs
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from .._validation import check_bool, check_float, check_fraction, show
-from ..exceptions import ProxydataTypeError
+from ..exceptions import ProxydataTypeError, ProxydataValueError
 from .schedules import cosine_lr
 
 __all__ = ["NB201_SGD", "AdamSettings", "SGDSettings"]
@@ -81,6 +81,29 @@ class SGDSettings:
             nesterov=check_bool(nesterov, f"{prefix}nesterov") and momentum > 0,
             grad_clip=0.0 if grad_clip is None else check_float(grad_clip, "grad_clip", minimum=0.0),
         )
+
+    @classmethod
+    def nb201(cls, overrides: Mapping[str, Any] | None = None, *, name: str = "recipe") -> SGDSettings:
+        """NAS-Bench-201's recipe (:data:`NB201_SGD`) with the settings of ``overrides`` replaced, checked.
+
+        Parameters
+        ----------
+        overrides : mapping, optional
+            Any of :data:`NB201_SGD`'s keys (``lr``, ``lr_min``, ``momentum``,
+            ``weight_decay``, ``nesterov``, ``grad_clip``).
+        name : str
+            What ``overrides`` is called in an error message.
+
+        Raises
+        ------
+        ProxydataValueError
+            Naming the keys of ``overrides`` that are not settings, or a bad value.
+        """
+        overrides = dict(overrides or {})
+        unknown = sorted(set(overrides) - set(NB201_SGD))
+        if unknown:
+            raise ProxydataValueError(f"{name} may set {sorted(NB201_SGD)}, got {unknown}")
+        return cls.checked(**{**NB201_SGD, **overrides})
 
     def optimizer(self, params: Iterable[torch.Tensor]) -> torch.optim.SGD:
         """A ``torch.optim.SGD`` over ``params`` at the first epoch's learning rate."""

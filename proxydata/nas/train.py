@@ -2,21 +2,66 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from .._records import DictAccess
 from .._validation import check_bool, check_device, check_int, check_seed
 from ..exceptions import ProxydataTypeError, ProxydataValueError
 from .genotype import Genotype, as_genotype
 from .network import CellNetwork
-from .optim import NB201_SGD, SGDSettings
+from .optim import SGDSettings
 
-__all__ = ["evaluate", "train_genotype", "train_network"]
+__all__ = ["TrainResult", "evaluate", "train_genotype", "train_network"]
+
+
+@dataclass
+class TrainResult(DictAccess):
+    """What :func:`train_network` and :func:`train_genotype` return.
+
+    Reading it as the dict these functions returned up to 0.2 (``result["test_acc"]``)
+    still works until 0.4, with a ``FutureWarning``; :meth:`to_dict` gives that dict.
+
+    Attributes
+    ----------
+    test_acc, test_loss : float
+        Accuracy (in [0, 1]) and mean cross-entropy on the test loader, after the
+        last epoch, in eval mode.
+    train_loss, train_acc : list of float
+        One per epoch: running means over the epoch's batches.
+    train_samples : int
+        Training samples processed, all epochs.
+    params : int
+        Number of parameters of the network.
+    seconds, cpu_seconds : float
+        Wall time, and CPU time of this process.
+    genotype : str or None
+        The cell :func:`train_genotype` trained (NAS-Bench-201 string); None for
+        :func:`train_network`.
+    """
+
+    test_acc: float
+    test_loss: float
+    train_loss: list[float]
+    train_acc: list[float]
+    train_samples: int
+    params: int
+    seconds: float
+    cpu_seconds: float
+    genotype: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict: ``genotype`` first (when set), then the other attributes."""
+        body = dataclasses.asdict(self)
+        genotype = body.pop("genotype")
+        return body if genotype is None else {"genotype": genotype, **body}
 
 
 def _xy(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -62,20 +107,17 @@ def train_genotype(
     in_channels: int = 3,
     device: str | torch.device = "cpu",
     seed: int = 0,
-    lr: float = 0.1,
-    lr_min: float = 0.0,
-    momentum: float = 0.9,
-    weight_decay: float = 5e-4,
-    nesterov: bool = True,
-    grad_clip: float | None = None,
+    *,
     progress: bool = True,
-) -> dict[str, Any]:
+    **recipe: Any,
+) -> TrainResult:
     """Train :class:`~proxydata.nas.CellNetwork` of ``genotype`` from scratch and test it.
 
-    NAS-Bench-201's training recipe (Dong & Yang, 2020, Sec. 2.3), shortened:
-    SGD with Nesterov momentum 0.9, weight decay 5e-4, learning rate 0.1 annealed
-    by a cosine to ``lr_min`` over the epochs (per epoch:
-    ``lr_min + (lr - lr_min)(1 + cos(pi e / E)) / 2``), plain cross-entropy.
+    NAS-Bench-201's training recipe (Dong & Yang, 2020, Sec. 2.3; :data:`~proxydata.nas.optim.NB201_SGD`),
+    shortened: SGD with Nesterov momentum 0.9, weight decay 5e-4, learning rate 0.1
+    annealed by a cosine to ``lr_min`` (0) over the epochs (per epoch:
+    ``lr_min + (lr - lr_min)(1 + cos(pi e / E)) / 2``), no gradient clipping, plain
+    cross-entropy.
     The test accuracy is measured once, after the last epoch, in eval mode.
 
     Parameters
@@ -88,31 +130,23 @@ def train_genotype(
     seed : int
         Seeds the initialisation and, inside the call only, the global torch RNG
         (data-loader shuffling); the caller's RNG state is restored afterwards.
-    lr, lr_min, momentum, weight_decay, nesterov : the optimiser
-    grad_clip : float, optional
-        Max gradient norm (None: no clipping, as NAS-Bench-201).
     progress : bool
         A tqdm bar over the epochs.
+    **recipe
+        Settings of the optimiser that differ from NAS-Bench-201's: ``lr``,
+        ``lr_min``, ``momentum``, ``weight_decay``, ``nesterov``, ``grad_clip``
+        (max gradient norm; None, the default, for no clipping). See
+        :meth:`~proxydata.nas.optim.SGDSettings.nb201`.
 
     Returns
     -------
-    dict
-        ``genotype`` (str), ``test_acc`` and ``test_loss`` (after the last epoch),
-        ``train_loss`` and ``train_acc`` (lists, one per epoch, running means over
-        the epoch), ``train_samples`` (samples processed), ``params`` (number of
-        parameters), ``seconds`` (wall time), ``cpu_seconds`` (this process).
+    TrainResult
+        With ``genotype`` set to the cell's string.
     """
     cell = as_genotype(genotype)
     seed = check_seed(seed)
     dev = check_device(device)
-    sgd = SGDSettings.checked(
-        lr=lr,
-        lr_min=lr_min,
-        momentum=momentum,
-        weight_decay=weight_decay,
-        nesterov=nesterov,
-        grad_clip=grad_clip,
-    )
+    sgd = SGDSettings.nb201(recipe, name="train_genotype's recipe keywords")
     with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
         torch.manual_seed(seed)
         net = CellNetwork(cell, C=C, N=N, num_classes=num_classes, in_channels=in_channels)
@@ -128,7 +162,7 @@ def train_genotype(
             progress=progress,
             desc=f"training {cell}",
         )
-    return {"genotype": str(cell), **record}
+    return dataclasses.replace(record, genotype=str(cell))
 
 
 def train_network(
@@ -142,7 +176,7 @@ def train_network(
     seed: int | None = 0,
     progress: bool = True,
     desc: str = "training",
-) -> dict[str, Any]:
+) -> TrainResult:
     """Train any classifier ``network`` with :func:`train_genotype`'s recipe and test it.
 
     SGD, learning rate annealed per epoch by
@@ -158,7 +192,7 @@ def train_network(
     epochs : int >= 1
     sgd : SGDSettings, optional
         The optimiser (:meth:`SGDSettings.checked`); default NAS-Bench-201's
-        (:data:`NB201_SGD`: lr 0.1 to 0, Nesterov momentum 0.9, weight decay 5e-4).
+        (:data:`~proxydata.nas.optim.NB201_SGD`: lr 0.1 to 0, Nesterov momentum 0.9, weight decay 5e-4).
     device : str or torch.device
     seed : int or None
         Seeds, inside the call only, the global torch RNG (data-loader shuffling,
@@ -171,11 +205,8 @@ def train_network(
 
     Returns
     -------
-    dict
-        ``test_acc`` and ``test_loss`` (after the last epoch), ``train_loss`` and
-        ``train_acc`` (lists, one per epoch, running means), ``train_samples``
-        (samples processed), ``params``, ``seconds`` (wall) and ``cpu_seconds``
-        (this process).
+    TrainResult
+        Without a ``genotype``.
     """
     if not isinstance(network, torch.nn.Module):
         raise ProxydataTypeError(f"network must be a torch.nn.Module, got {type(network).__name__}")
@@ -184,7 +215,7 @@ def train_network(
     if seed is not None:
         seed = check_seed(seed)
     if sgd is None:
-        sgd = SGDSettings.checked(**NB201_SGD)
+        sgd = SGDSettings.nb201()
     if not isinstance(sgd, SGDSettings):
         raise ProxydataTypeError(f"sgd must be an SGDSettings, got {type(sgd).__name__}")
     progress = check_bool(progress, "progress")
@@ -206,16 +237,16 @@ def train_network(
             train_acc.append(acc)
             samples += n
         test = evaluate(net, test_loader, dev)
-    return {
-        "test_acc": test["acc"],
-        "test_loss": test["loss"],
-        "train_loss": train_loss,
-        "train_acc": train_acc,
-        "train_samples": samples,
-        "params": int(sum(p.numel() for p in net.parameters())),
-        "seconds": time.perf_counter() - start,
-        "cpu_seconds": time.process_time() - cpu_start,
-    }
+    return TrainResult(
+        test_acc=test["acc"],
+        test_loss=test["loss"],
+        train_loss=train_loss,
+        train_acc=train_acc,
+        train_samples=samples,
+        params=int(sum(p.numel() for p in net.parameters())),
+        seconds=time.perf_counter() - start,
+        cpu_seconds=time.process_time() - cpu_start,
+    )
 
 
 def _train_epoch(

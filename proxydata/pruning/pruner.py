@@ -486,7 +486,7 @@ class BiLevelPruner:
             state_dict, config=self._config(), schedule=self.schedule, splits=self._splits,
             n_tracked=len(self._tracked), min_per_class=self.min_per_class,
         )  # fmt: skip
-        self.recorder.load(loaded.ring, loaded.current, loaded.rejected, loaded.reduced, loaded.deferred)
+        self.recorder.load(loaded.buffers)
         self._tracked.set_pruned_at(loaded.pruned_at)
         for split in self._splits:
             split.restore(loaded.pruned_at)

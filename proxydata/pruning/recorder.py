@@ -20,7 +20,7 @@ from .._validation import show
 from ..exceptions import ProxydataTypeError, ProxydataValueError
 from ..metrics import EL2N_MAX, EL2N_TOLERANCE
 from ..metrics import el2n_unchecked as el2n_from_logits
-from .score_buffer import ScoreBuffer
+from .score_buffer import BufferState, ScoreBuffer
 from .tracked import TrackedSet
 
 __all__ = ["ScoreRecorder", "check_el2n", "check_logits", "el2n_slack"]
@@ -246,17 +246,10 @@ class ScoreRecorder:
     def state(self) -> dict[str, torch.Tensor | bool | int | None]:
         return self.buffer.state()
 
-    def load(
-        self,
-        ring: torch.Tensor | None,
-        current: torch.Tensor | None,
-        rejected: torch.Tensor | None,
-        reduced: bool,
-        deferred: int = 0,
-    ) -> None:
+    def load(self, saved: BufferState) -> None:
         """Restore validated buffers; this rank's counts are taken from the running epoch's."""
-        self.buffer.load(ring, current, rejected, reduced, deferred)
+        self.buffer.load(saved)
         counts = np.zeros(len(self.tracked), dtype=np.int32)
-        if current is not None:
-            counts[:] = np.rint(current[1].detach().cpu().numpy()).astype(np.int32)
+        if saved.current is not None:
+            counts[:] = np.rint(saved.current[1].detach().cpu().numpy()).astype(np.int32)
         self.host_counts = counts

@@ -22,13 +22,31 @@ device, the device of the first logits observed unless one was fixed in advance.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 import torch.distributed as dist
 
 from ..metrics import voe
 
-__all__ = ["ScoreBuffer"]
+__all__ = ["BufferState", "ScoreBuffer"]
+
+
+@dataclass(frozen=True)
+class BufferState:
+    """A :class:`ScoreBuffer`'s saved contents, already validated (:mod:`proxydata.pruning.state`).
+
+    ``ring`` and ``current`` are None when nothing was recorded; ``rejected`` counts
+    the running epoch's calls dropped for NaN/inf logits, ``deferred`` those whose
+    check was deferred, ``reduced`` whether the running epoch was summed across ranks.
+    """
+
+    ring: torch.Tensor | None
+    current: torch.Tensor | None
+    rejected: torch.Tensor | None
+    reduced: bool
+    deferred: int = 0
 
 
 class ScoreBuffer:
@@ -189,18 +207,12 @@ class ScoreBuffer:
             "reduced": self.reduced,
         }
 
-    def load(
-        self,
-        ring: torch.Tensor | None,
-        current: torch.Tensor | None,
-        rejected: torch.Tensor | None,
-        reduced: bool,
-        deferred: int = 0,
-    ) -> None:
+    def load(self, saved: BufferState) -> None:
         """Restore buffers (already validated) onto the settled device, else the CPU."""
+        ring, current, rejected = saved.ring, saved.current, saved.rejected
         settled = self.ring.device if (self.device_fixed and self.ring is not None) else None
         self.reduced = False
-        self.deferred = int(deferred)
+        self.deferred = int(saved.deferred)
         if ring is None:
             # Nothing was recorded in the saved run: fresh buffers (where settled) or none yet.
             self.ring = self.current = self.rejected = None
@@ -214,4 +226,4 @@ class ScoreBuffer:
         self.rejected = rej.to(device=device, dtype=torch.int64, copy=True).reshape(())
         self._ones = torch.ones(0, dtype=torch.float32, device=device)
         self._rows()
-        self.reduced = bool(reduced)
+        self.reduced = bool(saved.reduced)

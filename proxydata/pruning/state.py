@@ -52,6 +52,7 @@ from ..metrics import EL2N_MAX, EL2N_TOLERANCE
 from .config import ADDED_SETTINGS
 from .history_check import check_history
 from .schedule import PruningSchedule
+from .score_buffer import BufferState
 from .split import SplitState
 
 __all__ = ["STATE_VERSION", "LoadedState", "convert", "parse_state"]
@@ -66,11 +67,7 @@ class LoadedState:
 
     epoch: int
     pruned_at: np.ndarray
-    ring: torch.Tensor | None
-    current: torch.Tensor | None
-    rejected: torch.Tensor | None
-    deferred: int
-    reduced: bool
+    buffers: BufferState
     sampler_epochs: dict[str, int]
     history: list[dict[str, Any]]
 
@@ -252,6 +249,5 @@ def parse_state(
         raise _fail(f"reduced must be a bool, got {show(reduced)}")
     sampler_epochs = _check_samplers(sd["samplers"], int(version), splits, pruned_at, epoch)
     history = _check_history(sd["history"], epoch, int(version), schedule, splits, pruned_at)
-    return LoadedState(
-        epoch, pruned_at.astype(np.int32), ring, current, rejected, deferred, reduced, sampler_epochs, history
-    )
+    buffers = BufferState(ring, current, rejected, reduced, deferred)
+    return LoadedState(epoch, pruned_at.astype(np.int32), buffers, sampler_epochs, history)
