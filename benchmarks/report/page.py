@@ -288,6 +288,7 @@ def write_report(jsonl: Path, md_path: Path, fig_dir: Path) -> None:
     verdicts = [*c5, *c6, *[v for v in t3 if isinstance(v, Verdict)], *t1_verdicts, *t2_verdicts, *hess]
     verdicts += [v for v in static if isinstance(v, Verdict)]
     n_tests = apply_holm(verdicts)
+    ranking_short, ranking_lines = ranking_section(jsonl.parent, fig_dir)
     n_v = {v: sum(r["_v"] == v for r in records) for v in sorted({r["_v"] for r in records})}
     lines = [
         "# Reproduction results",
@@ -317,6 +318,7 @@ def write_report(jsonl: Path, md_path: Path, fig_dir: Path) -> None:
         "## In short",
         "",
         *in_short(verdicts, n_tests, c5),
+        *ranking_short,
         "",
         "## Protocol",
         "",
@@ -362,6 +364,6 @@ def write_report(jsonl: Path, md_path: Path, fig_dir: Path) -> None:
         "",
         *static_section(records, static),
         "",
-        *ranking_section(jsonl.parent, fig_dir),
+        *ranking_lines,
     ]
     md_path.write_text("\n".join(lines), encoding="utf-8")

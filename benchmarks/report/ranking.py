@@ -136,14 +136,14 @@ def top_half_words(keeps_top: list[str], ref: dict[str, Any]) -> str:
     )
 
 
-def ranking_section(results: Path, fig_dir: Path | None) -> list[str]:
-    """The section's Markdown lines (empty when the study file is absent); the figure into ``fig_dir``."""
+def ranking_section(results: Path, fig_dir: Path | None) -> tuple[list[str], list[str]]:
+    """("In short" lines, the section's lines), both empty without a study file; the figure into ``fig_dir``."""
     from proxydata.fidelity import read_study, study_agreement
     from proxydata.metrics import ranking_agreement
 
     study = results / "ranking.jsonl"
     if not study.exists():
-        return []
+        return [], []
     settings, rows = read_study(study)
     selections = json.loads((results / "ranking_selections.json").read_text())
     names = [n for n in selections["selections"] if n != settings["reference"]]
@@ -250,4 +250,10 @@ def ranking_section(results: Path, fig_dir: Path | None) -> list[str]:
             "",
             "![Kendall τ with full data vs kept share, one line per method](figures/ranking_fidelity.png)",
         ]
-    return [*lines, ""]
+    short = [
+        f"- Ranking fidelity ({len(agreement) - 1} selections, {len(archs['cells'])} NB201 cells, rule and "
+        f"Bonferroni intervals in its section): {len(keeps)} keep the ranking, {len(loses)} lose it, "
+        f"{len(undecided)} undecided; full data's own seed-to-seed τ is {_f(ref['ceiling'])}"
+        + (f"; kept by {', '.join(keeps)}." if keeps else ".")
+    ]
+    return short, [*lines, ""]
