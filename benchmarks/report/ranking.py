@@ -137,7 +137,7 @@ def top_half_words(keeps_top: list[str], ref: dict[str, Any]) -> str:
 
 
 def ranking_section(results: Path, fig_dir: Path | None) -> tuple[list[str], list[str]]:
-    """("In short" lines, the section's lines), both empty without a study file; the figure into ``fig_dir``."""
+    """("In short" lines, section lines), empty without a study file; the figure into ``fig_dir``."""
     from proxydata.fidelity import read_study, study_agreement
     from proxydata.metrics import ranking_agreement
 
