@@ -14,8 +14,8 @@ package's ``__init__`` is the facade above them all; no module imports it.
 
 1. _version, exceptions, _validation, _records — versions, the error family, argument checks, result records
 2. metrics — pure formulas (EL2N, VoE, class balance, ranking agreement)
-3. items, batches — reading one item / a batch of a user's dataset
-4. data, fingerprint, datasets, sources — labels and splits, dataset identity, bundled loaders
+3. items, indexed, datasets, batches — reading one item, its label, a batch of a user's dataset; array datasets and bundled loaders
+4. data, fingerprint, sources — splits, dataset identity, the command line's source strings
 5. features — pixel and model features
 6. cluster — k-means backends
 7. samplers — the static proxies
