@@ -36,39 +36,15 @@ from ..data import get_targets
 from ..exceptions import ProxydataTypeError, ProxydataValueError
 from ..items import first_unstable_item
 from ..metrics import class_balance_degree, class_counts
+from . import selection
 from .agreement import check_selection_agrees, group_size
 from .saved import SavedProxy, read, write
-from .selection import (
-    RUNTIME_PARAMS,
-    SHARED_PARAMS,
-    SPLIT_PARAM,
-    highest,
-    kept_quota,
-    lowest,
-    lowest_per_class,
-    method_class,
-    proxy_size,
-    register,
-    registered_methods,
-    resolve_split,
-    shared_args,
-)
+from .selection import *  # noqa: F403  (the selection rules, re-exported under their old path)
+from .selection import RUNTIME_PARAMS, SPLIT_PARAM, kept_quota, register, resolve_split
 from .sharding import ShardedIndexSampler, check_sampler_seed
 
-__all__ = [
-    "RUNTIME_PARAMS",
-    "SHARED_PARAMS",
-    "ProxySampler",
-    "highest",
-    "kept_quota",
-    "lowest",
-    "lowest_per_class",
-    "method_class",
-    "proxy_size",
-    "registered_methods",
-    "resolve_split",
-    "shared_args",
-]
+# The selection rules are re-exported under this module's old names.
+__all__ = ["ProxySampler", *selection.__all__]
 
 
 class ProxySampler(ShardedIndexSampler, DistributedSampler):
