@@ -13,7 +13,13 @@ Runs (``--grid``):
 * ``full``  — every algorithm on the whole pool;
 * ``proxy`` — every static proxy at every ratio, for every algorithm;
 * ``bdp``   — DARTS-V1 + BiLevelPruner (``--bdp-ratio`` per step, ending near 40 %
-  of each split with the defaults), and the same without the class-balance limit.
+  of each split with the defaults), and the same without the class-balance limit;
+* the suites of issues 12 and 18 (``suites.SUITES``), among them BDP's tables:
+  ``table1`` (full-data DARTS-V1 at train : val ratios 1:3, 1:1, 3:1 of the search
+  data, ``sizes=<a>+<b>``), ``table2`` (one-shot EL2N pruning at epoch T against
+  progressive VoE, the same final size) and ``table3`` (the four criteria at every
+  combination of the 4 % and 14 % schedules); their verdicts need 8 seeds
+  (``--seeds 0 1 2 3 4 5 6 7``).
 
 One JSON line per finished run is appended to ``--out`` at once; runs already in
 the file are skipped, so a grid can be stopped and continued. ``--shard auto``
@@ -130,6 +136,57 @@ def load_protocol_data(args: argparse.Namespace) -> tuple[Any, np.ndarray, np.nd
     return ArrayDataset(x, y), train_idx, val_idx
 
 
+def split_name(options: dict[str, Any]) -> str:
+    """A run's search split: ``lt<factor>`` (long-tailed), ``sizes=<a>+<b>`` (Table 1), ``balanced``."""
+    if "split" in options:
+        return str(options["split"])
+    if "sizes" in options:
+        return f"sizes={options['sizes']}"
+    return "balanced"
+
+
+def sized_split(dataset: Any, args: argparse.Namespace, sizes: str) -> tuple[np.ndarray, np.ndarray]:
+    """Table 1's split ``<a>+<b>``: stratified samples of a and b images of the protocol's two halves.
+
+    Drawn as the protocol's own split is (``--split-seed`` and ``--split-seed + 1``), so
+    ``5000+5000`` gives the split of a new results file.
+    """
+    a, b = (int(v) for v in sizes.split("+"))
+    data_dir = Path(args.data_dir) if args.data_dir else shared_data_dir()
+    if data_dir is None:
+        raise SystemExit("shared data not found: pass --data-dir or set PROXYDATA_SHARED_DATA")
+    with np.load(data_dir / "nb201_splits.npz") as z:
+        train_half, valid_half = (
+            z["cifar10valid_train"].astype(np.int64),
+            z["cifar10valid_valid"].astype(np.int64),
+        )
+    labels = np.asarray(dataset.targets, dtype=np.int64)
+    return (
+        stratified_sample(train_half, labels, a, args.split_seed),
+        stratified_sample(valid_half, labels, b, args.split_seed + 1),
+    )
+
+
+def run_splits(
+    runs: list[dict[str, Any]],
+    dataset: Any,
+    train_idx: np.ndarray,
+    val_idx: np.ndarray,
+    args: argparse.Namespace,
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Every search split ``runs`` need, by :func:`split_name` (long-tailed only at ``--lt-factor``)."""
+    splits = {"balanced": (train_idx, val_idx)}
+    for run in runs:
+        name = split_name(run.get("options") or {})
+        if name in splits:
+            continue
+        if name.startswith("sizes="):
+            splits[name] = sized_split(dataset, args, name.split("=", 1)[1])
+        elif name == f"lt{args.lt_factor:g}":
+            splits[name] = long_tailed_splits(dataset, train_idx, val_idx, args)
+    return splits
+
+
 def done_keys(path: Path) -> set[str]:
     """Keys of the runs already in ``path`` (none when it does not exist)."""
     if not path.exists():
@@ -187,7 +244,7 @@ def execute(
     from proxydata.experiment import SearchConfig, run_search
 
     method, opts = run["method"], run.get("options", {})
-    train_idx, val_idx = splits[opts.get("split", "balanced")]
+    train_idx, val_idx = splits[split_name(opts)]
     config = SearchConfig(
         algo=run["algo"],
         epochs=args.epochs,
@@ -217,6 +274,7 @@ def execute(
             "train_criterion": bdp["train_criterion"],
             "val_criterion": bdp["val_criterion"],
             "class_balance": bdp["limit"] != "none",
+            **{k: bdp[k] for k in ("score", "pruning") if k in bdp},  # one-shot EL2N (Table 2)
         }
         if LIMIT_FNS.get(bdp["limit"]) is not None:
             config.bdp_kwargs["limit_fn"] = LIMIT_FNS[bdp["limit"]]
@@ -299,7 +357,7 @@ def rerun(record: dict[str, Any], data: tuple[Any, dict[str, Any]], args: argpar
     from proxydata.experiment import run_search
 
     dataset, splits = data
-    split = (record.get("options") or {}).get("split", "balanced")
+    split = split_name(record.get("options") or {})
     if split not in splits:
         raise SystemExit(f"{record['key']}: split {split!r} is not the protocol's (--lt-factor?)")
     train_idx, val_idx = splits[split]
@@ -320,9 +378,7 @@ def verify(args: argparse.Namespace) -> int:
     """``--verify``: re-run records and print how each compares with its re-run."""
     chosen = pick_records(read_records(Path(args.out)), args)
     dataset, train_idx, val_idx = load_protocol_data(args)
-    splits = {"balanced": (train_idx, val_idx)}
-    if any("split" in (r.get("options") or {}) for r in chosen):
-        splits[f"lt{args.lt_factor:g}"] = long_tailed_splits(dataset, train_idx, val_idx, args)
+    splits = run_splits(chosen, dataset, train_idx, val_idx, args)
     print(f"re-running {len(chosen)} record(s) of {args.out}", flush=True)
     counts: dict[str, int] = {}
     for record in chosen:
@@ -554,9 +610,7 @@ def main(argv: list[str] | None = None) -> int:
     from proxydata.nas import NB201Table
 
     dataset, train_idx, val_idx = load_protocol_data(args)
-    splits = {"balanced": (train_idx, val_idx)}
-    if any("split" in r.get("options", {}) for r in todo):
-        splits[f"lt{args.lt_factor:g}"] = long_tailed_splits(dataset, train_idx, val_idx, args)
+    splits = run_splits(todo, dataset, train_idx, val_idx, args)
     data_dir = Path(args.data_dir) if args.data_dir else shared_data_dir()
     table = NB201Table(args.table or str(data_dir / "nb201_accuracies.csv.gz"))
     for n_done, run in enumerate(todo):

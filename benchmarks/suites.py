@@ -17,7 +17,19 @@ METHODS = ("rs", "cc-rs", "km-or", "cc-or", "ae", "tl")
 #: Per-step prune ratios of the paper-strength schedules (interval 2, 20 epochs:
 #: 9 steps at the ends of epochs 2, 4, ..., 18): 1 - 9 p = 0.04 and 0.14 of each split.
 PAPER_RATIOS = {"4pct": round(0.96 / 9, 4), "14pct": round(0.86 / 9, 4)}
-SUITES = ("paper", "paper14", "beta", "criteria", "balance", "aug", "v2proxy")
+SUITES = ("paper", "paper14", "beta", "criteria", "balance", "aug", "v2proxy", "table1", "table2", "table3")
+
+#: BDP's Table 1 (our reading; the paper's text was not available to us): DARTS-V1 on full data
+#: with the search data split train : val in these ratios, the total (pool + val size) fixed.
+#: 1:1 is DARTS's own split, the protocol's default.
+TABLE1_RATIOS = ((1, 3), (1, 1), (3, 1))
+#: BDP's Table 3 at every combination of the two paper-strength schedules for the training and the
+#: validation split (``(train, val)`` keys of :data:`PAPER_RATIOS`; our reading of "every ratio").
+TABLE3_COMBOS = (("4pct", "4pct"), ("4pct", "14pct"), ("14pct", "4pct"), ("14pct", "14pct"))
+#: The four criteria of Table 3: ``<train>/<val>``, "low" = the lowest VoE pruned first.
+CRITERIA = ("low/low", "low/high", "high/low", "high/high")
+#: The search's default settings of a BDP run; a run's options name only those that differ.
+BDP_DEFAULTS = {"score": "voe", "pruning": "progressive"}
 
 #: The protocol's settings (``reproduce.py``'s defaults): what a run's key and scale depend on.
 GRID_DEFAULTS: dict[str, Any] = {
@@ -79,20 +91,49 @@ def long_tailed(indices: np.ndarray, labels: np.ndarray, factor: float, seed: in
     return np.sort(np.concatenate(kept))
 
 
-def _bdp(ratio: float, interval: int = 2, limit: str = "ours", crit: str = "low/high") -> dict[str, Any]:
+def _bdp(
+    ratio: float,
+    interval: int = 2,
+    limit: str = "ours",
+    crit: str = "low/high",
+    val_ratio: float | None = None,
+    **mode: str,
+) -> dict[str, Any]:
+    """A BDP run's settings; ``mode`` (``score=``, ``pruning=``) only where it differs from the default."""
     tc, vc = crit.split("/")
-    return {
+    bdp = {
         "interval": interval,
         "train_ratio": ratio,
-        "val_ratio": ratio,
+        "val_ratio": ratio if val_ratio is None else val_ratio,
         "train_criterion": tc,
         "val_criterion": vc,
         "limit": limit,
     }
+    bdp.update({k: v for k, v in mode.items() if BDP_DEFAULTS[k] != v})
+    return bdp
+
+
+def table1_sizes(args: argparse.Namespace) -> list[tuple[int, int] | None]:
+    """Training and validation sizes of Table 1's ratios (None: the protocol's own 1:1 split).
+
+    The total ``pool_size + val_size`` is kept; the training share is rounded half up.
+    """
+    total = args.pool_size + args.val_size
+    out: list[tuple[int, int] | None] = []
+    for a, b in TABLE1_RATIOS:
+        train = int(np.floor(total * a / (a + b) + 0.5))
+        out.append(
+            None if (train, total - train) == (args.pool_size, args.val_size) else (train, total - train)
+        )
+    return out
 
 
 def suite_runs(suite: str, seed: int, args: argparse.Namespace) -> list[dict[str, Any]]:
-    """The runs of one suite of issue 12 for one seed, most important first."""
+    """The runs of one suite (issue 12; ``table1``-``table3``: issue 18) for one seed, most important first.
+
+    A run two suites share (e.g. the paper's low/high BDP run, a cell of ``table2``
+    and ``table3``) has the same options, hence the same key, in both.
+    """
     p4, p14 = PAPER_RATIOS["4pct"], PAPER_RATIOS["14pct"]
     hess = {"hessian": args.hessian} if args.hessian else {}
     runs: list[dict[str, Any]] = []
@@ -131,6 +172,20 @@ def suite_runs(suite: str, seed: int, args: argparse.Namespace) -> list[dict[str
         for ratio in (0.25, 0.5):
             for method in METHODS:
                 add("darts-v2", method, ratio)
+    elif suite == "table1":  # issue 18, item 3: full-data DARTS-V1 at each train : val ratio
+        for sizes in table1_sizes(args):  # 1:1 is the paper suite's full-data run (the same key)
+            add("darts-v1", "full", **(hess if sizes is None else {"sizes": f"{sizes[0]}+{sizes[1]}"}))
+    elif suite == "table2":  # one-shot EL2N at epoch T vs progressive VoE, the same final size
+        for name, ratio in PAPER_RATIOS.items():
+            extra = hess if name == "4pct" else {}  # the paper suite's run: the same key
+            add("darts-v1", "bdp", bdp=_bdp(ratio), **extra)
+            add("darts-v1", "bdp", bdp=_bdp(ratio, score="el2n", pruning="once"))
+    elif suite == "table3":  # every criterion at every combination of the two schedules
+        for train, val in TABLE3_COMBOS:
+            for crit in CRITERIA:
+                extra = hess if (train, val, crit) == ("4pct", "4pct", "low/high") else {}
+                add("darts-v1", "bdp", bdp=_bdp(PAPER_RATIOS[train], crit=crit, val_ratio=PAPER_RATIOS[val]),
+                    **extra)  # fmt: skip
     return runs
 
 
@@ -140,7 +195,7 @@ def scale_of(args: argparse.Namespace) -> str:
 
 
 def build_grid(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Every run of the grid as a small dict (the run's identity), in priority order."""
+    """Every run of the grid as a small dict (the run's identity), in priority order, each key once."""
     runs: list[dict[str, Any]] = []
     for suite in (s for s in SUITES if s in args.grid):
         for seed in args.seeds:
@@ -163,19 +218,23 @@ def build_grid(args: argparse.Namespace) -> list[dict[str, Any]]:
                             {"algo": algo, "method": method, "ratio": ratio, "seed": seed, "options": {}}
                         )
     scale = scale_of(args)
+    unique: dict[str, dict[str, Any]] = {}
     for run in runs:
         run["protocol"] = 2
         run["scale"] = scale
         run["label"] = options_label(run["options"])
-    return runs
+        unique.setdefault(run_key(run), run)  # a run two suites share (table3's low/high) once
+    return list(unique.values())
 
 
 def options_label(options: dict[str, Any]) -> str:
     """Every setting of a run beyond (scale, algo, method, ratio, seed), as ``k=v`` pairs.
 
     BDP settings as ``T<interval>``, ``p<train>/<val>``, ``<train crit>/<val crit>``,
-    ``limit=<ours|none|linear>``; then ``split=``, ``augment=`` (padding),
-    ``beta=`` (β-DARTS lambda_max), ``hessian=`` (samples). Empty for a plain run.
+    ``limit=<ours|none|linear>``, then ``score=el2n`` and ``pruning=once`` where they
+    differ from BDP's VoE and progressive pruning; then ``split=``, ``sizes=``
+    (training + validation images), ``augment=`` (padding), ``beta=`` (β-DARTS
+    lambda_max), ``hessian=`` (samples). Empty for a plain run.
     """
     parts = []
     bdp = options.get("bdp")
@@ -183,6 +242,7 @@ def options_label(options: dict[str, Any]) -> str:
         parts.append(
             f"T{bdp['interval']} p{bdp['train_ratio']:g}/{bdp['val_ratio']:g} "
             f"{bdp['train_criterion']}/{bdp['val_criterion']} limit={bdp['limit']}"
+            + "".join(f" {k}={bdp[k]}" for k in BDP_DEFAULTS if k in bdp)
         )
     for key in sorted(k for k in options if k != "bdp"):
         parts.append(f"{key}={options[key]}")

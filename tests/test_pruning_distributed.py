@@ -124,6 +124,8 @@ MISMATCHES = {
     "val_indices": lambda rank: dict(val_indices=VAL[: VAL.size - 3 * rank]),  # different sizes
     "train_prune_ratio": lambda rank: dict(train_prune_ratio=0.1 + 0.05 * rank),
     "num_replicas": lambda rank: dict(num_replicas=1, rank=0),  # not the world size
+    "score": lambda rank: dict(score=("voe", "el2n")[rank]),
+    "pruning": lambda rank: dict(pruning=("progressive", "once")[rank]),
 }
 
 

@@ -298,3 +298,63 @@ def test_committed_page_is_generated_from_the_results_file(tmp_path: Path) -> No
     out = tmp_path / "results.md"
     page.write_report(REPO / "benchmarks" / "results" / "reproduction.jsonl", out, tmp_path / "figures")
     assert out.read_text(encoding="utf-8") == (REPO / "docs" / "results.md").read_text(encoding="utf-8")
+
+
+# ---------------------------------------------------------------- BDP's Tables 1 and 2 (issue 18)
+
+
+def _text(section: list) -> str:
+    return "\n".join(_mod("page").render_all(section))
+
+
+def test_tables_1_and_2_say_not_run_without_records() -> None:
+    tables = _mod("claims_tables")
+    (t1, v1), (t2, v2) = tables.table1_section([]), tables.table2_section([])
+    assert v1 == [] and v2 == []
+    assert "| 1:3 | 0 | not run |" in _text(t1) and "- Table 1: not run" in _text(t1)
+    assert "| one-shot EL2N to 4 % | 0 | not run |" in _text(t2)
+    assert "(progressive VoE and one-shot EL2N missing)" in _text(t2)
+    assert "--grid table1 table2 table3 --seeds 0 1 2 3 4 5 6 7" in _text(t2)
+
+
+def test_table2_judges_on_paired_seeds_and_says_insufficient_below_8() -> None:
+    tables = _mod("claims_tables")
+    p = 0.1067
+    base = {"interval": 2, "train_ratio": p, "val_ratio": p, "train_criterion": "low",
+            "val_criterion": "high", "limit": "ours"}  # fmt: skip
+    sizes = {"final_train": 6, "final_val": 6}
+    runs = [_run("bdp", s, 85.0 + s, options={"bdp": base}, **sizes) for s in range(3)]
+    runs += [_run("bdp", s, 80.0, options={"bdp": {**base, "score": "el2n", "pruning": "once"}}, **sizes)
+             for s in range(3)]  # fmt: skip
+    section, verdicts = tables.table2_section(runs)
+    (v,) = verdicts
+    assert v.claim == "T2" and v.outcome == "holds" and v.seeds == 3
+    assert "CIFAR-10 86.00 vs 80.00" in v.detail and "the same final sizes" in v.detail
+    assert v.p is not None and v.p < 0.05  # +5, +6, +7 in the three seeds
+    assert "**insufficient seeds: 3 of 8** — on the means: holds" in _text(section)
+    # unequal final sizes void the comparison
+    runs[-1] = {**runs[-1], "final_train": 7}
+    (v,) = tables.table2_section(runs)[1]
+    assert v.outcome == "does not hold" and "DIFFERENT final sizes" in v.detail
+    # one-shot runs are no BDP setting of claim 5
+    bdp = _mod("claims_bdp")
+    assert bdp.is_other_pruning("T2 p0.1/0.1 low/high limit=ours score=el2n pruning=once")
+    assert not bdp.is_other_pruning("T2 p0.1/0.1 low/high limit=ours")
+
+
+def test_table1_two_sided_test_against_the_one_to_one_split() -> None:
+    tables = _mod("claims_tables")
+    runs = [_run("full", s, 80.0) for s in range(3)]
+    runs += [_run("full", s, 77.0 - s, options={"sizes": "2500+7500"}) for s in range(3)]
+    section, (v,) = tables.table1_section(runs)
+    assert v.claim == "T1" and v.outcome == "holds"  # 1:3 is 4 points below 1:1
+    assert "1:3 − 1:1 = -4.00" in v.detail
+    assert v.p is not None and v.p < 0.05
+    assert "| 3:1 | 0 | not run |" in _text(section)
+
+
+def test_table3_lists_every_planned_ratio_combination() -> None:
+    text = _text(_mod("claims_bdp").criterion_sections([]))
+    for combo in ("p0.1067/0.1067", "p0.1067/0.0956", "p0.0956/0.1067", "p0.0956/0.0956"):
+        assert f"Setting `darts-v1 T2 {combo} ·/· limit=ours`" in text
+    assert text.count("Not judged: 0 of 4 cells run.") == 4

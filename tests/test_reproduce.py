@@ -160,6 +160,57 @@ def test_v2_keys_carry_every_setting() -> None:
     assert reproduce.run_key(v1) == "s|darts-v1|bdp|1.00|0"  # v1 records keep their keys
 
 
+def test_table_suites_keys_carry_split_sizes_score_and_schedule() -> None:
+    """BDP's Tables 1-3 (issue 18): every setting that changes a run is in its key, each run once."""
+    reproduce = _load_module("reproduce")
+    args = reproduce.parse_args(["--grid", "paper", "paper14", "criteria", "table1", "table2", "table3",
+                                 "--seeds", "0"])  # fmt: skip
+    keys = [reproduce.run_key(r) for r in reproduce.build_grid(args)]
+    assert len(set(keys)) == len(keys)
+    # Table 1: train : val 1:3 and 3:1 of the 10,000 search images; 1:1 is the paper suite's full run
+    assert sum(k.endswith("|full|1.00|0|sizes=2500+7500") for k in keys) == 1
+    assert sum(k.endswith("|full|1.00|0|sizes=7500+2500") for k in keys) == 1
+    assert sum(k.endswith("|full|1.00|0|hessian=128") for k in keys) == 1
+    # Table 2: one-shot EL2N next to progressive VoE at both strengths
+    for p in ("0.1067", "0.0956"):
+        assert sum(f"T2 p{p}/{p} low/high limit=ours score=el2n pruning=once" in k for k in keys) == 1
+    # Table 3: 4 criteria x 4 ratio combinations, the shared low/high cells once
+    table3 = [k for k in keys if "|bdp|" in k and "score=" not in k]
+    for pt in ("0.1067", "0.0956"):
+        for pv in ("0.1067", "0.0956"):
+            for crit in ("low/low", "low/high", "high/low", "high/high"):
+                assert sum(f"T2 p{pt}/{pv} {crit} limit=ours" in k for k in table3) == 1, (pt, pv, crit)
+    # the defaults leave the keys of earlier runs unchanged
+    suites = _load_module("suites")
+    assert "score" not in suites._bdp(0.1) and "pruning" not in suites._bdp(0.1, score="voe")
+
+
+@pytest.mark.slow
+def test_table_suites_run_at_quick_scale(shared_data_dir: Path, tmp_path: Path) -> None:
+    """A smoke run of Tables 1 and 2 at --quick scale: the split sizes and the one-shot mode arrive."""
+    reproduce = _load_module("reproduce")
+    out = tmp_path / "tables.jsonl"
+    args = ["--quick", "--grid", "table1", "table2", "--hessian", "0", "--epochs", "5", "--out", str(out),
+            "--data-dir", str(shared_data_dir)]  # fmt: skip
+    assert reproduce.main(args) == 0
+    records = {r["key"].split("|", 6)[-1]: r for r in map(json.loads, out.read_text().splitlines())}
+    small, large = records["sizes=128+384"], records["sizes=384+128"]  # 1:3 and 3:1 of 256 + 256
+    assert abs(small["train_pool"] - 128) <= 5 and abs(small["val_size"] - 384) <= 5
+    assert abs(large["train_pool"] - 384) <= 5 and abs(large["val_size"] - 128) <= 5
+    assert records[""]["train_pool"] == records["T2 p0.1067/0.1067 low/high limit=ours"]["train_pool"]
+    for p in ("0.1067", "0.0956"):
+        once = records[f"T2 p{p}/{p} low/high limit=ours score=el2n pruning=once"]
+        progressive = records[f"T2 p{p}/{p} low/high limit=ours"]
+        assert once["config"]["bdp_kwargs"]["score"] == "el2n"
+        assert once["config"]["bdp_kwargs"]["pruning"] == "once"
+        assert "score" not in progressive["config"]["bdp_kwargs"]
+        # 5 epochs, T = 2: progressive steps after epochs 2 and 4, one step of both amounts after epoch 2
+        assert once["train_sizes"][2] == once["final_train"] < once["train_pool"]
+        assert progressive["train_sizes"][2] > progressive["final_train"]
+        assert once["final_train"] == progressive["final_train"]
+        assert once["final_val"] == progressive["final_val"]
+
+
 def test_linear_limit_and_long_tailed_split() -> None:
 
     reproduce = _load_module("reproduce")

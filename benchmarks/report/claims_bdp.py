@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from suites import CRITERIA, PAPER_RATIOS, TABLE3_COMBOS
 
 from .limits import first_binding_epoch, first_step_tightness, limit_variant, step_number
 from .records import (
@@ -26,7 +27,7 @@ from .verdicts import FAILS, HOLDS, NOT_TESTED, Verdict, distinct_outcomes, merg
 
 #: Claim 5's cost rule: BDP's cost at most this share of full data's.
 COST_RULE = 0.55
-CRITERIA = ("low/low", "low/high", "high/low", "high/high")
+
 
 Section = list[str | Verdict]
 
@@ -85,11 +86,17 @@ def _claim5_verdict(
     )
 
 
+def is_other_pruning(label: str) -> bool:
+    """A pruner run that is not BDP: scored by EL2N or pruned once (Table 2's baseline)."""
+    return " score=" in f" {label}" or " pruning=" in f" {label}"
+
+
 def claim5_verdicts(records: list[Record]) -> list[Verdict]:
     """Claim 5 for every distinct BDP outcome with a full-data baseline (same cells counted once)."""
     groups = groups_of(records)
     by_base: dict[Group, list[Group]] = {}
-    for key in sorted((k for k in groups if k[1] == "bdp"), key=lambda k: (algo_rank(k[0]), k[4], k[3])):
+    bdp_keys = (k for k in groups if k[1] == "bdp" and not is_other_pruning(k[3]))
+    for key in sorted(bdp_keys, key=lambda k: (algo_rank(k[0]), k[4], k[3])):
         full = baseline(groups, key)
         if full:
             by_base.setdefault(group_key(full[0]), []).append(key)
@@ -226,22 +233,33 @@ def first_step_note(records: list[Record]) -> list[str]:
     ]
 
 
+def table3_templates() -> list[str]:
+    """The labels of Table 3's planned settings (``{c}`` for the criteria), one per ratio combination."""
+    return [f"T2 p{PAPER_RATIOS[t]:g}/{PAPER_RATIOS[v]:g} {{c}} limit=ours" for t, v in TABLE3_COMBOS]
+
+
 def criterion_sections(records: list[Record]) -> Section:
-    """BDP's Table 3 (training × validation criterion) for each schedule run with several criteria."""
+    """BDP's Table 3 (training × validation criterion) at every planned ratio combination.
+
+    A planned combination with fewer than two cells run shows its table with
+    "not run" cells and no verdict; other settings run with several criteria
+    are shown as well.
+    """
     groups = groups_of(records)
     out: Section = []
     bases = {
         (k[0], k[3].replace(k[3].split(" ")[2], "{c}"), k[4])
         for k in groups
-        if k[1] == "bdp" and k[3].startswith("T") and "limit=ours" in k[3]
+        if k[1] == "bdp" and k[3].startswith("T") and "limit=ours" in k[3] and not is_other_pruning(k[3])
     }
-    for algo, template, version in sorted(bases):
+    planned = {("darts-v1", t, 2) for t in table3_templates()}
+    for algo, template, version in sorted(bases | planned):
         cells = {
             c: groups[(algo, "bdp", 1.0, template.format(c=c), version)]
             for c in CRITERIA
             if (algo, "bdp", 1.0, template.format(c=c), version) in groups
         }
-        if len(cells) < 2:
+        if len(cells) < 2 and (algo, template, version) not in planned:
             continue
         out += [
             f"Setting `{algo} {template.format(c='·/·')}`: CIFAR-10 accuracy (mean ± std, seeds) by the "
@@ -254,12 +272,16 @@ def criterion_sections(records: list[Record]) -> Section:
             row = [
                 f"{fmt([acc(r) for r in cells[f'{tc}/{vc}']])} ({len(cells[f'{tc}/{vc}'])})"
                 if f"{tc}/{vc}" in cells
-                else "–"
+                else "not run"
                 for vc in ("low", "high")
             ]
             out.append(f"| {tc} | " + " | ".join(row) + " |")
-        out += ["", _criterion_verdict(algo, template, cells), ""]
-    return out or ["No criterion runs in this file yet.", ""]
+        if len(cells) < 2:
+            verdict: str | Verdict = f"Not judged: {len(cells)} of 4 cells run."
+        else:
+            verdict = _criterion_verdict(algo, template, cells)
+        out += ["", verdict, ""]
+    return out
 
 
 def _criterion_verdict(algo: str, template: str, cells: dict[str, list[Record]]) -> str | Verdict:

@@ -156,6 +156,9 @@ SUITE_ITEMS = {
     "balance": "item 5: long-tailed split (IF 10), full and BDP with our / no / linear limit, two schedules",
     "aug": "item 2 with augmentation: BDP ± class limit, full",
     "v2proxy": "item 6: DARTS-V2 static-proxy grid r ∈ {0.25, 0.5} and full data",
+    "table1": "issue 18: BDP's Table 1, full-data DARTS-V1 at train : val 1:3, 1:1, 3:1",
+    "table2": "issue 18: BDP's Table 2, one-shot EL2N vs progressive VoE at 4 % and 14 %",
+    "table3": "issue 18: BDP's Table 3, 4 criteria × 4 combinations of the 4 % / 14 % schedules",
 }
 
 

@@ -28,9 +28,15 @@ from ..exceptions import ProxydataTypeError, ProxydataValueError
 from ..metrics import class_prune_limits
 from ..samplers.sharding import resolve_replicas
 
-__all__ = ["PrunerConfig", "checked_splits"]
+__all__ = ["ADDED_SETTINGS", "PRUNING_MODES", "SCORES", "PrunerConfig", "checked_splits"]
 
 CRITERIA = ("low", "high")
+#: What a step ranks samples by: VoE over the window (BDP), or their mean EL2N over it (Paul et al.).
+SCORES = ("voe", "el2n")
+#: How the pruning is spread: BDP's steps at epochs T, 2T, ..., or the whole amount once at epoch T.
+PRUNING_MODES = ("progressive", "once")
+#: Settings added after state-dict format 2 appeared, with the value a state without them was made with.
+ADDED_SETTINGS = {"score": "voe", "pruning": "progressive"}
 
 
 def checked_splits(train_indices: Any, val_indices: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -67,6 +73,8 @@ class PrunerConfig:
     limit_fn: Callable[..., Any]
     device: torch.device | None
     num_classes: int
+    score: str = "voe"
+    pruning: str = "progressive"
 
     @classmethod
     def from_arguments(cls, *, max_label: int, **kw: Any) -> PrunerConfig:
@@ -94,6 +102,8 @@ class PrunerConfig:
             limit_fn=limit_fn,
             device=None if kw["device"] is None else check_device(kw["device"]),
             num_classes=max_label + 1 if k is None else check_int(k, "num_classes", minimum=max_label + 1),
+            score=check_choice(kw.get("score", "voe"), "score", SCORES),
+            pruning=check_choice(kw.get("pruning", "progressive"), "pruning", PRUNING_MODES),
         )
 
     @property
@@ -104,6 +114,8 @@ class PrunerConfig:
         """What a state dict must have been made with (the ``config`` of format version 1).
 
         Targets and splits enter as :func:`proxydata.data.array_digest` values.
+        ``score`` and ``pruning`` were added later: a state dict without them was
+        made with their defaults (:data:`ADDED_SETTINGS`).
         """
         return {
             "n": int(targets.shape[0]),
@@ -120,6 +132,8 @@ class PrunerConfig:
             "min_per_class": self.min_per_class,
             "seed": self.seed,
             "limit_fn": self.limit_name,
+            "score": self.score,
+            "pruning": self.pruning,
         }
 
     def fingerprint(self, targets: np.ndarray, train: np.ndarray, val: np.ndarray) -> dict[str, Any]:

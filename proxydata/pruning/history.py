@@ -47,9 +47,15 @@ def step_info(
     balance: float,
     limits: np.ndarray | None,
     n_kept: int,
+    score: str = "voe",
 ) -> dict[str, Any]:
-    """The record of one split's pruning step."""
+    """The record of one split's pruning step.
+
+    ``voe`` holds the scores the step ranked the pruned samples by and ``score``
+    names them: ``"voe"``, or ``"el2n"`` (their mean EL2N over the window).
+    """
     return {
+        "score": score,
         "criterion": criterion,
         "asked": selection.asked,
         "pruned": selection.pruned,

@@ -17,6 +17,11 @@ class-balance limit. The formulas are in ``docs/methods/bdp.md``:
   :func:`proxydata.metrics.class_prune_limits`), ``B`` the split's class
   balance degree; never below ``min_per_class``.
 
+For BDP's comparison with one-shot pruning, ``score="el2n"`` ranks by the mean
+EL2N over the window instead (Paul et al. 2021; :mod:`.scores`) and
+``pruning="once"`` removes the progressive schedule's whole amount in one step
+at the end of epoch ``T`` (:mod:`.schedule`).
+
 The facade wires the parts of this package: the schedule
 (:mod:`.schedule`), the tracked samples (:mod:`.tracked`), one state per split
 (:mod:`.split`), the score recorder (:mod:`.recorder`), the selection
@@ -43,6 +48,7 @@ from .distributed import RankGuard, group_size
 from .history import format_summary, make_entry, to_plain
 from .recorder import ScoreRecorder, check_el2n, check_logits
 from .schedule import PruningSchedule
+from .scores import mean_el2n, window_scores
 from .split import SplitState, build_splits
 from .state import STATE_VERSION, convert, parse_state
 from .tracked import TrackedSet
@@ -80,7 +86,7 @@ class BiLevelPruner:
     train_prune_ratio, val_prune_ratio : float in [0, 1)
         ``p_t``, ``p_v``: the share of the *initial* split removed per step.
     train_criterion, val_criterion : {"low", "high"}
-        Prune the lowest or the highest VoE first (BDP's best: "low", "high").
+        Prune the lowest or the highest score first (BDP's best: "low", "high").
     class_balance : bool
         Apply the automatic class-balance limit.
     min_per_class : int >= 1
@@ -98,6 +104,18 @@ class BiLevelPruner:
         Device of the score buffers (None: that of the first logits observed).
     num_classes : int, optional
         Columns of the logits; defaults to ``max(targets) + 1``.
+    score : {"voe", "el2n"}
+        What a step ranks samples by: ``"voe"`` (BDP) the variance of a sample's
+        EL2N over the last ``T`` epochs, ``"el2n"`` its mean over them,
+        ``(1/T') Σ_t e_t`` over the ``T'`` epochs it was observed in (Paul et al.
+        2021; a sample observed in one epoch has one).
+    pruning : {"progressive", "once"}
+        ``"progressive"`` (BDP): ``round(p · n_initial)`` per split at the end of
+        epochs ``T, 2T, … < epochs``. ``"once"``: a single step at the end of
+        epoch ``T`` removing ``S_p · round(p · n_initial)``, the progressive
+        schedule's total (``S_p`` its number of steps), so both modes end at the
+        same size. With one step, :func:`~proxydata.metrics.class_prune_limits`
+        allows a whole class (``S = 1``): only ``min_per_class`` binds.
 
     Attributes
     ----------
@@ -141,6 +159,8 @@ class BiLevelPruner:
         limit_fn: Callable[..., Any] | None = None,
         device: str | torch.device | None = None,
         num_classes: int | None = None,
+        score: str = "voe",
+        pruning: str = "progressive",
     ) -> None:
         y = get_targets(targets, progress=False)
         train, val = checked_splits(train_indices, val_indices, int(y.shape[0]))
@@ -148,14 +168,15 @@ class BiLevelPruner:
             max_label=int(y.max()), epochs=epochs, interval=interval, train_prune_ratio=train_prune_ratio,
             val_prune_ratio=val_prune_ratio, train_criterion=train_criterion, val_criterion=val_criterion,
             class_balance=class_balance, min_per_class=min_per_class, seed=seed, num_replicas=num_replicas,
-            rank=rank, limit_fn=limit_fn, device=device, num_classes=num_classes,
+            rank=rank, limit_fn=limit_fn, device=device, num_classes=num_classes, score=score,
+            pruning=pruning,
         )  # fmt: skip
         for field in dataclasses.fields(self.config):  # the settings as plain attributes, as given
             setattr(self, field.name, getattr(self.config, field.name))
         ratios = (self.config.train_prune_ratio, self.config.val_prune_ratio)
         self.schedule = PruningSchedule.build(
             self.config.epochs, self.config.interval, (train.size, val.size), ratios,
-            ("train_prune_ratio", "val_prune_ratio"),
+            ("train_prune_ratio", "val_prune_ratio"), self.config.pruning,
         )  # fmt: skip
         self.targets = y.astype(np.int64)
         self.targets.setflags(write=False)
@@ -214,6 +235,17 @@ class BiLevelPruner:
         """
         s = self._split(split)
         return self.recorder.voe()[s.kept_positions()]
+
+    def scores(self, split: str) -> np.ndarray:
+        """The score steps rank ``split``'s kept samples by, over the last ``T`` completed epochs.
+
+        :meth:`voe` with ``score="voe"``; with ``score="el2n"`` the mean EL2N
+        ``(1/T') Σ_t e_t`` over the epochs of the window in which the sample was
+        observed (NaN when in none). Aligned with :attr:`kept_train` / :attr:`kept_val`.
+        """
+        if self.score == "voe":
+            return self.voe(split)
+        return mean_el2n(self.recorder.window())[self._split(split).kept_positions()]
 
     def pruning_schedule(self) -> list[tuple[int, int, int]]:
         """The ideal sizes ``(epoch, n_train_after, n_val_after)`` of every pruning step.
@@ -285,11 +317,12 @@ class BiLevelPruner:
 
     # -- stepping --------------------------------------------------------------------
     def step(self) -> dict[str, Any] | None:
-        """End an epoch: fold its scores into the window and, at epochs T, 2T, …, prune.
+        """End an epoch: fold its scores into the window and, at the schedule's epochs, prune.
 
         With a process group of several ranks the first call checks that all ranks
         agree, and every call sums the epoch's scores across them. At a pruning
-        epoch each split loses the samples chosen by VoE under the class caps and
+        epoch (``T, 2T, …``, or ``T`` alone when pruning once) each split loses the
+        samples chosen by their score (VoE or mean EL2N) under the class caps and
         the samplers shrink in place; then both move to the new epoch. A split
         whose kept samples were not all observed warns once (``RuntimeWarning``).
         The history entry (keys in :mod:`proxydata.pruning.history`) goes to
@@ -300,8 +333,9 @@ class BiLevelPruner:
         dict or None
             At a pruning step ``{"epoch", "train", "val"}`` with each split's step
             record (``asked``, ``pruned``, ``held_back``, ``held_back_by``,
-            ``limits``, the pruned ``indices`` and their ``voe``, ``protected``
-            and ``protected_by``, ...); else None.
+            ``limits``, the pruned ``indices`` and their ``voe`` — the scores the
+            step ranked by, named by ``score`` —, ``protected`` and
+            ``protected_by``, ...); else None.
 
         Raises
         ------
@@ -329,10 +363,13 @@ class BiLevelPruner:
         infos: list[dict[str, Any] | None] = [None] * len(self._splits)
         failure: Exception | None = None
         if pruning:
-            voe = self.recorder.voe(slot, column)
+            scores = window_scores(self.score, self.recorder, slot, column)
             limit_fn = self.limit_fn if self.class_balance else None
             try:
-                infos = [s.select(voe, self.num_steps, limit_fn, self.min_per_class) for s in self._splits]
+                infos = [
+                    s.select(scores, self.num_steps, limit_fn, self.min_per_class, self.score)
+                    for s in self._splits
+                ]
             except Exception as exc:  # with several ranks, raised after the others have heard of it
                 if not distributed:
                     raise

@@ -1,8 +1,15 @@
 """The pruning schedule of :class:`~proxydata.BiLevelPruner`: when it prunes, and how much.
 
-Pruning happens at the end of epochs ``T, 2T, …`` while at least one epoch
-remains (``S`` such steps); each step asks for ``round(p · n_initial)`` samples
-of a split, rounding halves up (:func:`proxydata.data.share_count`).
+Progressive pruning (BDP) happens at the end of epochs ``T, 2T, …`` while at
+least one epoch remains (``S`` such steps); each step asks for
+``round(p · n_initial)`` samples of a split, rounding halves up
+(:func:`proxydata.data.share_count`).
+
+Pruning ``"once"`` removes the same total in a single step at the end of epoch
+``T`` (the first window): ``S_p · round(p · n_initial)``, where ``S_p`` is the
+number of steps the progressive schedule of the same ``epochs``, ``T`` and ``p``
+would make. Both modes therefore end at the same size, which is what BDP's
+comparison of one-shot pruning with progressive pruning holds fixed.
 """
 
 from __future__ import annotations
@@ -31,7 +38,10 @@ class PruningSchedule:
     initial : tuple of int
         Initial size of every split, in the pruner's split order (train, val).
     asked : tuple of int
-        ``round(p · n_initial)`` per split: the count one step asks for.
+        The count one step asks of each split: ``round(p · n_initial)``, or
+        ``S_p · round(p · n_initial)`` when pruning once.
+    mode : {"progressive", "once"}
+        Progressive steps, or one step at epoch ``T`` removing the progressive total.
     """
 
     epochs: int
@@ -39,6 +49,7 @@ class PruningSchedule:
     prune_epochs: tuple[int, ...]
     initial: tuple[int, ...]
     asked: tuple[int, ...]
+    mode: str = "progressive"
 
     @classmethod
     def build(
@@ -48,17 +59,24 @@ class PruningSchedule:
         initial: tuple[int, ...],
         prune_ratios: tuple[float, ...],
         ratio_names: tuple[str, ...],
+        mode: str = "progressive",
     ) -> PruningSchedule:
         """The schedule for already validated arguments; raises if a split would be emptied."""
-        prune_epochs = tuple(range(interval, epochs, interval))
-        asked = tuple(share_count(n, p) for p, n in zip(prune_ratios, initial))
-        schedule = cls(epochs, interval, prune_epochs, tuple(initial), asked)
-        for n, a, p, name in zip(initial, asked, prune_ratios, ratio_names):
-            total = schedule.num_steps * a
+        progressive = tuple(range(interval, epochs, interval))
+        per_step = tuple(share_count(n, p) for p, n in zip(prune_ratios, initial))
+        if mode == "once":
+            prune_epochs = progressive[:1]
+            asked = tuple(len(progressive) * a for a in per_step)
+        else:
+            prune_epochs, asked = progressive, per_step
+        schedule = cls(epochs, interval, prune_epochs, tuple(initial), asked, mode)
+        for n, a, p, name in zip(initial, per_step, prune_ratios, ratio_names):
+            total = len(progressive) * a
             if total and total >= n:
+                how = " (pruning='once' removes them all at the first)" if mode == "once" else ""
                 raise ProxydataValueError(
-                    f"{name}={p} removes {a} samples at each of the {schedule.num_steps} pruning "
-                    f"steps ({total} in all), but the split has only {n}"
+                    f"{name}={p} removes {a} samples at each of the {len(progressive)} pruning "
+                    f"steps ({total} in all){how}, but the split has only {n}"
                 )
         if schedule.num_steps == 0 and max(prune_ratios) > 0:
             warnings.warn(
@@ -76,7 +94,7 @@ class PruningSchedule:
 
     def prunes_after(self, epoch: int) -> bool:
         """True when a step prunes at the end of (1-based) ``epoch``."""
-        return epoch % self.interval == 0 and epoch < self.epochs
+        return epoch in self.prune_epochs
 
     def ideal_sizes(self) -> list[tuple[int, ...]]:
         """``(epoch, n_after, …)`` per step: ``n_initial − s · asked`` after step ``s``."""

@@ -105,12 +105,18 @@ class SplitState:
             self.sampler.remove(indices)
 
     def select(
-        self, voe_all: np.ndarray, num_steps: int, limit_fn: LimitFn | None, min_per_class: int
+        self,
+        voe_all: np.ndarray,
+        num_steps: int,
+        limit_fn: LimitFn | None,
+        min_per_class: int,
+        score: str = "voe",
     ) -> dict[str, Any]:
         """Choose this step's samples (:func:`.selection.select_for_pruning`) and record why.
 
-        ``voe_all`` is the VoE of every tracked sample; ``limit_fn`` None turns
-        the class-balance limit off.
+        ``voe_all`` is the score of every tracked sample — its VoE, or its mean
+        EL2N when ``score`` is ``"el2n"`` (NaN: none); ``limit_fn`` None turns the
+        class-balance limit off.
         """
         positions = self.kept_positions()
         labels = self.tracked.labels[positions]
@@ -123,7 +129,7 @@ class SplitState:
             self.kept, labels, voe_all[positions], self.asked, self.criterion, self.num_classes,
             min_per_class, limits,
         )  # fmt: skip
-        return step_info(sel, self.criterion, counts, balance, limits, int(positions.size))
+        return step_info(sel, self.criterion, counts, balance, limits, int(positions.size), score)
 
     def facts(self, info: dict[str, Any] | None, kept_before: int, observed: int) -> dict[str, Any]:
         """This split's part of a history entry, after the epoch's step (see :func:`.history.make_entry`)."""
@@ -146,8 +152,9 @@ class SplitState:
         """Warn when a pruning step found no VoE, and (once per run) when coverage was partial."""
         if info is not None and info["asked"] and info["n_candidates"] == 0:
             warnings.warn(
-                f"no sample of the {self.name} split had a VoE at epoch {epoch} (observed in fewer "
-                f"than 2 of the last {interval} epochs): nothing was pruned from it. Is observe() "
+                f"no sample of the {self.name} split had a {info.get('score', 'voe')} score at epoch "
+                f"{epoch} (a VoE needs observations in 2 of the last {interval} epochs, a mean EL2N in "
+                f"1): nothing was pruned from it. Is observe() "
                 f"called for the {self.name} batches?",
                 RuntimeWarning,
                 stacklevel=3,

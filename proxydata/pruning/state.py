@@ -9,6 +9,11 @@ Format (version 2; plain data, loadable with ``torch.load(weights_only=True)``):
      "samplers": {"train": {"epoch": int}, "val": {"epoch": int}},
      "history": [one entry per epoch, numpy arrays as tensors]}
 
+``config`` is :meth:`.config.PrunerConfig.identity`; its ``score`` and
+``pruning`` (the one-shot EL2N mode) are newer than format 2, and a state
+without them loads only into a pruner with their defaults (``"voe"``,
+``"progressive"``) — the settings it was made with.
+
 ``deferred`` counts the running epoch's ``observe`` calls whose NaN/inf check
 was deferred (logits on an accelerator); ``rejected`` (those of them that held
 NaN/inf) never exceeds it, so it is 0 for logits on the CPU. States written
@@ -44,6 +49,7 @@ import torch
 from .._validation import show
 from ..exceptions import CorruptStateError, ProxydataTypeError
 from ..metrics import EL2N_MAX, EL2N_TOLERANCE
+from .config import ADDED_SETTINGS
 from .history_check import check_history
 from .schedule import PruningSchedule
 from .score_buffer import BufferState
@@ -105,10 +111,11 @@ def _tensor(value: Any, name: str, shape: tuple[int, ...], kind: str) -> torch.T
 def _check_config(theirs: Any, mine: dict[str, Any]) -> None:
     if not isinstance(theirs, dict):
         raise _fail(f"config must be a dict, got {type(theirs).__name__}")
+    # A state written before a setting existed was made with its default (ADDED_SETTINGS).
     diffs = [
-        f"{k} is {theirs.get(k)!r} in the state_dict, {v!r} here"
+        f"{k} is {theirs.get(k, ADDED_SETTINGS.get(k))!r} in the state_dict, {v!r} here"
         for k, v in mine.items()
-        if theirs.get(k) != v
+        if theirs.get(k, ADDED_SETTINGS.get(k)) != v
     ]
     if diffs:
         raise CorruptStateError("state_dict was made for another pruner: " + "; ".join(diffs))
