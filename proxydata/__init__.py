@@ -12,10 +12,10 @@ and no two modules import each other, directly or around a circle. This
 package's ``__init__`` is the facade above them all; no module imports it.
 ``tests/test_layers.py`` reads this list and checks every import against it.
 
-1. _version, exceptions, _validation, _records — versions, the error family, argument checks, result records
+1. _version, exceptions, _validation, _records, _ranks — versions, errors, checks, records, rank agreement
 2. metrics — pure formulas (EL2N, VoE, class balance, ranking agreement)
-3. items, batches — reading one item / a batch of a user's dataset
-4. data, fingerprint, datasets, sources — labels and splits, dataset identity, bundled loaders
+3. items, indexed, datasets, batches — reading items, labels and batches; array datasets and loaders
+4. data, fingerprint, sources — splits, dataset identity, the command line's source strings
 5. features — pixel and model features
 6. cluster — k-means backends
 7. samplers — the static proxies

@@ -26,9 +26,9 @@ import numpy as np
 import torch
 from torch.utils.data import Subset, TensorDataset
 
-from .data import IndexedDataset
 from .datasets import ArrayDataset
 from .exceptions import ProxydataValueError
+from .indexed import IndexedDataset
 from .items import ItemReader, input_tensor, is_hf_dataset, pixels_to_float
 
 __all__ = ["ArraySource", "ImageBatches", "array_source", "batch_slices"]

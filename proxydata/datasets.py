@@ -3,8 +3,9 @@
 :class:`ArrayDataset` items are ``(image tensor (C, H, W) float32, label int)``
 and its ``targets`` an int64 array; :func:`load_digits`, :func:`load_npz` and
 :func:`load_torchvision` return one. Nothing is downloaded unless
-``download=True``. The command line's source strings are parsed by
-:func:`proxydata.sources.load_source`.
+``download=True``. The command line's source strings (``"digits"``,
+``"npz:PATH"``, ``"cifar10:ROOT"``, ``"cifar100:ROOT"``) are resolved by
+:func:`load_source` (also importable from :mod:`proxydata.sources`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,15 @@ from ._validation import check_bool, check_float, check_labels
 from .exceptions import ProxydataTypeError, ProxydataValueError
 from .items import default_scale, pixels_to_float
 
-__all__ = ["ArrayDataset", "check_finite_images", "load_digits", "load_npz", "load_torchvision"]
+__all__ = [
+    "SOURCE_FORMS",
+    "ArrayDataset",
+    "check_finite_images",
+    "load_digits",
+    "load_npz",
+    "load_source",
+    "load_torchvision",
+]
 
 
 def check_finite_images(images: np.ndarray, name: str, *, chunk: int = 4096) -> None:
@@ -206,11 +215,24 @@ def load_torchvision(name: str, root: str, *, train: bool = True, download: bool
     return ArrayDataset(np.asarray(ds.data), np.asarray(ds.targets, dtype=np.int64))
 
 
-def __getattr__(name: str) -> Any:
-    # load_source (the command line's source strings) lives in proxydata.sources,
-    # which builds on this module; the old import path keeps working.
-    if name == "load_source":
-        from .sources import load_source
+#: The accepted forms, for messages and ``--help`` texts.
+SOURCE_FORMS = ("digits", "npz:PATH", "cifar10:ROOT", "cifar100:ROOT")
 
-        return load_source
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+def load_source(spec: str, *, download: bool = False) -> ArrayDataset:
+    """Resolve a data source string of the command line.
+
+    ``"digits"`` — scikit-learn digits; ``"npz:PATH"`` — arrays ``x_train``,
+    ``y_train``; ``"cifar10:ROOT"`` / ``"cifar100:ROOT"`` — torchvision folders.
+    """
+    if not isinstance(spec, str):
+        raise ProxydataTypeError(f"data must be a source string, got {type(spec).__name__}")
+    kind, _, rest = spec.partition(":")
+    if kind == "digits" and not rest:
+        return load_digits()
+    if kind == "npz" and rest:
+        return load_npz(rest)
+    if kind in ("cifar10", "cifar100") and rest:
+        return load_torchvision(kind, rest, download=download)
+    forms = ", ".join(repr(f) for f in SOURCE_FORMS)
+    raise ProxydataValueError(f"data must be one of {forms}, got {spec!r}")

@@ -31,8 +31,8 @@ import torch
 
 from ._validation import check_labels, show
 from .batches import array_source
-from .data import array_digest, get_targets, is_label_container
 from .exceptions import CorruptStateError, ProxydataTypeError
+from .indexed import array_digest, get_targets, is_label_container
 from .items import ItemReader, input_tensor, pixels_to_float
 
 __all__ = ["CONTENT_SAMPLE", "dataset_fingerprint", "fingerprint_differences", "fingerprint_positions"]

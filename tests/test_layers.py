@@ -37,24 +37,13 @@ ROOT = "proxydata"
 # ---------------------------------------------------------------------------------------------
 
 #: Import circles still to be broken, each as the set of its modules.
-KNOWN_CIRCLES: tuple[frozenset[str], ...] = (
-    frozenset({"proxydata.batches", "proxydata.data", "proxydata.fingerprint"}),
-    frozenset({"proxydata.datasets", "proxydata.sources"}),
-    frozenset({"proxydata.samplers.base", "proxydata.samplers.saved"}),
-)
+KNOWN_CIRCLES: tuple[frozenset[str], ...] = ()
 
 #: Imports of a higher layer still to be removed, as (importer, imported).
-KNOWN_LAYER_BREACHES: tuple[tuple[str, str], ...] = (
-    ("proxydata.batches", "proxydata.data"),
-    ("proxydata.batches", "proxydata.datasets"),
-)
+KNOWN_LAYER_BREACHES: tuple[tuple[str, str], ...] = ()
 
 #: Rooms still over their size, as (module, qualified name or "" for the module itself).
-KNOWN_OVERSIZED: tuple[tuple[str, str], ...] = (
-    ("proxydata.samplers.base", "ProxySampler"),
-    ("proxydata.samplers.losses", ""),
-    ("proxydata.samplers.saved", "read"),
-)
+KNOWN_OVERSIZED: tuple[tuple[str, str], ...] = ()
 
 MAX_MODULE_LINES = 500
 MAX_CLASS_LINES = 250

@@ -19,25 +19,17 @@ rank, and a rank that raised does not leave the others waiting in a collective.
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import torch
 import torch.distributed as dist
 
+from .._ranks import differing_ranks, gather_rows, group_size, int64_digest, sharding_problems
 from ..exceptions import RankMismatchError
 
 __all__ = ["RankGuard", "check_decisions_agree", "check_ranks_agree", "group_size"]
-
-
-def group_size() -> int:
-    """World size of the initialised default process group, else 1."""
-    if dist.is_available() and dist.is_initialized():
-        return int(dist.get_world_size())
-    return 1
 
 
 def field_digest(value: Any) -> int:
@@ -46,13 +38,7 @@ def field_digest(value: Any) -> int:
         data = np.ascontiguousarray(value, dtype="<i8").tobytes()
     else:
         data = repr(value).encode()
-    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little", signed=True)
-
-
-def _collective_device() -> torch.device:
-    if dist.get_backend() == "nccl":
-        return torch.device("cuda", torch.cuda.current_device())
-    return torch.device("cpu")
+    return int64_digest(data)
 
 
 def check_ranks_agree(fields: dict[str, Any], num_replicas: int, rank: int) -> None:
@@ -65,22 +51,13 @@ def check_ranks_agree(fields: dict[str, Any], num_replicas: int, rank: int) -> N
     world = int(dist.get_world_size())
     names = list(fields)
     row = [field_digest(fields[k]) for k in names] + [int(num_replicas), int(rank)]
-    mine = torch.tensor(row, dtype=torch.int64, device=_collective_device())
-    gathered = [torch.empty_like(mine) for _ in range(world)]
-    dist.all_gather(gathered, mine)
-    table = torch.stack(gathered).cpu().numpy()
+    table = gather_rows(row, world)
     problems = []
     for j, name in enumerate(names):
-        differ = np.flatnonzero(table[:, j] != table[0, j])
-        if differ.size:
-            problems.append(f"{name} (ranks {differ.tolist()} differ from rank 0)")
-    replicas, ranks = table[:, -2], table[:, -1]
-    if np.any(replicas != world):
-        problems.append(
-            f"num_replicas is {replicas.tolist()} on ranks 0..{world - 1}, not the world size {world}"
-        )
-    if sorted(ranks.tolist()) != list(range(world)):
-        problems.append(f"rank is {ranks.tolist()} on ranks 0..{world - 1}, not each of 0..{world - 1} once")
+        differ = differing_ranks(table, j)
+        if differ:
+            problems.append(f"{name} (ranks {differ} differ from rank 0)")
+    problems += sharding_problems(table[:, -2], table[:, -1], world)
     if problems:
         raise RankMismatchError(
             f"BiLevelPruner was built differently on the {world} ranks of the process group "
@@ -104,10 +81,7 @@ def check_decisions_agree(facts: dict[str, Any], when: str, failure: BaseExcepti
     world = int(dist.get_world_size())
     names = list(facts)
     row = [0 if failure is None else 1] + [field_digest(facts[k]) for k in names]
-    mine = torch.tensor(row, dtype=torch.int64, device=_collective_device())
-    gathered = [torch.empty_like(mine) for _ in range(world)]
-    dist.all_gather(gathered, mine)
-    table = torch.stack(gathered).cpu().numpy()
+    table = gather_rows(row, world)
     failed = np.flatnonzero(table[:, 0])
     if failure is not None and failed.size == world:
         raise failure
@@ -116,9 +90,9 @@ def check_decisions_agree(facts: dict[str, Any], when: str, failure: BaseExcepti
         detail = f" (here: {type(failure).__name__}: {failure})" if failure is not None else ""
         problems.append(f"deciding raised on ranks {failed.tolist()} only{detail}")
     for j, name in enumerate(names, start=1):
-        differ = np.flatnonzero(table[:, j] != table[0, j])
-        if differ.size:
-            problems.append(f"the {name} (ranks {differ.tolist()} differ from rank 0)")
+        differ = differing_ranks(table, j)
+        if differ:
+            problems.append(f"the {name} (ranks {differ} differ from rank 0)")
     if problems:
         raise RankMismatchError(
             f"BiLevelPruner.step() {when}: the {world} ranks of the process group disagree "

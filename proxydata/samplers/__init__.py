@@ -16,11 +16,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from .autoencoder import AutoencoderProxy
 from .base import ProxySampler, method_class, proxy_size, registered_methods
-from .losses import AutoencoderProxy, TransferProxy
 from .outliers import ClassOutlierProxy, KMeansOutlierProxy
 from .random import ClassRandomProxy, RandomProxy
 from .saved import SavedObject
+from .transfer import TransferProxy
 
 __all__ = [
     "AutoencoderProxy",

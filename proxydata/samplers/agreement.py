@@ -13,34 +13,18 @@ or when a rank's ``num_replicas``/``rank`` do not describe the group.
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
-import torch
 import torch.distributed as dist
 
+from .._ranks import differing_ranks, gather_rows, group_size, int64_digest, sharding_problems
 from ..exceptions import RankMismatchError
 
 __all__ = ["check_selection_agrees", "group_size", "selection_digest"]
 
 
-def group_size() -> int:
-    """World size of the initialised default process group, else 1."""
-    if dist.is_available() and dist.is_initialized():
-        return int(dist.get_world_size())
-    return 1
-
-
 def selection_digest(values: np.ndarray) -> int:
     """A signed 64-bit digest (blake2b) of an integer array's little-endian int64 bytes."""
-    data = np.ascontiguousarray(values, dtype="<i8").tobytes()
-    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little", signed=True)
-
-
-def _collective_device() -> torch.device:
-    if dist.get_backend() == "nccl":
-        return torch.device("cuda", torch.cuda.current_device())
-    return torch.device("cpu")
+    return int64_digest(np.ascontiguousarray(values, dtype="<i8").tobytes())
 
 
 def check_selection_agrees(
@@ -71,22 +55,13 @@ def check_selection_agrees(
     if world <= 1 or num_replicas <= 1:
         return False
     row = [selection_digest(kept), selection_digest(split), int(num_replicas), int(rank)]
-    mine = torch.tensor(row, dtype=torch.int64, device=_collective_device())
-    gathered = [torch.empty_like(mine) for _ in range(world)]
-    dist.all_gather(gathered, mine)
-    table = torch.stack(gathered).cpu().numpy()
+    table = gather_rows(row, world)
     problems = []
     for column, what in ((0, "the kept indices"), (1, "the split (indices=) they were chosen from")):
-        differ = np.flatnonzero(table[:, column] != table[0, column])
-        if differ.size:
-            problems.append(f"{what} (ranks {differ.tolist()} differ from rank 0)")
-    replicas, ranks = table[:, 2], table[:, 3]
-    if np.any(replicas != world):
-        problems.append(
-            f"num_replicas is {replicas.tolist()} on ranks 0..{world - 1}, not the world size {world}"
-        )
-    if sorted(ranks.tolist()) != list(range(world)):
-        problems.append(f"rank is {ranks.tolist()} on ranks 0..{world - 1}, not each of 0..{world - 1} once")
+        differ = differing_ranks(table, column)
+        if differ:
+            problems.append(f"{what} (ranks {differ} differ from rank 0)")
+    problems += sharding_problems(table[:, 2], table[:, 3], world)
     if problems:
         raise RankMismatchError(
             f"{name} differs across the {world} ranks of the process group (this is rank "

@@ -47,12 +47,11 @@ from .._version import __version__
 from ..exceptions import CorruptStateError, ProxydataError
 from ..fingerprint import dataset_fingerprint, fingerprint_differences
 from ..metrics import class_counts
+from .selection import kept_quota, method_class, resolve_split
 from .sharding import check_sampler_seed
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-
-    from .base import ProxySampler
 
 __all__ = [
     "FORMAT",
@@ -149,7 +148,7 @@ def _decode_param(value: Any) -> Any:
     return value
 
 
-def record_of(proxy: ProxySampler) -> dict[str, Any]:
+def record_of(proxy: Any) -> dict[str, Any]:
     """The JSON record of ``proxy`` (without indices and scores)."""
     return {
         "format": FORMAT,
@@ -193,7 +192,7 @@ def _canonical_scores(scores: np.ndarray) -> np.ndarray:
     return out
 
 
-def write(proxy: ProxySampler, path: str) -> None:
+def write(proxy: Any, path: str) -> None:
     """Write ``proxy`` to ``path``: npz when it ends in ``.npz``, JSON otherwise."""
     record = record_of(proxy)
     split = proxy.split if proxy.has_split() else None
@@ -306,7 +305,7 @@ def _float_array(value: Any, n: int, fail: _Problem) -> np.ndarray:
     return arr
 
 
-def _upgrade_params(params: dict[str, Any], klass: type[ProxySampler]) -> dict[str, Any]:
+def _upgrade_params(params: dict[str, Any], klass: type[Any]) -> dict[str, Any]:
     """Format-1 parameters under today's names, with missing ones set to their defaults."""
     names = klass.saved_param_names()
     out = {(_RENAMED[k] if k in _RENAMED and _RENAMED[k] in names else k): v for k, v in params.items()}
@@ -325,7 +324,7 @@ def _upgrade_params(params: dict[str, Any], klass: type[ProxySampler]) -> dict[s
     return out
 
 
-def _check_params(record: dict[str, Any], klass: type[ProxySampler], fail: _Problem) -> dict[str, Any]:
+def _check_params(record: dict[str, Any], klass: type[Any], fail: _Problem) -> dict[str, Any]:
     params = record.get("params")
     if not isinstance(params, dict):
         raise fail(f"'params' must be an object, got {type(params).__name__}")
@@ -356,8 +355,6 @@ def _check_kept(
     fail: _Problem,
     split: np.ndarray | None = None,
 ) -> None:
-    from .base import kept_quota
-
     n = labels.shape[0]
     if indices.size and (indices[0] < 0 or indices[-1] >= n or (np.diff(indices) <= 0).any()):
         if indices.min() < 0 or indices.max() >= n:
@@ -383,7 +380,7 @@ def _check_kept(
 
 def read(
     path: str,
-    cls: type[ProxySampler],
+    cls: type[Any],
     dataset: Any,
     *,
     targets: Any,
@@ -392,8 +389,12 @@ def read(
 ) -> SavedProxy:
     """Read and check the saved proxy at ``path`` for ``dataset``; build nothing.
 
-    ``split`` (optional) is the split the caller expects (dataset indices, any
-    order): a file saved for another split is refused.
+    ``cls`` is the class :meth:`~proxydata.samplers.base.ProxySampler.load` was
+    called on: the file's method must be it or a subclass. ``split`` (optional)
+    is the split the caller expects (dataset indices, any order): a file saved
+    for another split is refused. The steps, in order: the file's layout and
+    format, the method, the parameters, the dataset, the split, the kept
+    indices, the scores, the digest and the recorded extras.
 
     Raises
     ------
@@ -402,14 +403,40 @@ def read(
     OSError
         If the file cannot be read at all.
     """
-    from .base import ProxySampler, method_class
-
     fail = _Problem(path)
+    record, raw_indices, raw_scores, raw_split = _read_record(path, fail)
+    version = _check_format(record, fail)
+    klass = _check_method(record, cls, fail)
+    params = _check_params(record, klass, fail)
+    labels = _check_dataset(record, resolve_targets(dataset, targets), dataset, fail)
+    n = int(labels.shape[0])
+    saved_split = _check_split(raw_split, n, fail)
+    if split is not None:
+        _check_expected_split(split, saved_split, n, fail)
+    indices = _int_array(raw_indices, fail)
+    _check_kept(indices, labels, klass, float(params["ratio"]), fail, saved_split)
+    scores = _check_scores(raw_scores, klass, n, saved_split, fail)
+    if version >= DIGEST_FORMAT:
+        stored = record.get("digest")
+        if not isinstance(stored, str) or stored != content_digest(record, indices, scores, saved_split):
+            raise fail(
+                "its content does not match its digest: the file was edited or damaged after it was "
+                "written (save the proxy again)"
+            )
+    resolved, seconds = _check_extras(record, fail)
+    return SavedProxy(klass, params, resolved, indices, scores, labels, seconds, saved_split)
+
+
+def _read_record(path: str, fail: _Problem) -> tuple[dict[str, Any], Any, Any, Any]:
+    """The file's record and its raw ``indices``, ``scores`` and ``split`` (npz or JSON by the suffix)."""
     with open(path, "rb") as fh:
         raw = fh.read()
     parse = _parse_npz if path.endswith(".npz") else _parse_json
-    record, raw_indices, raw_scores, raw_split = parse(raw, fail)
-    version = _check_format(record, fail)
+    return parse(raw, fail)
+
+
+def _check_method(record: dict[str, Any], cls: type[Any], fail: _Problem) -> type[Any]:
+    """The registered class of the file's method: matching its ``class``, and ``cls`` or a subclass."""
     method = record.get("method")
     try:
         klass = method_class(method)
@@ -417,10 +444,14 @@ def read(
         raise fail(f"method: {exc}") from None
     if record.get("class", klass.__name__) != klass.__name__:
         raise fail(f"method {method!r} ({klass.__name__}) does not match class {record.get('class')!r}")
-    if cls is not ProxySampler and not issubclass(klass, cls):
+    # Every registered class derives from ProxySampler, so load on the base accepts them all.
+    if not issubclass(klass, cls):
         raise fail(f"it holds a {klass.method!r} proxy, not a {cls.method!r} one")
-    params = _check_params(record, klass, fail)
-    labels = resolve_targets(dataset, targets)
+    return klass
+
+
+def _check_dataset(record: dict[str, Any], labels: np.ndarray, dataset: Any, fail: _Problem) -> np.ndarray:
+    """``labels`` (of ``dataset``) when the dataset's fingerprint and size are the saved ones."""
     found = fingerprint(dataset, labels)
     try:
         differ = fingerprint_differences(record.get("fingerprint"), found)
@@ -431,28 +462,32 @@ def read(
             f"dataset does not match the saved proxy: fingerprint differs in {differ or ['n']} "
             f"(dataset {found!r}, saved {record.get('fingerprint')!r})"
         )
-    n = int(labels.shape[0])
-    saved_split = _check_split(raw_split, n, fail)
-    if split is not None:
-        from .base import resolve_split
+    return labels
 
-        try:
-            expected = resolve_split(split, n)
-        except ProxydataError as exc:
-            raise fail(f"indices= given to load: {exc}") from None
-        if expected.size == n:
-            expected = None
-        if (expected is None) != (saved_split is None) or (
-            expected is not None and not np.array_equal(expected, saved_split)
-        ):
-            raise fail(
-                "it was saved for another split than indices= names ("
-                f"saved: {'the whole dataset' if saved_split is None else f'{saved_split.size} indices'}, "
-                f"given: {'the whole dataset' if expected is None else f'{expected.size} indices'}, "
-                "or the same number of other indices)"
-            )
-    indices = _int_array(raw_indices, fail)
-    _check_kept(indices, labels, klass, float(params["ratio"]), fail, saved_split)
+
+def _check_expected_split(split: Any, saved_split: np.ndarray | None, n: int, fail: _Problem) -> None:
+    """Refuse a file saved for another split than the ``indices=`` given to load."""
+    try:
+        expected = resolve_split(split, n)
+    except ProxydataError as exc:
+        raise fail(f"indices= given to load: {exc}") from None
+    if expected.size == n:
+        expected = None
+    if (expected is None) != (saved_split is None) or (
+        expected is not None and not np.array_equal(expected, saved_split)
+    ):
+        raise fail(
+            "it was saved for another split than indices= names ("
+            f"saved: {'the whole dataset' if saved_split is None else f'{saved_split.size} indices'}, "
+            f"given: {'the whole dataset' if expected is None else f'{expected.size} indices'}, "
+            "or the same number of other indices)"
+        )
+
+
+def _check_scores(
+    raw_scores: Any, klass: type[Any], n: int, saved_split: np.ndarray | None, fail: _Problem
+) -> np.ndarray | None:
+    """The scores, one float per sample and NaN outside the split, or None for a method without."""
     if klass.has_scores != (raw_scores is not None):
         raise fail(f"scores must be {'given' if klass.has_scores else 'null'} for {klass.method!r}")
     scores = None if raw_scores is None else _float_array(raw_scores, n, fail)
@@ -461,17 +496,15 @@ def read(
         outside[saved_split] = False
         if not np.isnan(scores[outside]).all():
             raise fail("scores must be NaN (null) outside the split")
-    if version >= DIGEST_FORMAT:
-        stored = record.get("digest")
-        if not isinstance(stored, str) or stored != content_digest(record, indices, scores, saved_split):
-            raise fail(
-                "its content does not match its digest: the file was edited or damaged after it was "
-                "written (save the proxy again)"
-            )
+    return scores
+
+
+def _check_extras(record: dict[str, Any], fail: _Problem) -> tuple[dict[str, Any], float]:
+    """The recorded ``resolved`` object and ``fit_seconds`` (a number >= 0)."""
     resolved = record.get("resolved", {})
     seconds = record.get("fit_seconds", 0.0)
     if not isinstance(resolved, dict):
         raise fail(f"'resolved' must be an object, got {type(resolved).__name__}")
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds >= 0:
         raise fail(f"fit_seconds must be a number >= 0, got {seconds!r}")
-    return SavedProxy(klass, params, resolved, indices, scores, labels, float(seconds), saved_split)
+    return resolved, float(seconds)
