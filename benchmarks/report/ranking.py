@@ -240,10 +240,20 @@ def ranking_section(results: Path, fig_dir: Path | None) -> tuple[list[str], lis
         )
         + (f"Lose it: {', '.join(loses)}. " if loses else "None is shown to lose it. ")
         + (f"Undecided: {', '.join(undecided)}. " if undecided else "")
-        + top_half_words(keeps_top, ref),
+        + top_half_words(keeps_top, ref)
+        + ' Read *keeps* as "agrees with full data about as well as full data agrees with itself at '
+        f"this recipe\": full data's own τ with NAS-Bench-201 is {_f(ref.get('tau_truth'))} here, so this "
+        "small recipe says little about NAS-Bench-201's 200-epoch order, and a selection judged here "
+        "should be judged again at a recipe with a higher ceiling before a search relies on it.",
         "",
-        f"How the selections were made: {selections['how']['proxies']}; BDP: {selections['how']['bdp']}. "
-        "`cost` is the training samples processed relative to full data's.",
+        f"How the selections were made: {selections['how']['proxies']}; BDP: {selections['how']['bdp']}"
+        + "".join(
+            f" ({a['selection']}: the 4 % schedule asked for 40 of {ref['size']}; the class-balance "
+            f"limit kept {a['size']})"
+            for a in agreement[1:]
+            if _method(a["selection"]).startswith("bdp") and a["size"] != round(0.04 * ref["size"])
+        )
+        + ". `cost` is the training samples processed relative to full data's.",
     ]
     if fig_dir is not None and figure(agreement, fig_dir / "ranking_fidelity.png"):
         lines += [
