@@ -362,10 +362,10 @@ def class_means(
 
     ``batches`` yields consecutive blocks of rows of the feature matrix (in
     dataset order, together covering ``labels``, dense codes ``0..num_classes-1``).
-    Each block's rows are grouped by class (a sort of the block's labels) and
-    summed with one ``np.add.reduceat``, so only one block is ever held in
-    float64 and the cost does not grow with the number of classes. Empty classes
-    get a zero mean.
+    Every block is converted to float64 a slice of at most :data:`CLASS_BLOCK`
+    rows at a time and added to its classes' sums (``index_add``), so memory
+    holds one small float64 slice and the cost does not grow with the number
+    of classes. Empty classes get a zero mean.
 
     Returns
     -------
@@ -377,23 +377,27 @@ def class_means(
         If a row holds NaN or inf (it would turn its whole class's mean into NaN).
     """
     y = np.ascontiguousarray(labels, dtype=np.int64)
-    sums: np.ndarray | None = None
+    sums: torch.Tensor | None = None
+    buf: torch.Tensor | None = None
     start = 0
     for block in batches:
         rows = _finite_rows(block, start)
         b = rows.shape[0]
-        yb = y[start : start + b]
-        order = np.argsort(yb, kind="stable")
-        sorted_labels = yb[order]
-        firsts = np.flatnonzero(np.r_[True, sorted_labels[1:] != sorted_labels[:-1]])
-        if sums is None:
-            sums = np.zeros((num_classes, rows.shape[1]), dtype=np.float64)
-        sums[sorted_labels[firsts]] += np.add.reduceat(rows[order].astype(np.float64), firsts, axis=0)
+        flat = rows.reshape(b, -1)
+        if sums is None or buf is None:
+            sums = torch.zeros((num_classes, flat.shape[1]), dtype=torch.float64)
+            buf = torch.empty((CLASS_BLOCK, flat.shape[1]), dtype=torch.float64)
+        labels_t = torch.from_numpy(y[start : start + b])
+        for s in range(0, b, CLASS_BLOCK):
+            part = flat[s : s + CLASS_BLOCK]
+            wide = buf[: part.shape[0]]
+            wide.numpy()[...] = part  # read-only inputs (a memory-mapped file) are fine
+            sums.index_add_(0, labels_t[s : s + CLASS_BLOCK], wide)
         start += b
     if sums is None or start != y.shape[0]:
         raise ProxydataValueError(f"features must have {y.shape[0]} rows, got {start}")
     counts = np.maximum(np.bincount(y, minlength=num_classes), 1)
-    return sums / counts[:, None]
+    return sums.numpy() / counts[:, None]
 
 
 def distances_to_class_means(
@@ -402,30 +406,49 @@ def distances_to_class_means(
     """``d_i = ||x_i - mu_{y_i}||_2`` in float64, one block of rows at a time.
 
     ``batches`` yields consecutive blocks of rows of the feature matrix, as in
-    :func:`class_means`. Plain numpy (single-threaded): the work is memory-bound.
+    :func:`class_means` (``labels`` may equally be k-means assignments and
+    ``means`` the centroids). Plain numpy (single-threaded), in float64 slices of
+    at most :data:`CLASS_BLOCK` rows: the work is memory-bound.
 
     Returns
     -------
     np.ndarray of float64, shape (n,)
     """
     y = np.ascontiguousarray(labels, dtype=np.int64)
+    mu = np.ascontiguousarray(means, dtype=np.float64)
+    if not np.isfinite(mu).all():
+        raise ProxydataValueError("means must be finite")
     out = np.empty(y.shape[0], dtype=np.float64)
+    diff = np.empty((CLASS_BLOCK, mu.shape[1]), dtype=np.float64)
+    gathered = np.empty_like(diff)
     start = 0
     for block in batches:
-        rows = _finite_rows(block, start)
+        rows = block.numpy() if isinstance(block, torch.Tensor) else np.asarray(block)
+        rows = rows.reshape(rows.shape[0], -1)
         stop = start + rows.shape[0]
-        diff = rows.astype(np.float64)
-        diff -= means[y[start:stop]]
-        out[start:stop] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+        for s in range(0, rows.shape[0], CLASS_BLOCK):
+            part = rows[s : s + CLASS_BLOCK]
+            b = part.shape[0]
+            np.take(mu, y[start + s : start + s + b], axis=0, out=gathered[:b])
+            np.subtract(part, gathered[:b], out=diff[:b])
+            out[start + s : start + s + b] = np.einsum("ij,ij->i", diff[:b], diff[:b])
+        if not np.isfinite(out[start:stop]).all():
+            _finite_rows(rows, start)  # raises, naming the first non-finite sample
         start = stop
     if start != y.shape[0]:
         raise ProxydataValueError(f"features must have {y.shape[0]} rows, got {start}")
-    return out
+    return np.sqrt(out, out=out)
+
+
+#: Rows converted to float64 at a time by :func:`class_means` and
+#: :func:`distances_to_class_means` (2 MB of float64 for 1,024 features).
+CLASS_BLOCK = 256
 
 
 def _finite_rows(block: torch.Tensor | np.ndarray, start: int) -> np.ndarray:
+    """``block`` as a numpy array, checked finite (a cheap sum first, the exact test only if it fails)."""
     rows = block.numpy() if isinstance(block, torch.Tensor) else np.asarray(block)
-    if rows.dtype.kind == "f" and not np.isfinite(rows).all():
+    if rows.dtype.kind == "f" and not np.isfinite(rows.sum()) and not np.isfinite(rows).all():
         bad = start + int(np.flatnonzero(~np.isfinite(rows).all(axis=tuple(range(1, rows.ndim))))[0])
         raise ProxydataValueError(f"features must be finite, got NaN or inf values (first at sample {bad})")
     return rows

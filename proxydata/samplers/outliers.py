@@ -7,6 +7,7 @@ can do without.
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
@@ -18,7 +19,15 @@ from torch import nn
 from .._validation import check_bool, check_choice, check_device, check_int
 from ..cluster import BACKENDS, KMeansResult, kmeans
 from ..exceptions import ProxydataTypeError, ProxydataValueError
-from ..features import is_array_backed, model_features, pixel_batches, pixel_features, standardize_
+from ..features import (
+    FeatureMatrix,
+    is_array_backed,
+    load_features,
+    model_features,
+    pixel_batches,
+    pixel_features,
+    stored_features,
+)
 from ..metrics import class_means, distances_to_class_means
 from .base import ProxySampler, lowest, lowest_per_class, shared_args
 from .saved import SavedObject, describe
@@ -27,90 +36,102 @@ __all__ = ["ClassOutlierProxy", "KMeansOutlierProxy", "check_features", "resolve
 
 FEATURE_KINDS = ("pixels",)
 
+Features = str | os.PathLike | np.ndarray | torch.Tensor | nn.Module
+
 
 def resolve_features(
     dataset: Any,
-    features: str | np.ndarray | torch.Tensor | nn.Module,
+    features: Features,
     *,
     standardize: bool,
     device: Any = "cpu",
     batch_size: int = 512,
     progress: bool = True,
-) -> tuple[np.ndarray, bool]:
-    """The feature matrix a geometric sampler works on.
+    targets: Any = None,
+) -> tuple[FeatureMatrix, bool]:
+    """The feature matrix a geometric sampler works on, without copying what already exists.
 
     Parameters
     ----------
     dataset : map-style dataset
-    features : "pixels", array/tensor of shape (n, d), or nn.Module
-        ``"pixels"`` — :func:`~proxydata.features.pixel_features`; an array —
-        used as given (one row per sample); a module —
-        :func:`~proxydata.features.model_features` of that module.
+    features : "pixels", a ``.npy`` path, array/tensor/memmap of shape (n, ...), or nn.Module
+        ``"pixels"`` — the raw pixels: a view of the stored array when it is
+        float32 (:func:`~proxydata.features.stored_features`), else
+        :func:`~proxydata.features.pixel_features`; a path — the memory-mapped
+        file (:func:`~proxydata.features.load_features`, refused if its sidecar
+        names another dataset); an array — used as given, one row per sample; a
+        module — :func:`~proxydata.features.model_features` of that module.
     standardize : bool
-        Standardise every column (zero mean, unit variance). A given array is
-        copied first, never modified.
+        Standardise every column (zero mean, unit variance) on the fly: one pass
+        computes the moments (:func:`~proxydata.features.column_moments`), and
+        the rows are standardised as they are read; the data is never copied or
+        modified.
+    targets : 1-D labels, optional
+        The dataset's labels (for a feature file's fingerprint check).
 
     Returns
     -------
-    features : np.ndarray of float32, shape (n, d)
+    features : FeatureMatrix
+        Finiteness is checked by whoever reads it (the moments pass, k-means,
+        the class means).
     owned : bool
-        Whether the matrix is private to the caller (may be modified in place).
+        Whether the underlying array was made here (private to the caller).
     """
     n = len(dataset)
-    if isinstance(features, str):
-        check_choice(features, "features", FEATURE_KINDS)
-        x = pixel_features(dataset, standardize=standardize, batch_size=batch_size, progress=progress)
-        return x, True
-    if isinstance(features, nn.Module):
-        x = model_features(
-            dataset,
-            features,
-            device=device,
-            batch_size=batch_size,
-            progress=progress,
-        )
+    owned = False
+    if isinstance(features, (str, os.PathLike)) and _is_kind(features):
+        x = stored_features(dataset)
+        if x is None:
+            x = pixel_features(dataset, batch_size=batch_size, progress=progress)
+            owned = True
+    elif isinstance(features, (str, os.PathLike)):
+        x = load_features(features, dataset=dataset, targets=targets)
+    elif isinstance(features, nn.Module):
+        x = model_features(dataset, features, device=device, batch_size=batch_size, progress=progress)
         owned = True
     elif isinstance(features, (np.ndarray, torch.Tensor)):
-        arr = features.detach().cpu().numpy() if isinstance(features, torch.Tensor) else features
-        if arr.ndim < 1 or arr.shape[0] != n:
-            raise ProxydataValueError(
-                f"features must have one row per sample ({n} rows), got shape {tuple(arr.shape)}"
-            )
-        if arr.dtype == bool or arr.dtype.kind not in "iuf":
-            raise ProxydataTypeError(f"features must be numeric, got dtype {arr.dtype}")
-        x = np.ascontiguousarray(arr.reshape(n, -1), dtype=np.float32)
-        owned = not np.shares_memory(x, arr)
+        x = features.detach().cpu().numpy() if isinstance(features, torch.Tensor) else features
     else:
         check_features(features)
+    if x.ndim < 1 or x.shape[0] != n:
+        raise ProxydataValueError(
+            f"features must have one row per sample ({n} rows), got shape {tuple(x.shape)}"
+        )
+    if x.dtype == bool or x.dtype.kind not in "iuf":
+        raise ProxydataTypeError(f"features must be numeric, got dtype {x.dtype}")
+    if x.ndim != 2:
+        x = x.reshape(n, -1)  # a view of a contiguous array
     if x.shape[1] == 0:
         raise ProxydataValueError(f"features must have at least one column, got shape {tuple(x.shape)}")
-    for start in range(0, n, 4096):
-        if not np.isfinite(x[start : start + 4096]).all():
-            raise ProxydataValueError("features must be finite, got NaN or inf values")
     if standardize:
-        if not owned:
-            x = x.copy()
-            owned = True
-        standardize_(x, batch_size=batch_size)
-    return x, owned
+        return FeatureMatrix.standardize(x), owned
+    return FeatureMatrix(x), owned
 
 
 def check_features(features: Any, *, loading: bool = False) -> None:
-    """Check a ``features=`` argument: ``"pixels"``, an (n, d) array/tensor or an nn.Module.
+    """Check a ``features=`` argument: ``"pixels"``, a ``.npy`` path, an (n, d) array/tensor or an nn.Module.
 
     ``loading=True`` also accepts the :class:`~proxydata.samplers.saved.SavedObject`
     a saved proxy holds in place of an array or module.
     """
-    if isinstance(features, str):
-        check_choice(features, "features", FEATURE_KINDS)
-        return
+    if isinstance(features, (str, os.PathLike)):
+        if _is_kind(features) or os.fspath(features).endswith(".npy"):
+            return
+        raise ProxydataValueError(
+            f"features must be one of {FEATURE_KINDS} or the path of a .npy file, got {features!r}"
+        )
     if isinstance(features, (np.ndarray, torch.Tensor, nn.Module)) or (
         loading and isinstance(features, SavedObject)
     ):
         return
     raise ProxydataTypeError(
-        f"features must be 'pixels', an array of shape (n, d) or an nn.Module, got {type(features).__name__}"
+        "features must be 'pixels', a .npy path, an array of shape (n, d) or an nn.Module, "
+        f"got {type(features).__name__}"
     )
+
+
+def _is_kind(features: str | os.PathLike) -> bool:
+    return isinstance(features, str) and features in FEATURE_KINDS
 
 
 class _FeatureProxy(ProxySampler):
@@ -150,6 +171,17 @@ class _FeatureProxy(ProxySampler):
         self.resolved["features"] = given if isinstance(given, str) else describe(given)
         self.resolved["feature_device"] = str(self.feature_device())
 
+    def _feature_matrix(self) -> tuple[FeatureMatrix, bool]:
+        return resolve_features(
+            self.dataset,
+            self.features,
+            standardize=self.standardize,
+            device=self.feature_device(),
+            batch_size=self.extraction_batch(),
+            progress=self.progress,
+            targets=self.targets,
+        )
+
 
 class KMeansOutlierProxy(_FeatureProxy):
     """KM-OR: drop the samples farthest from their nearest k-means centroid.
@@ -167,17 +199,22 @@ class KMeansOutlierProxy(_FeatureProxy):
     ratio : float in (0, 1]
     n_clusters : int
         ``K``; the reference code uses 50, 100, 150 or 200. Must not exceed ``n``.
-    features : "pixels", array of shape (n, d), or nn.Module
+    features : "pixels", a ``.npy`` path, array or memmap of shape (n, d), or nn.Module
         See :func:`resolve_features`. Kept as given (``get_params`` returns it).
+        A memory-mapped file is streamed, never copied.
     standardize : bool
-        Standardise every feature before clustering (``StandardScaler``).
-    backend : {"auto", "faiss", "sklearn"}
+        Standardise every feature before clustering (``StandardScaler``),
+        on the fly: the features are not copied.
+    backend : {"auto", "numpy", "faiss", "sklearn"}
         k-means backend, see :func:`proxydata.cluster.kmeans`; ``"auto"`` is
-        faiss when installed. The backend that ran is ``resolved["backend"]``.
+        faiss where faiss has a GPU (and ``device`` is None or CUDA), else
+        proxydata's own Lloyd (``"numpy"``). The backend that ran is
+        ``resolved["backend"]``.
     n_iter, n_init : int
         Lloyd iterations and independent restarts of k-means.
     device : str or torch.device, optional
-        Where a feature module runs and where faiss clusters; None is the CPU.
+        Where a feature module runs and where faiss clusters (``"cuda"``: every
+        GPU faiss sees, ``"cuda:i"``: GPU ``i``); None is the CPU.
     feature_batch_size : int
         Samples per batch when computing features.
     batch_size : int, optional
@@ -203,7 +240,7 @@ class KMeansOutlierProxy(_FeatureProxy):
         ratio: float,
         *,
         n_clusters: int = 100,
-        features: str | np.ndarray | torch.Tensor | nn.Module = "pixels",
+        features: Features = "pixels",
         standardize: bool = True,
         backend: str = "auto",
         n_iter: int = 25,
@@ -248,14 +285,7 @@ class KMeansOutlierProxy(_FeatureProxy):
             raise ProxydataValueError(
                 f"n_clusters must be <= the number of samples n={self.n}, got {self.n_clusters}"
             )
-        x, owned = resolve_features(
-            self.dataset,
-            self.features,
-            standardize=self.standardize,
-            device=self.feature_device(),
-            batch_size=self.extraction_batch(),
-            progress=self.progress,
-        )
+        x, owned = self._feature_matrix()
         result = kmeans(
             x,
             self.n_clusters,
@@ -287,8 +317,9 @@ class ClassOutlierProxy(_FeatureProxy):
     ----------
     dataset : map-style dataset
     ratio : float in (0, 1]
-    features : "pixels", array of shape (n, d), or nn.Module
+    features : "pixels", a ``.npy`` path, array or memmap of shape (n, d), or nn.Module
         See :func:`resolve_features`; raw pixels by default. Kept as given.
+        Streamed a chunk at a time (two passes: class means, then distances).
     standardize : bool
         Standardise every feature first (off by default, as in the paper code).
     device : str or torch.device, optional
@@ -309,7 +340,7 @@ class ClassOutlierProxy(_FeatureProxy):
         dataset: Any,
         ratio: float,
         *,
-        features: str | np.ndarray | torch.Tensor | nn.Module = "pixels",
+        features: Features = "pixels",
         standardize: bool = False,
         device: str | torch.device | None = None,
         feature_batch_size: int = 512,
@@ -339,18 +370,16 @@ class ClassOutlierProxy(_FeatureProxy):
         return lowest_per_class(scores, codes, self.quota()), scores
 
     def _feature_batches(self) -> Callable[[], Iterator[torch.Tensor | np.ndarray]]:
-        """A re-iterable source of feature rows, in dataset order."""
-        bs = self.extraction_batch()
-        if isinstance(self.features, str) and not self.standardize and is_array_backed(self.dataset):
-            # Raw pixels of an in-memory array: stream them twice (means, then
+        """A re-iterable source of feature rows, in dataset order (never the whole matrix copied)."""
+        if (
+            _is_kind(self.features)
+            and not self.standardize
+            and is_array_backed(self.dataset)
+            and stored_features(self.dataset) is None
+        ):
+            # Raw pixels stored as integers: stream them twice (means, then
             # distances) instead of holding the (n, d) float matrix.
+            bs = self.extraction_batch()
             return lambda: pixel_batches(self.dataset, batch_size=bs)
-        x, _ = resolve_features(
-            self.dataset,
-            self.features,
-            standardize=self.standardize,
-            device=self.feature_device(),
-            batch_size=bs,
-            progress=self.progress,
-        )
-        return lambda: (x[i : i + bs] for i in range(0, x.shape[0], bs))
+        x, _ = self._feature_matrix()
+        return lambda: (block for _, block in x.chunks())
