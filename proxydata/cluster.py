@@ -10,8 +10,7 @@ algorithm that reads the features a chunk of rows at a time
 (:class:`~proxydata.features.FeatureMatrix`: in memory, memory-mapped, or
 standardised on the fly), so clustering never copies the matrix; they differ in
 who finds the nearest centroids: numpy's BLAS on the CPU, or a faiss flat index
-(on the CPU, one GPU, or every GPU of the node). It skips the points that
-provably keep their centroid (Hamerly, 2010), which changes no assignment.
+(on the CPU, one GPU, or every GPU of the node).
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ import importlib
 import math
 import time
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,16 +129,14 @@ def kmeans(
     ``n_iter`` Lloyd iterations (assign every point to its nearest centroid,
     move every centroid to its points' mean) and a last assignment:
 
-    * ``"numpy"`` — proxydata's Lloyd, reading ``x`` a chunk of rows at a time
-      (a memory-mapped or standardised :class:`~proxydata.features.FeatureMatrix`
-      is never copied); nearest centroids by a float32 matrix product on numpy's
-      BLAS. Points whose centroid provably cannot change are skipped with
-      Hamerly's bounds (an upper bound on the distance to the own centroid, a
-      lower bound on the second nearest, moved by how far the centroids move;
-      bounds carry a margin for float32 rounding, so a doubtful point is always
-      recomputed). Stops early once no assignment changes (the centroids would
-      not move). An empty cluster is re-seeded by splitting the most populated
-      one (its centroid perturbed by ``±1/1024`` per coordinate, as faiss does).
+    * ``"numpy"`` — proxydata's Lloyd, one pass over ``x`` per iteration, a
+      chunk of rows at a time (a memory-mapped or standardised
+      :class:`~proxydata.features.FeatureMatrix` is never copied): nearest
+      centroids by a float32 matrix product on numpy's BLAS, cluster sums in
+      float32 per chunk and float64 across chunks. Stops early once no
+      assignment changes (the centroids would not move). An empty cluster is
+      re-seeded by splitting the most populated one (its centroid perturbed by
+      ``±1/1024`` per coordinate, as faiss does).
     * ``"faiss"`` — the same Lloyd, with a faiss exact L2 index finding the
       nearest centroids: ``IndexFlatL2`` on the CPU, or on GPUs
       (``faiss.index_cpu_to_gpu`` for one, ``faiss.index_cpu_to_all_gpus`` for
@@ -227,12 +223,13 @@ def kmeans(
         search = _FaissSearch(faiss, d, gpus) if name == "faiss" else _BlasSearch()
         if name == "sklearn":
             centroids = _sklearn_lloyd(matrix, start_centroids, iters, run_seed, copy_x)
-            assign = _assign_all(matrix, centroids, search)
+            assign, dist = _assign_and_measure(matrix, centroids, search)
         else:
-            centroids, assign = _lloyd(matrix, start_centroids, iters, search, label, progress)
-        dist = distances_to_class_means(
-            (block for _, block in matrix.chunks()), assign, centroids.astype(np.float64)
-        )
+            centroids, assign, found = _lloyd(matrix, start_centroids, iters, search, label, progress)
+            if found is None:  # converged early: one more pass for the exact distances
+                assign, dist = _assign_and_measure(matrix, centroids, search)
+            else:
+                dist = found
         objective = float(np.dot(dist, dist))
         if best is None or objective < best.objective:
             best = KMeansResult(centroids, assign, dist, objective, name, where, iters, 0.0)
@@ -295,44 +292,46 @@ def kmeans_plusplus(x: Any, n_clusters: int, *, seed: int | np.random.Generator 
     return sample[chosen].numpy().copy()
 
 
-# -- Lloyd's algorithm over chunks, with Hamerly's bounds ---------------------------------
+# -- Lloyd's algorithm over chunks --------------------------------------------------------
 
-#: Relative margin on squared distances from a float32 search: a bound is moved
-#: by ``BOUND_SLACK * (|x|^2 + max_k |c_k|^2)`` so that float32 rounding of the
-#: matrix product can never make a point look safer than it is.
-BOUND_SLACK = 1e-4
 #: faiss's perturbation when it splits a cluster to re-seed an empty one.
 SPLIT_EPS = 1.0 / 1024.0
 
 
 class _BlasSearch:
-    """Nearest and second-nearest centroid by a float32 matrix product on numpy's BLAS."""
+    """Nearest centroid by a float32 matrix product on numpy's BLAS: ``argmin_k |c_k|^2 - 2 x.c_k``.
 
-    def set_centroids(self, centroids: np.ndarray) -> None:
-        self.centroids = np.ascontiguousarray(centroids, dtype=np.float32)
-        self.sq = np.einsum("ij,ij->i", self.centroids, self.centroids)
+    With ``shift``/``factor`` it takes raw rows ``x`` of standardised ones
+    ``z = (x - shift) * factor`` and folds the standardisation into the
+    centroids: ``z.c = x.(factor*c) - shift.(factor*c)``, so no standardised
+    copy of a chunk is ever made.
+    """
 
-    def nearest2(self, rows: np.ndarray, rows_sq: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Index of the nearest centroid and the squared distances to the nearest and second nearest."""
-        scores = rows @ self.centroids.T
+    #: Whether :meth:`nearest` takes raw rows of a standardised matrix.
+    folds = True
+
+    def set_centroids(
+        self, centroids: np.ndarray, shift: np.ndarray | None = None, factor: np.ndarray | None = None
+    ) -> None:
+        c = np.asarray(centroids, dtype=np.float64)
+        bias = np.einsum("ij,ij->i", c, c)
+        if shift is not None and factor is not None:
+            c = c * factor.astype(np.float64)
+            bias += 2.0 * (c @ shift.astype(np.float64))
+        self.weights = np.ascontiguousarray(c, dtype=np.float32)
+        self.bias = bias.astype(np.float32)
+
+    def nearest(self, rows: np.ndarray) -> np.ndarray:
+        scores = rows @ self.weights.T
         scores *= -2.0
-        scores += self.sq
-        b = np.arange(rows.shape[0])
-        first = scores.argmin(axis=1)
-        d1 = scores[b, first].astype(np.float64)
-        if scores.shape[1] == 1:
-            d2 = np.full(rows.shape[0], np.inf)
-        else:
-            scores[b, first] = np.inf
-            d2 = scores.min(axis=1).astype(np.float64)
-        return first.astype(np.int64), d1 + rows_sq, d2 + rows_sq
+        scores += self.bias
+        return scores.argmin(axis=1).astype(np.int64)
 
 
 class _FaissSearch:
-    """Nearest and second-nearest centroid from a faiss exact L2 index (CPU, one GPU, or all GPUs)."""
+    """Nearest centroid from a faiss exact L2 index (CPU, one GPU, or all GPUs)."""
 
     def __init__(self, faiss: Any, d: int, gpus: list[int] | None) -> None:
-        self.faiss, self.d = faiss, d
         index = faiss.IndexFlatL2(d)
         if not gpus:
             self.index = index
@@ -345,23 +344,16 @@ class _FaissSearch:
         else:  # pragma: no cover - needs faiss-gpu and several GPUs
             self.index = faiss.index_cpu_to_gpus_list(index, gpus=gpus)
 
+    #: :meth:`nearest` takes standardised rows.
+    folds = False
+
     def set_centroids(self, centroids: np.ndarray) -> None:
         self.index.reset()
         self.index.add(np.ascontiguousarray(centroids, dtype=np.float32))
-        self.k = int(centroids.shape[0])
 
-    def nearest2(self, rows: np.ndarray, rows_sq: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        dist, idx = self.index.search(np.ascontiguousarray(rows, dtype=np.float32), min(2, self.k))
-        d1 = dist[:, 0].astype(np.float64)
-        d2 = dist[:, 1].astype(np.float64) if self.k > 1 else np.full(rows.shape[0], np.inf)
-        return idx[:, 0].astype(np.int64), d1, d2
-
-
-def _bounds(d1: np.ndarray, d2: np.ndarray, slack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Upper bound on the nearest distance and lower bound on the second nearest, from squared distances."""
-    upper = np.sqrt(np.maximum(d1, 0.0) + slack)
-    lower = np.sqrt(np.maximum(d2 - slack, 0.0))
-    return upper, lower
+    def nearest(self, rows: np.ndarray) -> np.ndarray:
+        _, idx = self.index.search(np.ascontiguousarray(rows, dtype=np.float32), 1)
+        return idx[:, 0].astype(np.int64)
 
 
 def _lloyd(
@@ -371,167 +363,109 @@ def _lloyd(
     search: Any,
     label: str,
     progress: bool,
-) -> tuple[np.ndarray, np.ndarray]:
-    """``n_iter`` Lloyd iterations from ``init`` and a final assignment: (centroids, assignments).
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``n_iter`` Lloyd iterations from ``init`` and a final assignment.
 
-    State per point (O(n)): its centroid ``a``, ``|x|^2``, an upper bound ``u``
-    on ``||x - c_a||`` and a lower bound ``l`` on its distance to every other
-    centroid. After centroid ``k`` moves by ``delta_k``, ``u += delta_a`` and
-    ``l -= max_{j != a} delta_j``; a point with ``u <= max(l, s_a)``, where
-    ``s_a`` is half the distance from ``c_a`` to its nearest other centroid,
-    keeps ``a`` (triangle inequality) and is not read. The others get ``u``
-    recomputed exactly and, if still above the bound, a full nearest-centroid
-    search. Cluster sums (float64) follow the points that change centroid.
+    One pass over the chunks per iteration: every chunk is assigned to its
+    nearest centroids and added to its clusters' sums (float32 within a chunk,
+    float64 across chunks). A standardised matrix is read raw when the search
+    folds the standardisation into the centroids (the numpy backend): the sums
+    of raw rows then give the standardised ones as ``(sum x - n_k shift) * factor``.
+    The pass after the last update also computes the exact distances. Stops
+    early once no assignment changes (the next update would reproduce the
+    same centroids).
+
+    Returns
+    -------
+    centroids (float32), assignments, distances (None after an early stop)
     """
     from tqdm.auto import tqdm
 
     n, d = matrix.shape
     k = init.shape[0]
+    fold = matrix.standardized and search.folds
+    shift = None if matrix.shift is None else matrix.shift.astype(np.float64)
+    factor = None if matrix.factor is None else matrix.factor.astype(np.float64)
     centroids = np.array(init, dtype=np.float64)
-    assign = np.empty(n, dtype=np.int64)
-    x_sq = np.empty(n, dtype=np.float64)
-    upper = np.empty(n, dtype=np.float64)
-    lower = np.empty(n, dtype=np.float64)
-    sums = torch.zeros((k, d), dtype=torch.float64)
-    counts = np.zeros(k, dtype=np.int64)
+    assign = np.full(n, -1, dtype=np.int64)
+    with tqdm(total=n_iter, desc=label, disable=not progress, leave=False) as bar:
+        for _ in range(n_iter):
+            if fold:
+                search.set_centroids(centroids, matrix.shift, matrix.factor)
+            else:
+                search.set_centroids(centroids)
+            sums = np.zeros((k, d), dtype=np.float64)
+            counts = np.zeros(k, dtype=np.int64)
+            changed = 0
+            for start, block in matrix.raw_chunks() if fold else matrix.chunks():
+                stop = start + block.shape[0]
+                a = search.nearest(block)
+                changed += int(np.count_nonzero(assign[start:stop] != a))
+                assign[start:stop] = a
+                block_sums, block_counts = _cluster_sums(block, a, k)
+                sums += block_sums
+                counts += block_counts
+            if changed == 0:
+                return centroids.astype(np.float32), assign, None  # converged
+            if fold and shift is not None and factor is not None:
+                sums = (sums - counts[:, None] * shift) * factor
+            empty = np.flatnonzero(counts == 0)
+            new = sums / np.maximum(counts, 1)[:, None]
+            new[empty] = centroids[empty]  # a centroid without points stays where it was ...
+            _split_for_empty(new, counts, empty)  # ... unless a large cluster lends it half
+            centroids = new
+            bar.update(1)
+    assign, dist = _assign_and_measure(matrix, centroids.astype(np.float32), search)
+    return centroids.astype(np.float32), assign, dist
 
-    # First assignment: every point, one pass over the chunks.
-    search.set_centroids(centroids)
-    c_max = float(np.max(np.einsum("ij,ij->i", centroids, centroids)))
-    partial = torch.empty((k, d), dtype=torch.float32)
+
+def _cluster_sums(rows: np.ndarray, assign: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``sum_{i : a_i = j} x_i`` (float32) and the count of every cluster ``j`` in one chunk.
+
+    A ``(k, b)`` 0/1 sparse matrix times the rows: single-threaded, one
+    multiply-add per value, so it does not compete with the BLAS threads of
+    the search.
+    """
+    import scipy.sparse
+
+    counts = np.bincount(assign, minlength=k)
+    indptr = np.zeros(k + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    members = np.argsort(assign, kind="stable")
+    onehot = scipy.sparse.csr_matrix(
+        (np.ones(rows.shape[0], dtype=np.float32), members, indptr), shape=(k, rows.shape[0])
+    )
+    return onehot @ rows, counts
+
+
+def _assign_and_measure(
+    matrix: FeatureMatrix, centroids: np.ndarray, search: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest centroid of every row and the exact (float64) distance to it: one pass."""
+    search.set_centroids(centroids)  # on standardised rows: the exact distances need them anyway
+    c64 = centroids.astype(np.float64)
+    assign = np.empty(matrix.n, dtype=np.int64)
+    dist = np.empty(matrix.n, dtype=np.float64)
     for start, block in matrix.chunks():
         stop = start + block.shape[0]
-        x_sq[start:stop] = np.einsum("ij,ij->i", block, block, dtype=np.float64)
-        a, d1, d2 = search.nearest2(block, x_sq[start:stop])
-        assign[start:stop] = a
-        upper[start:stop], lower[start:stop] = _bounds(d1, d2, BOUND_SLACK * (x_sq[start:stop] + c_max))
-        partial.zero_()
-        partial.index_add_(0, torch.from_numpy(a), _tensor(block))
-        sums += partial
-    counts += np.bincount(assign, minlength=k)
-
-    for _ in tqdm(range(n_iter), desc=label, disable=not progress, leave=False):
-        new = sums.numpy() / np.maximum(counts, 1)[:, None]
-        empty = np.flatnonzero(counts == 0)
-        new[empty] = centroids[empty]  # a centroid without points stays where it was ...
-        split = _split_for_empty(new, counts.copy(), empty)  # ... unless a large cluster lends it half
-        shift = np.sqrt(np.einsum("ij,ij->i", new - centroids, new - centroids))
-        centroids = new
-        if not split and not shift.any():
-            break  # converged: no assignment changed, so the centroids did not move
-        search.set_centroids(centroids)
-        c_sq = np.einsum("ij,ij->i", centroids, centroids)
-        c_max = float(c_sq.max())
-        # Move the bounds by how far the centroids moved.
-        order = np.argsort(shift)
-        top, runner = order[-1], (order[-2] if k > 1 else order[-1])
-        upper += shift[assign]
-        lower -= np.where(assign == top, shift[runner], shift[top])
-        half_gap = _half_gaps(centroids)
-        bound = np.maximum(lower, half_gap[assign])
-        moved_any = _reassign(
-            matrix, np.flatnonzero(upper > bound), bound, centroids, search, assign, x_sq, upper, lower,
-            sums, counts, c_max,
-        )  # fmt: skip
-        if not moved_any and not split:
-            # No point changed centroid: the next update would reproduce these centroids.
-            break
-    return centroids.astype(np.float32), assign
+        assign[start:stop] = search.nearest(block)
+        dist[start:stop] = distances_to_class_means([block], assign[start:stop], c64)
+    return assign, dist
 
 
-def _reassign(
-    matrix: FeatureMatrix,
-    candidates: np.ndarray,
-    bound: np.ndarray,
-    centroids: np.ndarray,
-    search: Any,
-    assign: np.ndarray,
-    x_sq: np.ndarray,
-    upper: np.ndarray,
-    lower: np.ndarray,
-    sums: torch.Tensor,
-    counts: np.ndarray,
-    c_max: float,
-) -> bool:
-    """Re-examine the candidate points; update their bounds, assignments and the cluster sums.
-
-    Returns whether any point changed centroid.
-    """
-    moved_any = False
-    for idx in _index_blocks(candidates, matrix.chunk_rows):
-        rows = matrix.take(idx)
-        own = assign[idx]
-        diff = rows.astype(np.float64)
-        diff -= centroids[own]
-        exact = np.sqrt(np.einsum("ij,ij->i", diff, diff))
-        upper[idx] = exact
-        doubt = exact > bound[idx]
-        if not doubt.any():
-            continue
-        sub, sub_rows = idx[doubt], rows[doubt]
-        a, d1, d2 = search.nearest2(sub_rows, x_sq[sub])
-        upper[sub], lower[sub] = _bounds(d1, d2, BOUND_SLACK * (x_sq[sub] + c_max))
-        old = assign[sub]
-        moved = a != old
-        if moved.any():
-            moved_any = True
-            wide = torch.from_numpy(sub_rows[moved].astype(np.float64))
-            sums.index_add_(0, torch.from_numpy(old[moved]), wide, alpha=-1.0)
-            sums.index_add_(0, torch.from_numpy(a[moved]), wide)
-            np.subtract.at(counts, old[moved], 1)
-            np.add.at(counts, a[moved], 1)
-            assign[sub[moved]] = a[moved]
-    return moved_any
-
-
-def _assign_all(matrix: FeatureMatrix, centroids: np.ndarray, search: Any) -> np.ndarray:
-    """Nearest centroid of every row (one pass)."""
-    search.set_centroids(centroids)
-    assign = np.empty(matrix.n, dtype=np.int64)
-    for start, block in matrix.chunks():
-        sq = np.einsum("ij,ij->i", block, block, dtype=np.float64)
-        assign[start : start + block.shape[0]] = search.nearest2(block, sq)[0]
-    return assign
-
-
-def _half_gaps(centroids: np.ndarray) -> np.ndarray:
-    """``s_k``: half the distance from every centroid to its nearest other centroid (inf for K = 1)."""
-    k = centroids.shape[0]
-    if k == 1:
-        return np.array([np.inf])
-    sq = np.einsum("ij,ij->i", centroids, centroids)
-    d2 = sq[:, None] + sq[None, :] - 2.0 * centroids @ centroids.T
-    np.fill_diagonal(d2, np.inf)
-    return 0.5 * np.sqrt(np.maximum(d2.min(axis=1), 0.0))
-
-
-def _split_for_empty(centroids: np.ndarray, counts: np.ndarray, empty: np.ndarray) -> bool:
-    """Re-seed every empty cluster by splitting the most populated one (in place); whether any was."""
-    if empty.size == 0:
-        return False
+def _split_for_empty(centroids: np.ndarray, counts: np.ndarray, empty: np.ndarray) -> None:
+    """Re-seed every empty cluster by splitting the most populated one (in place)."""
     d = centroids.shape[1]
     sign = np.where(np.arange(d) % 2 == 0, 1.0, -1.0)
+    counts = counts.copy()
     for e in empty:
         big = int(np.argmax(counts))  # ties: the lowest index
         if counts[big] <= 1:
-            break  # nothing left to split (duplicates): the centroid stays empty
+            break  # nothing left to split (duplicate rows): the centroid stays empty
         centroids[e] = centroids[big] * (1.0 + SPLIT_EPS * sign)
         centroids[big] = centroids[big] * (1.0 - SPLIT_EPS * sign)
         counts[e] = counts[big] // 2
         counts[big] -= counts[e]
-    return True
-
-
-def _tensor(rows: np.ndarray) -> torch.Tensor:
-    """A tensor sharing ``rows`` (read-only rows of a memory-mapped file included; nothing writes to it)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        return torch.from_numpy(rows)
-
-
-def _index_blocks(index: np.ndarray, size: int) -> Iterator[np.ndarray]:
-    for start in range(0, index.size, size):
-        yield index[start : start + size]
 
 
 # -- backends ---------------------------------------------------------------------

@@ -375,6 +375,22 @@ class FeatureMatrix:
             block = self.x[start : start + rows]
             yield start, self._convert(block, buf[: block.shape[0]])
 
+    def raw_chunks(self, chunk_rows: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """As :meth:`chunks`, but not standardised: the stored values as float32
+        (views when ``x`` is float32 and C-contiguous). Standardised rows are
+        ``(raw - shift) * factor``."""
+        return FeatureMatrix(self.x, chunk_rows=self.chunk_rows).chunks(chunk_rows)
+
+    @property
+    def shift(self) -> np.ndarray | None:
+        """The float32 ``mean`` standardisation subtracts (None when not standardised)."""
+        return self._shift
+
+    @property
+    def factor(self) -> np.ndarray | None:
+        """The float32 ``1 / std`` standardisation multiplies by (None when not standardised)."""
+        return self._factor
+
     def take(self, index: np.ndarray) -> np.ndarray:
         """Rows ``index`` (sorted reads are fastest on a memory-mapped file) as a new float32 array."""
         idx = np.asarray(index, dtype=np.int64)

@@ -124,8 +124,10 @@ def test_memmap_and_standardised_matrix_equal_the_in_memory_standardised_array(t
     copy = x.copy()
     standardize_(copy)
     in_memory = kmeans(copy, 10, seed=2, n_iter=8, progress=False)
+    # Same partition; the numpy backend folds the standardisation into the
+    # centroids, so the values agree to float32 rounding, not bit for bit.
     np.testing.assert_array_equal(streamed.assignments, in_memory.assignments)
-    np.testing.assert_array_equal(streamed.distances, in_memory.distances)
+    np.testing.assert_allclose(streamed.distances, in_memory.distances, rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(mapped, x)  # read, never written
 
 
