@@ -48,6 +48,8 @@ __all__ = [
 #: Bytes of float32 per chunk a :class:`FeatureMatrix` reads at a time (about 8 MB:
 #: large enough for BLAS, small enough to stay in cache-friendly buffers).
 CHUNK_BYTES = 8 * 2**20
+#: Bytes of float64 :func:`column_moments` converts at a time.
+MOMENT_BYTES = 2 * 2**20
 
 
 def pixel_features(
@@ -234,7 +236,7 @@ def column_moments(x: Any, *, chunk_rows: int | None = None) -> tuple[np.ndarray
     x : np.ndarray, np.memmap, torch.Tensor or FeatureMatrix
         The raw (unstandardised) values.
     chunk_rows : int, optional
-        Rows per chunk (default: about 8 MB of float32).
+        Rows per chunk (default: about 2 MB of float64).
 
     Returns
     -------
@@ -247,7 +249,10 @@ def column_moments(x: Any, *, chunk_rows: int | None = None) -> tuple[np.ndarray
     """
     matrix = x if isinstance(x, FeatureMatrix) else FeatureMatrix(x)
     raw = FeatureMatrix(matrix.x) if matrix.standardized else matrix
-    rows = raw.default_chunk_rows() if chunk_rows is None else check_int(chunk_rows, "chunk_rows", minimum=1)
+    if chunk_rows is None:  # about 2 MB of float64 at a time
+        rows = int(max(16, MOMENT_BYTES // (8 * raw.d)))
+    else:
+        rows = check_int(chunk_rows, "chunk_rows", minimum=1)
     d = raw.d
     mean = np.zeros(d, dtype=np.float64)
     m2 = np.zeros(d, dtype=np.float64)
