@@ -201,7 +201,8 @@ def extract_features(
         The feature extractor (e.g. a backbone without its classifier), already
         on ``device``; its identity (:func:`model_identity`) is recorded.
     path : str or os.PathLike
-        The ``.npy`` file to write (the sidecars go beside it).
+        The ``.npy`` file to write (the sidecars go beside it), on a file
+        system every rank sees (a shared one when the ranks span nodes).
     batch_size : int
         Samples per forward pass (the ``feature_batch_size`` of the samplers).
     device : str or torch.device, optional

@@ -363,9 +363,9 @@ def class_means(
     ``batches`` yields consecutive blocks of rows of the feature matrix (in
     dataset order, together covering ``labels``, dense codes ``0..num_classes-1``).
     Every block is converted to float64 a slice of at most :data:`CLASS_BLOCK`
-    rows at a time and added to its classes' sums (``index_add``), so memory
-    holds one small float64 slice and the cost does not grow with the number
-    of classes. Empty classes get a zero mean.
+    rows at a time and added to its classes' sums (a sparse 0/1 class matrix
+    times the slice), so memory holds one small float64 slice and the cost does
+    not grow with the number of classes. Empty classes get a zero mean.
 
     Returns
     -------
@@ -376,28 +376,37 @@ def class_means(
     ValueError
         If a row holds NaN or inf (it would turn its whole class's mean into NaN).
     """
+    import scipy.sparse
+
     y = np.ascontiguousarray(labels, dtype=np.int64)
-    sums: torch.Tensor | None = None
-    buf: torch.Tensor | None = None
+    sums: np.ndarray | None = None
+    buf: np.ndarray | None = None
     start = 0
     for block in batches:
         rows = _finite_rows(block, start)
         b = rows.shape[0]
         flat = rows.reshape(b, -1)
         if sums is None or buf is None:
-            sums = torch.zeros((num_classes, flat.shape[1]), dtype=torch.float64)
-            buf = torch.empty((CLASS_BLOCK, flat.shape[1]), dtype=torch.float64)
-        labels_t = torch.from_numpy(y[start : start + b])
+            sums = np.zeros((num_classes, flat.shape[1]), dtype=np.float64)
+            buf = np.empty((CLASS_BLOCK, flat.shape[1]), dtype=np.float64)
         for s in range(0, b, CLASS_BLOCK):
             part = flat[s : s + CLASS_BLOCK]
-            wide = buf[: part.shape[0]]
-            wide.numpy()[...] = part  # read-only inputs (a memory-mapped file) are fine
-            sums.index_add_(0, labels_t[s : s + CLASS_BLOCK], wide)
+            m = part.shape[0]
+            wide = buf[:m]
+            wide[...] = part
+            codes = y[start + s : start + s + m]
+            # A (classes x m) 0/1 matrix times the slice: each row added once, in float64,
+            # single-threaded (a threaded index_add stalls on a busy machine).
+            members = np.argsort(codes, kind="stable")
+            indptr = np.zeros(num_classes + 1, dtype=np.int64)
+            np.cumsum(np.bincount(codes, minlength=num_classes), out=indptr[1:])
+            onehot = scipy.sparse.csr_matrix((np.ones(m), members, indptr), shape=(num_classes, m))
+            sums += onehot @ wide
         start += b
     if sums is None or start != y.shape[0]:
         raise ProxydataValueError(f"features must have {y.shape[0]} rows, got {start}")
     counts = np.maximum(np.bincount(y, minlength=num_classes), 1)
-    return sums.numpy() / counts[:, None]
+    return sums / counts[:, None]
 
 
 def distances_to_class_means(
