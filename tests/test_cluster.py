@@ -132,7 +132,7 @@ def test_memmap_and_standardised_matrix_equal_the_in_memory_standardised_array(t
 
 
 def test_an_empty_cluster_is_reseeded_by_splitting_the_largest() -> None:
-    x, truth = blobs(per_blob=30)
+    x, _truth = blobs(per_blob=30)
     # Centroid 3 starts far from every point: it is empty after the first assignment.
     init = np.stack([x[0], x[30], x[60], np.full(6, 1e4, dtype=np.float32)])
     res = kmeans(x, 4, init=init, backend="numpy", n_iter=10, progress=False)
@@ -280,3 +280,56 @@ def test_sklearn_in_place_centring_restores_the_data() -> None:
     readonly = before.copy()
     readonly.flags.writeable = False
     assert kmeans(readonly, 4, backend="sklearn", copy_x=False, progress=False).centroids.shape == (4, 6)
+
+
+class FakeGpuFaiss:
+    """faiss's GPU entry points over its CPU index: runs the GPU code path's CPU side."""
+
+    def __init__(self, ngpu: int) -> None:
+        import faiss
+
+        self.faiss, self.ngpu, self.calls = faiss, ngpu, []
+
+    def __getattr__(self, name: str):
+        return getattr(self.faiss, name)
+
+    def get_num_gpus(self) -> int:
+        return self.ngpu
+
+    def StandardGpuResources(self):
+        return object()
+
+    def index_cpu_to_gpu(self, resources, device, index):
+        self.calls.append(("one", device))
+        return index
+
+    def index_cpu_to_all_gpus(self, index):
+        self.calls.append(("all", self.ngpu))
+        return index
+
+    def index_cpu_to_gpus_list(self, index, gpus):
+        self.calls.append(("list", tuple(gpus)))
+        return index
+
+
+@needs_faiss
+def test_gpu_device_choice_and_index_placement_with_a_stand_in_for_faiss_gpu(monkeypatch) -> None:
+    import proxydata.cluster as cluster
+
+    fake = FakeGpuFaiss(ngpu=3)
+    monkeypatch.setattr(cluster.importlib, "import_module", lambda name: fake)
+    assert cluster._faiss_devices(fake, None) == [0, 1, 2]
+    assert cluster._faiss_devices(fake, torch.device("cuda")) == [0, 1, 2]
+    assert cluster._faiss_devices(fake, torch.device("cuda:1")) == [1]
+    assert cluster._faiss_devices(fake, torch.device("cpu")) is None
+    with pytest.raises(ValueError, match="device"):
+        cluster._faiss_devices(fake, torch.device("cuda:3"))
+    x, _truth = blobs()
+    cpu = kmeans(x, 4, backend="numpy", seed=1, progress=False)
+    for device, call in (("cuda", ("all", 3)), ("cuda:2", ("one", 2))):
+        res = kmeans(x, 4, backend="faiss", device=device, seed=1, progress=False)
+        assert fake.calls[-1] == call
+        assert res.device == ("cuda:0,1,2" if device == "cuda" else "cuda:2")
+        np.testing.assert_array_equal(res.assignments, cpu.assignments)
+    fake.ngpu = 4  # three of four GPUs: an explicit list
+    assert cluster._FaissSearch(fake, 6, [0, 1, 2]) and fake.calls[-1] == ("list", (0, 1, 2))

@@ -12,6 +12,7 @@ from torch.utils.data import TensorDataset
 
 from proxydata import ClassOutlierProxy, KMeansOutlierProxy
 from proxydata.exceptions import CorruptStateError
+from proxydata.feature_files import progress_paths, sidecar_path
 from proxydata.features import (
     FeatureMatrix,
     extract_features,
@@ -19,7 +20,6 @@ from proxydata.features import (
     model_features,
     model_identity,
 )
-from proxydata.feature_files import progress_paths, sidecar_path
 
 
 class Embed(nn.Module):
