@@ -91,21 +91,24 @@ def faiss_gpus() -> int:
     return int(faiss.get_num_gpus()) if hasattr(faiss, "get_num_gpus") else 0
 
 
-def auto_backend(device: str | torch.device | None = None) -> str:
-    """The backend ``backend="auto"`` runs: ``"faiss"`` where faiss has a GPU to use, else ``"numpy"``.
+def auto_backend(device: str | torch.device | None = None, *, memory_mapped: bool = False) -> str:
+    """The backend ``backend="auto"`` runs, from what the machine has and where the features live.
 
-    faiss is chosen when faiss sees a GPU and ``device`` is None or a CUDA
-    device. On the CPU the library's own Lloyd runs (``"numpy"``): measured
-    side by side on the same machine (``benchmarks/results/static_samplers.md``)
-    it was faster than faiss's CPU index, whose bundled BLAS is slower than
-    numpy's, at every size, dimension and thread count we tried, and it streams
-    memory-mapped features. The rule depends only on what is installed and
-    visible, never on a timing, so the same machine always clusters the same way.
+    * ``"faiss"`` where faiss sees a GPU and ``device`` is None or a CUDA device;
+    * else ``"numpy"`` for memory-mapped features (proxydata's chunked Lloyd
+      streams them; scikit-learn would load the whole matrix into memory);
+    * else ``"sklearn"``: on features in memory it was the fastest CPU backend
+      measured side by side (``benchmarks/results/static_samplers.md``: its
+      Lloyd runs one BLAS call per 256-row chunk per thread, without competing
+      thread pools), at the price of one in-memory copy of the standardised matrix.
+
+    The rule depends only on what is installed and visible and on the input,
+    never on a timing, so the same call always clusters the same way.
     """
     dev = None if device is None else check_device(device)
     if (dev is None or dev.type == "cuda") and faiss_gpus() > 0:
         return "faiss"
-    return "numpy"
+    return "numpy" if memory_mapped else "sklearn"
 
 
 def kmeans(
@@ -144,7 +147,8 @@ def kmeans(
     * ``"sklearn"`` — ``sklearn.cluster.KMeans(algorithm="lloyd", tol=0)`` on
       the whole matrix, held in memory (a memory-mapped or standardised input is
       materialised first); CPU only.
-    * ``"auto"`` — :func:`auto_backend`: faiss where it has a GPU, else numpy.
+    * ``"auto"`` — :func:`auto_backend`: faiss where it has a GPU, else numpy
+      for memory-mapped features, else scikit-learn.
 
     With ``n_init > 1`` the run is repeated from differently seeded starts and
     the one of lowest objective is returned.
@@ -206,7 +210,7 @@ def kmeans(
     if not matrix.standardized:  # a standardised matrix was checked by its moments pass
         matrix.check_finite("x")
 
-    name, faiss, gpus = _resolve_backend(name, dev)
+    name, faiss, gpus = _resolve_backend(name, dev, isinstance(matrix.x, np.memmap))
     where = "cpu" if not gpus else "cuda:" + ",".join(str(g) for g in gpus)
     best: KMeansResult | None = None
     seeds = np.random.SeedSequence(seed).spawn(runs)
@@ -471,10 +475,12 @@ def _split_for_empty(centroids: np.ndarray, counts: np.ndarray, empty: np.ndarra
 # -- backends ---------------------------------------------------------------------
 
 
-def _resolve_backend(name: str, device: torch.device | None) -> tuple[str, Any, list[int] | None]:
+def _resolve_backend(
+    name: str, device: torch.device | None, memory_mapped: bool
+) -> tuple[str, Any, list[int] | None]:
     """The backend that will run (``"auto"`` resolved), the faiss module or None, the faiss GPUs or None."""
     if name == "auto":
-        name = auto_backend(device)
+        name = auto_backend(device, memory_mapped=memory_mapped)
     if name == "faiss":
         try:
             faiss = importlib.import_module("faiss")

@@ -166,15 +166,21 @@ def test_faiss_gpu_agrees_with_the_cpu(device: str) -> None:  # pragma: no cover
     assert gpu.objective == pytest.approx(cpu.objective, rel=1e-4)
 
 
-def test_auto_runs_numpy_on_the_cpu_with_or_without_faiss(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auto_on_the_cpu_runs_sklearn_in_memory_and_numpy_on_a_memmap(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
     x, truth = blobs()
     if faiss_gpus() == 0:
-        assert auto_backend() == "numpy" and kmeans(x, 4, progress=False).backend == "numpy"
-    assert auto_backend("cpu") == "numpy"
+        assert auto_backend() == "sklearn" and kmeans(x, 4, progress=False).backend == "sklearn"
+        np.save(tmp_path / "x.npy", x)
+        mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
+        assert auto_backend(memory_mapped=True) == "numpy"
+        assert kmeans(mapped, 4, progress=False).backend == "numpy"
+    assert auto_backend("cpu") == "sklearn" and auto_backend("cpu", memory_mapped=True) == "numpy"
     monkeypatch.setitem(sys.modules, "faiss", None)  # makes `import faiss` raise ImportError
     assert not faiss_available() and faiss_gpus() == 0
     res = kmeans(x, 4, backend="auto", progress=False)
-    assert res.backend == "numpy" and res.device == "cpu"
+    assert res.backend == "sklearn" and res.device == "cpu"
     assert same_partition(res.assignments, truth)
     with pytest.raises(ImportError, match="faiss"):
         kmeans(x, 4, backend="faiss", progress=False)
@@ -187,7 +193,8 @@ def test_auto_picks_faiss_where_faiss_has_a_gpu(monkeypatch: pytest.MonkeyPatch)
     assert cluster.auto_backend() == "faiss"
     assert cluster.auto_backend("cuda") == "faiss"
     assert cluster.auto_backend("cuda:1") == "faiss"
-    assert cluster.auto_backend("cpu") == "numpy"
+    assert cluster.auto_backend("cpu") == "sklearn"
+    assert cluster.auto_backend("cuda", memory_mapped=True) == "faiss"
 
 
 @pytest.mark.parametrize("backend", ["numpy", "sklearn", pytest.param("faiss", marks=needs_faiss)])

@@ -253,7 +253,7 @@ def test_kmor_faiss_and_sklearn_backends_agree(digits) -> None:
 def test_kmor_auto_backend_without_faiss(digits, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "faiss", None)
     proxy = build("km-or", digits, 0.3)
-    assert proxy.kmeans_result.backend == "numpy"
+    assert proxy.kmeans_result.backend == "sklearn"
     assert len(proxy.indices) == proxy_size(len(digits), 0.3)
 
 
