@@ -177,3 +177,12 @@ def test_non_finite_values_are_named_by_sample(tmp_path) -> None:
         column_moments(x, chunk_rows=8)
     with pytest.raises(ValueError, match="sample 37"):
         FeatureMatrix(x, chunk_rows=8).check_finite()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device; none here")
+def test_extraction_on_a_gpu_equals_the_cpu(tmp_path) -> None:  # pragma: no cover - needs a GPU
+    ds, model = dataset(), Embed()
+    cpu = np.array(extract_features(ds, model, tmp_path / "cpu.npy", batch_size=8, progress=False))
+    model.cuda()
+    gpu = extract_features(ds, model, tmp_path / "gpu.npy", batch_size=8, device="cuda", progress=False)
+    np.testing.assert_allclose(gpu, cpu, rtol=1e-5, atol=1e-6)
