@@ -226,8 +226,9 @@ def kmeans(
         label = f"k-means ({name}, K={k}, run {run + 1}/{runs})"
         search = _FaissSearch(faiss, d, gpus) if name == "faiss" else _BlasSearch()
         if name == "sklearn":
-            centroids = _sklearn_lloyd(matrix, start_centroids, iters, run_seed, copy_x)
-            assign, dist = _assign_and_measure(matrix, centroids, search)
+            centroids, assign = _sklearn_lloyd(matrix, start_centroids, iters, run_seed, copy_x)
+            c64 = centroids.astype(np.float64)
+            dist = distances_to_class_means((block for _, block in matrix.chunks()), assign, c64)
         else:
             centroids, assign, found = _lloyd(matrix, start_centroids, iters, search, label, progress)
             if found is None:  # converged early: one more pass for the exact distances
@@ -517,7 +518,9 @@ def _faiss_devices(faiss: Any, device: torch.device | None) -> list[int] | None:
 
 def _sklearn_lloyd(
     matrix: FeatureMatrix, init: np.ndarray, n_iter: int, seed: int, copy_x: bool
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's Lloyd on the materialised matrix: the centroids and the labels of its
+    last assignment step, which scikit-learn runs for the final centroids."""
     from sklearn.cluster import KMeans
 
     x = matrix.materialize()
@@ -533,7 +536,8 @@ def _sklearn_lloyd(
         copy_x=(copy_x and not owned) or not x.flags.writeable,
     )
     model.fit(x)
-    return np.ascontiguousarray(model.cluster_centers_, dtype=np.float32)
+    centroids = np.ascontiguousarray(model.cluster_centers_, dtype=np.float32)
+    return centroids, np.asarray(model.labels_, dtype=np.int64)
 
 
 # -- validation -----------------------------------------------------------------------
