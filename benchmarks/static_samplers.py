@@ -594,9 +594,10 @@ def compare_report(result: dict[str, Any], args: argparse.Namespace, load: tuple
         "`faiss.Kmeans` (`max_points_per_centroid` raised: by default it trains on 256 points per centroid, "
         "less work than the library does) from faiss's own random start, and measures the distances with "
         "`index.search`; its objective is not comparable (another start). The library's KM-OR reads the "
-        "`TensorDataset`'s tensor directly (no per-item reads, no copy), computes the moments in one pass "
-        "and folds the standardisation into the centroids (no standardised copy), seeds with k-means++ and "
-        "computes exact float64 distances.",
+        "`TensorDataset`'s tensor directly (no per-item reads, no copy), computes the moments in one pass, "
+        "seeds with k-means++ and computes exact float64 distances; the numpy backend folds the "
+        "standardisation into the centroids (no standardised copy), scikit-learn (auto's choice for "
+        "features in memory) clusters one standardised copy, as the obvious code does.",
         "- The machine is a 2-core VM shared with other engineers' jobs (see the load average): timings are "
         "wall clock; the minimum of the interleaved repeats is the least disturbed figure. The paired ratio "
         "is the median over repeats of the two runs' ratio within one repeat (run close together in time).",
