@@ -1,12 +1,16 @@
-"""k-means with one API over two backends: faiss (GPU or CPU) and scikit-learn.
+"""k-means with one API over three backends: proxydata's own chunked Lloyd, faiss and scikit-learn.
 
-Both backends start from the same seeded initial centroids (k-means++ seeding
-computed here) and are given the same number of Lloyd iterations; faiss always
-runs all of them, scikit-learn stops early once the assignments no longer
-change (``tol=0``), so on a converged run both end at the same partition. The
-final assignments, distances and objective are computed by one shared routine
-(:func:`~proxydata.metrics.distances_to_centroids`) whatever backend ran, and
-the result records the backend that ran.
+Every run starts from the same seeded initial centroids (k-means++ seeding
+computed here) and is given the same number of Lloyd iterations. The final
+assignments, distances and objective are computed by one shared pass whatever
+backend ran, and the result records the backend and device that ran.
+
+The ``"numpy"`` and ``"faiss"`` backends share one implementation of Lloyd's
+algorithm that reads the features a chunk of rows at a time
+(:class:`~proxydata.features.FeatureMatrix`: in memory, memory-mapped, or
+standardised on the fly), so clustering never copies the matrix; they differ in
+who finds the nearest centroids: numpy's BLAS on the CPU, or a faiss flat index
+(on the CPU, one GPU, or every GPU of the node).
 """
 
 from __future__ import annotations
@@ -23,11 +27,12 @@ import torch
 
 from ._validation import check_bool, check_choice, check_device, check_int, check_seed
 from .exceptions import ProxydataTypeError, ProxydataValueError
-from .metrics import distances_to_centroids
+from .features import FeatureMatrix
+from .metrics import distances_to_class_means
 
-__all__ = ["KMeansResult", "faiss_available", "kmeans", "kmeans_plusplus"]
+__all__ = ["KMeansResult", "auto_backend", "faiss_available", "faiss_gpus", "kmeans", "kmeans_plusplus"]
 
-BACKENDS = ("auto", "faiss", "sklearn")
+BACKENDS = ("auto", "numpy", "faiss", "sklearn")
 INITS = ("k-means++", "random")
 # k-means++ seeding looks at a random sample of at most this many points per
 # cluster: seeding is inherently sequential (K passes over the data), and a
@@ -49,9 +54,9 @@ class KMeansResult:
     objective : float
         ``sum_i distances_i ** 2`` (the k-means inertia).
     backend : str
-        ``"faiss"`` or ``"sklearn"``.
+        ``"numpy"``, ``"faiss"`` or ``"sklearn"``.
     device : str
-        ``"cpu"`` or ``"cuda:<i>"`` (faiss GPU).
+        ``"cpu"``, or the faiss GPUs ``"cuda:<i>"`` (``"cuda:0,1,..."`` for several).
     n_iter : int
         Lloyd iterations asked for (scikit-learn stops earlier on convergence).
     seconds : float
@@ -77,6 +82,35 @@ def faiss_available() -> bool:
     return True
 
 
+def faiss_gpus() -> int:
+    """How many GPUs faiss can use (0 without faiss, without a faiss GPU build, or without a GPU)."""
+    try:
+        faiss = importlib.import_module("faiss")
+    except ImportError:
+        return 0
+    return int(faiss.get_num_gpus()) if hasattr(faiss, "get_num_gpus") else 0
+
+
+def auto_backend(device: str | torch.device | None = None, *, memory_mapped: bool = False) -> str:
+    """The backend ``backend="auto"`` runs, from what the machine has and where the features live.
+
+    * ``"faiss"`` where faiss sees a GPU and ``device`` is None or a CUDA device;
+    * else ``"numpy"`` for memory-mapped features (proxydata's chunked Lloyd
+      streams them; scikit-learn would load the whole matrix into memory);
+    * else ``"sklearn"``: on features in memory it was the fastest CPU backend
+      measured side by side (``benchmarks/results/static_samplers.md``: its
+      Lloyd runs one BLAS call per 256-row chunk per thread, without competing
+      thread pools), at the price of one in-memory copy of the standardised matrix.
+
+    The rule depends only on what is installed and visible and on the input,
+    never on a timing, so the same call always clusters the same way.
+    """
+    dev = None if device is None else check_device(device)
+    if (dev is None or dev.type == "cuda") and faiss_gpus() > 0:
+        return "faiss"
+    return "numpy" if memory_mapped else "sklearn"
+
+
 def kmeans(
     x: Any,
     n_clusters: int,
@@ -96,29 +130,39 @@ def kmeans(
     :func:`kmeans_plusplus` seeding (Arthur & Vassilvitskii, 2007) on a random
     sample of at most ``64 * n_clusters`` rows (or ``init``), then performs
     ``n_iter`` Lloyd iterations (assign every point to its nearest centroid,
-    move every centroid to its points' mean) with the chosen backend:
+    move every centroid to its points' mean) and a last assignment:
 
-    * ``"faiss"`` — ``faiss.Clustering`` on all points (no sub-sampling), on a
-      GPU when faiss sees one and ``device`` allows it, else on the CPU;
-      empty clusters are re-seeded by splitting large ones.
-    * ``"sklearn"`` — ``sklearn.cluster.KMeans(algorithm="lloyd", tol=0)``
-      (full-batch Lloyd, stopping early only when the assignments no longer
-      change); CPU only. Chosen over ``MiniBatchKMeans`` so that both backends
-      optimise the same objective with the same algorithm.
-    * ``"auto"`` — faiss when it can be imported, scikit-learn otherwise.
+    * ``"numpy"`` — proxydata's Lloyd, one pass over ``x`` per iteration, a
+      chunk of rows at a time (a memory-mapped or standardised
+      :class:`~proxydata.features.FeatureMatrix` is never copied): nearest
+      centroids by a float32 matrix product on numpy's BLAS, cluster sums in
+      float32 per chunk and float64 across chunks. Stops early once no
+      assignment changes (the centroids would not move). An empty cluster is
+      re-seeded by splitting the most populated one (its centroid perturbed by
+      ``±1/1024`` per coordinate, as faiss does).
+    * ``"faiss"`` — the same Lloyd, with a faiss exact L2 index finding the
+      nearest centroids: ``IndexFlatL2`` on the CPU, or on GPUs
+      (``faiss.index_cpu_to_gpu`` for one, ``faiss.index_cpu_to_all_gpus`` for
+      every GPU of the node, the chunk of rows split among them).
+    * ``"sklearn"`` — ``sklearn.cluster.KMeans(algorithm="lloyd", tol=0)`` on
+      the whole matrix, held in memory (a memory-mapped or standardised input is
+      materialised first); CPU only.
+    * ``"auto"`` — :func:`auto_backend`: faiss where it has a GPU, else numpy
+      for memory-mapped features, else scikit-learn.
 
     With ``n_init > 1`` the run is repeated from differently seeded starts and
     the one of lowest objective is returned.
 
     Parameters
     ----------
-    x : array or tensor of shape (n, d)
-        Features; used as float32 (copied only if it is not float32 and C-contiguous).
+    x : array, memmap, tensor of shape (n, d), or FeatureMatrix
+        Features; read as float32 a chunk at a time (never copied whole, except
+        by the scikit-learn backend).
     n_clusters : int
         ``K``, in ``[1, n]``.
-    backend : {"auto", "faiss", "sklearn"}
+    backend : {"auto", "numpy", "faiss", "sklearn"}
     seed : int
-        Seeds the initialisation (and faiss's own random choices).
+        Seeds the initialisation.
     n_iter : int
         Lloyd iterations.
     n_init : int
@@ -126,15 +170,16 @@ def kmeans(
     init : {"k-means++", "random"} or array of shape (n_clusters, d)
         ``"random"`` picks ``K`` distinct rows uniformly.
     device : str or torch.device, optional
-        ``None``: faiss uses a GPU when it sees one. ``"cpu"`` forces the CPU.
-        ``"cuda[:i]"`` asks for GPU ``i``; without a faiss GPU build (or with
-        the scikit-learn backend) this warns and runs on the CPU.
+        For faiss: ``None`` uses every GPU faiss sees (else the CPU), ``"cpu"``
+        the CPU, ``"cuda"`` every GPU, ``"cuda:i"`` GPU ``i``; a GPU request
+        without a faiss GPU build, or for the numpy or scikit-learn backend,
+        warns and runs on the CPU.
     copy_x : bool
-        ``False`` lets scikit-learn centre ``x`` in place and restore it
-        afterwards (values may change by float rounding) instead of holding a
-        copy; faiss never copies a float32 C-contiguous ``x``.
+        ``False`` lets scikit-learn centre an in-memory float32 ``x`` in place
+        and restore it afterwards (values may change by float rounding) instead
+        of holding a copy.
     progress : bool
-        Show a tqdm progress bar over the runs.
+        Show a tqdm progress bar over the iterations.
 
     Returns
     -------
@@ -149,8 +194,8 @@ def kmeans(
         If ``backend="faiss"`` and faiss is not installed.
     """
     start = time.perf_counter()
-    data, owned = _as_float32_matrix(x)
-    n, d = data.shape
+    matrix = _as_matrix(x)
+    n, d = matrix.shape
     k = check_int(n_clusters, "n_clusters", minimum=1)
     if k > n:
         raise ProxydataValueError(f"n_clusters must be <= the number of samples n={n}, got {k}")
@@ -161,63 +206,71 @@ def kmeans(
     copy_x = check_bool(copy_x, "copy_x")
     progress = check_bool(progress, "progress")
     init_array = _check_init(init, k, d)
-    if device is not None:  # a device this machine lacks falls back to the CPU with a warning (below)
-        device = check_device(device, available=False)
+    # a device this machine lacks falls back to the CPU with a warning (in _resolve_backend)
+    dev = None if device is None else check_device(device, available=False)
+    if not matrix.standardized:  # a standardised matrix was checked by its moments pass
+        matrix.check_finite("x")
 
-    name, faiss, gpu = _resolve_backend(name, device)
-    from tqdm.auto import tqdm
-
+    name, faiss, gpus = _resolve_backend(name, dev, isinstance(matrix.x, np.memmap))
+    where = "cpu" if not gpus else "cuda:" + ",".join(str(g) for g in gpus)
     best: KMeansResult | None = None
     seeds = np.random.SeedSequence(seed).spawn(runs)
-    for run in tqdm(range(runs), desc=f"k-means ({name}, K={k})", disable=not progress, leave=False):
+    for run in range(runs):
         rng = np.random.default_rng(seeds[run])
         if init_array is not None:
             start_centroids = init_array
         elif init == "random":
-            start_centroids = data[np.sort(rng.choice(n, size=k, replace=False))].copy()
+            start_centroids = matrix.take(np.sort(rng.choice(n, size=k, replace=False)))
         else:
-            start_centroids = kmeans_plusplus(data, k, seed=rng)
+            start_centroids = kmeans_plusplus(matrix, k, seed=rng)
         run_seed = int(rng.integers(0, 2**31 - 1))
-        if name == "faiss":
-            centroids = _faiss_lloyd(faiss, data, start_centroids, iters, run_seed, gpu)
+        label = f"k-means ({name}, K={k}, run {run + 1}/{runs})"
+        search = _FaissSearch(faiss, d, gpus) if name == "faiss" else _BlasSearch()
+        if name == "sklearn":
+            centroids, assign = _sklearn_lloyd(matrix, start_centroids, iters, run_seed, copy_x)
+            c64 = centroids.astype(np.float64)
+            dist = distances_to_class_means((block for _, block in matrix.chunks()), assign, c64)
         else:
-            # A private copy made above may be centred in place whatever copy_x says.
-            centroids = _sklearn_lloyd(data, start_centroids, iters, run_seed, copy_x and not owned)
-        dist, assign = distances_to_centroids(data, centroids, batch_size=_distance_rows(d))
+            centroids, assign, found = _lloyd(matrix, start_centroids, iters, search, label, progress)
+            if found is None:  # converged early: one more pass for the exact distances
+                assign, dist = _assign_and_measure(matrix, centroids, search)
+            else:
+                dist = found
         objective = float(np.dot(dist, dist))
         if best is None or objective < best.objective:
-            where = "cpu" if gpu is None else f"cuda:{gpu}"
             best = KMeansResult(centroids, assign, dist, objective, name, where, iters, 0.0)
     assert best is not None
     best.seconds = time.perf_counter() - start
     return best
 
 
-def kmeans_plusplus(x: np.ndarray, n_clusters: int, *, seed: int | np.random.Generator = 0) -> np.ndarray:
+def kmeans_plusplus(x: Any, n_clusters: int, *, seed: int | np.random.Generator = 0) -> np.ndarray:
     """k-means++ seeding (Arthur & Vassilvitskii, 2007) on a random sample of the rows.
 
     The first centroid is a uniformly drawn row; every next one is drawn with
     probability ``D(x)^2 / sum D^2``, ``D(x)`` being the distance to the nearest
     centroid chosen so far. Only a seeded random sample of
-    ``min(n, 64 * n_clusters)`` rows takes part. Where fewer distinct rows than
-    clusters remain (duplicates), the rest are drawn uniformly among unchosen rows.
+    ``min(n, 64 * n_clusters)`` rows takes part (read from ``x``, which may be
+    memory-mapped or a standardised :class:`~proxydata.features.FeatureMatrix`).
+    Where fewer distinct rows than clusters remain (duplicates), the rest are
+    drawn uniformly among unchosen rows.
 
     Returns
     -------
     np.ndarray of float32, shape (n_clusters, d)
     """
-    if not isinstance(x, np.ndarray) or x.ndim != 2:
-        raise ProxydataTypeError(f"x must be a 2-D numpy array, got {type(x).__name__}")
-    n = x.shape[0]
+    if isinstance(x, FeatureMatrix):
+        matrix = x
+    elif isinstance(x, np.ndarray) and x.ndim == 2:
+        matrix = FeatureMatrix(x)
+    else:
+        raise ProxydataTypeError(f"x must be a 2-D numpy array or FeatureMatrix, got {type(x).__name__}")
+    n = matrix.n
     k = check_int(n_clusters, "n_clusters", minimum=1, maximum=n)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(check_seed(seed))
     m = min(n, INIT_POINTS_PER_CLUSTER * k)
     rows = np.arange(n) if m == n else np.sort(rng.choice(n, size=m, replace=False))
-    # No copy when all rows take part and x is already float32 and C-contiguous
-    # (then possibly read-only: fine, nothing here writes into it).
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        sample = torch.from_numpy(np.ascontiguousarray(x if m == n else x[rows], dtype=np.float32))
+    sample = torch.from_numpy(matrix.take(rows))
     sq_norms = torch.empty(m, dtype=torch.float64)
     for start in range(0, m, 256):  # small blocks: no float64 copy of the sample
         block = sample[start : start + 256].double()
@@ -245,122 +298,258 @@ def kmeans_plusplus(x: np.ndarray, n_clusters: int, *, seed: int | np.random.Gen
     return sample[chosen].numpy().copy()
 
 
-def _distance_rows(d: int) -> int:
-    # About 8 MB of float64 per block: big blocks of temporaries cost more (fresh
-    # pages each time) than the per-block overhead they save.
-    return int(min(4096, max(64, 2**20 // max(d, 1))))
+# -- Lloyd's algorithm over chunks --------------------------------------------------------
+
+#: faiss's perturbation when it splits a cluster to re-seed an empty one.
+SPLIT_EPS = 1.0 / 1024.0
+
+
+class _BlasSearch:
+    """Nearest centroid by a float32 matrix product on numpy's BLAS: ``argmin_k |c_k|^2 - 2 x.c_k``.
+
+    With ``shift``/``factor`` it takes raw rows ``x`` of standardised ones
+    ``z = (x - shift) * factor`` and folds the standardisation into the
+    centroids: ``z.c = x.(factor*c) - shift.(factor*c)``, so no standardised
+    copy of a chunk is ever made.
+    """
+
+    #: Whether :meth:`nearest` takes raw rows of a standardised matrix.
+    folds = True
+
+    def set_centroids(
+        self, centroids: np.ndarray, shift: np.ndarray | None = None, factor: np.ndarray | None = None
+    ) -> None:
+        c = np.asarray(centroids, dtype=np.float64)
+        bias = np.einsum("ij,ij->i", c, c)
+        if shift is not None and factor is not None:
+            c = c * factor.astype(np.float64)
+            bias += 2.0 * (c @ shift.astype(np.float64))
+        self.weights = np.ascontiguousarray(c, dtype=np.float32)
+        self.bias = bias.astype(np.float32)
+
+    def nearest(self, rows: np.ndarray) -> np.ndarray:
+        scores = rows @ self.weights.T
+        scores *= -2.0
+        scores += self.bias
+        return scores.argmin(axis=1).astype(np.int64)
+
+
+class _FaissSearch:
+    """Nearest centroid from a faiss exact L2 index (CPU, one GPU, or all GPUs)."""
+
+    def __init__(self, faiss: Any, d: int, gpus: list[int] | None) -> None:
+        index = faiss.IndexFlatL2(d)
+        if not gpus:
+            self.index = index
+        elif len(gpus) == 1:  # pragma: no cover - needs faiss-gpu and a GPU
+            self.resources = faiss.StandardGpuResources()
+            self.index = faiss.index_cpu_to_gpu(self.resources, gpus[0], index)
+        elif len(gpus) == int(faiss.get_num_gpus()):  # pragma: no cover - needs several GPUs
+            # Every GPU of the node holds the centroids; a search splits its rows among them.
+            self.index = faiss.index_cpu_to_all_gpus(index)
+        else:  # pragma: no cover - needs faiss-gpu and several GPUs
+            self.index = faiss.index_cpu_to_gpus_list(index, gpus=gpus)
+
+    #: :meth:`nearest` takes standardised rows.
+    folds = False
+
+    def set_centroids(self, centroids: np.ndarray) -> None:
+        self.index.reset()
+        self.index.add(np.ascontiguousarray(centroids, dtype=np.float32))
+
+    def nearest(self, rows: np.ndarray) -> np.ndarray:
+        _, idx = self.index.search(np.ascontiguousarray(rows, dtype=np.float32), 1)
+        return idx[:, 0].astype(np.int64)
+
+
+def _lloyd(
+    matrix: FeatureMatrix,
+    init: np.ndarray,
+    n_iter: int,
+    search: Any,
+    label: str,
+    progress: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``n_iter`` Lloyd iterations from ``init`` and a final assignment.
+
+    One pass over the chunks per iteration: every chunk is assigned to its
+    nearest centroids and added to its clusters' sums (float32 within a chunk,
+    float64 across chunks). A standardised matrix is read raw when the search
+    folds the standardisation into the centroids (the numpy backend): the sums
+    of raw rows then give the standardised ones as ``(sum x - n_k shift) * factor``.
+    The pass after the last update also computes the exact distances. Stops
+    early once no assignment changes (the next update would reproduce the
+    same centroids).
+
+    Returns
+    -------
+    centroids (float32), assignments, distances (None after an early stop)
+    """
+    from tqdm.auto import tqdm
+
+    n, d = matrix.shape
+    k = init.shape[0]
+    fold = matrix.standardized and search.folds
+    shift = None if matrix.shift is None else matrix.shift.astype(np.float64)
+    factor = None if matrix.factor is None else matrix.factor.astype(np.float64)
+    centroids = np.array(init, dtype=np.float64)
+    assign = np.full(n, -1, dtype=np.int64)
+    with tqdm(total=n_iter, desc=label, disable=not progress, leave=False) as bar:
+        for _ in range(n_iter):
+            if fold:
+                search.set_centroids(centroids, matrix.shift, matrix.factor)
+            else:
+                search.set_centroids(centroids)
+            sums = np.zeros((k, d), dtype=np.float64)
+            counts = np.zeros(k, dtype=np.int64)
+            changed = 0
+            for start, block in matrix.raw_chunks() if fold else matrix.chunks():
+                stop = start + block.shape[0]
+                a = search.nearest(block)
+                changed += int(np.count_nonzero(assign[start:stop] != a))
+                assign[start:stop] = a
+                block_sums, block_counts = _cluster_sums(block, a, k)
+                sums += block_sums
+                counts += block_counts
+            if changed == 0:
+                return centroids.astype(np.float32), assign, None  # converged
+            if fold and shift is not None and factor is not None:
+                sums = (sums - counts[:, None] * shift) * factor
+            empty = np.flatnonzero(counts == 0)
+            new = sums / np.maximum(counts, 1)[:, None]
+            new[empty] = centroids[empty]  # a centroid without points stays where it was ...
+            _split_for_empty(new, counts, empty)  # ... unless a large cluster lends it half
+            centroids = new
+            bar.update(1)
+    assign, dist = _assign_and_measure(matrix, centroids.astype(np.float32), search)
+    return centroids.astype(np.float32), assign, dist
+
+
+def _cluster_sums(rows: np.ndarray, assign: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``sum_{i : a_i = j} x_i`` (float32) and the count of every cluster ``j`` in one chunk.
+
+    A ``(k, b)`` 0/1 sparse matrix times the rows: single-threaded, one
+    multiply-add per value, so it does not compete with the BLAS threads of
+    the search.
+    """
+    import scipy.sparse
+
+    counts = np.bincount(assign, minlength=k)
+    indptr = np.zeros(k + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    members = np.argsort(assign, kind="stable")
+    onehot = scipy.sparse.csr_matrix(
+        (np.ones(rows.shape[0], dtype=np.float32), members, indptr), shape=(k, rows.shape[0])
+    )
+    return onehot @ rows, counts
+
+
+def _assign_and_measure(
+    matrix: FeatureMatrix, centroids: np.ndarray, search: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest centroid of every row and the exact (float64) distance to it: one pass."""
+    search.set_centroids(centroids)  # on standardised rows: the exact distances need them anyway
+    c64 = centroids.astype(np.float64)
+    assign = np.empty(matrix.n, dtype=np.int64)
+    dist = np.empty(matrix.n, dtype=np.float64)
+    for start, block in matrix.chunks():
+        stop = start + block.shape[0]
+        assign[start:stop] = search.nearest(block)
+        dist[start:stop] = distances_to_class_means([block], assign[start:stop], c64)
+    return assign, dist
+
+
+def _split_for_empty(centroids: np.ndarray, counts: np.ndarray, empty: np.ndarray) -> None:
+    """Re-seed every empty cluster by splitting the most populated one (in place)."""
+    d = centroids.shape[1]
+    sign = np.where(np.arange(d) % 2 == 0, 1.0, -1.0)
+    counts = counts.copy()
+    for e in empty:
+        big = int(np.argmax(counts))  # ties: the lowest index
+        if counts[big] <= 1:
+            break  # nothing left to split (duplicate rows): the centroid stays empty
+        centroids[e] = centroids[big] * (1.0 + SPLIT_EPS * sign)
+        centroids[big] = centroids[big] * (1.0 - SPLIT_EPS * sign)
+        counts[e] = counts[big] // 2
+        counts[big] -= counts[e]
 
 
 # -- backends ---------------------------------------------------------------------
 
 
-def _resolve_backend(name: str, device: torch.device | None) -> tuple[str, Any, int | None]:
-    """The backend that will run (``"auto"`` resolved), the faiss module or None, the faiss GPU or None."""
+def _resolve_backend(
+    name: str, device: torch.device | None, memory_mapped: bool
+) -> tuple[str, Any, list[int] | None]:
+    """The backend that will run (``"auto"`` resolved), the faiss module or None, the faiss GPUs or None."""
     if name == "auto":
-        name = "faiss" if faiss_available() else "sklearn"
+        name = auto_backend(device, memory_mapped=memory_mapped)
     if name == "faiss":
         try:
             faiss = importlib.import_module("faiss")
         except ImportError as exc:
             raise ImportError(
                 "backend='faiss' needs faiss: pip install 'proxydata[faiss]' (or [gpu]), "
-                "or use backend='sklearn'"
+                "or use backend='numpy'"
             ) from exc
-        return name, faiss, _faiss_gpu(faiss, device)
+        return name, faiss, _faiss_devices(faiss, device)
     if device is not None and device.type != "cpu":
-        warnings.warn(
-            f"backend='sklearn' runs on the CPU only; ignoring device={str(device)!r}", stacklevel=3
-        )
+        warnings.warn(f"backend={name!r} runs on the CPU only; ignoring device={str(device)!r}", stacklevel=3)
     return name, None, None
 
 
-def _faiss_gpu(faiss: Any, device: torch.device | None) -> int | None:
-    """GPU ordinal faiss should use, or None for the CPU."""
+def _faiss_devices(faiss: Any, device: torch.device | None) -> list[int] | None:
+    """GPU ordinals faiss should use, or None for the CPU."""
     ngpu = int(faiss.get_num_gpus()) if hasattr(faiss, "get_num_gpus") else 0
-    if device is None:
-        return 0 if ngpu > 0 else None
-    if device.type == "cpu":
+    if device is not None and device.type == "cpu":
         return None
-    if device.type != "cuda" or ngpu == 0:
-        warnings.warn(
-            f"faiss has no GPU support here (faiss-gpu not installed or no GPU); "
-            f"running k-means on the CPU instead of device={str(device)!r}",
-            stacklevel=3,
-        )
+    if ngpu == 0 or (device is not None and device.type != "cuda"):
+        if device is not None:
+            warnings.warn(
+                f"faiss has no GPU support here (faiss-gpu not installed or no GPU); "
+                f"running k-means on the CPU instead of device={str(device)!r}",
+                stacklevel=4,
+            )
         return None
-    index = device.index or 0
-    if index >= ngpu:
+    if device is None or device.index is None:
+        return list(range(ngpu))
+    if device.index >= ngpu:
         raise ProxydataValueError(f"device must name one of faiss's {ngpu} GPUs, got {str(device)!r}")
-    return index
+    return [device.index]
 
 
-def _faiss_lloyd(
-    faiss: Any, x: np.ndarray, init: np.ndarray, n_iter: int, seed: int, gpu: int | None
-) -> np.ndarray:
-    n, d = x.shape
-    k = init.shape[0]
-    params = faiss.ClusteringParameters()
-    params.niter = n_iter
-    params.seed = seed
-    params.verbose = False
-    # Use every point (faiss samples 256 per centroid by default) and do not warn
-    # about small data: the caller decides how many clusters make sense.
-    params.max_points_per_centroid = math.ceil(n / k) + 1
-    params.min_points_per_centroid = 1
-    clus = faiss.Clustering(d, k, params)
-    faiss.copy_array_to_vector(np.ascontiguousarray(init, dtype=np.float32).ravel(), clus.centroids)
-    if gpu is None:
-        index = faiss.IndexFlatL2(d)
-        clus.train(x, index)
-    else:  # pragma: no cover - needs faiss-gpu and a GPU
-        resources = faiss.StandardGpuResources()
-        config = faiss.GpuIndexFlatConfig()
-        config.device = gpu
-        index = faiss.GpuIndexFlatL2(resources, d, config)
-        clus.train(x, index)
-    return faiss.vector_float_to_array(clus.centroids).reshape(k, d).astype(np.float32, copy=False)
-
-
-def _sklearn_lloyd(x: np.ndarray, init: np.ndarray, n_iter: int, seed: int, copy_x: bool) -> np.ndarray:
+def _sklearn_lloyd(
+    matrix: FeatureMatrix, init: np.ndarray, n_iter: int, seed: int, copy_x: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's Lloyd on the materialised matrix: the centroids and the labels of its
+    last assignment step, which scikit-learn runs for the final centroids."""
     from sklearn.cluster import KMeans
 
+    x = matrix.materialize()
+    owned = x is not matrix.x  # a private copy may be centred in place whatever copy_x says
     model = KMeans(
         n_clusters=init.shape[0],
-        init=np.asarray(init, dtype=x.dtype),
+        init=np.asarray(init, dtype=np.float32),
         n_init=1,
         max_iter=n_iter,
         tol=0.0,
         algorithm="lloyd",
         random_state=seed,
-        copy_x=copy_x or not x.flags.writeable,
+        copy_x=(copy_x and not owned) or not x.flags.writeable,
     )
     model.fit(x)
-    return np.ascontiguousarray(model.cluster_centers_, dtype=np.float32)
+    centroids = np.ascontiguousarray(model.cluster_centers_, dtype=np.float32)
+    return centroids, np.asarray(model.labels_, dtype=np.int64)
 
 
 # -- validation -----------------------------------------------------------------------
 
 
-def _as_float32_matrix(x: Any) -> tuple[np.ndarray, bool]:
-    """``x`` as a C-contiguous float32 matrix, and whether that is a private copy."""
-    if isinstance(x, torch.Tensor):
-        arr = x.detach().cpu().numpy()
-    elif isinstance(x, np.ndarray):
-        arr = x
-    else:
+def _as_matrix(x: Any) -> FeatureMatrix:
+    if isinstance(x, FeatureMatrix):
+        return x
+    if not isinstance(x, (np.ndarray, torch.Tensor)):
         raise ProxydataTypeError(f"x must be a numpy array or torch.Tensor, got {type(x).__name__}")
-    if arr.ndim != 2:
-        raise ProxydataValueError(f"x must be 2-D (n, d), got shape {tuple(arr.shape)}")
-    if arr.dtype == bool or arr.dtype.kind not in "iuf":
-        raise ProxydataTypeError(f"x must be numeric, got dtype {arr.dtype}")
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ProxydataValueError(f"x must not be empty, got shape {tuple(arr.shape)}")
-    out = np.ascontiguousarray(arr, dtype=np.float32)
-    owned = not np.shares_memory(out, arr)
-    for begin in range(0, out.shape[0], 4096):
-        if not np.isfinite(out[begin : begin + 4096]).all():
-            raise ProxydataValueError("x must be finite, got NaN or inf values")
-    return out, owned
+    return FeatureMatrix(x)
 
 
 def _check_init(init: Any, k: int, d: int) -> np.ndarray | None:

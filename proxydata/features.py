@@ -6,6 +6,13 @@ Moser et al. (2022) does for KM-OR; and the output of any ``nn.Module`` run
 over the dataset (an embedding). Both return one float32 matrix of shape
 ``(n, d)``; no float64 copy of it is ever made (a float64 CIFAR-10 pixel
 matrix would take 1.2 GB).
+
+Features larger than memory live in a ``.npy`` file, memory-mapped
+(:func:`load_features`; :func:`extract_features` writes one across the ranks of
+a ``torch.distributed`` group). :class:`FeatureMatrix` reads any such matrix a
+chunk of rows at a time, standardised on the fly when asked
+(:func:`column_moments`), so that KM-OR, CC-OR and the standardisation never
+hold a second copy of it.
 """
 
 from __future__ import annotations
@@ -21,9 +28,28 @@ from torch.utils.data import DataLoader
 from ._validation import check_bool, check_device, check_int
 from .batches import array_source
 from .exceptions import ProxydataTypeError, ProxydataValueError
-from .items import ItemReader, input_tensor, pixels_to_float
+from .feature_files import InputCollate, extract_features, load_features, model_identity
+from .items import ItemReader
 
-__all__ = ["is_array_backed", "model_features", "pixel_batches", "pixel_features", "standardize_"]
+__all__ = [
+    "FeatureMatrix",
+    "column_moments",
+    "extract_features",
+    "is_array_backed",
+    "load_features",
+    "model_features",
+    "model_identity",
+    "pixel_batches",
+    "pixel_features",
+    "standardize_",
+    "stored_features",
+]
+
+#: Bytes of float32 per chunk a :class:`FeatureMatrix` reads at a time (about 8 MB:
+#: large enough for BLAS, small enough to stay in cache-friendly buffers).
+CHUNK_BYTES = 8 * 2**20
+#: Bytes of float64 :func:`column_moments` converts at a time.
+MOMENT_BYTES = 2 * 2**20
 
 
 def pixel_features(
@@ -168,10 +194,10 @@ def standardize_(x: np.ndarray, *, batch_size: int = 1024) -> tuple[np.ndarray, 
 
     ``x_ij <- (x_ij - mean_j) / std_j`` with the population standard deviation
     ``std_j = sqrt(mean_i (x_ij - mean_j)^2)``, and ``std_j = 1`` for a constant
-    column (as scikit-learn's ``StandardScaler``). Both moments are accumulated
-    in float64 over chunks of ``batch_size`` rows (two passes, no cancellation
-    of a sum-of-squares formula), so only a chunk is ever held in float64; they
-    are then applied in float32 as ``(x - mean) * (1 / std)``.
+    column (as scikit-learn's ``StandardScaler``). The moments come from
+    :func:`column_moments` (one pass in float64 chunks); they are then applied in
+    float32 as ``(x - mean) * (1 / std)``, the arithmetic :class:`FeatureMatrix`
+    applies on the fly.
 
     Returns
     -------
@@ -183,30 +209,255 @@ def standardize_(x: np.ndarray, *, batch_size: int = 1024) -> tuple[np.ndarray, 
     if not x.flags.writeable:
         raise ProxydataValueError("x must be writeable (it is standardised in place)")
     bs = check_int(batch_size, "batch_size", minimum=1)
-    n, d = x.shape
-    if n == 0:
+    if x.shape[0] == 0:
         raise ProxydataValueError("x must have at least one row")
-    total = np.zeros(d, dtype=np.float64)
-    for start in range(0, n, bs):
-        total += x[start : start + bs].sum(axis=0, dtype=np.float64)
-    mean = total / n
-    sq = np.zeros(d, dtype=np.float64)
-    for start in range(0, n, bs):
-        dev = x[start : start + bs].astype(np.float64)
-        dev -= mean
-        dev *= dev
-        sq += dev.sum(axis=0)
-    std = np.sqrt(sq / n)
-    # A constant float32 column has an exact float64 mean, hence std exactly 0.
-    std[std == 0.0] = 1.0
-    # Applied in float32 (the result is float32 anyway): one cheap in-place pass.
-    shift = mean.astype(np.float32)
-    factor = (1.0 / std).astype(np.float32)
-    for start in range(0, n, bs):
+    mean, std = column_moments(x, chunk_rows=bs)
+    shift, factor = _applied(mean, std)
+    for start in range(0, x.shape[0], bs):
         block = x[start : start + bs]
         block -= shift
         block *= factor
     return mean, std
+
+
+def column_moments(x: Any, *, chunk_rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Column means and population standard deviations of an ``(n, d)`` matrix, in one streaming pass.
+
+    Every chunk of rows is converted to float64 and reduced to its own mean and
+    sum of squared deviations, and the chunks are merged with the pairwise
+    update of Chan, Golub & LeVeque (1979):
+    ``delta = mean_b - mean``, ``mean += delta * n_b / N``,
+    ``M2 += M2_b + delta^2 * n_a * n_b / N``; ``std = sqrt(M2 / n)``, with
+    ``std_j = 1`` where a column is constant. Only one chunk is ever held in
+    float64, and a memory-mapped matrix is read once, sequentially.
+
+    Parameters
+    ----------
+    x : np.ndarray, np.memmap, torch.Tensor or FeatureMatrix
+        The raw (unstandardised) values.
+    chunk_rows : int, optional
+        Rows per chunk (default: about 2 MB of float64).
+
+    Returns
+    -------
+    mean, std : np.ndarray of float64, shape (d,)
+
+    Raises
+    ------
+    ValueError
+        If a value is NaN or inf (naming the first such sample).
+    """
+    matrix = x if isinstance(x, FeatureMatrix) else FeatureMatrix(x)
+    raw = FeatureMatrix(matrix.x) if matrix.standardized else matrix
+    if chunk_rows is None:  # about 2 MB of float64 at a time
+        rows = int(max(16, MOMENT_BYTES // (8 * raw.d)))
+    else:
+        rows = check_int(chunk_rows, "chunk_rows", minimum=1)
+    d = raw.d
+    mean = np.zeros(d, dtype=np.float64)
+    m2 = np.zeros(d, dtype=np.float64)
+    buf = np.empty((min(rows, raw.n), d), dtype=np.float64)
+    count = 0
+    for _, block in raw.chunks(rows):
+        b = block.shape[0]
+        wide = buf[:b]
+        wide[...] = block
+        block_mean = wide.sum(axis=0) / b
+        wide -= block_mean
+        wide *= wide
+        block_m2 = wide.sum(axis=0)
+        total = count + b
+        delta = block_mean - mean
+        mean += delta * (b / total)
+        m2 += block_m2 + delta * delta * (count * b / total)
+        count = total
+    if not (np.isfinite(mean).all() and np.isfinite(m2).all()):
+        raw.check_finite("x")
+    std = np.sqrt(m2 / count)
+    # A constant column has an exact float64 mean and deviations of exactly 0.
+    std[std == 0.0] = 1.0
+    return mean, std
+
+
+def _applied(mean: np.ndarray, std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The float32 shift and factor standardisation applies: ``(x - shift) * factor``."""
+    return mean.astype(np.float32), (1.0 / std).astype(np.float32)
+
+
+class FeatureMatrix:
+    """An ``(n, d)`` feature matrix read a chunk of rows at a time, optionally standardised on the fly.
+
+    Wraps an array without copying it: an in-memory array, a memory-mapped
+    ``.npy`` (:func:`load_features`) or a CPU tensor. With ``mean``/``std``
+    every row read is ``(x - mean) * (1 / std)`` in float32, exactly what
+    :func:`standardize_` writes in place, so a standardised matrix never has to
+    exist as a whole. Chunks are float32 and C-contiguous; they are views of
+    ``x`` when it is float32, C-contiguous and not standardised, else written
+    into one reused buffer (valid until the next chunk is read).
+
+    Parameters
+    ----------
+    x : np.ndarray, np.memmap or torch.Tensor of shape (n, d)
+        Numeric values; any numeric dtype (converted a chunk at a time).
+    mean, std : np.ndarray of shape (d,), optional
+        Standardise with these moments (both or neither).
+    chunk_rows : int, optional
+        Rows per chunk (default: about 8 MB of float32, at least 64 rows).
+
+    Attributes
+    ----------
+    x : np.ndarray
+        The wrapped matrix, as given (a tensor as its numpy view).
+    n, d : int
+    standardized : bool
+    """
+
+    def __init__(
+        self,
+        x: Any,
+        *,
+        mean: np.ndarray | None = None,
+        std: np.ndarray | None = None,
+        chunk_rows: int | None = None,
+    ) -> None:
+        arr = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x
+        if not isinstance(arr, np.ndarray):
+            raise ProxydataTypeError(f"x must be a numpy array, memmap or torch.Tensor, got {_describe(x)}")
+        if arr.ndim != 2:
+            raise ProxydataValueError(f"x must be 2-D (n, d), got shape {tuple(arr.shape)}")
+        if arr.dtype == bool or arr.dtype.kind not in "iuf":
+            raise ProxydataTypeError(f"x must be numeric, got dtype {arr.dtype}")
+        if arr.shape[0] == 0 or arr.shape[1] == 0:
+            raise ProxydataValueError(f"x must not be empty, got shape {tuple(arr.shape)}")
+        if (mean is None) != (std is None):
+            raise ProxydataValueError("mean and std must be given together")
+        self.x = arr
+        self.n, self.d = int(arr.shape[0]), int(arr.shape[1])
+        self.standardized = mean is not None
+        self._shift: np.ndarray | None = None
+        self._factor: np.ndarray | None = None
+        if mean is not None and std is not None:
+            mean, std = np.asarray(mean, dtype=np.float64), np.asarray(std, dtype=np.float64)
+            if mean.shape != (self.d,) or std.shape != (self.d,):
+                raise ProxydataValueError(
+                    f"mean and std must have shape ({self.d},), got {mean.shape} and {std.shape}"
+                )
+            self._shift, self._factor = _applied(mean, std)
+        self.chunk_rows = (
+            self.default_chunk_rows()
+            if chunk_rows is None
+            else check_int(chunk_rows, "chunk_rows", minimum=1)
+        )
+
+    @classmethod
+    def standardize(cls, x: Any, *, chunk_rows: int | None = None) -> FeatureMatrix:
+        """``x`` standardised per column with its own :func:`column_moments` (one pass over ``x``)."""
+        matrix = cls(x, chunk_rows=chunk_rows)
+        mean, std = column_moments(matrix)
+        return cls(matrix.x, mean=mean, std=std, chunk_rows=chunk_rows)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.n, self.d)
+
+    @property
+    def is_view(self) -> bool:
+        """Whether rows are read without conversion (float32, C-contiguous, not standardised)."""
+        return not self.standardized and self.x.dtype == np.float32 and self.x.flags.c_contiguous
+
+    def default_chunk_rows(self) -> int:
+        return int(max(64, CHUNK_BYTES // (4 * self.d)))
+
+    def chunks(self, chunk_rows: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """``(start, rows)`` for consecutive chunks, in order: ``rows`` are rows ``start, start + 1, ...``."""
+        rows = self.chunk_rows if chunk_rows is None else chunk_rows
+        if self.is_view:
+            for start in range(0, self.n, rows):
+                yield start, self.x[start : start + rows]
+            return
+        buf = np.empty((min(rows, self.n), self.d), dtype=np.float32)
+        for start in range(0, self.n, rows):
+            block = self.x[start : start + rows]
+            yield start, self._convert(block, buf[: block.shape[0]])
+
+    def raw_chunks(self, chunk_rows: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """As :meth:`chunks`, but not standardised: the stored values as float32
+        (views when ``x`` is float32 and C-contiguous). Standardised rows are
+        ``(raw - shift) * factor``."""
+        return FeatureMatrix(self.x, chunk_rows=self.chunk_rows).chunks(chunk_rows)
+
+    @property
+    def shift(self) -> np.ndarray | None:
+        """The float32 ``mean`` standardisation subtracts (None when not standardised)."""
+        return self._shift
+
+    @property
+    def factor(self) -> np.ndarray | None:
+        """The float32 ``1 / std`` standardisation multiplies by (None when not standardised)."""
+        return self._factor
+
+    def take(self, index: np.ndarray) -> np.ndarray:
+        """Rows ``index`` (sorted reads are fastest on a memory-mapped file) as a new float32 array."""
+        idx = np.asarray(index, dtype=np.int64)
+        return self._convert(self.x[idx], np.empty((idx.shape[0], self.d), dtype=np.float32))
+
+    def materialize(self) -> np.ndarray:
+        """The whole (standardised) float32 matrix in memory: ``x`` itself when no conversion is
+        needed and ``x`` is not memory-mapped, else a new array (the copy this class otherwise avoids)."""
+        if self.is_view and not isinstance(self.x, np.memmap):
+            return self.x
+        out = np.empty((self.n, self.d), dtype=np.float32)
+        for start, block in self.chunks():
+            out[start : start + block.shape[0]] = block
+        return out
+
+    def check_finite(self, name: str = "features") -> None:
+        """Raise ``ValueError`` naming the first sample holding a NaN or inf value.
+
+        One pass that sums every chunk (a non-finite value makes its chunk's sum
+        non-finite; overflow of a finite sum is told apart by a second look).
+        """
+        for start, block in FeatureMatrix(self.x, chunk_rows=self.chunk_rows).chunks():
+            if not np.isfinite(block.sum(dtype=np.float64)):
+                bad = ~np.isfinite(block).all(axis=1)
+                if bad.any():
+                    first = start + int(np.flatnonzero(bad)[0])
+                    raise ProxydataValueError(
+                        f"{name} must be finite, got NaN or inf values (first at sample {first})"
+                    )
+
+    def _convert(self, block: np.ndarray, out: np.ndarray) -> np.ndarray:
+        if self._shift is None or self._factor is None:
+            out[...] = block
+            return out
+        np.subtract(block, self._shift, out=out, casting="same_kind")
+        out *= self._factor
+        return out
+
+
+def stored_features(dataset: Any, input_key: str | None = None) -> np.ndarray | None:
+    """The pixel matrix of ``dataset`` as a view of its stored array, when no conversion is needed.
+
+    For a dataset whose inputs are one float32, C-contiguous array read without
+    scaling (a float ``TensorDataset``, an ``ArrayDataset`` of float32 images,
+    not behind a ``Subset``), row ``i`` of the returned ``(n, d)`` view equals
+    row ``i`` of :func:`pixel_features` — without reading a single item or
+    copying a byte. None otherwise (uint8 images must be converted).
+    """
+    _check_dataset(dataset)
+    source = array_source(dataset, input_key)
+    if source is None or source.rows is not None or source.scale not in (None, 1.0):
+        return None
+    storage = source.storage
+    if isinstance(storage, torch.Tensor):
+        if storage.device.type != "cpu" or storage.dtype != torch.float32 or storage.requires_grad:
+            return None
+        storage = storage.numpy()
+    if not isinstance(storage, np.ndarray) or storage.dtype != np.float32 or not storage.flags.c_contiguous:
+        return None
+    if storage.ndim < 1 or storage.shape[0] != len(dataset):
+        return None
+    return storage.reshape(storage.shape[0], -1)
 
 
 # -- sources -----------------------------------------------------------------------
@@ -224,25 +475,8 @@ def _input_batches(dataset: Any, batch_size: int, input_key: str | None) -> Iter
     source = array_source(dataset, input_key)
     if source is not None:
         return source.batches(batch_size)
-    collate = _StackInputs(ItemReader(input_key))
+    collate = InputCollate(ItemReader(input_key))
     return iter(DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate))
-
-
-class _StackInputs:
-    """DataLoader ``collate_fn``: the items' inputs as float32, stacked (a class: workers pickle it)."""
-
-    def __init__(self, reader: ItemReader) -> None:
-        self.reader = reader
-
-    def __call__(self, items: list[Any]) -> torch.Tensor:
-        tensors = [pixels_to_float(input_tensor(self.reader.input(item))) for item in items]
-        shape = tensors[0].shape
-        for t in tensors[1:]:
-            if t.shape != shape:
-                raise ProxydataValueError(
-                    f"dataset images must share one shape, got {tuple(shape)} and {tuple(t.shape)}"
-                )
-        return torch.stack(tensors)
 
 
 def _collect(batches: Iterator[torch.Tensor], n: int, desc: str, progress: bool) -> np.ndarray:

@@ -379,10 +379,10 @@ def class_means(
 
     ``batches`` yields consecutive blocks of rows of the feature matrix (in
     dataset order, together covering ``labels``, dense codes ``0..num_classes-1``).
-    Each block's rows are grouped by class (a sort of the block's labels) and
-    summed with one ``np.add.reduceat``, so only one block is ever held in
-    float64 and the cost does not grow with the number of classes. Empty classes
-    get a zero mean.
+    Every block is converted to float64 a slice of at most :data:`CLASS_BLOCK`
+    rows at a time and added to its classes' sums (a sparse 0/1 class matrix
+    times the slice), so memory holds one small float64 slice and the cost does
+    not grow with the number of classes. Empty classes get a zero mean.
 
     Returns
     -------
@@ -393,19 +393,32 @@ def class_means(
     ValueError
         If a row holds NaN or inf (it would turn its whole class's mean into NaN).
     """
+    import scipy.sparse
+
     y = np.ascontiguousarray(labels, dtype=np.int64)
     sums: np.ndarray | None = None
+    buf: np.ndarray | None = None
     start = 0
     for block in batches:
         rows = _finite_rows(block, start)
         b = rows.shape[0]
-        yb = y[start : start + b]
-        order = np.argsort(yb, kind="stable")
-        sorted_labels = yb[order]
-        firsts = np.flatnonzero(np.r_[True, sorted_labels[1:] != sorted_labels[:-1]])
-        if sums is None:
-            sums = np.zeros((num_classes, rows.shape[1]), dtype=np.float64)
-        sums[sorted_labels[firsts]] += np.add.reduceat(rows[order].astype(np.float64), firsts, axis=0)
+        flat = rows.reshape(b, -1)
+        if sums is None or buf is None:
+            sums = np.zeros((num_classes, flat.shape[1]), dtype=np.float64)
+            buf = np.empty((CLASS_BLOCK, flat.shape[1]), dtype=np.float64)
+        for s in range(0, b, CLASS_BLOCK):
+            part = flat[s : s + CLASS_BLOCK]
+            m = part.shape[0]
+            wide = buf[:m]
+            wide[...] = part
+            codes = y[start + s : start + s + m]
+            # A (classes x m) 0/1 matrix times the slice: each row added once, in float64,
+            # single-threaded (a threaded index_add stalls on a busy machine).
+            members = np.argsort(codes, kind="stable")
+            indptr = np.zeros(num_classes + 1, dtype=np.int64)
+            np.cumsum(np.bincount(codes, minlength=num_classes), out=indptr[1:])
+            onehot = scipy.sparse.csr_matrix((np.ones(m), members, indptr), shape=(num_classes, m))
+            sums += onehot @ wide
         start += b
     if sums is None or start != y.shape[0]:
         raise ProxydataValueError(f"features must have {y.shape[0]} rows, got {start}")
@@ -419,30 +432,49 @@ def distances_to_class_means(
     """``d_i = ||x_i - mu_{y_i}||_2`` in float64, one block of rows at a time.
 
     ``batches`` yields consecutive blocks of rows of the feature matrix, as in
-    :func:`class_means`. Plain numpy (single-threaded): the work is memory-bound.
+    :func:`class_means` (``labels`` may equally be k-means assignments and
+    ``means`` the centroids). Plain numpy (single-threaded), in float64 slices of
+    at most :data:`CLASS_BLOCK` rows: the work is memory-bound.
 
     Returns
     -------
     np.ndarray of float64, shape (n,)
     """
     y = np.ascontiguousarray(labels, dtype=np.int64)
+    mu = np.ascontiguousarray(means, dtype=np.float64)
+    if not np.isfinite(mu).all():
+        raise ProxydataValueError("means must be finite")
     out = np.empty(y.shape[0], dtype=np.float64)
+    diff = np.empty((CLASS_BLOCK, mu.shape[1]), dtype=np.float64)
+    gathered = np.empty_like(diff)
     start = 0
     for block in batches:
-        rows = _finite_rows(block, start)
+        rows = block.numpy() if isinstance(block, torch.Tensor) else np.asarray(block)
+        rows = rows.reshape(rows.shape[0], -1)
         stop = start + rows.shape[0]
-        diff = rows.astype(np.float64)
-        diff -= means[y[start:stop]]
-        out[start:stop] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+        for s in range(0, rows.shape[0], CLASS_BLOCK):
+            part = rows[s : s + CLASS_BLOCK]
+            b = part.shape[0]
+            np.take(mu, y[start + s : start + s + b], axis=0, out=gathered[:b])
+            np.subtract(part, gathered[:b], out=diff[:b])
+            out[start + s : start + s + b] = np.einsum("ij,ij->i", diff[:b], diff[:b])
+        if not np.isfinite(out[start:stop]).all():
+            _finite_rows(rows, start)  # raises, naming the first non-finite sample
         start = stop
     if start != y.shape[0]:
         raise ProxydataValueError(f"features must have {y.shape[0]} rows, got {start}")
-    return out
+    return np.sqrt(out, out=out)
+
+
+#: Rows converted to float64 at a time by :func:`class_means` and
+#: :func:`distances_to_class_means` (2 MB of float64 for 1,024 features).
+CLASS_BLOCK = 256
 
 
 def _finite_rows(block: torch.Tensor | np.ndarray, start: int) -> np.ndarray:
+    """``block`` as a numpy array, checked finite (a cheap sum first, the exact test only if it fails)."""
     rows = block.numpy() if isinstance(block, torch.Tensor) else np.asarray(block)
-    if rows.dtype.kind == "f" and not np.isfinite(rows).all():
+    if rows.dtype.kind == "f" and not np.isfinite(rows.sum()) and not np.isfinite(rows).all():
         bad = start + int(np.flatnonzero(~np.isfinite(rows).all(axis=tuple(range(1, rows.ndim))))[0])
         raise ProxydataValueError(f"features must be finite, got NaN or inf values (first at sample {bad})")
     return rows

@@ -7,6 +7,7 @@ can do without.
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
@@ -19,7 +20,15 @@ from torch.utils.data import Subset
 from .._validation import check_bool, check_choice, check_device, check_int
 from ..cluster import BACKENDS, KMeansResult, kmeans
 from ..exceptions import ProxydataTypeError, ProxydataValueError
-from ..features import is_array_backed, model_features, pixel_batches, pixel_features, standardize_
+from ..features import (
+    FeatureMatrix,
+    is_array_backed,
+    load_features,
+    model_features,
+    pixel_batches,
+    pixel_features,
+    stored_features,
+)
 from ..metrics import class_means, distances_to_class_means
 from .base import ProxySampler, lowest, lowest_per_class, shared_args
 from .saved import SavedObject, describe
@@ -28,98 +37,112 @@ __all__ = ["ClassOutlierProxy", "KMeansOutlierProxy", "check_features", "resolve
 
 FEATURE_KINDS = ("pixels",)
 
+Features = str | os.PathLike | np.ndarray | torch.Tensor | nn.Module
+
 
 def resolve_features(
     dataset: Any,
-    features: str | np.ndarray | torch.Tensor | nn.Module,
+    features: Features,
     *,
     standardize: bool,
     device: Any = "cpu",
     batch_size: int = 512,
     progress: bool = True,
+    targets: Any = None,
     rows: np.ndarray | None = None,
-) -> tuple[np.ndarray, bool]:
-    """The feature matrix a geometric sampler works on.
+) -> tuple[FeatureMatrix, bool]:
+    """The feature matrix a geometric sampler works on, without copying what already exists.
 
     Parameters
     ----------
     dataset : map-style dataset
-    features : "pixels", array/tensor of shape (n, d), or nn.Module
-        ``"pixels"`` — :func:`~proxydata.features.pixel_features`; an array —
-        used as given (one row per sample of ``dataset``); a module —
-        :func:`~proxydata.features.model_features` of that module.
+    features : "pixels", a ``.npy`` path, array/tensor/memmap of shape (n, ...), or nn.Module
+        ``"pixels"`` — the raw pixels: a view of the stored array when it is
+        float32 (:func:`~proxydata.features.stored_features`), else
+        :func:`~proxydata.features.pixel_features`; a path — the memory-mapped
+        file (:func:`~proxydata.features.load_features`, refused if its sidecar
+        names another dataset); an array — used as given, one row per sample; a
+        module — :func:`~proxydata.features.model_features` of that module.
     standardize : bool
-        Standardise every column (zero mean, unit variance) over the rows
-        returned. A given array is copied first, never modified.
+        Standardise every column (zero mean, unit variance) on the fly: one pass
+        computes the moments (:func:`~proxydata.features.column_moments`), and
+        the rows are standardised as they are read; the data is never copied or
+        modified.
+    targets : 1-D labels, optional
+        The dataset's labels (for a feature file's fingerprint check).
     rows : np.ndarray of int64, optional
         Dataset indices to return features for (a split), in this order: only
-        these items are read (an array's rows are taken). None: every sample.
+        these items are read (pixels, a module); of an array or a file only
+        these rows are taken (a copy of the split's rows). None: every sample.
 
     Returns
     -------
-    features : np.ndarray of float32, shape (len(rows) or n, d)
+    features : FeatureMatrix
+        Finiteness is checked by whoever reads it (the moments pass, k-means,
+        the class means).
     owned : bool
-        Whether the matrix is private to the caller (may be modified in place).
+        Whether the underlying array was made here (private to the caller).
     """
     n = len(dataset)
+    owned = from_items = False
     source = dataset if rows is None else Subset(dataset, np.asarray(rows, dtype=np.int64).tolist())
-    if isinstance(features, str):
-        check_choice(features, "features", FEATURE_KINDS)
-        x = pixel_features(source, standardize=standardize, batch_size=batch_size, progress=progress)
-        return x, True
-    if isinstance(features, nn.Module):
-        x = model_features(
-            source,
-            features,
-            device=device,
-            batch_size=batch_size,
-            progress=progress,
-        )
-        owned = True
+    if isinstance(features, (str, os.PathLike)) and _is_kind(features):
+        x = stored_features(dataset)
+        if x is None:
+            x = pixel_features(source, batch_size=batch_size, progress=progress)
+            owned = from_items = True
+    elif isinstance(features, (str, os.PathLike)):
+        x = load_features(features, dataset=dataset, targets=targets)
+    elif isinstance(features, nn.Module):
+        x = model_features(source, features, device=device, batch_size=batch_size, progress=progress)
+        owned = from_items = True
     elif isinstance(features, (np.ndarray, torch.Tensor)):
-        arr = features.detach().cpu().numpy() if isinstance(features, torch.Tensor) else features
-        if arr.ndim < 1 or arr.shape[0] != n:
-            raise ProxydataValueError(
-                f"features must have one row per sample ({n} rows), got shape {tuple(arr.shape)}"
-            )
-        if arr.dtype == bool or arr.dtype.kind not in "iuf":
-            raise ProxydataTypeError(f"features must be numeric, got dtype {arr.dtype}")
-        flat = arr.reshape(n, -1)
-        x = np.ascontiguousarray(
-            flat if rows is None else flat[np.asarray(rows, dtype=np.int64)], dtype=np.float32
-        )
-        owned = not np.shares_memory(x, arr)
+        x = features.detach().cpu().numpy() if isinstance(features, torch.Tensor) else features
     else:
         check_features(features)
+    expected = len(rows) if from_items and rows is not None else n
+    if x.ndim < 1 or x.shape[0] != expected:
+        raise ProxydataValueError(
+            f"features must have one row per sample ({expected} rows), got shape {tuple(x.shape)}"
+        )
+    if x.dtype == bool or x.dtype.kind not in "iuf":
+        raise ProxydataTypeError(f"features must be numeric, got dtype {x.dtype}")
+    if x.ndim != 2:
+        x = x.reshape(n, -1)  # a view of a contiguous array
     if x.shape[1] == 0:
         raise ProxydataValueError(f"features must have at least one column, got shape {tuple(x.shape)}")
-    for start in range(0, x.shape[0], 4096):
-        if not np.isfinite(x[start : start + 4096]).all():
-            raise ProxydataValueError("features must be finite, got NaN or inf values")
+    if rows is not None and not from_items:  # the split's rows of an array or a file
+        x = np.ascontiguousarray(x[np.asarray(rows, dtype=np.int64)])
+        owned = True
     if standardize:
-        if not owned:
-            x = x.copy()
-            owned = True
-        standardize_(x, batch_size=batch_size)
-    return x, owned
+        return FeatureMatrix.standardize(x), owned
+    return FeatureMatrix(x), owned
 
 
 def check_features(features: Any, *, loading: bool = False) -> None:
-    """Check a ``features=`` argument: ``"pixels"``, an (n, d) array/tensor or an nn.Module.
+    """Check a ``features=`` argument: ``"pixels"``, a ``.npy`` path, an (n, d) array/tensor or an nn.Module.
 
     ``loading=True`` also accepts the :class:`~proxydata.samplers.saved.SavedObject`
     a saved proxy holds in place of an array or module.
     """
-    if isinstance(features, str):
-        check_choice(features, "features", FEATURE_KINDS)
-        return
+    if isinstance(features, (str, os.PathLike)):
+        if _is_kind(features) or os.fspath(features).endswith(".npy"):
+            return
+        raise ProxydataValueError(
+            f"features must be one of {FEATURE_KINDS} or the path of a .npy file, got {features!r}"
+        )
     if isinstance(features, (np.ndarray, torch.Tensor, nn.Module)) or (
         loading and isinstance(features, SavedObject)
     ):
         return
     raise ProxydataTypeError(
-        f"features must be 'pixels', an array of shape (n, d) or an nn.Module, got {type(features).__name__}"
+        "features must be 'pixels', a .npy path, an array of shape (n, d) or an nn.Module, "
+        f"got {type(features).__name__}"
     )
+
+
+def _is_kind(features: str | os.PathLike) -> bool:
+    return isinstance(features, str) and features in FEATURE_KINDS
 
 
 class _FeatureProxy(ProxySampler):
@@ -154,7 +177,7 @@ class _FeatureProxy(ProxySampler):
         """Samples per feature batch: ``batch_size`` if given (deprecated), else ``feature_batch_size``."""
         return int(self.feature_batch_size if self.batch_size is None else self.batch_size)
 
-    def _resolve_features(self) -> tuple[np.ndarray, bool]:
+    def _resolve_features(self) -> tuple[FeatureMatrix, bool]:
         """The feature rows of the candidates (the split), checked to be reproducible first."""
         self._refuse_unstable_reads()
         return resolve_features(
@@ -164,6 +187,7 @@ class _FeatureProxy(ProxySampler):
             device=self.feature_device(),
             batch_size=self.extraction_batch(),
             progress=self.progress,
+            targets=self.targets,
             rows=self.split if self.has_split() else None,
         )
 
@@ -202,22 +226,27 @@ class KMeansOutlierProxy(_FeatureProxy):
     ratio : float in (0, 1]
     n_clusters : int
         ``K``; the reference code uses 50, 100, 150 or 200. Must not exceed ``n``.
-    features : "pixels", array of shape (n, d), or nn.Module
+    features : "pixels", a ``.npy`` path, array or memmap of shape (n, d), or nn.Module
         See :func:`resolve_features`. Kept as given (``get_params`` returns it).
         An array has one row per dataset sample (with ``indices=``, the
         split's rows are used). Features read from the items (pixels, a
         module) need items that do not change between reads: a dataset with a
         random transform is refused (``ValueError``) unless ``features=`` is
         an array.
+        A memory-mapped file is streamed, never copied.
     standardize : bool
-        Standardise every feature before clustering (``StandardScaler``).
-    backend : {"auto", "faiss", "sklearn"}
+        Standardise every feature before clustering (``StandardScaler``),
+        on the fly: the features are not copied.
+    backend : {"auto", "numpy", "faiss", "sklearn"}
         k-means backend, see :func:`proxydata.cluster.kmeans`; ``"auto"`` is
-        faiss when installed. The backend that ran is ``resolved["backend"]``.
+        faiss where faiss has a GPU (and ``device`` is None or CUDA), else
+        proxydata's own Lloyd (``"numpy"``). The backend that ran is
+        ``resolved["backend"]``.
     n_iter, n_init : int
         Lloyd iterations and independent restarts of k-means.
     device : str or torch.device, optional
-        Where a feature module runs and where faiss clusters; None is the CPU.
+        Where a feature module runs and where faiss clusters (``"cuda"``: every
+        GPU faiss sees, ``"cuda:i"``: GPU ``i``); None is the CPU.
     feature_batch_size : int
         Samples per batch when computing features.
     batch_size : int, optional
@@ -322,10 +351,11 @@ class ClassOutlierProxy(_FeatureProxy):
     ----------
     dataset : map-style dataset
     ratio : float in (0, 1]
-    features : "pixels", array of shape (n, d), or nn.Module
+    features : "pixels", a ``.npy`` path, array or memmap of shape (n, d), or nn.Module
         See :func:`resolve_features`; raw pixels by default. Kept as given. An
-        array has one row per dataset sample; items read for features must not
-        change between reads (see :class:`KMeansOutlierProxy`).
+        array or file has one row per dataset sample; items read for features
+        must not change between reads (see :class:`KMeansOutlierProxy`).
+        Streamed a chunk at a time (two passes: class means, then distances).
     standardize : bool
         Standardise every feature first (off by default, as in the paper code).
     device : str or torch.device, optional
@@ -378,12 +408,17 @@ class ClassOutlierProxy(_FeatureProxy):
         return lowest_per_class(scores, codes, self.quota()), scores
 
     def _feature_batches(self) -> Callable[[], Iterator[torch.Tensor | np.ndarray]]:
-        """A re-iterable source of the candidates' feature rows, in split order."""
-        bs = self.extraction_batch()
+        """A re-iterable source of the candidates' feature rows, in split order (never a full copy)."""
         data = self.pool_dataset()
-        if isinstance(self.features, str) and not self.standardize and is_array_backed(data):
-            # Raw pixels of an in-memory array: stream them twice (means, then
+        if (
+            _is_kind(self.features)
+            and not self.standardize
+            and is_array_backed(data)
+            and stored_features(data) is None
+        ):
+            # Raw pixels stored as integers: stream them twice (means, then
             # distances) instead of holding the (n, d) float matrix.
+            bs = self.extraction_batch()
             return lambda: pixel_batches(data, batch_size=bs)
         x, _ = self._resolve_features()
-        return lambda: (x[i : i + bs] for i in range(0, x.shape[0], bs))
+        return lambda: (block for _, block in x.chunks())
