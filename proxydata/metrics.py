@@ -379,7 +379,7 @@ def class_means(
 
     ``batches`` yields consecutive blocks of rows of the feature matrix (in
     dataset order, together covering ``labels``, dense codes ``0..num_classes-1``).
-    Every block is converted to float64 a slice of at most :data:`CLASS_BLOCK`
+    Every block is converted to float64 a slice of at most ``CLASS_BLOCK``
     rows at a time and added to its classes' sums (a sparse 0/1 class matrix
     times the slice), so memory holds one small float64 slice and the cost does
     not grow with the number of classes. Empty classes get a zero mean.
@@ -434,7 +434,7 @@ def distances_to_class_means(
     ``batches`` yields consecutive blocks of rows of the feature matrix, as in
     :func:`class_means` (``labels`` may equally be k-means assignments and
     ``means`` the centroids). Plain numpy (single-threaded), in float64 slices of
-    at most :data:`CLASS_BLOCK` rows: the work is memory-bound.
+    at most ``CLASS_BLOCK`` rows: the work is memory-bound.
 
     Returns
     -------
