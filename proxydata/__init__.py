@@ -16,7 +16,7 @@ package's ``__init__`` is the facade above them all; no module imports it.
 2. metrics — pure formulas (EL2N, VoE, class balance, ranking agreement)
 3. items, indexed, datasets, batches — reading items, labels and batches; array datasets and loaders
 4. data, fingerprint, sources — splits, dataset identity, the command line's source strings
-5. features — pixel and model features
+5. feature_files, features — feature files (extracted across ranks, memory-mapped); pixel and model features
 6. cluster — k-means backends
 7. samplers — the static proxies
 8. pruning — BiLevelPruner and its parts

@@ -105,7 +105,7 @@ def auto_backend(device: str | torch.device | None = None, *, memory_mapped: boo
     The rule depends only on what is installed and visible and on the input,
     never on a timing, so the same call always clusters the same way.
     """
-    dev = None if device is None else check_device(device)
+    dev = None if device is None else check_device(device, available=False)
     if (dev is None or dev.type == "cuda") and faiss_gpus() > 0:
         return "faiss"
     return "numpy" if memory_mapped else "sklearn"
@@ -206,11 +206,9 @@ def kmeans(
     copy_x = check_bool(copy_x, "copy_x")
     progress = check_bool(progress, "progress")
     init_array = _check_init(init, k, d)
-    # a device this machine lacks falls back to the CPU with a warning (in _resolve_backend)
-    dev = None if device is None else check_device(device, available=False)
+    dev = None if device is None else check_device(device, available=False)  # absent: CPU, with a warning
     if not matrix.standardized:  # a standardised matrix was checked by its moments pass
         matrix.check_finite("x")
-
     name, faiss, gpus = _resolve_backend(name, dev, isinstance(matrix.x, np.memmap))
     where = "cpu" if not gpus else "cuda:" + ",".join(str(g) for g in gpus)
     best: KMeansResult | None = None
