@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from provenance import cpu_model  # benchmarks/ is the script folder: on sys.path
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "scale.md"
@@ -127,17 +128,6 @@ def run_worker(args: argparse.Namespace) -> None:
     print("RESULT " + json.dumps({**result, **extra}), flush=True)
 
 
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def report(
     args: argparse.Namespace, rows: list[dict[str, Any]], write_s: float, loads: tuple, command: str
 ) -> str:
@@ -161,7 +151,7 @@ def report(
         "standardised on the fly (the default). CC-OR: raw features. Ratio 0.5. Each build runs in a "
         "fresh process.",
         "",
-        f"Machine: {cpu_name()}, {os.cpu_count()} logical CPUs, {args.threads} threads; "
+        f"Machine: {cpu_model()}, {os.cpu_count()} logical CPUs, {args.threads} threads; "
         f"Python {platform.python_version()}, proxydata {proxydata.__version__}, torch {torch.__version__}, "
         f"numpy {np.__version__}. Load average (1/5/15 min) before: "
         f"{loads[0][0]:.2f}/{loads[0][1]:.2f}/{loads[0][2]:.2f}, after: "

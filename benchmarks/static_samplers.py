@@ -74,6 +74,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from provenance import cpu_model  # benchmarks/ is the script folder: on sys.path
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "static_samplers.md"
@@ -311,17 +312,6 @@ def versions() -> str:
     return ", ".join(parts)
 
 
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def verdict(value: float, target: float | None) -> str:
     if target is None:
         return "—"
@@ -349,7 +339,7 @@ def report(
         f"{data['load_seconds']:.1f} s, not counted below). Ratio r = {args.ratio}, seed {args.seed}; "
         f"KM-OR: K = {args.n_clusters}, {args.n_iter} Lloyd iterations, standardised pixels.",
         "",
-        f"Machine: {cpu_name()}, {os.cpu_count()} logical CPUs; torch/faiss/OpenMP limited to the "
+        f"Machine: {cpu_model()}, {os.cpu_count()} logical CPUs; torch/faiss/OpenMP limited to the "
         f"thread count of each row. {versions()}.",
         f"Load average (1/5/15 min) before: {load_before[0]:.2f}/{load_before[1]:.2f}/{load_before[2]:.2f}, "
         f"after: {load_after[0]:.2f}/{load_after[1]:.2f}/{load_after[2]:.2f}.",
