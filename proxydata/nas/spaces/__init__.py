@@ -1,0 +1,1 @@
+"""The search spaces of :mod:`proxydata.nas`, one sub-package each."""
