@@ -8,6 +8,7 @@ from torch import Tensor, nn
 
 from ...._validation import check_float, show
 from ....exceptions import ProxydataTypeError
+from ...counting import count_flops, count_parameters
 from ...network import seeded_init
 from .arch import MobileNetArch
 from .ops import MBConv, conv_bn_relu6
@@ -89,3 +90,16 @@ class MobileNetNetwork(nn.Module):
             x = layer(x)
         x = self.head(x).mean(dim=(2, 3))
         return self.classifier(self.dropout(x))
+
+    def cost(self) -> dict[str, int]:
+        """``{"flops": multiply-adds, "params": parameters}`` at the space's input size.
+
+        :func:`~proxydata.nas.counting.count_flops` of one ``(in_channels,
+        input_size, input_size)`` image and :func:`~proxydata.nas.counting.count_parameters`
+        (the numbers BDP's Table 6 reports, in M after dividing by ``1e6``).
+        """
+        sp = self.space
+        return {
+            "flops": count_flops(self, (sp.in_channels, sp.input_size, sp.input_size)),
+            "params": count_parameters(self),
+        }

@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from ...._validation import check_bool
+from ....exceptions import ProxydataValueError
 from ...network import seeded_init
 from .arch import MobileNetArch
 from .ops import MBConv, conv_bn_relu6
@@ -74,8 +74,9 @@ class MobileNetSupernet(nn.Module):
     ----------
     arch_logits : nn.Parameter, shape (21, 7)
         The raw architecture parameters (``1e-3 · N(0, 1)`` at start, as DARTS);
-        entries of candidates not offered are ignored (masked to ``-inf``).
-    skip_offered : Tensor of bool, shape (21, 7)
+        entries of candidates not offered are 0 and ignored (masked to ``-inf``
+        by :meth:`alphas`, so they get no gradient and never change).
+    offered : Tensor of bool, shape (21, 7)
         The mask of offered candidates (a buffer).
     """
 
@@ -98,7 +99,9 @@ class MobileNetSupernet(nn.Module):
             self.layers = nn.ModuleList(MixedLayer(spec) for spec in specs)
             self.head = conv_bn_relu6(specs[-1].out_channels, sp.last_channels, 1)
             self.classifier = nn.Linear(sp.last_channels, sp.num_classes)
-            self.arch_logits = nn.Parameter(1e-3 * torch.randn(NUM_LAYERS, len(MOBILENET_OPS)))
+            alpha = 1e-3 * torch.randn(NUM_LAYERS, len(MOBILENET_OPS))
+        # entries not offered stay 0: no gradient, and Adam's weight decay of 0 is 0
+        self.arch_logits = nn.Parameter(alpha.masked_fill(~offered, 0.0))
 
     # -- the supernet interface --------------------------------------------------------------
     def named_weight_parameters(self) -> list[tuple[str, nn.Parameter]]:
@@ -136,13 +139,10 @@ class MobileNetSupernet(nn.Module):
 
         return MobileNetNetwork(self.genotype(), self.space_config, seed=seed)
 
-    def set_arch(self, alphas: Tensor, *, strict: bool = True) -> None:
-        """Copy ``(21, 7)`` logits into ``arch_logits`` (e.g. a hand-set vector); ``-inf`` allowed where not offered."""
-        strict = check_bool(strict, "strict")
+    def set_arch(self, alphas: Tensor) -> None:
+        """Copy ``(21, 7)`` logits into ``arch_logits`` (e.g. a hand-set vector); entries not offered become 0."""
         a = torch.as_tensor(alphas, dtype=self.arch_logits.dtype)
         if tuple(a.shape) != tuple(self.arch_logits.shape):
-            from ....exceptions import ProxydataValueError
-
             raise ProxydataValueError(
                 f"alphas must have shape {tuple(self.arch_logits.shape)}, got {tuple(a.shape)}"
             )
