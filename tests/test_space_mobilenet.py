@@ -14,7 +14,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from proxydata.exceptions import ProxydataTypeError, ProxydataValueError
-from proxydata.nas.counting import count_flops, count_parameters
+from proxydata.nas.counting import count_parameters
 from proxydata.nas.spaces.mobilenet import (
     MOBILENET_OPS,
     MBConv,
@@ -94,7 +94,16 @@ def test_mbconv_is_proxylessnas_inverted_bottleneck():
     block = MBConv(24, 24, 5, 6, 1)
     convs = [m for m in block.body if isinstance(m, nn.Conv2d)]
     kinds = [type(m).__name__ for m in block.body]
-    assert kinds == ["Conv2d", "BatchNorm2d", "ReLU6", "Conv2d", "BatchNorm2d", "ReLU6", "Conv2d", "BatchNorm2d"]
+    assert kinds == [
+        "Conv2d",
+        "BatchNorm2d",
+        "ReLU6",
+        "Conv2d",
+        "BatchNorm2d",
+        "ReLU6",
+        "Conv2d",
+        "BatchNorm2d",
+    ]
     assert [(c.in_channels, c.out_channels, c.kernel_size, c.groups) for c in convs] == [
         (24, 144, (1, 1), 1),
         (144, 144, (5, 5), 144),
@@ -222,7 +231,9 @@ def test_json_round_trip_builds_the_same_network():
     back = MobileNetArch.from_json(text, IMAGENET)
     assert back == arch and MobileNetArch.parse(str(arch)) == arch
     a, b = MobileNetNetwork(arch, TINY, seed=0), MobileNetNetwork(back, TINY, seed=0)
-    assert [(k, v.shape) for k, v in a.state_dict().items()] == [(k, v.shape) for k, v in b.state_dict().items()]
+    assert [(k, v.shape) for k, v in a.state_dict().items()] == [
+        (k, v.shape) for k, v in b.state_dict().items()
+    ]
     b.load_state_dict(a.state_dict())
     x = torch.randn(2, 3, 16, 16)
     a.eval(), b.eval()

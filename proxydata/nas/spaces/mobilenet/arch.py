@@ -43,7 +43,9 @@ class MobileNetArch:
     def __post_init__(self) -> None:
         ops = self.ops
         if isinstance(ops, str) or not isinstance(ops, Sequence):
-            raise ProxydataTypeError(f"ops must be a sequence of {NUM_LAYERS} operation names, got {show(ops)}")
+            raise ProxydataTypeError(
+                f"ops must be a sequence of {NUM_LAYERS} operation names, got {show(ops)}"
+            )
         ops = tuple(ops)
         if len(ops) != NUM_LAYERS:
             raise ProxydataValueError(f"ops must hold {NUM_LAYERS} operation names, got {len(ops)}")
@@ -147,7 +149,9 @@ class MobileNetArch:
             if isinstance(entry["layer"], bool) or entry["layer"] != i:
                 raise ProxydataValueError(f"layers[{i}].layer must be {i}, got {show(entry['layer'])}")
             if entry["op"] not in MOBILENET_OPS:
-                raise ProxydataValueError(f"layers[{i}].op must be one of {MOBILENET_OPS}, got {show(entry['op'])}")
+                raise ProxydataValueError(
+                    f"layers[{i}].op must be one of {MOBILENET_OPS}, got {show(entry['op'])}"
+                )
             ops.append(entry["op"])
         arch = cls(tuple(ops))
         return arch if space is None else arch.check(space)
@@ -165,9 +169,8 @@ class MobileNetArch:
 
     @classmethod
     def uniform(cls, op: str, space: MobileNetSpace | None = None) -> MobileNetArch:
-        """Every layer ``op``; with ``op="skip"``, skip wherever ``space`` offers it and ``mb_k3_e3`` elsewhere."""
+        """Every layer ``op``; ``op="skip"``: skip wherever ``space`` offers it, ``mb_k3_e3`` elsewhere."""
         if op != "skip":
             return cls((op,) * NUM_LAYERS)
         mask = (space or MobileNetSpace()).skip_mask()
         return cls(tuple("skip" if m else MOBILENET_OPS[0] for m in mask))
-

@@ -18,7 +18,7 @@ __all__ = ["MobileNetNetwork", "as_arch"]
 
 
 def as_arch(arch: Any, space: MobileNetSpace | None = None) -> MobileNetArch:
-    """``arch`` as a :class:`MobileNetArch`: an instance, its text form, its JSON dict or a list of 21 names."""
+    """``arch`` as a :class:`MobileNetArch`: an instance, its text or JSON form, or 21 names."""
     if isinstance(arch, MobileNetArch):
         out = arch
     elif isinstance(arch, str):

@@ -22,7 +22,9 @@ from ...._validation import check_bool, check_int
 __all__ = ["MBConv", "conv_bn_relu6"]
 
 
-def conv_bn_relu6(c_in: int, c_out: int, kernel: int, stride: int = 1, *, affine: bool = True) -> nn.Sequential:
+def conv_bn_relu6(
+    c_in: int, c_out: int, kernel: int, stride: int = 1, *, affine: bool = True
+) -> nn.Sequential:
     """``k×k`` convolution (no bias, padding ``k // 2``), BatchNorm, ReLU6: the stem and the head."""
     return nn.Sequential(
         nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2, bias=False),
@@ -70,7 +72,9 @@ class MBConv(nn.Module):
         self.stride = check_int(stride, "stride", minimum=1)
         affine = check_bool(affine, "affine")
         shapes_match = self.stride == 1 and self.c_in == self.c_out
-        self.residual = shapes_match if residual is None else check_bool(residual, "residual") and shapes_match
+        self.residual = (
+            shapes_match if residual is None else check_bool(residual, "residual") and shapes_match
+        )
         hidden = self.c_in * self.expansion
         layers: list[nn.Module] = []
         if self.expansion > 1:

@@ -70,7 +70,9 @@ SKIP = MOBILENET_OPS.index("skip")
 def op_kernel_expansion(op: str) -> tuple[int, int]:
     """``(kernel, expansion)`` of an MBConv candidate name such as ``"mb_k5_e6"``."""
     if op not in MOBILENET_OPS or op == "skip":
-        raise ProxydataValueError(f"op must be one of the MBConv candidates {MOBILENET_OPS[:-1]}, got {show(op)}")
+        raise ProxydataValueError(
+            f"op must be one of the MBConv candidates {MOBILENET_OPS[:-1]}, got {show(op)}"
+        )
     return MB_CHOICES[MOBILENET_OPS.index(op)]
 
 

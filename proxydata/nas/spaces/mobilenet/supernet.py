@@ -52,7 +52,7 @@ class MixedLayer(nn.Module):
         )
 
     def forward(self, x: Tensor, weights: Tensor) -> Tensor:
-        """``Σ_k weights[k] · MB_k(x)`` (+ ``x`` where skip is offered); ``weights`` is the layer's softmax row."""
+        """``Σ_k weights[k] · MB_k(x)``, plus ``x`` where skip is offered (``weights``: the softmax row)."""
         out = sum(weights[k] * op(x) for k, op in enumerate(self.candidates))
         return x + out if self.spec.skip_allowed else out  # type: ignore[return-value]
 
@@ -85,7 +85,9 @@ class MobileNetSupernet(nn.Module):
     #: Forward mode (DARTS's softmax mixture; GDAS's sampling is not implemented for this space).
     algo: str = "darts"
 
-    def __init__(self, space: MobileNetSpace | None = None, *, seed: int | None = None, **space_fields: Any) -> None:
+    def __init__(
+        self, space: MobileNetSpace | None = None, *, seed: int | None = None, **space_fields: Any
+    ) -> None:
         super().__init__()
         self.space_config = MobileNetSpace.coerce(space, **space_fields)
         sp = self.space_config
@@ -117,7 +119,7 @@ class MobileNetSupernet(nn.Module):
         return [self.arch_logits]
 
     def alphas(self) -> list[Tensor]:
-        """``[alpha]``: the ``(21, 7)`` logits with ``-inf`` where a candidate is not offered (differentiable)."""
+        """``[alpha]``: the ``(21, 7)`` logits, ``-inf`` where a candidate is not offered (differentiable)."""
         return [self.arch_logits.masked_fill(~self.offered, float("-inf"))]
 
     @property
@@ -140,7 +142,7 @@ class MobileNetSupernet(nn.Module):
         return MobileNetNetwork(self.genotype(), self.space_config, seed=seed)
 
     def set_arch(self, alphas: Tensor) -> None:
-        """Copy ``(21, 7)`` logits into ``arch_logits`` (e.g. a hand-set vector); entries not offered become 0."""
+        """Copy ``(21, 7)`` logits (e.g. hand-set ones) into ``arch_logits``; entries not offered become 0."""
         a = torch.as_tensor(alphas, dtype=self.arch_logits.dtype)
         if tuple(a.shape) != tuple(self.arch_logits.shape):
             raise ProxydataValueError(
