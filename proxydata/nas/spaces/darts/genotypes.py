@@ -188,20 +188,23 @@ class DartsGenotype:
 def as_darts_genotype(value: Any) -> DartsGenotype:
     """``value`` as a :class:`DartsGenotype`.
 
-    Accepts a :class:`DartsGenotype` (returned as is), its text form (see
-    :meth:`DartsGenotype.parse`), or any object with the four attributes ``normal``,
+    Accepts a :class:`DartsGenotype` (returned as is), a key of :data:`GENOTYPES`
+    (``"DARTS_V2"``), the text form (see :meth:`DartsGenotype.parse`), or any object with
+    the four attributes ``normal``,
     ``normal_concat``, ``reduce``, ``reduce_concat`` — such as the ``Genotype`` named tuple of
     the DARTS, PC-DARTS and P-DARTS repositories.
     """
     if isinstance(value, DartsGenotype):
         return value
     if isinstance(value, str):
+        if value in GENOTYPES:
+            return GENOTYPES[value]
         return DartsGenotype.parse(value)
     if all(hasattr(value, f) for f in _FIELDS):
         return DartsGenotype(**{f: getattr(value, f) for f in _FIELDS})
     raise ProxydataTypeError(
-        f"genotype must be a DartsGenotype, its text form or an object with the attributes "
-        f"{_FIELDS}, got {show(value)}"
+        f"genotype must be a DartsGenotype, a key of GENOTYPES, its text form or an object with "
+        f"the attributes {_FIELDS}, got {show(value)}"
     )
 
 
