@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -330,3 +331,41 @@ def test_arch_and_weight_steps_change_only_their_own_parameters():
     w_opt.step()
     changed = {n for n, p in net.named_parameters() if not torch.equal(p, before[n])}
     assert "arch_logits" not in changed and len(changed) > 0.9 * len(before)
+
+
+# -- a real (tiny) search with the pruner: DARTS-V1 and β-DARTS through proxydata.nas.search ---------
+
+
+@pytest.mark.parametrize("algo", ["darts-v1", "beta-darts"])
+def test_tiny_search_with_bilevel_pruner(algo):
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from proxydata import BiLevelPruner, IndexedDataset
+    from proxydata.nas import search
+
+    g = torch.Generator().manual_seed(0)
+    n = 64
+    x = torch.randn(n, 3, 16, 16, generator=g)
+    y = torch.arange(n) % 4
+    x += y.view(-1, 1, 1, 1).float() * 0.5  # a learnable signal
+    data = IndexedDataset(TensorDataset(x, y))
+    train_idx, val_idx = list(range(0, n, 2)), list(range(1, n, 2))
+    pruner = BiLevelPruner(
+        y, train_idx, val_idx, epochs=3, interval=2, train_prune_ratio=0.25, val_prune_ratio=0.25, seed=0
+    )
+    space = MobileNetSpace(num_classes=4, input_size=16, stem_stride=2, width_mult=0.25)
+    net = MobileNetSupernet(space, seed=0)
+    start = net.arch_logits.detach().clone()
+    train = DataLoader(data, batch_size=16, sampler=pruner.train_sampler)
+    val = DataLoader(data, batch_size=16, sampler=pruner.val_sampler)
+    result = search(net, train, val, algo=algo, epochs=3, pruner=pruner, seed=0, progress=False)
+    assert result.epochs == 3
+    assert result.train_set_sizes == [32, 32, 24] and result.val_set_sizes == [32, 32, 24]
+    assert sum(result.train_sizes) == 32 + 32 + 24
+    assert MobileNetArch.parse(result.genotype) == net.genotype()
+    alphas = np.asarray(result.alphas)
+    assert alphas.shape == (21, 7) and np.isinf(alphas).sum() == 21 - sum(space.skip_mask())
+    assert not torch.equal(net.arch_logits.detach(), start)
+    assert torch.equal(net.arch_logits.detach()[~net.offered], start[~net.offered])
+    if algo == "beta-darts":
+        assert len(result.beta_weights) == 3

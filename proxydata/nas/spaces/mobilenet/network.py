@@ -9,7 +9,7 @@ from torch import Tensor, nn
 from ...._validation import check_float, show
 from ....exceptions import ProxydataTypeError
 from ...counting import count_flops, count_parameters
-from ...network import seeded_init
+from ..nb201.network import seeded_init
 from .arch import MobileNetArch
 from .ops import MBConv, conv_bn_relu6
 from .space import MobileNetSpace, op_kernel_expansion

@@ -27,7 +27,8 @@ import torch
 from torch import Tensor, nn
 
 from ....exceptions import ProxydataValueError
-from ...network import seeded_init
+from ...supernet import Supernet
+from ..nb201.network import seeded_init
 from .arch import MobileNetArch
 from .ops import MBConv, conv_bn_relu6
 from .space import MB_CHOICES, MOBILENET_OPS, NUM_LAYERS, SKIP, LayerSpec, MobileNetSpace
@@ -57,7 +58,7 @@ class MixedLayer(nn.Module):
         return x + out if self.spec.skip_allowed else out  # type: ignore[return-value]
 
 
-class MobileNetSupernet(nn.Module):
+class MobileNetSupernet(Supernet):
     """The MobileNet-like space's supernet for DARTS (first order) and β-DARTS.
 
     Parameters
@@ -80,16 +81,17 @@ class MobileNetSupernet(nn.Module):
         The mask of offered candidates (a buffer).
     """
 
-    #: The space's name (the search loop's and the records' key).
-    space_name: ClassVar[str] = "mobilenet"
-    #: Forward mode (DARTS's softmax mixture; GDAS's sampling is not implemented for this space).
-    algo: str = "darts"
+    #: The space's name (:data:`proxydata.nas.spaces.SPACES`).
+    space: ClassVar[str] = "mobilenet"
+    #: Forward modes: DARTS's softmax mixture (DARTS-V1, β-DARTS); GDAS's sampling is not implemented here.
+    modes: ClassVar[tuple[str, ...]] = ("darts",)
 
     def __init__(
         self, space: MobileNetSpace | None = None, *, seed: int | None = None, **space_fields: Any
     ) -> None:
         super().__init__()
         self.space_config = MobileNetSpace.coerce(space, **space_fields)
+        self.algo = "darts"
         sp = self.space_config
         specs = sp.layers()
         offered = torch.ones(NUM_LAYERS, len(MOBILENET_OPS), dtype=torch.bool)
@@ -105,15 +107,7 @@ class MobileNetSupernet(nn.Module):
         # entries not offered stay 0: no gradient, and Adam's weight decay of 0 is 0
         self.arch_logits = nn.Parameter(alpha.masked_fill(~offered, 0.0))
 
-    # -- the supernet interface --------------------------------------------------------------
-    def named_weight_parameters(self) -> list[tuple[str, nn.Parameter]]:
-        """``(name, parameter)`` of every network weight (all but ``arch_logits``)."""
-        return [(n, p) for n, p in self.named_parameters() if n != "arch_logits"]
-
-    def weight_parameters(self) -> list[nn.Parameter]:
-        """Every network weight, without the architecture parameters."""
-        return [p for _, p in self.named_weight_parameters()]
-
+    # -- the supernet interface (named_weight_parameters / weight_parameters: the base class's) ----
     def arch_parameter_list(self) -> list[nn.Parameter]:
         """What the architecture optimiser updates: ``[arch_logits]``."""
         return [self.arch_logits]
