@@ -369,3 +369,58 @@ def test_tiny_search_with_bilevel_pruner(algo):
     assert torch.equal(net.arch_logits.detach()[~net.offered], start[~net.offered])
     if algo == "beta-darts":
         assert len(result.beta_weights) == 3
+
+
+# -- the benchmark scripts: the GPU script's CPU smoke mode, the results-page section -----------------
+
+
+def _bench(name: str):
+    import importlib
+    import sys
+    from pathlib import Path
+
+    bench = str(Path(__file__).resolve().parents[1] / "benchmarks")
+    if bench not in sys.path:
+        sys.path.insert(0, bench)
+    return importlib.import_module(name)
+
+
+def test_gpu_script_smoke_mode_on_a_generated_image_folder(tmp_path):
+    gpu = _bench("gpu_mobilenet_space")
+    out = tmp_path / "gpu.jsonl"
+    assert gpu.main(["--smoke", "--out", str(out)]) == 0
+    (record,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert record["status"] == "ok" and record["ran"]["steps"] == 2 and record["ran"]["smoke"]
+    assert record["settings"]["batch_size"] == 640 and record["settings"]["epochs"] == 30
+    assert record["settings"]["fraction"] == 0.125 and record["settings"]["train_share"] == 0.8
+    assert record["train_size"] + record["val_size"] == 36 and record["seconds_per_step"] > 0
+    assert len(MobileNetArch.parse(record["genotype"]).ops) == 21
+    assert "git" in record["environment"]
+
+
+def test_results_section_reads_records_and_states_its_rule(tmp_path):
+    section = _bench("report.mobilenet")
+    assert section.mobilenet_section(tmp_path / "none.jsonl") == []
+    arch = MobileNetArch.uniform("skip", TINY)
+    base = {
+        "algo": "darts-v1", "config": {"train_size": 5000, "val_size": 5000, "epochs": 5, "batch_size": 64},
+        "space": TINY.to_dict(), "skip_offered": 16, "cost_run_scale": {"flops": 1e6, "params": 2e5},
+        "cost_imagenet": {"flops": 3e8, "params": 4e6}, "samples": 50000, "cpu_seconds": 700.0,
+        "genotype": str(arch), "skips_per_epoch": [0, 8], "final_train": None, "final_val": None, "bdp": None,
+    }  # fmt: skip
+    bdp = {"interval": 2, "train_prune_ratio": 0.48}
+    records = [
+        {**base, "method": "darts", "seed": 0, "num_skips": 16},
+        {**base, "method": "bdp", "seed": 0, "num_skips": 2, "samples": 25000, "cpu_seconds": 350.0,
+         "final_train": 200, "final_val": 200, "bdp": bdp},
+    ]  # fmt: skip
+    path = tmp_path / "mobilenet_space.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    text = "\n".join(section.mobilenet_section(path))
+    assert "CPU-scale runs, not the paper's setting" in text
+    assert text.index("Rule (stated before the numbers)") < text.index("| method |")
+    assert "**reproduced at this scale**: 1 of 1 DARTS runs and 0 of 1" in text
+    assert "processed 50% of DARTS's samples in 50% of its CPU time" in text
+    records[1]["num_skips"] = 9  # a collapsed BDP run: the rule fails
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert "**not reproduced at this scale**" in "\n".join(section.mobilenet_section(path))
