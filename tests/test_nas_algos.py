@@ -272,7 +272,7 @@ def test_enas_arguments_are_checked() -> None:
     with pytest.raises(ProxydataTypeError, match="controller"):
         EnasNetwork(C=2, N=1, controller=torch.nn.LSTM(2, 2))
     with pytest.raises(ProxydataTypeError, match="reinforce"):
-        EnasNetwork(C=2, N=1, reinforce={"lr": 1.0})
+        EnasNetwork(C=2, N=1, reinforce=(1.0,))
     with pytest.raises(ProxydataValueError, match="baseline_decay"):
         ReinforceSettings(baseline_decay=1.0)
     with pytest.raises(ProxydataValueError, match="aggregate"):
