@@ -9,10 +9,15 @@ Markdown and checks their references. It changes only what the site shows.
 2. **reST constructs.** Simple tables (``===  ===``) become Markdown tables; a
    paragraph ending in ``::`` ends in ``:`` (the literal block after it is
    indented, so Markdown shows it as code).
-3. **Combined parameters.** An untyped ``seed, shuffle, rank`` entry of a
-   Parameters section becomes one entry per name, so that each shows its own
-   type and default from the signature (griffe would give all of them the
-   first name's).
+3. **Defaults from the signature.** Every parameter of a Parameters section
+   shows the default of its own name in the signature. Griffe gives every name
+   of a combined entry (``train_criterion, val_criterion : {"low", "high"}``)
+   the first name's default, and a ``{...}`` type its first choice as the
+   default (numpy's convention, which these docstrings do not follow): the
+   docstring of every documented object parses into sections whose defaults are
+   then replaced by the signature's. An untyped ``seed, shuffle, rank`` entry
+   also becomes one entry per name, so that each shows its own type from the
+   signature (griffe would give all of them the first name's).
 4. **Sphinx roles become links.** ``:class:`~proxydata.BiLevelPruner```,
    ``:func:`search```, ``:mod:`.history```, ``:meth:`set_epoch```,
    ``:data:`NB201_OPS```, ... are resolved the way Sphinx would (a leading ``.``
@@ -347,6 +352,44 @@ def split_combined_parameters(text: str) -> str:
     return "\n".join(out)
 
 
+PARAMETER_SECTIONS = (griffe.DocstringSectionKind.parameters, griffe.DocstringSectionKind.other_parameters)
+
+
+def signature_defaults(parent: griffe.Object | None, sections: list[Any]) -> list[Any]:
+    """``sections`` with each documented parameter's default taken from ``parent``'s signature.
+
+    A name the signature does not have keeps what the docstring gave it; a
+    parameter without a default in the signature shows none, and neither does
+    ``*args`` or ``**kwargs`` (griffe gives them ``()`` and ``{}``).
+    """
+    try:
+        parameters = parent.parameters if parent is not None else None  # type: ignore[union-attr]
+    except (AttributeError, griffe.AliasResolutionError, griffe.CyclicAliasError):
+        parameters = None
+    if not parameters:
+        return sections
+    for section in sections:
+        if section.kind not in PARAMETER_SECTIONS:
+            continue
+        for item in section.value:
+            name = item.name.lstrip("*")
+            if name in parameters:
+                parameter = parameters[name]
+                variadic = parameter.kind in (
+                    griffe.ParameterKind.var_positional,
+                    griffe.ParameterKind.var_keyword,
+                )
+                item.value = None if variadic else parameter.default
+    return sections
+
+
+class SignatureDefaultsDocstring(griffe.Docstring):
+    """A docstring whose parsed Parameters sections show the signature's defaults (item 3 above)."""
+
+    def parse(self, parser: Any = None, **options: Any) -> list[Any]:
+        return signature_defaults(self.parent, super().parse(parser, **options))
+
+
 class ProxydataDocs(griffe.Extension):
     """Read ``#:`` attribute comments, rewrite Sphinx roles, document each object once."""
 
@@ -362,4 +405,6 @@ class ProxydataDocs(griffe.Extension):
                 obj.docstring.value = rewrite_roles(
                     pkg, obj, split_combined_parameters(rst_to_markdown(obj.docstring.value))
                 )
+                if obj.is_function or obj.is_class:
+                    obj.docstring.__class__ = SignatureDefaultsDocstring
         document_once(pkg)
