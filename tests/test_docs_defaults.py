@@ -153,3 +153,14 @@ def test_the_cases_of_issue_30_show_their_own_defaults() -> None:
     assert shown["BiLevelPruner.val_criterion"] == "high"  # was "low", the first choice and name
     assert shown["KMeansOutlierProxy.n_init"] == 1  # was 25, n_clusters's
     assert shown["TransferProxy.momentum"] == 0.9  # was 0.001, lr's
+
+
+def test_the_docs_extra_installs_a_signature_formatter() -> None:
+    # mkdocstrings-python formats signatures with Black or Ruff; without either they are one long line.
+    tomllib = pytest.importorskip("tomllib")
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    names = {
+        req.split(">")[0].split("=")[0].split("[")[0].strip()
+        for req in project["optional-dependencies"]["docs"]
+    }
+    assert names & {"ruff", "black"}, sorted(names)
