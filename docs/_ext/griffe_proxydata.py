@@ -445,7 +445,8 @@ def _public_bases(pkg: griffe.Module, cls: griffe.Class, seen: frozenset[str] = 
             except (griffe.AliasResolutionError, griffe.CyclicAliasError):
                 target = None
         if target is not None and target.is_class and target.path not in seen:
-            shown += [b for b in _public_bases(pkg, target, seen | {target.path}) if str(b) not in map(str, shown)]
+            inherited = _public_bases(pkg, target, seen | {target.path})
+            shown += [b for b in inherited if str(b) not in map(str, shown)]
     return shown
 
 
