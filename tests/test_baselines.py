@@ -395,3 +395,17 @@ def test_every_baseline_selects_within_a_split(name: str) -> None:
         assert np.isnan(proxy.scores[np.setdiff1d(np.arange(60), split)]).all()
     again = type(proxy)(ds, **proxy.get_params())
     np.testing.assert_array_equal(again.indices, proxy.indices)
+
+
+def test_run_search_records_the_proxys_selection_cost(digits) -> None:
+    from proxydata.experiment import SearchConfig, run_search
+
+    config = SearchConfig(epochs=1, C=2, N=1, batch_size=30, proxy="herding", ratio=0.5, progress=False)
+    record = run_search(digits, np.arange(0, 90), np.arange(90, 150), config)
+    cost = record.proxy_selection_cost
+    assert cost is not None and cost["samples"] == 0 and cost["cpu_seconds"] >= 0
+    assert record.to_dict()["proxy_selection_cost"] == cost
+    none = run_search(
+        digits, np.arange(0, 90), np.arange(90, 150), SearchConfig(epochs=1, C=2, N=1, progress=False)
+    )
+    assert none.proxy_selection_cost is None
