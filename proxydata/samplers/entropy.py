@@ -25,6 +25,7 @@ from .classifier import ClassifierProxy
 
 __all__ = [
     "BIN_WIDTHS",
+    "ENTROPY_FLOOR",
     "PROBABILITY_CHOICES",
     "EntropyBins",
     "EntropyProxy",
