@@ -409,3 +409,18 @@ def test_run_search_records_the_proxys_selection_cost(digits) -> None:
         digits, np.arange(0, 90), np.arange(90, 150), SearchConfig(epochs=1, C=2, N=1, progress=False)
     )
     assert none.proxy_selection_cost is None
+
+
+def test_the_cli_offers_every_baseline_and_reports_its_cost(capsys, tmp_path) -> None:
+    from proxydata.cli import main
+    from proxydata.cli.options import METHODS
+
+    assert set(BASELINES) <= set(METHODS)
+    out_file = tmp_path / "g.json"
+    argv = ["select", "grand", "--data", "digits", "--ratio", "0.2", "--seeds", "1"]
+    code = main([*argv, "--gradient", "last-layer", "--no-progress", "-o", str(out_file)])
+    out = capsys.readouterr().out
+    assert code == 0 and "selection cost: 1797 sample passes" in out
+    assert json.loads(out_file.read_text())["params"]["gradient"] == "last-layer"
+    code = main(["select", "herding", "--data", "digits", "--ratio", "0.2", "--seeds", "2", "--no-progress"])
+    assert code == 2 and "--seeds applies only to EL2N/GRAND" in capsys.readouterr().err
