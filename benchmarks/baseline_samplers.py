@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from provenance import cpu_model  # benchmarks/ is the script folder: on sys.path
+from provenance import code_version, cpu_model, git_state  # benchmarks/ is the script folder: on sys.path
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "baseline_samplers.md"
@@ -301,7 +301,8 @@ def run(args: argparse.Namespace, command: str) -> str:
         "",
         f"    {command}",
         "",
-        f"The first {len(ds):,} CIFAR-10 training images (3 × 32 × 32 uint8), ratio {args.ratio}, seed "
+        f"Code: `{code_version(git_state(REPO))}`. The first {len(ds):,} CIFAR-10 training images "
+        f"(3 × 32 × 32 uint8), ratio {args.ratio}, seed "
         f"{args.seed}, {args.epochs} training epoch(s) for EL2N / forgetting / entropy (default small CNN, "
         f"one seed), one torch thread, {args.repeat} interleaved repeat(s) after an untimed warm-up; the "
         f"minimum over the repeats of the process's CPU seconds (the ratio's basis: other jobs' load "
