@@ -266,6 +266,7 @@ def agreement(name: str, mine: Any, theirs: Any) -> str:
 
 def run(args: argparse.Namespace, command: str) -> str:
     torch.set_num_threads(1)
+    code = code_version(git_state(REPO))  # the code that runs, taken before it runs
     load_before = os.getloadavg()
     ds = load_images(args.max_samples)
     warm = load_images(200)
@@ -301,7 +302,7 @@ def run(args: argparse.Namespace, command: str) -> str:
         "",
         f"    {command}",
         "",
-        f"Code: `{code_version(git_state(REPO))}`. The first {len(ds):,} CIFAR-10 training images "
+        f"Code: `{code}`. The first {len(ds):,} CIFAR-10 training images "
         f"(3 × 32 × 32 uint8), ratio {args.ratio}, seed "
         f"{args.seed}, {args.epochs} training epoch(s) for EL2N / forgetting / entropy (default small CNN, "
         f"one seed), one torch thread, {args.repeat} interleaved repeat(s) after an untimed warm-up; the "
