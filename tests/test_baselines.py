@@ -424,3 +424,15 @@ def test_the_cli_offers_every_baseline_and_reports_its_cost(capsys, tmp_path) ->
     assert json.loads(out_file.read_text())["params"]["gradient"] == "last-layer"
     code = main(["select", "herding", "--data", "digits", "--ratio", "0.2", "--seeds", "2", "--no-progress"])
     assert code == 2 and "--seeds applies only to EL2N/GRAND" in capsys.readouterr().err
+
+
+def test_forgetting_from_recorded_predictions_saves_and_loads(tmp_path) -> None:
+    from proxydata.samplers import SavedObject
+
+    ds = tiny_images(6, classes=2)
+    preds = np.array([[0, 1, 1, 0, 0, 1], [1, 1, 0, 1, 0, 0], [0, 0, 0, 0, 0, 1]])
+    proxy = ForgettingProxy(ds, 0.5, predictions=preds, progress=False)
+    proxy.save(tmp_path / "f.json")
+    loaded = ProxySampler.load(tmp_path / "f.json", ds)
+    np.testing.assert_array_equal(loaded.indices, proxy.indices)
+    assert isinstance(loaded.predictions, SavedObject) and "(3, 6)" in loaded.predictions.description

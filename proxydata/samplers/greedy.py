@@ -47,14 +47,21 @@ class RowBlocks:
         Row positions in ``x``.
     budget : int
         Bytes of float32 that may be held: above it every pass reads the rows
-        again from ``x`` (``x.take``), a chunk at a time.
+        again from ``x`` (``x.take``), a chunk at a time. Every row of a
+        float32 matrix already in memory is used as it is (no copy).
     """
 
     def __init__(self, x: FeatureMatrix, rows: np.ndarray, budget: int) -> None:
         self.x, self.rows = x, np.asarray(rows, dtype=np.int64)
         self.n, self.d = int(self.rows.size), x.d
         self.chunk = max(1, x.chunk_rows)
-        self.held = x.take(self.rows) if self.n * self.d * 4 <= budget else None
+        every_row = self.n == x.n and bool(np.array_equal(self.rows, np.arange(x.n)))
+        if every_row and x.is_view and not isinstance(x.x, np.memmap):
+            self.held: np.ndarray | None = x.x  # already float32 in memory: no copy
+        elif self.n * self.d * 4 <= budget:
+            self.held = x.take(self.rows)
+        else:
+            self.held = None
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
         for start in range(0, self.n, self.chunk):
