@@ -50,8 +50,8 @@ METHODS = ("rs", "cc-rs", "km-or", "cc-or", "ae", "tl")
 RATIOS = (0.1, 0.25, 0.5)
 TRUTH = "cifar10_test_200ep"
 
-#: Recipes of equal cost (pool x epochs = 8,000 sample-epochs) compared by the pilot;
-#: every one C = 8, N = 1, 16 px, batch 64, NAS-Bench-201's SGD recipe shortened.
+#: The first pilot's recipes (equal cost, pool x epochs = 8,000 sample-epochs; per-epoch
+#: cosine, C = 8, N = 1, 16 px, batch 64): kept to read the old files ``ranking_pilot_p*.jsonl``.
 RECIPES: dict[str, dict[str, Any]] = {
     "p500-e16": {"pool": 500, "epochs": 16},
     "p1000-e8": {"pool": 1000, "epochs": 8},
@@ -61,6 +61,55 @@ NETWORK = {"C": 8, "N": 1, "num_classes": 10, "in_channels": 3}
 BATCH = 64
 TEST_SIZE = 2000
 RESOLUTION = 16
+
+#: The second pilot (issue 28): recipes with a per-step schedule
+#: (:class:`proxydata.fidelity.TrainRecipe`), varying resolution, pool, epochs, schedule,
+#: width C, depth N, label smoothing and batch size. Ordered by expected cost.
+PILOT_RECIPES: dict[str, dict[str, Any]] = {
+    "r16-p2000-e8-c8n1-b64-cos": {
+        "resolution": 16,
+        "pool": 2000,
+        "epochs": 8,
+        "batch": 64,
+        "train": {"C": 8, "N": 1, "schedule": "cosine", "lr": 0.1, "label_smoothing": 0.0},
+    },
+    "r16-p4000-e5-c8n1-b128-1cyc-ls": {
+        "resolution": 16,
+        "pool": 4000,
+        "epochs": 5,
+        "batch": 128,
+        "train": {"C": 8, "N": 1, "schedule": "onecycle", "lr": 0.2, "warmup": 0.25, "label_smoothing": 0.1},
+    },
+    "r16-p10000-e2-c8n1-b128-1cyc-ls": {
+        "resolution": 16,
+        "pool": 10000,
+        "epochs": 2,
+        "batch": 128,
+        "train": {"C": 8, "N": 1, "schedule": "onecycle", "lr": 0.2, "warmup": 0.25, "label_smoothing": 0.1},
+    },
+    "r16-p2000-e8-c8n2-b128-cos-ls": {
+        "resolution": 16,
+        "pool": 2000,
+        "epochs": 8,
+        "batch": 128,
+        "train": {"C": 8, "N": 2, "schedule": "cosine", "lr": 0.1, "label_smoothing": 0.1},
+    },
+    "r16-p2000-e6-c16n1-b128-cos-ls": {
+        "resolution": 16,
+        "pool": 2000,
+        "epochs": 6,
+        "batch": 128,
+        "train": {"C": 16, "N": 1, "schedule": "cosine", "lr": 0.1, "label_smoothing": 0.1},
+    },
+    "r32-p1000-e8-c8n1-b64-cos": {
+        "resolution": 32,
+        "pool": 1000,
+        "epochs": 8,
+        "batch": 64,
+        "train": {"C": 8, "N": 1, "schedule": "cosine", "lr": 0.1, "label_smoothing": 0.0},
+    },
+}
+PILOT_DIR = RESULTS / "ranking_pilot"
 
 
 def shared_data_dir() -> Path:
@@ -89,7 +138,9 @@ def stratified(labels: np.ndarray, pool: np.ndarray, size: int, seed: int) -> np
     return np.sort(pool[first])
 
 
-def load_data(pool_size: int) -> tuple[TensorDataset, TensorDataset, TensorDataset, dict[str, Any]]:
+def load_data(
+    pool_size: int, resolution: int = RESOLUTION
+) -> tuple[TensorDataset, TensorDataset, TensorDataset, dict[str, Any]]:
     """The training pool, a validation split of the same size (for BDP's search) and the test set.
 
     The pool is a class-stratified draw (seed 0) from NAS-Bench-201's
@@ -98,7 +149,8 @@ def load_data(pool_size: int) -> tuple[TensorDataset, TensorDataset, TensorDatas
     test images (seed 2). Float tensors in [0, 1], channels first.
     """
     data = shared_data_dir()
-    with np.load(data / "cifar10_16x16.npz") as z:
+    name = {16: "cifar10_16x16.npz", 32: "cifar10.npz"}[resolution]
+    with np.load(data / name) as z:
         x, y, xt, yt = z["x_train"], z["y_train"].astype(np.int64), z["x_test"], z["y_test"].astype(np.int64)
     with np.load(data / "nb201_splits.npz") as z:
         train_half, valid_half = (
@@ -114,10 +166,10 @@ def load_data(pool_size: int) -> tuple[TensorDataset, TensorDataset, TensorDatas
         return TensorDataset(t.contiguous(), torch.from_numpy(labels))
 
     provenance = {
-        "data": f"cifar10_16x16.npz sha256 {sha256(data / 'cifar10_16x16.npz')[:16]}",
+        "data": f"{name} sha256 {sha256(data / name)[:16]}",
         "pool": f"{pool_size} of nb201 cifar10valid_train, stratified, seed 0",
         "test": f"{TEST_SIZE} CIFAR-10 test images, stratified, seed 2",
-        "resolution": RESOLUTION,
+        "resolution": resolution,
     }
     return tensors(x[pool], y[pool]), tensors(x[val], y[val]), tensors(xt[test], yt[test]), provenance
 
@@ -194,6 +246,79 @@ def cmd_pilot(args: argparse.Namespace) -> int:
             f"{name}: {ref['architectures']} complete cells, seed-to-seed tau {ref['ceiling']:.3f} "
             f"(top half {ref['ceiling_top']:.3f}), tau vs NB201 {ref.get('tau_truth', nan):.3f}"
         )
+    return 0
+
+
+_DATA_CACHE: dict[tuple[int, int], Any] = {}
+
+
+def cached_data(pool: int, resolution: int) -> Any:
+    """:func:`load_data`, decompressed once per (pool, resolution) in this process."""
+    if (pool, resolution) not in _DATA_CACHE:
+        _DATA_CACHE.clear()  # one at a time: the 32 px arrays are large
+        _DATA_CACHE[pool, resolution] = load_data(pool, resolution)
+    return _DATA_CACHE[pool, resolution]
+
+
+def recipe_of(spec: dict[str, Any]) -> Any:
+    from proxydata.fidelity import TrainRecipe
+
+    return TrainRecipe(num_classes=10, in_channels=3, **spec["train"])
+
+
+def retry_empty(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call ``fn``; when a shard sharing the file has created it but not yet written its header, retry."""
+    from proxydata.exceptions import ProxydataValueError
+
+    for attempt in range(10):
+        try:
+            return fn(*args, **kwargs)
+        except ProxydataValueError as exc:
+            if "is empty" not in str(exc) or attempt == 9:
+                raise
+            time.sleep(3)
+    return None
+
+
+def cmd_recipe_pilot(args: argparse.Namespace) -> int:
+    """Issue 28's pilot: full data only, seed-major over the recipes (every recipe's seed 0 first)."""
+    from proxydata.fidelity import ranking_study
+
+    cells = sample_cells()
+    pilot_cells = cells[:: max(1, len(cells) // args.pilot_cells)][: args.pilot_cells]
+    table = load_table()
+    out_dir = Path(args.out_dir)
+    for seed in range(args.seeds):
+        for name in args.recipes:
+            spec = PILOT_RECIPES[name]
+            pool, _, test, provenance = cached_data(spec["pool"], spec["resolution"])
+            recipe = recipe_of(spec)
+            study = retry_empty(
+                ranking_study,
+                pool,
+                test,
+                {"full": None},
+                pilot_cells,
+                seeds=range(seed + 1),
+                epochs=spec["epochs"],
+                batch_size=spec["batch"],
+                table=table,
+                truth_column=TRUTH,
+                train_fn=recipe,
+                out=out_dir / f"{name}.jsonl",
+                settings={"recipe": name, "train_recipe": recipe.to_dict(), **provenance},
+                shard=args.shard,
+                n_bootstrap=0,
+                progress=not args.no_progress,
+            )
+            ref = study.agreement[0]
+            cpu = sum(r["cpu_seconds"] for r in study.rows)
+            print(
+                f"seed {seed} {name}: {ref['architectures']} cells, tau vs NB201 "
+                f"{ref.get('tau_truth', float('nan')):.3f}, seed-to-seed {ref['ceiling']:.3f}, "
+                f"cpu {cpu / 60:.1f} min",
+                flush=True,
+            )
     return 0
 
 
@@ -329,6 +454,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     sub.choices["pilot"].add_argument("--recipes", nargs="+", choices=list(RECIPES), default=list(RECIPES))
     sub.choices["pilot"].add_argument("--pilot-cells", type=int, default=15)
     sub.choices["study"].add_argument("--recipe", choices=list(RECIPES), required=True)
+    s = sub.add_parser("recipe-pilot")
+    s.add_argument("--seeds", type=int, default=2)
+    s.add_argument("--no-progress", action="store_true")
+    s.add_argument("--threads", type=int, default=1)
+    s.add_argument("--recipes", nargs="+", choices=list(PILOT_RECIPES), default=list(PILOT_RECIPES))
+    s.add_argument("--pilot-cells", type=int, default=20)
+    s.add_argument("--shard", type=parse_shard, default=(0, 1))
+    s.add_argument("--out-dir", default=str(PILOT_DIR))
     s = sub.add_parser("report")
     s.add_argument("file", nargs="?", default=str(STUDY_FILE))
     s.add_argument("--bootstrap", type=int, default=0)
@@ -338,9 +471,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(getattr(args, "threads", 1))
-    return {"sample": cmd_sample, "pilot": cmd_pilot, "study": cmd_study, "report": cmd_report}[args.step](
-        args
-    )
+    steps = {
+        "sample": cmd_sample,
+        "pilot": cmd_pilot,
+        "recipe-pilot": cmd_recipe_pilot,
+        "study": cmd_study,
+        "report": cmd_report,
+    }
+    return steps[args.step](args)
 
 
 if __name__ == "__main__":

@@ -29,12 +29,14 @@ file) and :mod:`.agreement` (the statistics).
 
 from .agreement import study_agreement
 from .architectures import sample_nb201_architectures
+from .recipe import TrainRecipe
 from .study import RankingStudy, ranking_study
 from .study_file import STUDY_FORMAT, read_study
 
 __all__ = [
     "STUDY_FORMAT",
     "RankingStudy",
+    "TrainRecipe",
     "ranking_study",
     "read_study",
     "sample_nb201_architectures",
