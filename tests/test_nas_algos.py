@@ -30,7 +30,8 @@ from proxydata.nas import (
     search,
 )
 from proxydata.nas.enas import EnasArchStep, Reinforce
-from proxydata.nas.pcdarts import PCDartsCell, channel_shuffle, edge_normalisation
+from proxydata.nas.partial_channels import channel_shuffle
+from proxydata.nas.spaces.nb201.pcdarts import PCDartsCell, edge_normalisation
 
 
 def _batch(n: int = 6, channels: int = 1, size: int = 8, seed: int = 0, dtype=torch.float64):

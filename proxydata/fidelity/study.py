@@ -26,8 +26,8 @@ from tqdm.auto import tqdm
 from .._validation import as_int_array, check_bool, check_device, check_int, check_seed, show
 from ..exceptions import ProxydataTypeError, ProxydataValueError
 from ..fingerprint import dataset_fingerprint
-from ..nas.genotype import Genotype
-from ..nas.table import NB201Table
+from ..nas.spaces.nb201.genotype import Genotype
+from ..nas.spaces.nb201.table import NB201Table
 from .agreement import study_agreement
 from .architectures import check_architectures, train_architecture
 from .study_file import STUDY_FORMAT, append_row, check_resumed, open_study, selection_digest
