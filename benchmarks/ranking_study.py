@@ -426,6 +426,153 @@ def cmd_study(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Extra arguments of the Moser proxies in the study (as the first study's).
+PROXY_KWARGS: dict[str, dict[str, Any]] = {
+    "km-or": {"n_clusters": 50},
+    "ae": {"epochs": 10},
+    "tl": {"backbone": "scratch", "epochs": 10, "score_epoch": 10},
+}
+
+
+def study_paths(recipe: str) -> tuple[Path, Path]:
+    """The study file and its selections file of ``recipe``, in ``benchmarks/results/``."""
+    return RESULTS / f"ranking_{recipe}.jsonl", RESULTS / f"ranking_{recipe}_selections.json"
+
+
+def bdp_selection(pool: TensorDataset, val: TensorDataset, seed: int = 0) -> tuple[np.ndarray, str]:
+    """BDP's final kept training set of a paper-strength DARTS-V1 search on ``pool`` (+ ``val``).
+
+    Tu et al.'s schedule: 20 epochs, prune every 2 epochs, 9 prunings of 10.67 % of
+    each split (each ends at 4 %), class balance kept (the library's limit).
+    """
+    from torch.utils.data import DataLoader
+
+    from proxydata import BiLevelPruner, IndexedDataset
+    from proxydata.nas import SearchNetwork, search
+
+    both = TensorDataset(
+        torch.cat([pool.tensors[0], val.tensors[0]]), torch.cat([pool.tensors[1], val.tensors[1]])
+    )
+    n = len(pool)
+    pruner = BiLevelPruner(
+        both.tensors[1].numpy(),
+        np.arange(n),
+        np.arange(n, 2 * n),
+        epochs=20,
+        interval=2,
+        train_prune_ratio=round(0.96 / 9, 4),
+        val_prune_ratio=round(0.96 / 9, 4),
+        seed=seed,
+    )
+    ds = IndexedDataset(both)
+    result = search(
+        SearchNetwork(**NETWORK, algo="darts", seed=seed),
+        DataLoader(ds, batch_size=BATCH, sampler=pruner.train_sampler),
+        DataLoader(ds, batch_size=BATCH, sampler=pruner.val_sampler),
+        algo="darts-v1",
+        epochs=20,
+        pruner=pruner,
+        seed=seed,
+        progress=False,
+    )
+    return np.sort(np.asarray(pruner.kept_train)), str(result.genotype)
+
+
+def build_arm_selections(args: argparse.Namespace) -> dict[str, Any]:
+    """The selections of the arms study at ``args.recipe``: computed once, saved, reused on resume.
+
+    Full data; every method of ``args.methods`` (a lookup in the sampler registry,
+    :func:`proxydata.samplers.registered_methods`) at every ratio; BDP's kept set
+    named by the share it really kept (``bdp r=<share>``) and a uniform random
+    selection of exactly its size (``rs r=<share>``), its random counterpart.
+    """
+    from proxydata import make_proxy
+    from proxydata.samplers import registered_methods
+
+    spec = PILOT_RECIPES[args.recipe]
+    _, sel_file = study_paths(args.recipe)
+    if sel_file.exists():
+        saved = json.loads(sel_file.read_text())
+        if saved["recipe"] != args.recipe:
+            raise SystemExit(f"{sel_file} belongs to recipe {saved['recipe']!r}")
+        return saved
+    pool, val, _, _ = cached_data(spec["pool"], spec["resolution"])
+    y = pool.tensors[1].numpy()
+    known = set(registered_methods())
+    selections: dict[str, Any] = {"full": None}
+    seconds: dict[str, float] = {}
+    for method in args.methods:
+        if method not in known:
+            print(f"{method}: not in the sampler registry, skipped", flush=True)
+            continue
+        for ratio in RATIOS:
+            start = time.process_time()
+            kwargs = PROXY_KWARGS.get(method, {})
+            proxy = make_proxy(method, pool, ratio=ratio, seed=0, targets=y, progress=False, **kwargs)
+            selections[f"{method} r={ratio}"] = np.sort(proxy.indices).tolist()
+            seconds[f"{method} r={ratio}"] = time.process_time() - start
+            print(f"{method} r={ratio}: {proxy.indices.size} kept", flush=True)
+    start = time.process_time()
+    kept, genotype = bdp_selection(pool, val)
+    share = kept.size / len(pool)
+    bdp_name = f"bdp r={share:.3f}"
+    selections[bdp_name] = kept.tolist()
+    seconds[bdp_name] = time.process_time() - start
+    rs = make_proxy("rs", pool, ratio=kept.size / len(pool), seed=0, progress=False)
+    selections[f"rs r={share:.3f}"] = np.sort(rs.indices).tolist()
+    print(f"bdp: {kept.size} kept ({share:.3f}), found {genotype}", flush=True)
+    saved = {
+        "recipe": args.recipe,
+        "how": {
+            "proxies": "make_proxy(method, pool, ratio, seed=0) with " + json.dumps(PROXY_KWARGS),
+            "bdp": "DARTS-V1 search C=8 N=1, 20 epochs, batch 64, BiLevelPruner(interval=2, "
+            "train/val_prune_ratio=0.1067, class_balance=True, seed=0) on the pool + a validation "
+            f"split of the same size; the final kept_train ({kept.size} of {len(pool)}); "
+            f"found {genotype}",
+            "rs at bdp's share": "make_proxy('rs', pool, ratio=|kept|/|pool|, seed=0)",
+        },
+        "methods_asked": list(args.methods),
+        "cpu_seconds": seconds,
+        "selections": selections,
+    }
+    sel_file.write_text(json.dumps(saved) + "\n")
+    return saved
+
+
+def cmd_arms_study(args: argparse.Namespace) -> int:
+    """Issue 28's study: both arms, seed-major, at a pilot recipe; resumable and sharded."""
+    from proxydata.fidelity import ranking_study
+
+    spec = PILOT_RECIPES[args.recipe]
+    out = Path(args.out) if args.out else study_paths(args.recipe)[0]
+    saved = build_arm_selections(args)
+    if args.selections_only:
+        return 0
+    pool, _, test, provenance = cached_data(spec["pool"], spec["resolution"])
+    recipe = recipe_of(spec)
+    study = retry_empty(
+        ranking_study,
+        pool,
+        test,
+        saved["selections"],
+        sample_cells(),
+        seeds=range(args.seeds),
+        epochs=spec["epochs"],
+        batch_size=spec["batch"],
+        table=load_table(),
+        truth_column=TRUTH,
+        train_fn=recipe,
+        out=out,
+        settings={"recipe": args.recipe, "train_recipe": recipe.to_dict(), **provenance},
+        shard=args.shard,
+        n_bootstrap=0,
+        progress=not args.no_progress,
+        arms=("epochs", "steps"),
+    )
+    print(f"{len(study.rows)} rows in {out}")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from proxydata.fidelity import read_study, study_agreement
 
@@ -462,6 +609,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     s.add_argument("--pilot-cells", type=int, default=20)
     s.add_argument("--shard", type=parse_shard, default=(0, 1))
     s.add_argument("--out-dir", default=str(PILOT_DIR))
+    s = sub.add_parser("arms-study")
+    s.add_argument("--recipe", choices=list(PILOT_RECIPES), required=True)
+    s.add_argument("--seeds", type=int, default=2)
+    s.add_argument("--shard", type=parse_shard, default=(0, 1))
+    s.add_argument("--no-progress", action="store_true")
+    s.add_argument("--threads", type=int, default=1)
+    s.add_argument("--methods", nargs="+", default=list(METHODS))
+    s.add_argument(
+        "--out", default=None, help="study file (default benchmarks/results/ranking_<recipe>.jsonl)"
+    )
+    s.add_argument("--selections-only", action="store_true")
     s = sub.add_parser("report")
     s.add_argument("file", nargs="?", default=str(STUDY_FILE))
     s.add_argument("--bootstrap", type=int, default=0)
@@ -475,6 +633,7 @@ def main(argv: list[str] | None = None) -> int:
         "sample": cmd_sample,
         "pilot": cmd_pilot,
         "recipe-pilot": cmd_recipe_pilot,
+        "arms-study": cmd_arms_study,
         "study": cmd_study,
         "report": cmd_report,
     }

@@ -32,8 +32,8 @@ import torch
 import torch.nn.functional as F
 
 from .._validation import check_choice, check_float, check_fraction, check_int, check_seed
-from ..nas.network import CellNetwork
-from ..nas.train import evaluate
+from ..nas.spaces.nb201.network import CellNetwork
+from ..nas.spaces.nb201.train import evaluate
 
 __all__ = ["TrainRecipe"]
 
