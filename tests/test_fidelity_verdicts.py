@@ -298,3 +298,24 @@ def test_train_recipe_trains_a_cell_and_counts_steps():
         assert out["sgd_steps"] == 8 and out["train_samples"] == 64 and 0.0 <= out["test_acc"] <= 1.0
     with pytest.raises(ProxydataValueError, match="schedule"):
         TrainRecipe(schedule="step")
+
+
+# --- what `proxydata rank` prints ---------------------------------------------------------------
+
+
+def test_rank_report_labels_columns_truly_and_prints_verdicts():
+    from proxydata.cli.rank_command import rank_report
+    from proxydata.fidelity import family_agreement
+
+    rows = [r for r in _study_rows(n_archs=8) if r["arm"] == "epochs"]
+    agreement = family_agreement(rows, truth_column="truth", n_bootstrap=200)
+    assert agreement[0]["confidence"] == pytest.approx(1 - 0.05 / 3)  # three selections besides full
+    lines = rank_report(agreement)
+    head = lines[0].split()
+    assert "top8" in head and "top10" not in head  # top_k capped at the 8 cells, and said so
+    assert "tau x top" in lines[0] and "tau top" not in lines[0].replace("tau x top", "")
+    verdicts = [line for line in lines if line.startswith("  ")]
+    assert len(verdicts) == 3
+    bad = next(line for line in verdicts if line.strip().startswith("bad r=0.1"))
+    assert " loses " in bad and "vs rs r=0.1: worse" in bad
+    assert any("-delta" in line for line in lines)

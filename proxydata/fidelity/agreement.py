@@ -21,7 +21,7 @@ from .._validation import check_fraction, check_int
 from ..exceptions import ProxydataValueError
 from ..metrics import NASLIB_K, kendall_tau_b, naslib_ranking_metrics, ranking_agreement
 
-__all__ = ["MARGIN", "margin_verdict", "sign_verdict", "study_agreement", "versus_random"]
+__all__ = ["MARGIN", "family_agreement", "margin_verdict", "sign_verdict", "study_agreement", "versus_random"]
 
 
 #: The equivalence margin relative to the ceiling (``docs/methods/fidelity.md``): a selection
@@ -164,6 +164,7 @@ def study_agreement(
         )
         entry = _size_and_cost(mine, groups[reference, None], name, len(archs), len(common))
         entry["arm"] = "epochs" if arm is None else arm
+        entry["top_k"] = min(top_k, len(archs)) if archs else top_k
         entry["bootstrap_seed"] = bootstrap_seed
         entry["confidence"] = confidence
         truth = np.array([truth_of.get(a, np.nan) for a in archs])
@@ -190,6 +191,44 @@ def study_agreement(
         out.append(entry)
     _add_versus_random(out, groups, reference, random_of, n_bootstrap, bootstrap_seed, confidence)
     return out
+
+
+def family_agreement(
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    alpha: float = 0.05,
+    reference: str = "full",
+    truth_column: str | None = "cifar10_test_200ep",
+    top_k: int = 10,
+    n_bootstrap: int = 2000,
+    bootstrap_seed: int = 0,
+    margin: float = MARGIN,
+    random_of: Mapping[str, str] | None = None,
+) -> list[dict[str, Any]]:
+    """:func:`study_agreement` with family-wise intervals, for verdicts: Bonferroni over the selections.
+
+    ``confidence = 1 - alpha / m`` with ``m`` the number of selections (other than
+    the reference) in the largest arm: every interval then covers with
+    probability at least ``1 - alpha`` jointly over the verdicts of an arm, and
+    over its comparisons with random (the rule of ``docs/methods/fidelity.md``).
+    """
+    alpha = check_fraction(alpha, "alpha", low_open=True, high_open=True)
+    per_arm: dict[str, set[str]] = {}
+    for r in rows:
+        if r["selection"] != reference:
+            per_arm.setdefault(r.get("arm", "epochs"), set()).add(r["selection"])
+    m = max((len(v) for v in per_arm.values()), default=1)
+    return study_agreement(
+        rows,
+        reference=reference,
+        truth_column=truth_column,
+        top_k=top_k,
+        n_bootstrap=n_bootstrap,
+        bootstrap_seed=bootstrap_seed,
+        confidence=1.0 - alpha / m,
+        margin=margin,
+        random_of=random_of,
+    )
 
 
 def margin_verdict(interval: Sequence[float] | None, delta: float) -> str:
