@@ -435,8 +435,14 @@ PROXY_KWARGS: dict[str, dict[str, Any]] = {
 
 
 def study_paths(recipe: str) -> tuple[Path, Path]:
-    """The study file and its selections file of ``recipe``, in ``benchmarks/results/``."""
-    return RESULTS / f"ranking_{recipe}.jsonl", RESULTS / f"ranking_{recipe}_selections.json"
+    """The study file of ``recipe`` and its selections file (one per pool size and resolution).
+
+    Both in ``benchmarks/results/``; recipes of the same pool and resolution share
+    their selections (the proxies and BDP's search see only the pool's images).
+    """
+    spec = PILOT_RECIPES[recipe]
+    selections = RESULTS / f"ranking_selections_p{spec['pool']}_r{spec['resolution']}.json"
+    return RESULTS / f"ranking_{recipe}.jsonl", selections
 
 
 def bdp_selection(pool: TensorDataset, val: TensorDataset, seed: int = 0) -> tuple[np.ndarray, str]:
@@ -493,8 +499,8 @@ def build_arm_selections(args: argparse.Namespace) -> dict[str, Any]:
     _, sel_file = study_paths(args.recipe)
     if sel_file.exists():
         saved = json.loads(sel_file.read_text())
-        if saved["recipe"] != args.recipe:
-            raise SystemExit(f"{sel_file} belongs to recipe {saved['recipe']!r}")
+        if (saved["pool"], saved["resolution"]) != (spec["pool"], spec["resolution"]):
+            raise SystemExit(f"{sel_file} belongs to another pool or resolution")
         return saved
     pool, val, _, _ = cached_data(spec["pool"], spec["resolution"])
     y = pool.tensors[1].numpy()
@@ -522,7 +528,8 @@ def build_arm_selections(args: argparse.Namespace) -> dict[str, Any]:
     selections[f"rs r={share:.3f}"] = np.sort(rs.indices).tolist()
     print(f"bdp: {kept.size} kept ({share:.3f}), found {genotype}", flush=True)
     saved = {
-        "recipe": args.recipe,
+        "pool": spec["pool"],
+        "resolution": spec["resolution"],
         "how": {
             "proxies": "make_proxy(method, pool, ratio, seed=0) with " + json.dumps(PROXY_KWARGS),
             "bdp": "DARTS-V1 search C=8 N=1, 20 epochs, batch 64, BiLevelPruner(interval=2, "
