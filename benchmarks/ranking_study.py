@@ -555,6 +555,7 @@ def cmd_arms_study(args: argparse.Namespace) -> int:
     saved = build_arm_selections(args)
     if args.selections_only:
         return 0
+    record_launch(out.with_name(out.stem + "_launches.jsonl"), args)
     pool, _, test, provenance = cached_data(spec["pool"], spec["resolution"])
     recipe = recipe_of(spec)
     study = retry_empty(
@@ -577,6 +578,58 @@ def cmd_arms_study(args: argparse.Namespace) -> int:
         arms=("epochs", "steps"),
     )
     print(f"{len(study.rows)} rows in {out}")
+    return 0
+
+
+def record_launch(path: Path, args: argparse.Namespace) -> None:
+    """Append this process's launch (argv, shard, environment incl. git commit) to ``path``."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from provenance import environment
+
+    line = {
+        "argv": sys.argv[1:],
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "environment": environment(REPO),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(line, sort_keys=True) + "\n")
+
+
+def cmd_pilot_summary(args: argparse.Namespace) -> int:
+    """Copy the pilot's files into ``benchmarks/results/ranking_pilot/``; write ranking_pilot.md/.jsonl."""
+    import shutil
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from provenance import environment
+    from report.ranking_arms import choose_recipe, pilot_markdown, pilot_summary
+
+    if args.source:
+        PILOT_DIR.mkdir(parents=True, exist_ok=True)
+        for path in sorted(Path(args.source).glob("*.jsonl")):
+            shutil.copyfile(path, PILOT_DIR / path.name)
+    summary = pilot_summary(RESULTS)
+    chosen, reason = choose_recipe(summary)
+    command = "python benchmarks/ranking_study.py recipe-pilot --shard i/5 (i = 0..4)"
+    md = [
+        "# Ranking-recipe pilot (issue 28)",
+        "",
+        f"Made by `{command}` (files in `benchmarks/results/ranking_pilot/`), summarised by "
+        "`python benchmarks/ranking_study.py pilot-summary`. Full data only, 20 cells (every third of "
+        "`ranking_architectures.json`), 2 seeds, one CPU thread per run on a shared 2-core machine. "
+        "Recipes are defined in `PILOT_RECIPES` of `benchmarks/ranking_study.py`.",
+        "",
+        *pilot_markdown(summary, chosen, reason),
+        "",
+    ]
+    (RESULTS / "ranking_pilot.md").write_text("\n".join(md))
+    env = environment(REPO)
+    with open(RESULTS / "ranking_pilot.jsonl", "w", encoding="utf-8") as fh:
+        for row in summary:
+            fh.write(
+                json.dumps({**row, "chosen": row["recipe"] == chosen, "summary_environment": env}) + "\n"
+            )
+    print("\n".join(md))
     return 0
 
 
@@ -627,6 +680,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--out", default=None, help="study file (default benchmarks/results/ranking_<recipe>.jsonl)"
     )
     s.add_argument("--selections-only", action="store_true")
+    s = sub.add_parser("pilot-summary")
+    s.add_argument("--source", default=None, help="folder of the running pilot's files to copy in first")
     s = sub.add_parser("report")
     s.add_argument("file", nargs="?", default=str(STUDY_FILE))
     s.add_argument("--bootstrap", type=int, default=0)
@@ -641,6 +696,7 @@ def main(argv: list[str] | None = None) -> int:
         "pilot": cmd_pilot,
         "recipe-pilot": cmd_recipe_pilot,
         "arms-study": cmd_arms_study,
+        "pilot-summary": cmd_pilot_summary,
         "study": cmd_study,
         "report": cmd_report,
     }
