@@ -209,9 +209,36 @@ def status_lines(rows: list[dict[str, Any]], selections: list[str], cells: int, 
             missing = [s for s in others if not done.get((s, arm, seed))]
             lines.append(
                 f"| {seed} | {arm} | {len(complete)} of {len(others)} | {', '.join(partial) or '—'} | "
-                f"{', '.join(missing) if len(missing) < len(others) else 'all'} |"
+                f"{_missing(missing, others)} |"
             )
     return lines
+
+
+def _missing(missing: list[str], others: list[str]) -> str:
+    if not missing:
+        return "—"
+    return "all" if len(missing) == len(others) else ", ".join(missing)
+
+
+def complete_seeds(rows: list[dict[str, Any]], cells: int) -> list[dict[str, Any]]:
+    """The rows of the seeds a (selection, arm) has finished for every cell (all rows if it has none).
+
+    A seed still running would otherwise shrink the cells a selection is compared
+    on to those that seed has reached.
+    """
+    count: dict[tuple[str, str, int], int] = {}
+    for r in rows:
+        key = (r["selection"], r.get("arm", "epochs"), int(r["seed"]))
+        count[key] = count.get(key, 0) + 1
+    whole = {k for k, n in count.items() if n >= cells}
+    has_whole = {(k[0], k[1]) for k in whole}
+    return [
+        r
+        for r in rows
+        if r["selection"] == "full"  # the reference: every seed (its seeds run first, before any selection)
+        or (r["selection"], r.get("arm", "epochs"), int(r["seed"])) in whole
+        or (r["selection"], r.get("arm", "epochs")) not in has_whole
+    ]
 
 
 def verdict_table(agreement: list[dict[str, Any]], arm: str) -> list[str]:
@@ -326,7 +353,9 @@ def ranking_arms_section(results: Path, fig_dir: Path | None) -> tuple[list[str]
     sel_file = results / f"ranking_selections_p{settings['pool'].split()[0]}_r{settings['resolution']}.json"
     saved = json.loads(sel_file.read_text())
     names = list(saved["selections"])
-    agreement = family_agreement(rows, alpha=ALPHA, truth_column=TRUTH, n_bootstrap=BOOTSTRAP)
+    agreement = family_agreement(
+        complete_seeds(rows, len(cells)), alpha=ALPHA, truth_column=TRUTH, n_bootstrap=BOOTSTRAP
+    )
     ref = agreement[0]
     seeds = 2
     cpu_hours = sum(r["cpu_seconds"] for r in rows) / 3600
@@ -347,8 +376,9 @@ def ranking_arms_section(results: Path, fig_dir: Path | None) -> tuple[list[str]
         "",
         f"Intervals: {100 * ref['confidence']:.2f} % percentile bootstrap over the cells ({BOOTSTRAP} "
         f"resamples, seed {ref['bootstrap_seed']}; Bonferroni over the selections of an arm). "
-        "Only cells done for every seed a selection has are compared; a selection with one seed so far is "
-        "compared with full data's other seed.",
+        "A seed still running for a selection is left out until it has every cell (a selection with "
+        "no finished seed is compared on the cells done); a selection with one seed so far is compared "
+        "with full data's other seed (τ× never pairs equal seeds).",
     ]
     for arm in ARMS:
         if not any(a["arm"] == arm for a in agreement[1:]):
