@@ -102,7 +102,7 @@ METHOD_OPTIONS: tuple[MethodOption, ...] = (
         {"choices": ["easy", "hard"]},
     ),
     MethodOption("loss", "loss", "loss", "reconstruction loss", False, {"choices": ["bce", "mse"]}),
-    MethodOption("n_seeds", "seeds", "n_seeds", "initialisations / runs averaged", False, {"type": int}),
+    MethodOption("n_seeds", "seeds", "n_seeds", "initialisations / runs averaged", True, {"type": int}),
     MethodOption(
         "gradient", "gradient", "gradient", "gradient norm over", False, {"choices": ["full", "last-layer"]}
     ),
