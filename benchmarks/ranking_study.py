@@ -463,7 +463,7 @@ def bdp_selection(pool: TensorDataset, val: TensorDataset, seed: int = 0) -> tup
     pruner = BiLevelPruner(
         both.tensors[1].numpy(),
         np.arange(n),
-        np.arange(n, 2 * n),
+        np.arange(n, n + len(val)),  # the stratified draws may differ in size by a sample or two
         epochs=20,
         interval=2,
         train_prune_ratio=round(0.96 / 9, 4),
@@ -505,19 +505,25 @@ def build_arm_selections(args: argparse.Namespace) -> dict[str, Any]:
     pool, val, _, _ = cached_data(spec["pool"], spec["resolution"])
     y = pool.tensors[1].numpy()
     known = set(registered_methods())
-    selections: dict[str, Any] = {"full": None}
-    seconds: dict[str, float] = {}
+    partial = sel_file.with_suffix(".partial.json")  # the proxies done so far: a rerun goes on from here
+    done = json.loads(partial.read_text()) if partial.exists() else {"selections": {}, "cpu_seconds": {}}
+    selections: dict[str, Any] = {"full": None, **done["selections"]}
+    seconds: dict[str, float] = dict(done["cpu_seconds"])
     for method in args.methods:
         if method not in known:
             print(f"{method}: not in the sampler registry, skipped", flush=True)
             continue
         for ratio in RATIOS:
+            if f"{method} r={ratio}" in selections:
+                continue
             start = time.process_time()
             kwargs = PROXY_KWARGS.get(method, {})
             proxy = make_proxy(method, pool, ratio=ratio, seed=0, targets=y, progress=False, **kwargs)
             selections[f"{method} r={ratio}"] = np.sort(proxy.indices).tolist()
             seconds[f"{method} r={ratio}"] = time.process_time() - start
             print(f"{method} r={ratio}: {proxy.indices.size} kept", flush=True)
+            keep = {k: v for k, v in selections.items() if k != "full"}
+            partial.write_text(json.dumps({"selections": keep, "cpu_seconds": seconds}))
     start = time.process_time()
     kept, genotype = bdp_selection(pool, val)
     share = kept.size / len(pool)
@@ -543,6 +549,7 @@ def build_arm_selections(args: argparse.Namespace) -> dict[str, Any]:
         "selections": selections,
     }
     sel_file.write_text(json.dumps(saved) + "\n")
+    partial.unlink(missing_ok=True)
     return saved
 
 
