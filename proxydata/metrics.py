@@ -257,11 +257,12 @@ def class_prune_limits(counts: Any, num_steps: int, balance: float | None = None
     """Per-class pruning limit of one step (the automatic class-balance limit).
 
     ``N_k = floor(n_k / S^(1 - B))`` where ``n_k`` is the class's current count,
-    ``S`` the number of pruning steps of the schedule and ``B`` the split's
-    current :func:`class_balance_degree`. ``B = 1`` lets a class be pruned freely
+    ``S`` BDP's ``E / T`` (epochs over the pruning interval; the pruner passes
+    it, see its ``limit_steps``) and ``B`` the split's current
+    :func:`class_balance_degree`. ``B = 1`` lets a class be pruned freely
     (``N_k = n_k``); ``B -> 0`` allows at most ``n_k / S`` per step.
 
-    BDP (Tu et al. 2023, Sec. 3.3) describes this behaviour without giving the
+    BDP (Tu et al. 2023, Sec. 3.2.4) describes this behaviour without giving the
     formula; this one is proxydata's own choice. The pruner takes any function of
     the same signature in its place.
 

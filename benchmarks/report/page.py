@@ -22,6 +22,8 @@ from .claims_bdp import (
 from .claims_static import MARGIN, TIME_GAP, static_claims
 from .claims_tables import T1_MARGIN, table1_section, table2_section
 from .figures import figures
+from .mobilenet import RESULTS_FILE as MOBILENET_FILE
+from .mobilenet import mobilenet_section
 from .ranking import ranking_section
 from .ranking_arms import ranking_arms_section
 from .records import Record, algo_rank, group_key, is_static, load_records
@@ -368,5 +370,6 @@ def write_report(jsonl: Path, md_path: Path, fig_dir: Path) -> None:
         *static_section(records, static),
         "",
         *ranking_lines,
+        *mobilenet_section(jsonl.parent / MOBILENET_FILE),
     ]
     md_path.write_text("\n".join(lines), encoding="utf-8")

@@ -13,10 +13,10 @@ import numpy as np
 from .._validation import check_fraction, check_ratio
 from .checks import UsageError, check_int_flags, check_run_inputs
 from .holdout import hold_out_test
-from .options import METHODS, normalize_method
+from .options import METHODS, check_proxy_inputs, normalize_method, rank_method_kwargs
 from .runtime import torch_threads
 
-__all__ = ["QUICK", "cmd_rank", "rank_report"]
+__all__ = ["QUICK", "cmd_rank", "plural", "rank_report", "stratified_exact"]
 
 #: What ``--quick`` sets (each only where the flag was not given): a study of a
 #: minute or two on 2 CPU cores, on scikit-learn's digits, for CI and a first look.
@@ -116,6 +116,9 @@ def _check_rank(args: argparse.Namespace) -> str | None:
         },
     )
     check_fraction(args.test_fraction, "--test-fraction", low_open=True, high_open=True)
+    args.method_kwargs = rank_method_kwargs(args, args.methods)
+    for method, kwargs in args.method_kwargs.items():
+        check_proxy_inputs(method, kwargs, "rank")
     return check_run_inputs(args, output_suffixes=(".jsonl",))
 
 
@@ -137,7 +140,7 @@ def cmd_rank(args: argparse.Namespace) -> int:
     train_set = Subset(dataset, pool.tolist())
     print(
         f"ranking {len(archs)} cells on {args.data}: training pool {pool.size}, test {len(test_set)} "
-        f"({test_note}), {args.epochs} epochs, {args.seeds} seeds"
+        f"({test_note}), {plural(args.epochs, 'epoch')}, {plural(args.seeds, 'seed')}"
     )
     with torch_threads(args.threads):
         selections = _selections(args, train_set, targets[pool], progress)
@@ -198,29 +201,60 @@ def _training_pool(
     args: argparse.Namespace, dataset: Any, targets: np.ndarray
 ) -> tuple[np.ndarray, Any, str]:
     """The training pool (at most ``--train-size``, stratified), the test data, and how it was made."""
-    from ..data import split_indices
 
     pool, test_set, held = hold_out_test(args, dataset, targets)
     test_note = "the source's test split" if held is None else f"stratified hold-out of {held} samples"
     if args.train_size and args.train_size < pool.size:
-        first, _ = split_indices(
-            pool.size, args.train_size / pool.size, seed=args.seed, stratify=targets[pool]
-        )
-        pool = np.sort(pool[first])
+        pool = np.sort(pool[stratified_exact(targets[pool], args.train_size, args.seed)])
     return pool, test_set, test_note
+
+
+def stratified_exact(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Positions of exactly ``k`` of ``labels``, class proportions kept by largest remainders.
+
+    Class ``c`` of ``n_c`` of the ``n`` labels gets ``floor(k * n_c / n)``; the
+    ``k - sum`` places left go one each to the classes of the largest remainders
+    ``k * n_c mod n`` (ties: the smaller class id). Rounding every class's share
+    on its own (``split_indices``) can miss ``k`` by up to half the number of
+    classes: ``--train-size 600`` of digits gave 601. Members are drawn by
+    ``numpy.random.default_rng(seed)``; the result is sorted.
+    """
+    classes, counts = np.unique(labels, return_counts=True)
+    n = int(labels.size)
+    quota = (k * counts) // n
+    left = k - int(quota.sum())
+    order = np.lexsort((classes, -((k * counts) % n)))  # largest remainder first, then class id
+    quota[order[:left]] += 1
+    rng = np.random.default_rng(seed)
+    parts = [rng.permutation(np.flatnonzero(labels == c))[:q] for c, q in zip(classes, quota)]
+    return np.sort(np.concatenate(parts)).astype(np.int64)
+
+
+def plural(count: int, noun: str) -> str:
+    """``"1 epoch"``, ``"2 epochs"``."""
+    return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
 def _selections(
     args: argparse.Namespace, train_set: Any, targets: np.ndarray, progress: bool
 ) -> dict[str, Any]:
-    """Full data (None) and every ``--methods`` proxy at every ``--ratios`` ratio, by name."""
+    """Full data (None) and every ``--methods`` proxy at every ``--ratios`` ratio, by name.
+
+    Each proxy gets the method options given that its method takes (``--clusters``, ...).
+    """
     from ..samplers import make_proxy
 
     selections: dict[str, Any] = {"full": None}  # None: all of train_set
     for method in args.methods:
         for ratio in args.ratios:
             proxy = make_proxy(
-                method, train_set, ratio=ratio, seed=args.seed, targets=targets, progress=progress
+                method,
+                train_set,
+                ratio=ratio,
+                seed=args.seed,
+                targets=targets,
+                progress=progress,
+                **getattr(args, "method_kwargs", {}).get(method, {}),
             )
             selections[f"{method} r={ratio:g}"] = proxy.indices
     return selections

@@ -23,7 +23,8 @@ import torch
 from torch.utils.data import DataLoader, SubsetRandomSampler
 from tqdm.auto import tqdm
 
-from .._validation import as_int_array, check_bool, check_device, check_int, check_seed, show
+from .._records import data_frame
+from .._validation import as_int_array, check_bool, check_choice, check_device, check_int, check_seed, show
 from ..exceptions import ProxydataTypeError, ProxydataValueError
 from ..fingerprint import dataset_fingerprint
 from ..nas.spaces.nb201.genotype import Genotype
@@ -62,6 +63,42 @@ class RankingStudy:
         return json.loads(
             json.dumps({"settings": self.settings, "rows": self.rows, "agreement": self.agreement})
         )
+
+    def to_pandas(self, which: str = "agreement") -> Any:
+        """:attr:`agreement` (one row per selection) or :attr:`rows` as a ``pandas.DataFrame``.
+
+        Parameters
+        ----------
+        which : {"agreement", "rows"}
+            With ``"agreement"`` each interval ``<name>_ci`` becomes two columns,
+            ``<name>_ci_lo`` and ``<name>_ci_hi``; with ``"rows"`` (one per
+            selection, architecture and seed) a row's NAS-Bench-201 ``table``
+            becomes columns ``table_<column>``.
+
+        Needs pandas (an optional dependency): ``ImportError`` naming it when absent.
+        """
+        check_choice(which, "which", ("agreement", "rows"))
+        if which == "agreement":
+            flat = [_split_intervals(entry) for entry in self.agreement]
+        else:
+            flat = [_flat_table(row) for row in self.rows]
+        return data_frame(flat, "RankingStudy")
+
+
+def _split_intervals(entry: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in entry.items():
+        if key.endswith("_ci") and isinstance(value, (list, tuple)) and len(value) == 2:
+            out[f"{key}_lo"], out[f"{key}_hi"] = value
+        else:
+            out[key] = value
+    return out
+
+
+def _flat_table(row: Mapping[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in row.items() if k != "table"}
+    out.update({f"table_{k}": v for k, v in (row.get("table") or {}).items()})
+    return out
 
 
 def ranking_study(
