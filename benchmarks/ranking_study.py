@@ -426,11 +426,16 @@ def cmd_study(args: argparse.Namespace) -> int:
     return 0
 
 
-#: Extra arguments of the Moser proxies in the study (as the first study's).
+#: Issue 31's selection methods, by their registry names (joined the study once on main).
+LATER_METHODS = ("entropy", "forgetting", "grand", "el2n", "herding", "k-center")
+#: Extra arguments of the proxies in the study: the Moser proxies as the first study's;
+#: GraNd and EL2N averaged over 2 initialisations / runs instead of their papers' 10 (budget).
 PROXY_KWARGS: dict[str, dict[str, Any]] = {
     "km-or": {"n_clusters": 50},
     "ae": {"epochs": 10},
     "tl": {"backbone": "scratch", "epochs": 10, "score_epoch": 10},
+    "grand": {"n_seeds": 2},
+    "el2n": {"n_seeds": 2},
 }
 
 
@@ -484,6 +489,10 @@ def bdp_selection(pool: TensorDataset, val: TensorDataset, seed: int = 0) -> tup
     return np.sort(np.asarray(pruner.kept_train)), str(result.genotype)
 
 
+def _method_of(name: str) -> str:
+    return name.split(" r=")[0]
+
+
 def build_arm_selections(args: argparse.Namespace) -> dict[str, Any]:
     """The selections of the arms study at ``args.recipe``: computed once, saved, reused on resume.
 
@@ -528,10 +537,15 @@ def build_arm_selections(args: argparse.Namespace) -> dict[str, Any]:
     kept, genotype = bdp_selection(pool, val)
     share = kept.size / len(pool)
     bdp_name = f"bdp r={share:.3f}"
-    selections[bdp_name] = kept.tolist()
     seconds[bdp_name] = time.process_time() - start
     rs = make_proxy("rs", pool, ratio=kept.size / len(pool), seed=0, progress=False)
+    # the study's order (seed-major runs go through it): Moser's six, BDP and its random twin, the rest
+    moser = [k for k in selections if k == "full" or _method_of(k) in METHODS]
+    rest = {k: v for k, v in selections.items() if k not in moser}
+    selections = {k: selections[k] for k in moser}
+    selections[bdp_name] = kept.tolist()
     selections[f"rs r={share:.3f}"] = np.sort(rs.indices).tolist()
+    selections.update(rest)
     print(f"bdp: {kept.size} kept ({share:.3f}), found {genotype}", flush=True)
     saved = {
         "pool": spec["pool"],
@@ -682,7 +696,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     s.add_argument("--shard", type=parse_shard, default=(0, 1))
     s.add_argument("--no-progress", action="store_true")
     s.add_argument("--threads", type=int, default=1)
-    s.add_argument("--methods", nargs="+", default=list(METHODS))
+    s.add_argument("--methods", nargs="+", default=[*METHODS, *LATER_METHODS])
     s.add_argument(
         "--out", default=None, help="study file (default benchmarks/results/ranking_<recipe>.jsonl)"
     )

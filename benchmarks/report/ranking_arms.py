@@ -23,9 +23,23 @@ ALPHA = 0.05
 BOOTSTRAP = 1000
 TARGET_TAU = 0.5
 TIE = 0.05
-METHOD_ORDER = ("rs", "cc-rs", "km-or", "cc-or", "ae", "tl", "bdp")
+METHOD_ORDER = (
+    "rs",
+    "cc-rs",
+    "km-or",
+    "cc-or",
+    "ae",
+    "tl",
+    "bdp",
+    "entropy",
+    "forgetting",
+    "grand",
+    "el2n",
+    "herding",
+    "k-center",
+)
 #: Selection methods of issue 31, to join the study by name once their samplers are registered.
-LATER_METHODS = ("entropy", "forgetting", "grand", "el2n", "herding", "kcenter")
+LATER_METHODS = ("entropy", "forgetting", "grand", "el2n", "herding", "k-center")
 ARMS = ("epochs", "steps")
 RS_AT_BDP = "rs at bdp's share"
 ARM_WORDS = {
