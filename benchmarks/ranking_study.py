@@ -573,7 +573,8 @@ def cmd_arms_study(args: argparse.Namespace) -> int:
 
     spec = PILOT_RECIPES[args.recipe]
     out = Path(args.out) if args.out else study_paths(args.recipe)[0]
-    saved = build_arm_selections(args)
+    # --reference-only: full data's runs (the first of the plan) while the selections are being made
+    saved = {"selections": {"full": None}} if args.reference_only else build_arm_selections(args)
     if args.selections_only:
         return 0
     record_launch(out.with_name(out.stem + "_launches.jsonl"), args)
@@ -701,6 +702,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--out", default=None, help="study file (default benchmarks/results/ranking_<recipe>.jsonl)"
     )
     s.add_argument("--selections-only", action="store_true")
+    s.add_argument("--reference-only", action="store_true", help="full data's runs only")
     s = sub.add_parser("pilot-summary")
     s.add_argument("--source", default=None, help="folder of the running pilot's files to copy in first")
     s = sub.add_parser("report")
