@@ -18,6 +18,7 @@ def _mod() -> Any:
 
 def _pilot(recipe: str, tau: float, cpu: float, seeds: int = 2, cells: int = 20) -> dict:
     return {"recipe": recipe, "tau_truth": tau, "cpu_per_run": cpu, "seeds": seeds, "cells": cells,
+            "tau_truth_per_seed": [tau] * seeds, "seed0_cells": cells, "planned_cells": 20,
             "rows": seeds * cells}  # fmt: skip
 
 
@@ -70,3 +71,12 @@ def test_status_lines_count_rows_against_the_plan():
     assert "| 0 | epochs | 1 of 2 | — | b |" in text
     assert "| 0 | steps | 0 of 2 | a (1) | b |" in text
     assert "| 1 | epochs | 0 of 2 | — | all |" in text
+
+
+def test_choose_recipe_on_seed_zero_alone():
+    m = _mod()
+    a = {**_pilot("a", 0.3, 5.0), "tau_truth_per_seed": [0.6, 0.1]}
+    b = {**_pilot("b", 0.45, 9.0), "tau_truth_per_seed": [0.4, 0.5]}
+    c = {**_pilot("c", 0.9, 1.0, seeds=1), "seed0_cells": 12}  # seed 0 not complete: left out
+    assert m.choose_recipe([a, b, c], first_seed=True)[0] == "a"
+    assert m.choose_recipe([a, b, c])[0] == "b"

@@ -22,6 +22,7 @@ SHORT = "cifar10_test_12ep"
 ALPHA = 0.05
 BOOTSTRAP = 1000
 TARGET_TAU = 0.5
+PILOT_CELLS = 20
 TIE = 0.05
 METHOD_ORDER = (
     "rs",
@@ -104,6 +105,8 @@ def pilot_summary(results: Path) -> list[dict[str, Any]]:
                 "tau_truth_ci": ref.get("tau_truth_ci", [math.nan, math.nan]),
                 "tau_truth_top": ref.get("tau_truth_top", math.nan),
                 "tau_truth_per_seed": per_seed,
+                "seed0_cells": sum(1 for r in rows if int(r["seed"]) == 0),
+                "planned_cells": PILOT_CELLS,
                 "ceiling": ref["ceiling"],
                 "ceiling_ci": ref.get("ceiling_ci", [math.nan, math.nan]),
                 "ceiling_top": ref["ceiling_top"],
@@ -115,14 +118,23 @@ def pilot_summary(results: Path) -> list[dict[str, Any]]:
     return out
 
 
-def choose_recipe(summary: list[dict[str, Any]]) -> tuple[str | None, str]:
+def choose_recipe(summary: list[dict[str, Any]], *, first_seed: bool = False) -> tuple[str | None, str]:
     """The pilot's rule: the cheapest recipe with tau vs NB201 >= 0.5 (all cells, seed means).
 
     If none reaches it: the highest tau vs NB201, recipes within 0.05 of it counted
     as tied and the cheapest (CPU seconds per run) of those taken. Only recipes
-    with every row of both seeds count.
+    with every row of both seeds count; with ``first_seed``, the same rule on seed
+    0's tau alone over the recipes whose seed 0 is complete (how the study's
+    recipe was picked while seed 1 of the pilot still ran).
     """
-    done = [p for p in summary if p["seeds"] >= 2 and p["rows"] >= 2 * p["cells"]]
+    if first_seed:
+        done = [
+            {**p, "tau_truth": p["tau_truth_per_seed"][0]}
+            for p in summary
+            if p["tau_truth_per_seed"] and p["seed0_cells"] >= p["planned_cells"]
+        ]
+    else:
+        done = [p for p in summary if p["seeds"] >= 2 and p["rows"] >= 2 * p["cells"]]
     if not done:
         return None, "the pilot has not finished a recipe with 2 seeds"
     fit = [p for p in done if p["tau_truth"] >= TARGET_TAU]
@@ -138,7 +150,9 @@ def choose_recipe(summary: list[dict[str, Any]]) -> tuple[str | None, str]:
     )
 
 
-def pilot_markdown(summary: list[dict[str, Any]], chosen: str | None, reason: str) -> list[str]:
+def pilot_markdown(
+    summary: list[dict[str, Any]], chosen: str | None, reason: str, study: str | None = None
+) -> list[str]:
     """The pilot table (``benchmarks/results/ranking_pilot.md`` and the results page)."""
     lines = [
         "| recipe | px | pool | epochs | batch | C | N | schedule (peak lr) | label smoothing "
@@ -162,8 +176,21 @@ def pilot_markdown(summary: list[dict[str, Any]], chosen: str | None, reason: st
     lines += [
         "",
         f"Pilot cost: {total * 60:.0f} CPU-minutes in all. Rule (fixed before the pilot was complete): "
-        f"{reason}." + (f" Chosen: **{chosen}**." if chosen else ""),
+        f"{reason}." + (f" The rule on the complete pilot picks **{chosen}**." if chosen else ""),
     ]
+    first, _ = choose_recipe(summary, first_seed=True)
+    if study:
+        lines.append("")
+        lines.append(
+            f"The study runs at **{study}**: to leave it time, it was launched when seed 0 of every "
+            f"recipe was in, on the same rule applied to seed 0's τ (which picks {first or '—'})"
+            + (
+                "; the complete pilot agrees."
+                if chosen == study
+                else f"; the complete pilot picks {chosen or '— (not complete yet)'} instead — read the "
+                "study with that in mind."
+            )
+        )
     return lines
 
 
@@ -330,6 +357,8 @@ def ranking_arms_section(results: Path, fig_dir: Path | None) -> tuple[list[str]
     if not summary:
         return None
     chosen, reason = choose_recipe(summary)
+    study_path = _study_file(results, chosen)
+    study_recipe = study_path.stem[len("ranking_") :] if study_path else None
     archs = json.loads((results / "ranking_architectures.json").read_text())
     cells = {c["arch"]: c for c in archs["cells"]}
     lines = [
@@ -352,13 +381,12 @@ def ranking_arms_section(results: Path, fig_dir: Path | None) -> tuple[list[str]
         "accuracy; seed-to-seed τ is full data's agreement with itself under another seed (the ceiling). "
         "Also in `benchmarks/results/ranking_pilot.md`.",
         "",
-        *pilot_markdown(summary, chosen, reason),
+        *pilot_markdown(summary, chosen, reason, study_recipe),
     ]
     known = [(c[TRUTH], _table_short(results, a)) for a, c in cells.items()]
     known = [k for k in known if math.isfinite(k[1])]
     nb = ranking_agreement([k[0] for k in known], [k[1] for k in known]) if len(known) >= 3 else {}
     nb["cells"] = len(known)
-    study_path = _study_file(results, chosen)
     short: list[str] = []
     if study_path is None:
         lines += ["", "The study at the chosen recipe has no rows yet."]
