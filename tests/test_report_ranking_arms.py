@@ -19,7 +19,7 @@ def _mod() -> Any:
 def _pilot(recipe: str, tau: float, cpu: float, seeds: int = 2, cells: int = 20) -> dict:
     return {"recipe": recipe, "tau_truth": tau, "cpu_per_run": cpu, "seeds": seeds, "cells": cells,
             "tau_truth_per_seed": [tau] * seeds, "seed0_cells": cells, "planned_cells": 20,
-            "rows": seeds * cells}  # fmt: skip
+            "rows": seeds * 20}  # fmt: skip
 
 
 def test_choose_recipe_cheapest_above_target():
@@ -80,3 +80,9 @@ def test_choose_recipe_on_seed_zero_alone():
     c = {**_pilot("c", 0.9, 1.0, seeds=1), "seed0_cells": 12}  # seed 0 not complete: left out
     assert m.choose_recipe([a, b, c], first_seed=True)[0] == "a"
     assert m.choose_recipe([a, b, c])[0] == "b"
+
+
+def test_choose_recipe_ignores_a_second_seed_still_running():
+    m = _mod()
+    running = {**_pilot("a", 0.9, 1.0), "rows": 30}  # seed 1 has 10 of 20 cells
+    assert m.choose_recipe([running, _pilot("b", 0.3, 5.0)])[0] == "b"

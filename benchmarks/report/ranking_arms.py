@@ -134,7 +134,7 @@ def choose_recipe(summary: list[dict[str, Any]], *, first_seed: bool = False) ->
             if p["tau_truth_per_seed"] and p["seed0_cells"] >= p["planned_cells"]
         ]
     else:
-        done = [p for p in summary if p["seeds"] >= 2 and p["rows"] >= 2 * p["cells"]]
+        done = [p for p in summary if p["seeds"] >= 2 and p["rows"] >= 2 * p["planned_cells"]]
     if not done:
         return None, "the pilot has not finished a recipe with 2 seeds"
     fit = [p for p in done if p["tau_truth"] >= TARGET_TAU]
