@@ -567,6 +567,25 @@ def build_arm_selections(args: argparse.Namespace) -> dict[str, Any]:
     return saved
 
 
+def moser_selections_so_far(recipe: str) -> dict[str, Any]:
+    """Full data and the Moser proxies already made (the saved or the partial selections file).
+
+    For ``--moser-first``: the study starts on them while BDP's search and the other
+    selections are still being made; a later launch with every selection goes on
+    from the same file (the plan stays seed-major, the runs done are skipped).
+    """
+    _, sel_file = study_paths(recipe)
+    partial = sel_file.with_suffix(".partial.json")
+    source = sel_file if sel_file.exists() else partial
+    made = json.loads(source.read_text())["selections"]
+    picked = {k: v for k, v in made.items() if k != "full" and _method_of(k) in METHODS}
+    if len(picked) < len(METHODS) * len(RATIOS):
+        raise SystemExit(
+            f"{source} holds {len(picked)} Moser selections, not yet all {len(METHODS) * len(RATIOS)}"
+        )
+    return {"full": None, **picked}
+
+
 def cmd_arms_study(args: argparse.Namespace) -> int:
     """Issue 28's study: both arms, seed-major, at a pilot recipe; resumable and sharded."""
     from proxydata.fidelity import ranking_study
@@ -574,7 +593,12 @@ def cmd_arms_study(args: argparse.Namespace) -> int:
     spec = PILOT_RECIPES[args.recipe]
     out = Path(args.out) if args.out else study_paths(args.recipe)[0]
     # --reference-only: full data's runs (the first of the plan) while the selections are being made
-    saved = {"selections": {"full": None}} if args.reference_only else build_arm_selections(args)
+    if args.reference_only:
+        saved: dict[str, Any] = {"selections": {"full": None}}
+    elif args.moser_first:
+        saved = {"selections": moser_selections_so_far(args.recipe)}
+    else:
+        saved = build_arm_selections(args)
     if args.selections_only:
         return 0
     record_launch(out.with_name(out.stem + "_launches.jsonl"), args)
@@ -703,6 +727,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     s.add_argument("--selections-only", action="store_true")
     s.add_argument("--reference-only", action="store_true", help="full data's runs only")
+    s.add_argument("--moser-first", action="store_true", help="full data and the Moser proxies made so far")
     s = sub.add_parser("pilot-summary")
     s.add_argument("--source", default=None, help="folder of the running pilot's files to copy in first")
     s = sub.add_parser("report")
