@@ -393,7 +393,7 @@ def ranking_arms_section(results: Path, fig_dir: Path | None) -> tuple[list[str]
         return [], [*lines, ""]
     settings, rows = read_study(study_path)
     sel_file = results / f"ranking_selections_p{settings['pool'].split()[0]}_r{settings['resolution']}.json"
-    saved = json.loads(sel_file.read_text())
+    saved = json.loads(sel_file.read_text()) if sel_file.exists() else _planned_selections()
     names = list(saved["selections"])
     agreement = family_agreement(
         complete_seeds(rows, len(cells)), alpha=ALPHA, truth_column=TRUTH, n_bootstrap=BOOTSTRAP
@@ -472,6 +472,18 @@ def ranking_arms_section(results: Path, fig_dir: Path | None) -> tuple[list[str]
             "the dashed line is the margin](figures/ranking_fidelity.png)",
         ]
     return short, [*lines, ""]
+
+
+def _planned_selections() -> dict[str, Any]:
+    """What the study plans while its selections file is still being made (BDP's search running)."""
+    names = [f"{m} r={r}" for m in (*METHOD_ORDER[:6], *LATER_METHODS) for r in (0.1, 0.25, 0.5)]
+    names[18:18] = ["bdp (search running)", "rs at BDP's share"]
+    how = "being made (`ranking_study.py arms-study --selections-only`)"
+    return {
+        "how": {"proxies": how, "bdp": how, RS_AT_BDP: how},
+        "methods_asked": [*METHOD_ORDER[:6], *LATER_METHODS],
+        "selections": {"full": None, **dict.fromkeys(names)},
+    }
 
 
 def _table_short(results: Path, arch: str) -> float:
