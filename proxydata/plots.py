@@ -310,7 +310,9 @@ def _ranking_panel(ax: Any, agreement: list[dict[str, Any]], statistic: str, suf
     for entry in agreement[1:]:
         value = entry.get(f"{statistic}{suffix}")
         if value is not None and np.isfinite(value):
-            groups.setdefault(selection_group(entry["selection"]), []).append((float(entry["ratio"]), value))
+            arm = entry.get("arm", "epochs")  # the equal-steps arm is a line of its own
+            group = selection_group(entry["selection"]) + ("" if arm == "epochs" else f" [{arm}]")
+            groups.setdefault(group, []).append((float(entry["ratio"]), value))
     for group, points in groups.items():
         points.sort()
         style = {"marker": "o"} if len(points) > 1 else {"marker": "*", "ms": 12, "ls": ""}

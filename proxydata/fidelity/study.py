@@ -184,7 +184,7 @@ def ranking_study(
     progress : bool
         A tqdm bar over the runs.
     arms : sequence of {"epochs", "steps"}
-        How long each selection trains (:func:`arm_epochs`): ``"epochs"`` for
+        How long each selection trains (``proxydata.fidelity.study.arm_epochs``): ``"epochs"`` for
         ``epochs`` passes over it (what a proxy saves), ``"steps"`` for as many
         SGD steps as the reference's ``epochs`` passes (the same training on less
         data). Every row records its ``arm``, ``epochs`` and ``sgd_steps``; the
@@ -320,7 +320,7 @@ def _plan(
     return [task for i, task in enumerate(plan) if i % shard[1] == shard[0] and task not in finished]
 
 
-#: The arms of a study: how long a selection trains (:func:`arm_epochs`).
+#: The arms of a study: how long a selection trains (``proxydata.fidelity.study.arm_epochs``).
 ARMS = ("epochs", "steps")
 
 
@@ -421,7 +421,7 @@ class _Recipe:
     ) -> dict[str, Any]:
         """Train ``make`` (architecture ``arch``) on the selection ``name`` with ``seed``; its row.
 
-        ``epochs`` (default the recipe's) is the arm's (:func:`arm_epochs`).
+        ``epochs`` (default the recipe's) is the arm's (``proxydata.fidelity.study.arm_epochs``).
         """
         epochs = self.epochs if epochs is None else epochs
         generator = torch.Generator().manual_seed(seed)
