@@ -30,7 +30,7 @@ file) and :mod:`.agreement` (the statistics).
 from .agreement import study_agreement
 from .architectures import sample_nb201_architectures
 from .study import RankingStudy, ranking_study
-from .study_file import STUDY_FORMAT, read_study
+from .study_file import STUDY_FORMAT, read_study, upgrade_study
 
 __all__ = [
     "STUDY_FORMAT",
@@ -39,4 +39,5 @@ __all__ = [
     "read_study",
     "sample_nb201_architectures",
     "study_agreement",
+    "upgrade_study",
 ]
