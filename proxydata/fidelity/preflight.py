@@ -96,6 +96,8 @@ def preflight(
                     raise ProxydataTypeError(
                         f"an architecture factory must return an nn.Module, got {show(model)}"
                     )
+                if not any(p.requires_grad for p in model.parameters()):
+                    raise ProxydataValueError(f"architecture {name!r} has no trainable parameters")
                 model = model.to(device).eval()
                 out = model(x.to(device))
             except ProxydataError:

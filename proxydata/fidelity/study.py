@@ -320,7 +320,7 @@ class _Recipe:
             "train_kwargs": jsonable(self.train_kwargs, "train_kwargs"),
             "train_fn": None
             if self.train_fn is None
-            else getattr(self.train_fn, "__qualname__", repr(self.train_fn)),
+            else getattr(self.train_fn, "__qualname__", type(self.train_fn).__qualname__),
         }
 
     def run(
