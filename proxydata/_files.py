@@ -59,10 +59,14 @@ def _tmp_name(path: str) -> str:
 
 def _write_tmp(path: str, data: bytes) -> str:
     tmp = _tmp_name(path)
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        _unlink(tmp)
+        raise
     return tmp
 
 
