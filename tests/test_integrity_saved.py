@@ -65,9 +65,9 @@ def _write_npz(path, arrays, meta):
 
 @pytest.mark.parametrize("claim", [2, 1, None], ids=["format-2", "format-1", "no-format"])
 def test_edited_file_with_an_older_format_claim_refused(data, saved, tmp_path, claim):
-    proxy, folder = saved
+    _, folder = saved
     record = _json(folder)
-    record["indices"] = record["indices"][1:] + [record["indices"][0]]  # any edit at all
+    record["indices"] = [*record["indices"][1:], record["indices"][0]]  # any edit at all
     record["fit_seconds"] = 123.0
     if claim is None:
         del record["format"]
@@ -209,7 +209,7 @@ def test_npz_that_is_no_saved_proxy_refused(data, tmp_path, content):
 
 def test_save_is_atomic(data, saved, tmp_path, monkeypatch):
     """A save that fails half-way leaves the previous file as it was."""
-    proxy, folder = saved
+    proxy, _ = saved
     for name in ("p.json", "p.npz"):
         target = tmp_path / name
         proxy.save(target)

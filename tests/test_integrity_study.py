@@ -92,7 +92,7 @@ def _study(tmp_path, name="s.jsonl", train_fn=None, **kw):
     ],
 )
 def test_numpy_settings_are_recorded_and_resumed(tmp_path, kw):
-    out, study, fn = _study(tmp_path, **kw)
+    out, _, fn = _study(tmp_path, **kw)
     assert fn.calls == 12
     settings, rows = read_study(out)
     assert settings["format"] == STUDY_FORMAT and len(rows) == 12
@@ -268,7 +268,7 @@ def test_empty_file_refused_with_fix(tmp_path):
 
 @pytest.mark.parametrize("cut", [1, 10, -2])
 def test_torn_last_line_dropped_and_redone(tmp_path, cut):
-    out, study, _ = _study(tmp_path)
+    out, _, _ = _study(tmp_path)
     text = out.read_text()
     last = text.rstrip("\n").rsplit("\n", 1)[1]
     out.write_text(text[: len(text) - len(last) - 1] + last[:cut])  # a write killed half-way

@@ -282,7 +282,7 @@ def _int_array(value: Any, fail: _Problem, name: str = "indices") -> np.ndarray:
 
 
 def _check_format(record: dict[str, Any], fail: _Problem, has_split: bool, verify: bool) -> int:
-    """The file's format: one this release reads, claimed honestly, digest-carrying unless ``verify=False``."""
+    """The file's format: one this release reads, claimed honestly, with a digest unless ``verify=False``."""
     version = record.get("format", 1)
     if isinstance(version, bool) or not isinstance(version, int) or version not in READABLE_FORMATS:
         raise fail(
