@@ -120,7 +120,7 @@ def test_rows_of_a_recorded_chunk_changed_are_refused_on_resume(tmp_path):
 
 
 def test_a_progress_file_of_another_extraction_is_refused(tmp_path):
-    ds, path = _unfinished(tmp_path)
+    _ds, path = _unfinished(tmp_path)
     # a progress file sealed for another sidecar (another batch size recorded) is refused
     ds3, path3 = dataset(), tmp_path / "h.npy"
     with pytest.raises(RuntimeError, match="simulated crash"):
@@ -144,7 +144,7 @@ def test_a_deleted_sidecar_leaves_nothing_loadable(tmp_path):
 
 
 def test_a_fingerprint_without_content_is_refused(tmp_path):
-    ds, path = _finished(tmp_path)
+    _ds, path = _finished(tmp_path)
     meta = json.loads(sidecar_path(path).read_text())
     stripped = ";".join(p for p in meta["dataset"].split(";") if not p.startswith("content="))
     _edit_json(sidecar_path(path), dataset=stripped)
@@ -287,7 +287,7 @@ def test_every_progress_field_edited_in_turn_is_refused(tmp_path):
 
 @pytest.mark.parametrize("version", [1, 3, "2", None])
 def test_another_sidecar_version_is_refused_with_the_fix(tmp_path, version):
-    ds, path = _finished(tmp_path)
+    _ds, path = _finished(tmp_path)
     _edit_json(sidecar_path(path), version=version)
     with pytest.raises(CorruptStateError, match="extract"):
         load_features(path)
