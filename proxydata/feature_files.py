@@ -53,7 +53,13 @@ from torch.utils.data import DataLoader, Subset
 from ._files import atomic_write, record_digest
 from ._validation import check_bool, check_device, check_int, show
 from .batches import array_source
-from .exceptions import CorruptStateError, ProxydataTypeError, ProxydataValueError, RankMismatchError
+from .exceptions import (
+    CorruptStateError,
+    ProxydataTypeError,
+    ProxydataValueError,
+    RankFailedError,
+    RankMismatchError,
+)
 from .fingerprint import dataset_fingerprint, fingerprint_differences
 from .items import ItemReader, input_tensor, pixels_to_float
 
@@ -773,7 +779,13 @@ class _Comm:
         import torch.distributed as dist
 
         out: list[Any] = [None] * self.world
-        dist.all_gather_object(out, value, group=self.group)
+        try:
+            dist.all_gather_object(out, value, group=self.group)
+        except (RuntimeError, ConnectionError, OSError) as exc:  # gloo's error when a peer dies
+            raise RankFailedError(
+                f"a rank of the group failed or left during feature extraction ({type(exc).__name__}: "
+                f"{str(exc)[:200]}); the chunks recorded so far are kept: run extract_features again"
+            ) from exc
         return out
 
     def check_same(self, identity: dict[str, Any]) -> None:
@@ -795,7 +807,7 @@ class _Comm:
             raise failure
         failed = [(r, msg) for r, msg in enumerate(reports) if msg is not None]
         if failed:
-            raise RuntimeError(
+            raise RankFailedError(
                 "feature extraction failed on " + "; ".join(f"rank {r} ({msg})" for r, msg in failed)
             )
 
@@ -814,5 +826,5 @@ class _Comm:
             raise failure
         if error is not None:
             kind, message = error
-            raise (kind if issubclass(kind, ProxydataValueError) else RuntimeError)(message)
+            raise (kind if issubclass(kind, ProxydataValueError) else RankFailedError)(message)
         return result
