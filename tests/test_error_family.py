@@ -173,8 +173,18 @@ def _study(tmp, train_fn, **kw) -> None:
     archs = {
         f"m{h}": (lambda h=h: nn.Sequential(nn.Linear(4, h), nn.ReLU(), nn.Linear(h, 2))) for h in (1, 2, 3)
     }
-    ranking_study(data, data, {"full": None}, archs, epochs=1, train_fn=train_fn, progress=False,
-                  n_bootstrap=0, out=tmp / "s.jsonl", **kw)
+    ranking_study(
+        data,
+        data,
+        {"full": None},
+        archs,
+        epochs=1,
+        train_fn=train_fn,
+        progress=False,
+        n_bootstrap=0,
+        out=tmp / "s.jsonl",
+        **kw,
+    )
 
 
 def _empty_study(tmp) -> None:
