@@ -423,8 +423,8 @@ def test_cells_with_other_channels_refused_before_training(tmp_path, monkeypatch
     ids=["more-seeds", "fewer-seeds", "other-archs", "more-archs", "fewer-selections"],
 )
 def test_resume_with_other_plan_refused(tmp_path, change):
-    out, _, _ = _study(tmp_path)
-    fn = _Fake()
+    out, _, fn = _study(tmp_path)
+    fn.calls = 0  # the same train_fn: only the plan differs
     selections = change.get("selections", {"full": None, "half": np.arange(0, 32, 2)})
     with pytest.raises(ProxydataValueError, match="other settings"):
         ranking_study(_data(32), _data(16, 1), selections, change.get("archs", ARCHS),
