@@ -14,6 +14,8 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from torch import nn
 from torch.utils.data import TensorDataset
 
@@ -476,3 +478,27 @@ def test_train_fn_fraction_stored_as_percent(tmp_path):
     out, study, _ = _study(tmp_path, train_fn=_Fake(0.85))
     assert {r["test_acc"] for r in study.rows} == {85.0}
     assert {r["test_acc"] for r in read_study(out)[1]} == {85.0}
+
+
+_MUTATE: dict = {}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_one_character_changed_is_refused_or_changes_nothing(tmp_path_factory, data):
+    """Invariant: a study file with one character replaced reads as the same study, or is refused."""
+    if "study" not in _MUTATE:  # one study for every example
+        folder = tmp_path_factory.mktemp("mutate")
+        _study(folder)
+        _MUTATE.update(folder=folder, study=read_study(folder / "s.jsonl"))
+    folder, expected = _MUTATE["folder"], _MUTATE["study"]
+    text = (folder / "s.jsonl").read_text()
+    at = data.draw(st.integers(0, len(text) - 2))  # the final newline is the torn-line case
+    char = data.draw(st.characters(min_codepoint=32, max_codepoint=126).filter(lambda c: c != text[at]))
+    mutated = folder / "m.jsonl"
+    mutated.write_text(text[:at] + char + text[at + 1 :])
+    try:
+        got = read_study(mutated)
+    except CorruptStateError:
+        return
+    assert got == expected  # e.g. a space where JSON allows one
