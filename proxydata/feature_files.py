@@ -51,6 +51,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 
 from ._files import atomic_write, record_digest
+from ._threads import warn_if_threads_oversubscribe
 from ._validation import check_bool, check_device, check_int, show
 from .batches import array_source
 from .exceptions import (
@@ -369,6 +370,7 @@ def extract_features(
     comm = _Comm.current()
     dev = _default_device(comm) if device is None else check_device(device)
     ItemReader(input_key).input(dataset[0], 0)  # input_key= on tuple items, a missing key: refused here
+    warn_if_threads_oversubscribe("feature extraction", dev)
 
     was_training = model.training
     model.eval()

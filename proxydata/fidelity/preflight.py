@@ -65,7 +65,7 @@ def preflight(
     ``network_kwargs``, a factory called) and run on two training items
     returning ``(2, C)`` logits with ``C`` above every training and test label.
     """
-    from ..nas.network import CellNetwork
+    from ..nas.spaces.nb201.network import CellNetwork
 
     if len(test_dataset) == 0:
         raise ProxydataValueError("test_dataset must not be empty")
@@ -124,11 +124,13 @@ def _number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
-def check_result(result: Mapping[str, Any], default_samples: int, *, custom: bool) -> dict[str, Any]:
+def check_result(
+    result: Mapping[str, Any], default_samples: int, *, custom: bool, default_steps: int = 0
+) -> dict[str, Any]:
     """A run's result with ``test_acc`` a finite fraction in ``[0, 1]`` and the other fields numbers.
 
     ``test_loss``, ``cpu_seconds`` and ``seconds`` may be missing (NaN);
-    ``train_samples`` defaults to ``default_samples``.
+    ``train_samples`` defaults to ``default_samples``, ``sgd_steps`` to ``default_steps``.
 
     Raises
     ------
@@ -156,8 +158,9 @@ def check_result(result: Mapping[str, Any], default_samples: int, *, custom: boo
         if key != "test_loss" and value < 0:
             raise ProxydataValueError(f"{who}: {key} must be >= 0, got {show(value)}")
         out[key] = value
-    samples = result.get("train_samples", default_samples)
-    if isinstance(samples, (bool, np.bool_)) or not isinstance(samples, numbers.Integral) or samples < 0:
-        raise ProxydataValueError(f"{who}: train_samples must be an integer >= 0, got {show(samples)}")
-    out["train_samples"] = int(samples)
+    for key, default in (("train_samples", default_samples), ("sgd_steps", default_steps)):
+        count = result.get(key, default)
+        if isinstance(count, (bool, np.bool_)) or not isinstance(count, numbers.Integral) or count < 0:
+            raise ProxydataValueError(f"{who}: {key} must be an integer >= 0, got {show(count)}")
+        out[key] = int(count)
     return out

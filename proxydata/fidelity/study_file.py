@@ -70,11 +70,16 @@ _ROW_FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {
     "train_samples": ((int,), True),
     "cpu_seconds": ((int, float), True),
     "wall_seconds": ((int, float), True),
+    "arm": ((str,), False),  # rows written before arms existed are of arm "epochs"
+    "epochs": ((int,), False),
+    "sgd_steps": ((int,), False),
     "finished": ((str,), True),
     "table": ((dict,), False),
     "digest": ((str,), True),
 }
 _SETTINGS_LISTS = ("architectures", "seeds", "selections")
+#: How long a selection trains (see :func:`~proxydata.fidelity.study.arm_epochs`).
+_ARMS = ("epochs", "steps")
 
 
 def selection_digest(indices: np.ndarray) -> str:
@@ -177,6 +182,8 @@ def _check_row(item: Any, number: int, path: str, settings: dict[str, Any]) -> d
         )
     if item["seed"] < 0 or item["selection_size"] < 1 or item["train_samples"] < 0:
         raise CorruptStateError(f"{where}: seed, selection_size or train_samples out of range")
+    if item.get("arm", "epochs") not in _ARMS or item.get("epochs", 1) < 1 or item.get("sgd_steps", 0) < 0:
+        raise CorruptStateError(f"{where}: arm must be one of {list(_ARMS)}, epochs >= 1, sgd_steps >= 0")
     for key in ("cpu_seconds", "wall_seconds"):
         value = item[key]
         if value is not None and math.isfinite(value) and value < 0:
@@ -263,7 +270,7 @@ def _read(path: str, verify: bool) -> tuple[dict[str, Any], list[dict[str, Any]]
         raise CorruptStateError(f"{path!r} is empty: it holds no settings line (delete it and run again)")
     settings: dict[str, Any] | None = None
     rows: list[dict[str, Any]] = []
-    seen: set[tuple[str, str, int]] = set()
+    seen: set[tuple[str, str, int, str]] = set()
     for number, line in lines:
         try:
             item = json.loads(line)
@@ -273,7 +280,7 @@ def _read(path: str, verify: bool) -> tuple[dict[str, Any], list[dict[str, Any]]
             settings = _check_settings(item, path, verify)
             continue
         row = _check_row(item, number, path, settings)
-        key = (row["selection"], row["architecture"], row["seed"])
+        key = (row["selection"], row["architecture"], row["seed"], row.get("arm", "epochs"))
         if key in seen:
             raise CorruptStateError(
                 f"line {number} of {path!r} repeats the run (selection {key[0]!r}, architecture "
@@ -371,6 +378,12 @@ def upgrade_study(path: str | os.PathLike[str], out: str | os.PathLike[str] | No
             f"{path!r} is of study format {settings['format']}, not 1: nothing to upgrade"
         )
     selections: dict[str, str] = {}
+    seen: set[tuple[str, str, int, str]] = set()
+    for r in rows:
+        key = (r["selection"], r["architecture"], r["seed"], r.get("arm", "epochs"))
+        if key in seen:  # pragma: no cover - _read refuses repeats already
+            raise CorruptStateError(f"{path!r} repeats the run {key}")
+        seen.add(key)
     for r in rows:
         if selections.setdefault(r["selection"], r["selection_digest"]) != r["selection_digest"]:
             raise CorruptStateError(f"{path!r} holds runs of selection {r['selection']!r} with other indices")
