@@ -39,6 +39,7 @@ from .exceptions import (
     ProxydataError,
     ProxydataTypeError,
     ProxydataValueError,
+    RankFailedError,
     RankMismatchError,
 )
 from .fingerprint import dataset_fingerprint
@@ -82,6 +83,7 @@ __all__ = [
     "ProxydataTypeError",
     "ProxydataValueError",
     "RandomProxy",
+    "RankFailedError",
     "RankMismatchError",
     "TransferProxy",
     "__version__",

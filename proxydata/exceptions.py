@@ -17,6 +17,7 @@ __all__ = [
     "ProxydataError",
     "ProxydataTypeError",
     "ProxydataValueError",
+    "RankFailedError",
     "RankMismatchError",
 ]
 
@@ -39,6 +40,13 @@ class CorruptStateError(ProxydataValueError):
 
 class RankMismatchError(ProxydataValueError):
     """Distributed ranks were configured differently; raised on every rank, naming the fields."""
+
+
+class RankFailedError(ProxydataError, RuntimeError):
+    """Another rank of a distributed group failed or left mid-way; this rank stops too (never hangs).
+
+    Work recorded so far is kept: run the same call again to resume.
+    """
 
 
 class MissingWeightsError(ProxydataError, FileNotFoundError, ValueError):

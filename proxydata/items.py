@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._validation import show
+from ._validation import check_int, show
 from .exceptions import ProxydataTypeError, ProxydataValueError
 
 __all__ = [
@@ -280,7 +280,7 @@ def first_unstable_item(
         A position (in ``dataset``) whose two reads differ.
     """
     n = len(dataset)
-    k = min(int(k), n)
+    k = min(check_int(k, "k", minimum=1), n)
     positions = [(j * (n - 1)) // (k - 1) for j in range(k)] if k > 1 else list(range(k))
     reader = ItemReader(input_key)
     for p in positions:

@@ -9,6 +9,7 @@ distances) derive them and cite the papers.
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from collections.abc import Iterable
 from typing import Any, overload
@@ -16,7 +17,7 @@ from typing import Any, overload
 import numpy as np
 import torch
 
-from ._validation import as_int_array, check_int, check_labels
+from ._validation import as_int_array, check_fraction, check_int, check_labels
 from .exceptions import ProxydataTypeError, ProxydataValueError
 
 __all__ = [
@@ -285,9 +286,7 @@ def class_prune_limits(counts: Any, num_steps: int, balance: float | None = None
     if balance is None:
         b = class_balance_degree(c)
     else:
-        b = float(balance)
-        if math.isnan(b) or not 0.0 <= b <= 1.0:
-            raise ProxydataValueError(f"balance must be in [0, 1], got {balance!r}")
+        b = check_fraction(balance, "balance")
     divisor = float(s) ** (1.0 - b)
     # A relative epsilon keeps exact quotients (e.g. 6 / 2.0) from flooring down.
     return np.floor(c / divisor * (1.0 + 1e-12)).astype(np.int64)
@@ -329,6 +328,8 @@ def distances_to_centroids(
         raise ProxydataValueError(f"centroids must have {xt.shape[1]} columns, got {ct.shape[1]}")
     if ct.shape[0] == 0:
         raise ProxydataValueError("centroids must not be empty")
+    if not bool(torch.isfinite(ct).all()):
+        raise ProxydataValueError("centroids must be finite, got NaN or inf values")
     bs = check_int(batch_size, "batch_size", minimum=1)
     n = xt.shape[0]
     given = None
@@ -398,7 +399,8 @@ def class_means(
     """
     import scipy.sparse
 
-    y = np.ascontiguousarray(labels, dtype=np.int64)
+    num_classes = check_int(num_classes, "num_classes", minimum=1)
+    y = _codes(labels, num_classes, "labels")
     sums: np.ndarray | None = None
     buf: np.ndarray | None = None
     start = 0
@@ -406,6 +408,13 @@ def class_means(
         rows = _finite_rows(block, start)
         b = rows.shape[0]
         flat = rows.reshape(b, -1)
+        if start + b > y.shape[0]:
+            raise ProxydataValueError(f"features must have {y.shape[0]} rows, got more")
+        if sums is not None and flat.shape[1] != sums.shape[1]:
+            raise ProxydataValueError(
+                f"feature blocks must share one width, got {sums.shape[1]} and {flat.shape[1]} "
+                f"(at row {start})"
+            )
         if sums is None or buf is None:
             sums = np.zeros((num_classes, flat.shape[1]), dtype=np.float64)
             buf = np.empty((CLASS_BLOCK, flat.shape[1]), dtype=np.float64)
@@ -443,10 +452,12 @@ def distances_to_class_means(
     -------
     np.ndarray of float64, shape (n,)
     """
-    y = np.ascontiguousarray(labels, dtype=np.int64)
     mu = np.ascontiguousarray(means, dtype=np.float64)
+    if mu.ndim != 2 or mu.shape[0] == 0:
+        raise ProxydataValueError(f"means must be a non-empty 2-D array, got shape {mu.shape}")
     if not np.isfinite(mu).all():
         raise ProxydataValueError("means must be finite")
+    y = _codes(labels, mu.shape[0], "labels")
     out = np.empty(y.shape[0], dtype=np.float64)
     diff = np.empty((CLASS_BLOCK, mu.shape[1]), dtype=np.float64)
     gathered = np.empty_like(diff)
@@ -455,6 +466,12 @@ def distances_to_class_means(
         rows = block.numpy() if isinstance(block, torch.Tensor) else np.asarray(block)
         rows = rows.reshape(rows.shape[0], -1)
         stop = start + rows.shape[0]
+        if rows.shape[1] != mu.shape[1]:
+            raise ProxydataValueError(
+                f"features must have {mu.shape[1]} columns (the means'), got {rows.shape[1]} (at row {start})"
+            )
+        if stop > y.shape[0]:
+            raise ProxydataValueError(f"features must have {y.shape[0]} rows, got more")
         for s in range(0, rows.shape[0], CLASS_BLOCK):
             part = rows[s : s + CLASS_BLOCK]
             b = part.shape[0]
@@ -467,6 +484,15 @@ def distances_to_class_means(
     if start != y.shape[0]:
         raise ProxydataValueError(f"features must have {y.shape[0]} rows, got {start}")
     return np.sqrt(out, out=out)
+
+
+def _codes(labels: Any, k: int, name: str) -> np.ndarray:
+    """``labels`` as contiguous int64 codes in ``[0, k)``, or raise naming ``name``."""
+    y = np.ascontiguousarray(as_int_array(labels, name), dtype=np.int64)
+    if y.size and (y.min() < 0 or y.max() >= k):
+        bad = int(y.min()) if y.min() < 0 else int(y.max())
+        raise ProxydataValueError(f"{name} must be codes in [0, {k}), got {bad}")
+    return y
 
 
 #: Rows converted to float64 at a time by :func:`class_means` and
@@ -484,13 +510,39 @@ def _finite_rows(block: torch.Tensor | np.ndarray, start: int) -> np.ndarray:
 
 
 def _finite_scores(values: Any, name: str) -> np.ndarray:
-    """``values`` as a 1-D float64 array of finite numbers, or raise naming ``name``."""
+    """``values`` as a 1-D float64 array of finite numbers, or raise naming ``name``.
+
+    Accepts a list, tuple, range, numpy array or tensor (any real dtype,
+    bfloat16 included) of real numbers; refuses strings, bytes, mappings, sets
+    (no order), bools and complex numbers, and numbers beyond float64's range.
+    """
     if isinstance(values, torch.Tensor):
-        values = values.detach().cpu().numpy()
-    if isinstance(values, (str, bytes)) or not isinstance(values, (np.ndarray, Iterable)):
-        raise ProxydataTypeError(f"{name} must be a 1-D sequence of numbers, got {type(values).__name__}")
+        t = values.detach().cpu()
+        if t.is_complex() or t.dtype == torch.bool:
+            raise ProxydataTypeError(f"{name} must contain real numbers, got a {t.dtype} tensor")
+        values = t.double().numpy() if t.is_floating_point() else t.numpy()
+    if not isinstance(values, (np.ndarray, list, tuple, range)):
+        raise ProxydataTypeError(
+            f"{name} must be a 1-D list, tuple, array or tensor of real numbers, got {type(values).__name__}"
+        )
+    if not isinstance(values, np.ndarray) and any(
+        isinstance(v, (bool, np.bool_)) or not isinstance(v, (numbers.Real, np.number)) for v in values
+    ):
+        bad = next(
+            v
+            for v in values
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (numbers.Real, np.number))
+        )
+        raise ProxydataTypeError(
+            f"{name} must contain real numbers only, got {type(bad).__name__} {bad!r:.40}"
+        )
+    raw = values if isinstance(values, np.ndarray) else np.asarray(values, dtype=object)
+    if raw.dtype.kind not in "iufO" or raw.dtype == bool:
+        raise ProxydataTypeError(f"{name} must contain real numbers, got dtype {raw.dtype}")
     try:
-        arr = np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=np.float64)
+        arr = np.asarray(raw, dtype=np.float64)
+    except OverflowError:
+        raise ProxydataValueError(f"{name} must be finite, got a number beyond float64's range") from None
     except (TypeError, ValueError):
         raise ProxydataTypeError(f"{name} must contain real numbers only") from None
     if arr.ndim != 1:

@@ -30,7 +30,16 @@ from proxydata import (
 )
 from proxydata._validation import check_device
 from proxydata.datasets import ArrayDataset
-from proxydata.metrics import el2n
+from proxydata.features import extract_features
+from proxydata.items import first_unstable_item
+from proxydata.metrics import (
+    class_means,
+    class_prune_limits,
+    distances_to_centroids,
+    distances_to_class_means,
+    el2n,
+    ranking_agreement,
+)
 
 # A device torch cannot use here: plain "cuda" without CUDA, an index past the last GPU with it.
 MISSING_DEVICE = "cuda:99" if torch.cuda.is_available() else "cuda"
@@ -105,7 +114,84 @@ CASES = {
     "get_targets True as an item's label": (
         lambda tmp: get_targets([(torch.zeros(1), 1), (torch.zeros(1), True)], progress=False),
         ProxydataTypeError, "item 1 .*bool"),
+    # issue 29: the newer features' errors
+    "ranking_agreement beyond float64": (
+        lambda tmp: ranking_agreement([10**400, 1, 2], [1, 2, 3], top_k=2), ProxydataValueError, "finite"),
+    "ranking_agreement dict": (
+        lambda tmp: ranking_agreement({1: 2, 2: 3, 3: 4}, [1, 2, 3], top_k=2),
+        ProxydataTypeError, "scores_a"),
+    "ranking_agreement complex": (
+        lambda tmp: ranking_agreement([1j, 2, 3], [1, 2, 3], top_k=2), ProxydataTypeError, "real"),
+    "class_means label out of range": (
+        lambda tmp: class_means([np.ones((2, 2))], np.array([0, 3]), 2), ProxydataValueError, "labels"),
+    "distances_to_class_means width": (
+        lambda tmp: distances_to_class_means([np.ones((2, 3))], np.array([0, 1]), np.zeros((2, 2))),
+        ProxydataValueError, "columns"),
+    "class_prune_limits balance list": (
+        lambda tmp: class_prune_limits([4, 4], 2, balance=[0.5]), ProxydataTypeError, "balance"),
+    "distances_to_centroids NaN centroid": (
+        lambda tmp: distances_to_centroids(np.zeros((2, 2)), np.array([[0.0, np.nan]])),
+        ProxydataValueError, "centroids"),
+    "first_unstable_item k": (lambda tmp: first_unstable_item(_data(), -3), ProxydataValueError, "k must"),
+    "load_features empty file": (lambda tmp: _empty_npy(tmp), CorruptStateError, "not a readable"),
+    "load npz of one array": (lambda tmp: _load_single_array(tmp), CorruptStateError, "not an npz"),
+    "AE bce outside [0, 1]": (
+        lambda tmp: AutoencoderProxy(ArrayDataset(np.full((8, 1, 4, 4), 3.0, dtype=np.float32), Y[:8]), 0.5,
+                                     epochs=1, batch_size=4, progress=False),
+        ProxydataValueError, "loss='bce'"),
+    "study train_fn percentage": (lambda tmp: _study(tmp, lambda *a, **k: {"test_acc": 85.0}),
+                                  ProxydataValueError, "test_acc"),
+    "study train_fn None": (lambda tmp: _study(tmp, lambda *a, **k: {"test_acc": None}),
+                            ProxydataTypeError, "test_acc"),
+    "study top_k": (lambda tmp: _study(tmp, None, top_k=0), ProxydataValueError, "top_k"),
+    "read_study empty": (lambda tmp: _empty_study(tmp), CorruptStateError, "empty"),
+    "extract_features input_key on tuples": (
+        lambda tmp: extract_features(_data(), nn.Flatten(), tmp / "f.npy", input_key="image", progress=False),
+        ProxydataTypeError, "input_key"),
 }  # fmt: skip
+
+
+def _empty_npy(tmp) -> None:
+    from proxydata.features import load_features
+
+    (tmp / "e.npy").write_bytes(b"")
+    load_features(tmp / "e.npy")
+
+
+def _load_single_array(tmp) -> None:
+    with open(tmp / "one.npz", "wb") as fh:
+        np.save(fh, np.arange(3))
+    ProxySampler.load(tmp / "one.npz", _data())
+
+
+def _study(tmp, train_fn, **kw) -> None:
+    from torch.utils.data import TensorDataset
+
+    from proxydata.fidelity import ranking_study
+
+    data = TensorDataset(torch.randn(12, 4), torch.arange(12) % 2)
+    archs = {
+        f"m{h}": (lambda h=h: nn.Sequential(nn.Linear(4, h), nn.ReLU(), nn.Linear(h, 2))) for h in (1, 2, 3)
+    }
+    ranking_study(
+        data,
+        data,
+        {"full": None},
+        archs,
+        epochs=1,
+        train_fn=train_fn,
+        progress=False,
+        n_bootstrap=0,
+        out=tmp / "s.jsonl",
+        **kw,
+    )
+
+
+def _empty_study(tmp) -> None:
+    from proxydata.fidelity import read_study
+
+    (tmp / "s.jsonl").write_text("")
+    read_study(tmp / "s.jsonl")
 
 
 @pytest.mark.parametrize("case", list(CASES))

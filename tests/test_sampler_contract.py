@@ -182,14 +182,19 @@ def test_a_format_1_file_still_loads(digits, saved, tmp_path) -> None:
 
     proxy, path, _ = saved
     record = json.loads(path.read_text())
-    for key in ("format", "resolved"):
+    for key in ("format", "resolved", "digest", "split"):  # format 1 wrote none of these
         record.pop(key)
     record["params"] = {"ratio": 0.3, "seed": 0, "features": "pixels", "standardize": False}
     record["fingerprint"] = f"n=1797;labels={array_digest(digits.targets)}"  # 0.1: labels only
     old = tmp_path / "old.json"
     old.write_text(json.dumps(record))
-    with pytest.warns(UserWarning, match="content was not checked"):
-        loaded = ClassOutlierProxy.load(old, digits)
+    with pytest.raises(CorruptStateError, match="verify=False"):  # no digest: refused unless asked
+        ClassOutlierProxy.load(old, digits)
+    with (
+        pytest.warns(UserWarning, match="content was not checked"),
+        pytest.warns(UserWarning, match="format 1"),
+    ):
+        loaded = ClassOutlierProxy.load(old, digits, verify=False)
     np.testing.assert_array_equal(loaded.indices, proxy.indices)
     assert loaded.feature_batch_size == 512 and loaded.batch_size is None  # defaults filled in
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_fraction, check_ratio
+from .._validation import check_fraction, check_ratio, show
 from .checks import UsageError, check_int_flags, check_run_inputs
 from .holdout import hold_out_test
 from .options import METHODS, check_proxy_inputs, normalize_method, rank_method_kwargs
@@ -70,6 +70,13 @@ def _read_architectures(path: str) -> list[str]:
         except json.JSONDecodeError as exc:
             raise UsageError(f"--architectures {path!r}: not valid JSON ({exc})") from None
         items = data.get("cells", data) if isinstance(data, dict) else data
+        if not isinstance(items, list):
+            raise UsageError(f"--architectures {path!r}: expected a list of cells (or {{'cells': [...]}})")
+        bad = [c for c in items if isinstance(c, dict) and not isinstance(c.get("arch"), str)]
+        if bad:
+            raise UsageError(
+                f"--architectures {path!r}: an entry has no 'arch' genotype string: {show(bad[0])}"
+            )
         lines = [c["arch"] if isinstance(c, dict) else c for c in items]
     else:
         lines = [line.split("#")[0].strip() for line in text.splitlines()]
@@ -80,15 +87,26 @@ def _read_architectures(path: str) -> list[str]:
         raise UsageError(f"--architectures {path!r}: {exc}") from None
 
 
+#: Distinct NAS-Bench-201 cells: 5 operations on each of 6 edges.
+NB201_CELLS = 5**6
+
+
 def _random_architectures(k: int, seed: int) -> list[str]:
-    """``k`` distinct NAS-Bench-201 cells drawn uniformly (``numpy.random.default_rng(seed)``)."""
+    """``k`` distinct NAS-Bench-201 cells drawn uniformly (``numpy.random.default_rng(seed)``).
+
+    ``k`` may not exceed the 15,625 cells of the space (checked with the flags).
+    """
     from ..nas import NB201_OPS, Genotype
 
+    if k > NB201_CELLS:
+        raise UsageError(f"--sample: the NAS-Bench-201 space holds {NB201_CELLS} cells, got {k}")
     rng = np.random.default_rng(seed)
     cells: list[str] = []
+    seen: set[str] = set()
     while len(cells) < k:
         cell = str(Genotype(tuple(str(op) for op in rng.choice(NB201_OPS, size=6))))
-        if cell not in cells:
+        if cell not in seen:
+            seen.add(cell)
             cells.append(cell)
     return cells
 
@@ -113,8 +131,11 @@ def _check_rank(args: argparse.Namespace) -> str | None:
             "--batch-size": 1,
             "--bootstrap": 0,
             "--threads": 0,
+            "--seed": 0,
         },
     )
+    if not args.architectures and args.sample > NB201_CELLS:  # else drawing distinct cells never ends
+        raise UsageError(f"--sample must be <= {NB201_CELLS}, the cells of NAS-Bench-201, got {args.sample}")
     check_fraction(args.test_fraction, "--test-fraction", low_open=True, high_open=True)
     args.method_kwargs = rank_method_kwargs(args, args.methods)
     for method, kwargs in args.method_kwargs.items():

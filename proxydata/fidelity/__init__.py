@@ -31,7 +31,7 @@ from .agreement import MARGIN, family_agreement, margin_verdict, study_agreement
 from .architectures import sample_nb201_architectures
 from .recipe import TrainRecipe
 from .study import RankingStudy, ranking_study
-from .study_file import STUDY_FORMAT, read_study
+from .study_file import STUDY_FORMAT, read_study, upgrade_study
 
 __all__ = [
     "MARGIN",
@@ -44,5 +44,6 @@ __all__ = [
     "read_study",
     "sample_nb201_architectures",
     "study_agreement",
+    "upgrade_study",
     "versus_random",
 ]

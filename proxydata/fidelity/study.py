@@ -23,6 +23,7 @@ import torch
 from torch.utils.data import DataLoader, SubsetRandomSampler
 from tqdm.auto import tqdm
 
+from .._files import jsonable
 from .._records import data_frame
 from .._validation import as_int_array, check_bool, check_choice, check_device, check_int, check_seed, show
 from ..exceptions import ProxydataTypeError, ProxydataValueError
@@ -31,6 +32,7 @@ from ..nas.spaces.nb201.genotype import Genotype
 from ..nas.spaces.nb201.table import NB201Table
 from .agreement import study_agreement
 from .architectures import check_architectures, train_architecture
+from .preflight import check_result, preflight
 from .study_file import STUDY_FORMAT, append_row, check_resumed, open_study, selection_digest
 
 __all__ = ["RankingStudy", "ranking_study"]
@@ -200,13 +202,23 @@ def ranking_study(
     progress = check_bool(progress, "progress")
     _check_truth(table, truth_column)
     _check_shard(shard)
+    # checked before any training, not after it (study_agreement checks them again)
+    top_k = check_int(top_k, "top_k", minimum=1)
+    n_bootstrap = check_int(n_bootstrap, "n_bootstrap", minimum=0)
     arm_list = check_arms(arms)
     record_settings = _settings_line(dataset, test_dataset, recipe, reference, settings)
+    record_settings.update(
+        architectures=list(archs),
+        seeds=seed_list,
+        selections={name: selection_digest(idx) for name, idx in picked.items()},
+    )
     done: list[dict[str, Any]] = []
     if out is not None:
         out = os.fspath(out)
-        done = open_study(out, record_settings)
+        record_settings, done = open_study(out, record_settings)
         check_resumed(out, done, picked)
+    if recipe.train_fn is None and _plan(reference, picked, seed_list, archs, shard, done):
+        preflight(dataset, test_dataset, archs, recipe.network_kwargs, recipe.device)
     test_loader = DataLoader(test_dataset, batch_size=max(recipe.batch_size, 256), shuffle=False)
     rows = list(done)
     for name, arch, seed, arm in tqdm(
@@ -231,7 +243,7 @@ def ranking_study(
         if table is not None and isinstance(archs[arch], str) and arch in table:
             row["table"] = table.lookup(arch)
         if out is not None:
-            append_row(out, row)
+            row = append_row(out, row, record_settings)
         rows.append(row)
     agreement = study_agreement(
         rows,
@@ -253,6 +265,8 @@ def _check_plan(
             f"reference must name one of the selections {list(picked)}, got {show(reference)}"
         )
     archs = check_architectures(architectures)
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, (Sequence, range)):
+        raise ProxydataTypeError(f"seeds must be a sequence of integers, got {show(seeds)}")
     seed_list = [check_seed(s, "seeds[i]") for s in seeds]
     if not seed_list or len(set(seed_list)) != len(seed_list):
         raise ProxydataValueError(f"seeds must be distinct and not empty, got {list(seeds)}")
@@ -270,7 +284,7 @@ def _settings_line(
         "test_dataset": dataset_fingerprint(test_dataset),
         **recipe.settings(),
         "reference": reference,
-        **json.loads(json.dumps(dict(settings or {}))),
+        **jsonable(dict(settings or {}), "settings"),
     }
 
 
@@ -390,8 +404,8 @@ class _Recipe:
             dev,
             num_workers,
             train_fn,
-            dict(network_kwargs or {}),
-            dict(train_kwargs or {}),
+            _kwargs(network_kwargs, "network_kwargs"),
+            _kwargs(train_kwargs, "train_kwargs"),
         )
 
     def settings(self) -> dict[str, Any]:
@@ -399,11 +413,11 @@ class _Recipe:
         return {
             "epochs": self.epochs,
             "batch_size": self.batch_size,
-            "network_kwargs": self.network_kwargs,
-            "train_kwargs": self.train_kwargs,
+            "network_kwargs": jsonable(self.network_kwargs, "network_kwargs"),
+            "train_kwargs": jsonable(self.train_kwargs, "train_kwargs"),
             "train_fn": None
             if self.train_fn is None
-            else getattr(self.train_fn, "__qualname__", repr(self.train_fn)),
+            else getattr(self.train_fn, "__qualname__", type(self.train_fn).__qualname__),
         }
 
     def run(
@@ -442,22 +456,38 @@ class _Recipe:
             self.network_kwargs,
             self.train_kwargs,
         )
+        result = check_result(
+            result,
+            epochs * int(indices.size),
+            custom=self.train_fn is not None,
+            default_steps=epochs * math.ceil(indices.size / self.batch_size),
+        )
         return {
             "selection": name,
             "architecture": arch,
             "seed": seed,
-            "test_acc": 100.0 * float(result["test_acc"]),
-            "test_loss": float(result.get("test_loss", float("nan"))),
+            "test_acc": 100.0 * result["test_acc"],
+            "test_loss": result["test_loss"],
             "selection_size": int(indices.size),
             "selection_digest": selection_digest(indices),
-            "train_samples": int(result.get("train_samples", epochs * indices.size)),
+            "train_samples": result["train_samples"],
             "arm": arm,
             "epochs": epochs,
-            "sgd_steps": int(result.get("sgd_steps", epochs * math.ceil(indices.size / self.batch_size))),
-            "cpu_seconds": float(result.get("cpu_seconds", float("nan"))),
-            "wall_seconds": float(result.get("seconds", float("nan"))),
+            "sgd_steps": result["sgd_steps"],
+            "cpu_seconds": result["cpu_seconds"],
+            "wall_seconds": result["seconds"],
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }
+
+
+def _kwargs(value: Mapping[str, Any] | None, name: str) -> dict[str, Any]:
+    """A copy of ``network_kwargs`` / ``train_kwargs``, checked recordable before any file is touched."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ProxydataTypeError(f"{name} must be a mapping of str to JSON values, got {show(value)}")
+    jsonable(value, name)
+    return dict(value)
 
 
 def _check_selections(selections: Any, n: int) -> dict[str, np.ndarray]:

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._validation import check_choice
-from ..exceptions import ProxydataTypeError
+from ..exceptions import ProxydataTypeError, ProxydataValueError
 from ._loss_models import (
     ConvAutoencoder,
 )
@@ -160,18 +160,18 @@ class AutoencoderProxy(TrainedLossProxy):
 
     def _forward(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
         if self.loss == "bce" and (x.min() < 0 or x.max() > 1):
-            raise ValueError(
+            raise ProxydataValueError(
                 "AutoencoderProxy needs images with values in [0, 1] for loss='bce', got values in "
                 f"[{x.min().item():.3g}, {x.max().item():.3g}] (scale the dataset, or use loss='mse')"
             )
         out = net(x)
         if not isinstance(out, torch.Tensor) or out.shape != x.shape:
             got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-            raise ValueError(
+            raise ProxydataValueError(
                 f"model must return a reconstruction of the input's shape {tuple(x.shape)}, got {got}"
             )
         if self.loss == "bce" and (out.min() < 0 or out.max() > 1):
-            raise ValueError(
+            raise ProxydataValueError(
                 "model outputs must lie in [0, 1] for loss='bce' (end with a sigmoid), or use loss='mse'"
             )
         return out

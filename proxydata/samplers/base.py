@@ -422,6 +422,7 @@ class ProxySampler(ShardedIndexSampler, DistributedSampler):
         drop_last: bool = False,
         targets: Any = None,
         indices: Any = None,
+        verify: bool = True,
     ) -> ProxySampler:
         """Load a saved selection for ``dataset`` without recomputing it.
 
@@ -440,6 +441,12 @@ class ProxySampler(ShardedIndexSampler, DistributedSampler):
         for another split is refused. Left to None, the proxy keeps the split
         the file was saved with.
 
+        ``verify=False`` loads a file of format 1 or 2 (written before saved
+        proxies carried a digest), with a warning: such a file cannot show
+        whether it was edited. Without it, those files are refused; a file that
+        claims an older format but carries a field only format 3 writes is
+        refused either way.
+
         Raises
         ------
         CorruptStateError
@@ -455,6 +462,7 @@ class ProxySampler(ShardedIndexSampler, DistributedSampler):
             targets=targets,
             resolve_targets=cls._resolve_targets,
             split=indices,
+            verify=check_bool(verify, "verify"),
         )
         return _rebuild(
             saved, dataset, shuffle=shuffle, num_replicas=num_replicas, rank=rank, drop_last=drop_last

@@ -20,6 +20,7 @@ from torch.utils.data import Subset
 from .._validation import check_bool, check_choice, check_device, check_int
 from ..cluster import BACKENDS, KMeansResult, kmeans
 from ..exceptions import ProxydataTypeError, ProxydataValueError
+from ..feature_files import check_finished_memmap
 from ..features import (
     FeatureMatrix,
     is_array_backed,
@@ -98,6 +99,7 @@ def resolve_features(
         owned = from_items = True
     elif isinstance(features, (np.ndarray, torch.Tensor)):
         x = features.detach().cpu().numpy() if isinstance(features, torch.Tensor) else features
+        check_finished_memmap(x)  # np.load(..., mmap_mode="r") of an unfinished extraction: refused
     else:
         check_features(features)
     expected = len(rows) if from_items and rows is not None else n

@@ -19,8 +19,11 @@ the file fail to load. Constructor arguments a file can only describe (a feature
 array, a module) are written as ``{"object": "<description>"}`` and read back
 as :class:`SavedObject`. Files of format 1 (no ``format`` field) are read with
 their old parameter names translated and missing parameters set to their
-defaults; files of formats 1 and 2 carry no digest and no split. A format this
-release does not know (a newer one, or anything else) is refused.
+defaults; files of formats 1 and 2 carry no digest and no split, so they load
+only with ``verify=False`` (which warns), and a file claiming one of them while
+carrying ``digest`` or ``split`` is refused as edited. A format this release
+does not know (a newer one, or anything else) is refused. Files are written
+atomically (a temporary file, then a rename): never half of one.
 
 :func:`read` checks everything before the caller builds anything and raises
 :class:`~proxydata.exceptions.CorruptStateError` naming the path and the problem.
@@ -28,12 +31,12 @@ release does not know (a newer one, or anything else) is refused.
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import io
 import json
 import math
 import os
+import warnings
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -43,6 +46,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._files import atomic_write, record_hash
 from .._version import __version__
 from ..exceptions import CorruptStateError, ProxydataError
 from ..fingerprint import dataset_fingerprint, fingerprint_differences
@@ -70,6 +74,8 @@ FORMAT = 3
 READABLE_FORMATS = (1, 2, 3)
 #: The first format whose files carry a ``digest`` and a ``split``.
 DIGEST_FORMAT = 3
+# Fields only files of DIGEST_FORMAT and later carry (a JSON file's split is null for the whole dataset).
+_DIGEST_FORMAT_FIELDS = ("digest", "split")
 # Format-1 parameter names and what they are called now.
 _RENAMED = {"batch_size": "feature_batch_size", "backbone_name": "backbone", "model_name": "model"}
 
@@ -182,8 +188,7 @@ def content_digest(
     little-endian int64 and the scores as little-endian float64 (a non-finite
     score as NaN, as a JSON file stores it), each array preceded by its length.
     """
-    meta = {k: v for k, v in record.items() if k not in ("digest", "indices", "scores", "split")}
-    h = hashlib.sha256(json.dumps(meta, sort_keys=True).encode())
+    h = record_hash(record, exclude=("digest", "indices", "scores", "split"))
     parts: list[tuple[str, np.ndarray | None]] = [
         ("indices", None if indices is None else np.ascontiguousarray(indices, dtype="<i8")),
         ("split", None if split is None else np.ascontiguousarray(split, dtype="<i8")),
@@ -211,14 +216,15 @@ def write(proxy: Any, path: str) -> None:
             arrays["scores"] = proxy.scores
         if split is not None:
             arrays["split"] = split
-        np.savez_compressed(path, **arrays)
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **arrays)
+        atomic_write(path, buffer.getvalue())  # never a half-written archive, even if killed
         return
     record["split"] = None if split is None else split.tolist()
     record["indices"] = proxy.indices.tolist()
     scores = proxy.scores
     record["scores"] = None if scores is None else [float(s) if math.isfinite(s) else None for s in scores]
-    with open(path, "w", encoding="utf-8") as fh:
-        json.dump(record, fh)
+    atomic_write(path, json.dumps(record))
 
 
 # -- reading ----------------------------------------------------------------------------------------
@@ -248,9 +254,10 @@ def _parse_json(raw: bytes, fail: _Problem) -> tuple[dict[str, Any], Any, Any, A
 
 def _parse_npz(raw: bytes, fail: _Problem) -> tuple[dict[str, Any], Any, Any, Any]:
     try:
-        with np.load(io.BytesIO(raw), allow_pickle=False) as z:
-            if not hasattr(z, "files"):
-                raise fail("not an npz archive (a single array)")
+        z = np.load(io.BytesIO(raw), allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise fail(f"not an npz archive (a single {type(z).__name__})")
+        with z:
             missing = {"meta", "indices"} - set(z.files)
             if missing:
                 raise fail(f"npz archive lacks {sorted(missing)}")
@@ -282,12 +289,33 @@ def _int_array(value: Any, fail: _Problem, name: str = "indices") -> np.ndarray:
     return arr.astype(np.int64)
 
 
-def _check_format(record: dict[str, Any], fail: _Problem) -> int:
+def _check_format(record: dict[str, Any], fail: _Problem, has_split: bool, verify: bool) -> int:
+    """The file's format: one this release reads, claimed honestly, with a digest unless ``verify=False``."""
     version = record.get("format", 1)
     if isinstance(version, bool) or not isinstance(version, int) or version not in READABLE_FORMATS:
         raise fail(
             f"format {version!r} is not one this proxydata ({__version__}) reads "
             f"({', '.join(map(str, READABLE_FORMATS))}); a newer proxydata wrote it, or the file was edited"
+        )
+    if version < DIGEST_FORMAT:
+        newer = [k for k in _DIGEST_FORMAT_FIELDS if k in record] + (["split array"] if has_split else [])
+        if "format" in record and version == 1:
+            newer.append("format")  # format 1 had no format field: a file that writes 1 was edited
+        if newer:
+            raise fail(
+                f"it claims format {version} but carries {sorted(newer)}, which only format "
+                f"{DIGEST_FORMAT} writes: the file was edited"
+            )
+        if verify:
+            raise fail(
+                f"it is of format {version}, which carries no digest, so an edit cannot be detected: "
+                "save the proxy again with this release, or load it with verify=False to read it unchecked"
+            )
+        warnings.warn(
+            f"saved proxy {fail.path!r} is of format {version} (no digest): loaded with verify=False, "
+            "unchecked against edits",
+            UserWarning,
+            stacklevel=4,
         )
     return version
 
@@ -394,6 +422,7 @@ def read(
     targets: Any,
     resolve_targets: Callable[[Any, Any], np.ndarray],
     split: Any = None,
+    verify: bool = True,
 ) -> SavedProxy:
     """Read and check the saved proxy at ``path`` for ``dataset``; build nothing.
 
@@ -404,6 +433,10 @@ def read(
     format, the method, the parameters, the dataset, the split, the kept
     indices, the scores, the digest and the recorded extras.
 
+    A file of format 1 or 2 carries no digest: it is refused unless
+    ``verify=False`` (which warns), and refused in any case when it claims such
+    a format but carries a field only format 3 writes (``digest``, ``split``).
+
     Raises
     ------
     CorruptStateError
@@ -413,7 +446,11 @@ def read(
     """
     fail = _Problem(path)
     record, raw_indices, raw_scores, raw_split = _read_record(path, fail)
-    version = _check_format(record, fail)
+    version = _check_format(record, fail, has_split=raw_split is not None, verify=verify)
+    if version >= DIGEST_FORMAT and not path.endswith(".npz"):
+        absent = sorted({"scores", "split"} - set(record))  # written even when null
+        if absent:
+            raise fail(f"it lacks the fields {absent} that every format-{version} JSON file holds")
     klass = _check_method(record, cls, fail)
     params = _check_params(record, klass, fail)
     labels = _check_dataset(record, resolve_targets(dataset, targets), dataset, fail)

@@ -140,8 +140,16 @@ class NB201Table:
                 reader = csv.DictReader(fh)
                 header = list(reader.fieldnames or [])
                 rows = list(reader)
-        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        except (OSError, UnicodeDecodeError, csv.Error, EOFError) as exc:
             raise ProxydataValueError(f"cannot read table {path!r} as CSV: {exc}") from None
+        for k, row in enumerate(rows):
+            # DictReader fills missing trailing cells with None and keeps extra ones under None
+            if None in row or any(v is None for v in row.values()):
+                cells = sum(v is not None for v in row.values()) + len(row.get(None) or [])  # type: ignore[call-overload]
+                raise ProxydataValueError(
+                    f"row {k + 2} of table {path!r} has {cells} cells, the header {len(header)}: "
+                    "a truncated or damaged table"
+                )
         return header, rows
 
     def __len__(self) -> int:
