@@ -71,6 +71,9 @@ class SearchConfig:
         ``train_prune_ratio``, ``val_prune_ratio``, ``class_balance``, ...).
     search_kwargs : dict
         Optimiser settings passed to :func:`proxydata.nas.search`.
+    network_kwargs : dict
+        Settings of the supernet passed to :func:`proxydata.nas.make_supernet`
+        (e.g. ``{"reinforce": {"samples_per_batch": 8}}`` for ENAS); JSON values only.
     augment_padding : int or None
         Search-time augmentation of both splits (random crop after this much
         zero padding, horizontal flip; :class:`~proxydata.nas.CropFlipDataset`,
@@ -100,6 +103,7 @@ class SearchConfig:
     bdp: bool = False
     bdp_kwargs: dict[str, Any] = field(default_factory=dict)
     search_kwargs: dict[str, Any] = field(default_factory=dict)
+    network_kwargs: dict[str, Any] = field(default_factory=dict)
     augment_padding: int | None = None
     hessian_samples: int = 0
     hessian_iterations: int = 20
@@ -122,7 +126,7 @@ class SearchConfig:
         check_bool(self.bdp, "bdp")
         check_bool(self.progress, "progress")
         check_device(self.device)
-        for name in ("proxy_kwargs", "bdp_kwargs", "search_kwargs"):
+        for name in ("proxy_kwargs", "bdp_kwargs", "search_kwargs", "network_kwargs"):
             if not isinstance(getattr(self, name), dict):
                 raise ProxydataTypeError(f"{name} must be a dict, got {show(getattr(self, name))}")
         taken = sorted({"targets", "train_indices", "val_indices", "epochs", "seed"} & set(self.bdp_kwargs))
@@ -372,6 +376,7 @@ def _supernet(dataset: Any, targets: np.ndarray, config: SearchConfig) -> Search
         num_classes=int(targets.max()) + 1,  # the output layer covers every label id
         in_channels=image_shape(dataset)[0],
         seed=config.seed,
+        **config.network_kwargs,
     )
 
 

@@ -505,7 +505,8 @@ def test_options_apply_to_the_methods_whose_sampler_takes_them(capsys, no_work) 
 def test_batch_options_follow_the_meaning_of_batch_size(capsys, monkeypatch) -> None:
     """--batch-size is a training batch (AE/TL); KM-OR/CC-OR's extraction batch has its own option."""
     code, out, err = run(capsys, "select", "cc-or", "--data", "digits", "--ratio", "0.5", "--batch-size", "8")
-    assert_one_line_error(code, out, err, "--batch-size applies only to AE/TL, not to CC-OR")
+    needle = "--batch-size applies only to AE/EL2N/ENTROPY/FORGETTING/TL, not to CC-OR"
+    assert_one_line_error(code, out, err, needle)
     seen: dict[str, object] = {}
 
     def capture(method: str, dataset: object, **kwargs: object) -> None:

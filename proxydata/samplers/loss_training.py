@@ -20,6 +20,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .._threads import warn_if_threads_oversubscribe
 from .._validation import check_choice, check_device, check_float, check_int
 from ..batches import ImageBatches, batch_slices
 from ..exceptions import ProxydataValueError
@@ -106,6 +107,7 @@ class TrainedLossProxy(ProxySampler):
         The batch order of every epoch is a permutation drawn from a local
         ``torch.Generator`` seeded with ``seed`` (global RNG state untouched).
         """
+        warn_if_threads_oversubscribe(f"{name} training", self.run_device())
         gen = torch.Generator().manual_seed(self.seed)
         history = []
         self.epoch_seconds = []
