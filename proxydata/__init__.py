@@ -42,7 +42,7 @@ from .exceptions import (
     RankMismatchError,
 )
 from .fingerprint import dataset_fingerprint
-from .pruning import BiLevelPruner
+from .pruning import BiLevelPruner, GlisterSelector
 from .samplers import (
     AutoencoderProxy,
     ClassOutlierProxy,
@@ -61,6 +61,7 @@ __all__ = [
     "ClassOutlierProxy",
     "ClassRandomProxy",
     "CorruptStateError",
+    "GlisterSelector",
     "IndexedDataset",
     "KMeansOutlierProxy",
     "ListenerError",

@@ -11,11 +11,14 @@
 * :mod:`.history` — the per-epoch record and the summary table;
 * :mod:`.state` — building and validating the state dict;
 * :mod:`.distributed` — the check that all ranks built the same pruner;
-* :mod:`.samplers` — :class:`KeptSetSampler`, the DataLoader samplers.
+* :mod:`.samplers` — :class:`KeptSetSampler`, the DataLoader samplers;
+* :mod:`.glister` — :class:`GlisterSelector`, adaptive subset selection by
+  GLISTER (Adaptive-NAS), a hook beside the pruner with the same contract.
 
 The formulas are in ``docs/methods/bdp.md``.
 """
 
+from .glister import GlisterSelector, ScoringSampler, glister_gains, glister_greedy, glister_val_gradient
 from .pruner import BiLevelPruner
 from .recorder import ScoreRecorder
 from .samplers import KeptSetSampler
@@ -25,11 +28,16 @@ from .split import SplitState
 
 __all__ = [
     "BiLevelPruner",
+    "GlisterSelector",
     "KeptSetSampler",
     "PruningSchedule",
     "ScoreRecorder",
+    "ScoringSampler",
     "Selection",
     "SplitState",
     "compute_class_limits",
+    "glister_gains",
+    "glister_greedy",
+    "glister_val_gradient",
     "select_for_pruning",
 ]
