@@ -3,6 +3,7 @@ reference loop, resume, coverage under ``next(iter(loader))``, argument checks, 
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -13,7 +14,13 @@ from hypothesis import strategies as st
 from torch.utils.data import DataLoader, TensorDataset
 
 import proxydata
-from proxydata import CorruptStateError, GlisterSelector, IndexedDataset, ProxydataTypeError, ProxydataValueError
+from proxydata import (
+    CorruptStateError,
+    GlisterSelector,
+    IndexedDataset,
+    ProxydataTypeError,
+    ProxydataValueError,
+)
 from proxydata.nas import SearchNetwork, search
 from proxydata.pruning import glister_gains, glister_greedy, glister_val_gradient
 
@@ -63,7 +70,7 @@ def test_gain_equals_its_formula_on_a_hand_case() -> None:
 
 def test_greedy_updates_the_validation_gradient_after_each_pick() -> None:
     # C = 2: every gradient is c * (-1, 1); gain = eta * 2 * c_i * c_V.
-    grads = torch.tensor([[-0.75, 0.75], [-0.25, 0.25], [0.5, -0.5]], dtype=torch.float64)  # c = .75, .25, -.5
+    grads = torch.tensor([[-0.75, 0.75], [-0.25, 0.25], [0.5, -0.5]], dtype=torch.float64)
     val_logits = torch.tensor([[0.0, 0.0], [0.0, math.log(3)]], dtype=torch.float64)
     val_labels = torch.tensor([0, 1])  # c_V = ((1 - 1/2) + (-1/4)) / 2 = 1/8
     eta = 2.0
@@ -229,7 +236,7 @@ def test_a_bad_state_dict_changes_nothing() -> None:
     before = other.state_dict()
     bad_cases = {
         "config": {**good, "config": {**good["config"], "eta": 0.5}},
-        "subset": {**good, "subset": torch.tensor(list(range(9)) + [45])},  # 45 is a validation index
+        "subset": {**good, "subset": torch.tensor([*range(9), 45])},  # 45 is a validation index
         "epoch": {**good, "epoch": 99},
         "history": {**good, "history": good["history"][:1]},
         "samplers": {**good, "samplers": {"train": 0, "val": 2, "scoring": 2}},
@@ -319,7 +326,7 @@ def test_a_tiny_real_search_reselects_every_interval() -> None:
     assert sel.epoch == 5 and r.train_set_sizes == [30] * 5
     assert [h["selected"] for h in sel.history] == [False, True, False, True, False]
     # the subset changes only after epochs 2 and 4
-    same = [np.array_equal(a, b) for a, b in zip(subsets, subsets[1:])]
+    same = [np.array_equal(a, b) for a, b in itertools.pairwise(subsets)]
     assert same == [True, False, True, False, True]
     # the loop's scoring pass: the 90 training samples outside the subset, and the 50 validation
     # samples the one validation batch paired with the one training batch (30) did not reach

@@ -80,8 +80,14 @@ from .recorder import check_logits
 from .samplers import KeptSetSampler
 from .tracked import TrackedSet
 
-__all__ = ["GlisterResult", "GlisterSelector", "ScoringSampler", "glister_gains", "glister_greedy",
-           "glister_val_gradient"]  # fmt: skip
+__all__ = [
+    "GlisterResult",
+    "GlisterSelector",
+    "ScoringSampler",
+    "glister_gains",
+    "glister_greedy",
+    "glister_val_gradient",
+]
 
 STATE_VERSION = 1
 _COST_KEYS = ("samples", "cpu_seconds", "wall_seconds", "selections")
@@ -148,7 +154,9 @@ class _ValGradient:
         self.labels = labels
         self.eta = eta
         self.p = torch.softmax(self.logits, dim=1)
-        self.mean_onehot = torch.bincount(labels, minlength=logits.shape[1]).to(torch.float64) / labels.numel()
+        self.mean_onehot = (
+            torch.bincount(labels, minlength=logits.shape[1]).to(torch.float64) / labels.numel()
+        )
 
     def __call__(self, s: torch.Tensor) -> torch.Tensor:
         w = torch.exp(-self.eta * (s - s.min()))
@@ -363,7 +371,7 @@ class GlisterSelector:
         self.num_classes = check_int(num_classes, "num_classes", minimum=max(2, max_label + 1))
         self.targets = y
         self.targets.setflags(write=False)
-        self.k = max(1, int(round(self.ratio * train.size)))
+        self.k = max(1, round(self.ratio * train.size))
         self._tracked = TrackedSet(y, [("train", train), ("val", val)])
         self._train, self._val = train, val
         self._is_train = np.zeros(len(self._tracked), dtype=bool)
@@ -372,17 +380,23 @@ class GlisterSelector:
         self._sums: torch.Tensor | None = None  # (n_tracked, C + 1): logit sums, count (selection epochs)
         self._scored_here = 0
         counts = self._observed_counts
-        self.train_sampler = KeptSetSampler(train, seed=self.seed, num_replicas=self.num_replicas,
-                                            rank=self.rank, observed=counts)  # fmt: skip
-        self.val_sampler = KeptSetSampler(val, seed=self.seed, num_replicas=self.num_replicas,
-                                          rank=self.rank, observed=counts)  # fmt: skip
+        self.train_sampler = KeptSetSampler(
+            train, seed=self.seed, num_replicas=self.num_replicas, rank=self.rank, observed=counts
+        )
+        self.val_sampler = KeptSetSampler(
+            val, seed=self.seed, num_replicas=self.num_replicas, rank=self.rank, observed=counts
+        )
         self.scoring_sampler = ScoringSampler(self)
         rng = np.random.default_rng(self.seed)
         self.train_sampler.restore(np.sort(rng.choice(train, size=self.k, replace=False)))
         self.epoch = 0
         self.history: list[dict[str, Any]] = []
-        self.selection_cost: dict[str, Any] = {"samples": 0, "cpu_seconds": 0.0, "wall_seconds": 0.0,
-                                               "selections": 0}  # fmt: skip
+        self.selection_cost: dict[str, Any] = {
+            "samples": 0,
+            "cpu_seconds": 0.0,
+            "wall_seconds": 0.0,
+            "selections": 0,
+        }
         self._agreed = False
         if group_size() > 1:
             self._check_config()
@@ -442,10 +456,12 @@ class GlisterSelector:
                 raise ProxydataValueError("logits must be finite, got NaN or inf; nothing was recorded")
             if self._sums is None:
                 device = self.device or z.device
-                self._sums = torch.zeros(len(self._tracked), self.num_classes + 1, dtype=torch.float64,
-                                         device=device)  # fmt: skip
-            rows = torch.cat([z.to(torch.float64), torch.ones(idx.size, 1, dtype=torch.float64,
-                                                               device=z.device)], dim=1)  # fmt: skip
+                self._sums = torch.zeros(
+                    len(self._tracked), self.num_classes + 1, dtype=torch.float64, device=device
+                )
+            rows = torch.cat(
+                [z.to(torch.float64), torch.ones(idx.size, 1, dtype=torch.float64, device=z.device)], dim=1
+            )
             self._sums.index_add_(0, torch.from_numpy(pos).to(self._sums.device), rows.to(self._sums.device))
         np.add.at(self._observed, pos, 1)
 
@@ -500,10 +516,16 @@ class GlisterSelector:
             self._agree({"epoch": new_epoch, "subset": subset}, f"at the end of epoch {new_epoch}", failure)
         # Commit: nothing above changed the selector.
         cpu, wall, scored = spent
-        entry = {"epoch": new_epoch, "selected": selecting, "subset_size": self.k,
-                 "entered": 0 if result is None else int(result["entered"]),
-                 "gain": 0.0 if result is None else float(result["gains"].sum()),
-                 "scored": int(scored), "cpu_seconds": float(cpu), "wall_seconds": float(wall)}  # fmt: skip
+        entry = {
+            "epoch": new_epoch,
+            "selected": selecting,
+            "subset_size": self.k,
+            "entered": 0 if result is None else int(result["entered"]),
+            "gain": 0.0 if result is None else float(result["gains"].sum()),
+            "scored": int(scored),
+            "cpu_seconds": float(cpu),
+            "wall_seconds": float(wall),
+        }
         if result is not None:
             self.train_sampler.restore(result["subset"])
             cost = self.selection_cost
@@ -549,27 +571,46 @@ class GlisterSelector:
         grads = logit_gradients(mean[train_pos], labels[train_pos])
         gen = torch.Generator().manual_seed((self.seed + new_epoch) % 2**63)
         tiebreak = torch.randperm(self._train.size, generator=gen).numpy()
-        picked = glister_greedy(grads, mean[val_pos], labels[val_pos], self.k, eta=self.eta, tiebreak=tiebreak)
+        picked = glister_greedy(
+            grads, mean[val_pos], labels[val_pos], self.k, eta=self.eta, tiebreak=tiebreak
+        )
         order = self._train[picked.order]
         subset = np.sort(order)
         entered = int(np.setdiff1d(subset, self.train_sampler.indices, assume_unique=True).size)
-        result = {"epoch": new_epoch, "subset": subset, "order": order, "gains": picked.gains, "entered": entered}
-        spent = (time.process_time() - cpu0, time.perf_counter() - wall0, int(round(float(scored.item()))))
+        result = {
+            "epoch": new_epoch,
+            "subset": subset,
+            "order": order,
+            "gains": picked.gains,
+            "entered": entered,
+        }
+        spent = (time.process_time() - cpu0, time.perf_counter() - wall0, round(float(scored.item())))
         return result, spent
 
     # -- distributed -----------------------------------------------------------------------
     def _fields(self) -> dict[str, Any]:
-        return {"targets": self.targets, "train_indices": self._train, "val_indices": self._val,
-                "epochs": self.epochs, "ratio": self.ratio, "interval": self.interval, "eta": self.eta,
-                "seed": self.seed, "num_classes": self.num_classes}  # fmt: skip
+        return {
+            "targets": self.targets,
+            "train_indices": self._train,
+            "val_indices": self._val,
+            "epochs": self.epochs,
+            "ratio": self.ratio,
+            "interval": self.interval,
+            "eta": self.eta,
+            "seed": self.seed,
+            "num_classes": self.num_classes,
+        }
 
     def _check_config(self) -> None:
         world = int(dist.get_world_size())
         fields = self._fields()
         row = [_digest(v) for v in fields.values()] + [self.num_replicas, self.rank]
         table = gather_rows(row, world)
-        problems = [f"{name} (ranks {d} differ from rank 0)" for j, name in enumerate(fields)
-                    if (d := differing_ranks(table, j))]  # fmt: skip
+        problems = [
+            f"{name} (ranks {d} differ from rank 0)"
+            for j, name in enumerate(fields)
+            if (d := differing_ranks(table, j))
+        ]
         problems += sharding_problems(table[:, -2], table[:, -1], world)
         if problems:
             raise RankMismatchError(
@@ -590,8 +631,11 @@ class GlisterSelector:
         if failed.size:
             detail = f" (here: {type(failure).__name__}: {failure})" if failure is not None else ""
             problems.append(f"selecting raised on ranks {failed.tolist()} only{detail}")
-        problems += [f"the {name} (ranks {d} differ from rank 0)" for j, name in enumerate(facts, start=1)
-                     if (d := differing_ranks(table, j))]  # fmt: skip
+        problems += [
+            f"the {name} (ranks {d} differ from rank 0)"
+            for j, name in enumerate(facts, start=1)
+            if (d := differing_ranks(table, j))
+        ]
         if problems:
             raise RankMismatchError(
                 f"GlisterSelector.step() {when}: the {world} ranks of the process group disagree (this is "
@@ -625,8 +669,11 @@ class GlisterSelector:
             "observed": torch.from_numpy(self._observed.copy()),
             "sums": None if self._sums is None else self._sums.detach().cpu().clone(),
             "scored": int(self._scored_here),
-            "samplers": {"train": self.train_sampler.epoch, "val": self.val_sampler.epoch,
-                         "scoring": self.scoring_sampler.epoch},  # fmt: skip
+            "samplers": {
+                "train": self.train_sampler.epoch,
+                "val": self.val_sampler.epoch,
+                "scoring": self.scoring_sampler.epoch,
+            },
             "history": [dict(h) for h in self.history],
             "selection_cost": dict(self.selection_cost),
         }
@@ -640,8 +687,22 @@ class GlisterSelector:
         if not isinstance(state_dict, dict):
             raise ProxydataTypeError(f"state_dict must be a dict, got {show(state_dict)}")
         s = state_dict
-        missing = [k for k in ("version", "config", "epoch", "subset", "observed", "sums", "scored",
-                               "samplers", "history", "selection_cost") if k not in s]  # fmt: skip
+        missing = [
+            k
+            for k in (
+                "version",
+                "config",
+                "epoch",
+                "subset",
+                "observed",
+                "sums",
+                "scored",
+                "samplers",
+                "history",
+                "selection_cost",
+            )
+            if k not in s
+        ]
         if missing:
             raise _fail(f"missing fields {missing}")
         if s["version"] != STATE_VERSION:
@@ -649,8 +710,11 @@ class GlisterSelector:
         mine = self._identity()
         if not isinstance(s["config"], dict):
             raise _fail(f"config must be a dict, got {show(s['config'])}")
-        diffs = [f"{k} is {s['config'].get(k)!r} in the state_dict, {v!r} here" for k, v in mine.items()
-                 if s["config"].get(k) != v]  # fmt: skip
+        diffs = [
+            f"{k} is {s['config'].get(k)!r} in the state_dict, {v!r} here"
+            for k, v in mine.items()
+            if s["config"].get(k) != v
+        ]
         if diffs:
             raise _fail("config: made for another selector: " + "; ".join(diffs))
         epoch = _int(s["epoch"], "epoch", 0, self.epochs)
@@ -669,19 +733,33 @@ class GlisterSelector:
             counts = sums[:, -1]
             if bool((counts < 0).any()) or not bool((counts == counts.round()).all()):
                 raise _fail("sums[:, -1] must hold observation counts (non-negative integers)")
-            if not (epoch + 1) in self.select_epochs:
+            if (epoch + 1) not in self.select_epochs:
                 raise _fail(f"sums must be None: epoch {epoch + 1} does not end with a selection")
         scored = _int(s["scored"], "scored", 0)
         samplers = s["samplers"]
-        if not isinstance(samplers, dict) or any(samplers.get(k) != epoch for k in ("train", "val", "scoring")):
+        if not isinstance(samplers, dict) or any(
+            samplers.get(k) != epoch for k in ("train", "val", "scoring")
+        ):
             raise _fail(f"samplers must all be at epoch {epoch}, got {show(samplers)}")
         history = s["history"]
         if not isinstance(history, list) or len(history) != epoch:
             raise _fail(f"history must be a list of {epoch} entries, got {show(history)}")
-        keys = {"epoch", "selected", "subset_size", "entered", "gain", "scored", "cpu_seconds", "wall_seconds"}
+        keys = {
+            "epoch",
+            "selected",
+            "subset_size",
+            "entered",
+            "gain",
+            "scored",
+            "cpu_seconds",
+            "wall_seconds",
+        }
         for e, h in enumerate(history, start=1):
-            if not isinstance(h, dict) or set(h) != keys or h["epoch"] != e or h["selected"] != (
-                e in self.select_epochs
+            if (
+                not isinstance(h, dict)
+                or set(h) != keys
+                or h["epoch"] != e
+                or h["selected"] != (e in self.select_epochs)
             ):
                 raise _fail(f"history[{e - 1}] is not the entry of epoch {e}: {show(h)}")
         cost = s["selection_cost"]
@@ -692,7 +770,10 @@ class GlisterSelector:
             if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v < 0:
                 raise _fail(f"selection_cost[{k!r}] must be a finite number >= 0, got {show(v)}")
         if cost["selections"] != sum(1 for e in self.select_epochs if e <= epoch):
-            raise _fail(f"selection_cost['selections'] is {cost['selections']}, not the selections up to epoch {epoch}")
+            raise _fail(
+                f"selection_cost['selections'] is {cost['selections']}, not the number of selections "
+                f"up to epoch {epoch}"
+            )
         # Everything checked: assign.
         device = self._sums.device if self._sums is not None else self.device
         self.epoch = epoch
@@ -738,4 +819,3 @@ def _tensor(value: Any, name: str, shape: tuple[int, ...], *, integer: bool) -> 
     if value.dtype == torch.bool or value.dtype.is_complex or value.dtype.is_floating_point == integer:
         raise _fail(f"{name} must hold {'integers' if integer else 'floats'}, got {value.dtype}")
     return value.detach().cpu()
-
