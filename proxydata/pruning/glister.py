@@ -4,8 +4,8 @@ Adaptive-NAS (Prasad et al., AutoML-Conf LBW 2022; the "Adaptive-NAS" row of
 BDP's Table 4) trains the supernet's weights on a subset of the training split
 that is chosen again every ``T`` epochs by GLISTER-ONLINE. :class:`GlisterSelector`
 does that beside :class:`~proxydata.BiLevelPruner`, with the same contract: the
-loop draws batches through :attr:`~GlisterSelector.train_sampler` (the current
-subset) and :attr:`~GlisterSelector.val_sampler`, calls
+loop draws batches through ``train_sampler`` (the current
+subset) and ``val_sampler``, calls
 ``observe(indices, logits)`` after every forward pass and ``step()`` at the end
 of every epoch. At the end of epochs ``T, 2T, … < epochs`` it re-selects.
 
@@ -35,10 +35,10 @@ This is cords' GLISTER with ``linear_layer=False`` (bias gradients only),
   selection epoch (the loop's own forward passes, in training mode); GLISTER
   recomputes all of them with the model at selection time. The training
   samples outside the current subset, and validation samples the epoch did not
-  reach, are never observed by the training loop: :attr:`scoring_sampler`
+  reach, are never observed by the training loop: ``scoring_sampler``
   yields them (only in a selection epoch), and the loop passes them through
   the network under ``torch.no_grad()`` and calls ``observe`` before
-  ``step()``; these passes are the selection's cost (:attr:`selection_cost`);
+  ``step()``; these passes are the selection's cost (``selection_cost``);
 * *the first subset*: uniformly random with the seed (cords starts from a
   random subset too), kept for the first ``T`` epochs;
 * *ties*: the candidate first in a random order seeded by ``seed + epoch``
@@ -231,7 +231,7 @@ class ScoringSampler(Sampler[int]):
     like ``DistributedSampler``) of the samples this rank has not observed in
     the epoch; otherwise nothing. Passing them through the network and calling
     ``observe`` before ``step()`` gives every sample logits; what it yields is
-    counted in the selector's :attr:`~GlisterSelector.selection_cost`. The
+    counted in the selector's ``selection_cost``. The
     iterator stops at ``set_epoch`` (``step()``) like the other samplers.
     """
 
@@ -321,9 +321,9 @@ class GlisterSelector:
         ``cpu_seconds``, ``wall_seconds`` (this rank's choosing time).
     selection_cost : dict
         What choosing cost so far (the names of
-        :attr:`proxydata.samplers.base.ProxySampler.selection_cost`):
+        ``ProxySampler.selection_cost``):
         ``samples`` — forward passes made for the selection only (what
-        :attr:`scoring_sampler` yielded, all ranks), ``cpu_seconds`` and
+        ``scoring_sampler`` yielded, all ranks), ``cpu_seconds`` and
         ``wall_seconds`` — this process's time in the greedy and the reduction,
         ``selections`` — how many selections ran.
 
@@ -488,7 +488,7 @@ class GlisterSelector:
         ProxydataValueError
             After the last epoch; at a selection when a training or validation
             sample has no logits from the epoch (pass
-            :attr:`scoring_sampler`'s batches to ``observe``). Nothing changes then.
+            ``scoring_sampler``'s batches to ``observe``). Nothing changes then.
         RankMismatchError
             With several ranks, when their epochs or subsets differ, or the
             selection failed on some ranks only; on every rank, nothing changes.
