@@ -4,6 +4,7 @@ reference loop, resume, coverage under ``next(iter(loader))``, argument checks, 
 from __future__ import annotations
 
 import itertools
+import json
 import math
 
 import numpy as np
@@ -332,3 +333,78 @@ def test_a_tiny_real_search_reselects_every_interval() -> None:
     # samples the one validation batch paired with the one training batch (30) did not reach
     assert [h["scored"] for h in sel.history if h["selected"]] == [140, 140]
     assert sel.selection_cost["samples"] == 280
+
+
+# -- run_search and the command line --------------------------------------------------------
+def test_run_search_with_the_adaptive_selector_records_its_history_and_cost() -> None:
+    from proxydata.experiment import SearchConfig, run_search
+
+    digits = proxydata.load_digits()
+    small = torch.utils.data.Subset(digits, list(range(60)))
+    train, val = np.arange(0, 40), np.arange(40, 60)
+    config = SearchConfig(epochs=3, C=2, N=1, batch_size=10, progress=False, adaptive="glister",
+                          adaptive_kwargs={"ratio": 0.25, "interval": 1})  # fmt: skip
+    record = run_search(small, train, val, config).to_dict()
+    assert [h["selected"] for h in record["pruner_history"]] == [True, True, False]
+    assert record["train_sizes"] == [10, 10, 10] and record["final_train"] == 10
+    cost = record["adaptive_selection_cost"]
+    assert cost["selections"] == 2 and cost["samples"] >= 2 * 30  # the 30 training samples outside
+    json.loads(json.dumps(record))
+
+
+@pytest.mark.parametrize(
+    ("config", "match"),
+    [
+        ({"adaptive": "craig"}, "adaptive"),
+        ({"adaptive": "glister", "bdp": True}, "bdp"),
+        ({"adaptive": "glister", "adaptive_kwargs": {"epochs": 3}}, "adaptive_kwargs"),
+        ({"adaptive_kwargs": {"ratio": 0.5}}, "adaptive_kwargs"),
+    ],
+)
+def test_search_config_checks_the_adaptive_settings(config, match) -> None:
+    from proxydata.experiment import SearchConfig
+
+    with pytest.raises(ProxydataValueError, match=match):
+        SearchConfig(**config).validate()
+
+
+def _tiny_source(tmp_path) -> str:
+    rng = np.random.default_rng(0)
+    src = tmp_path / "tiny.npz"
+    np.savez(src, x_train=rng.integers(0, 256, (60, 8, 8, 3), dtype=np.uint8), y_train=np.tile([0, 1, 2], 20))
+    return f"npz:{src}"
+
+
+def test_cli_search_with_adaptive_glister(capsys, tmp_path) -> None:
+    from proxydata.cli import main
+
+    out_file = tmp_path / "glister.json"
+    argv = ["search", "--data", _tiny_source(tmp_path), "--epochs", "3", "--C", "2", "--N", "1",
+            "--batch-size", "10", "--no-progress", "--adaptive", "glister", "--ratio", "0.25",
+            "--interval", "2", "-o", str(out_file)]  # fmt: skip
+    code = main(argv)
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    record = json.loads(out_file.read_text())
+    assert record["config"]["adaptive"] == "glister"
+    assert record["config"]["adaptive_kwargs"] == {"ratio": 0.25, "interval": 2}
+    assert [h["selected"] for h in record["pruner_history"]] == [False, True, False]
+    assert "adaptive selection cost: 1 selections" in out and "adaptive subset" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--interval", "2"], "--interval needs --adaptive"),
+        (["--adaptive", "glister"], "needs --ratio"),
+        (["--adaptive", "glister", "--ratio", "0.5", "--bdp"], "--bdp"),
+        (["--adaptive", "glister", "--ratio", "0.5", "--interval", "0"], "--interval"),
+        (["--adaptive", "glister", "--ratio", "0.5", "--eta", "-1"], "--eta"),
+    ],
+)
+def test_cli_checks_the_adaptive_flags(capsys, tmp_path, argv, needle) -> None:
+    from proxydata.cli import main
+
+    code = main(["search", "--data", "digits", *argv])
+    out, err = capsys.readouterr()
+    assert code == 2 and needle in err and "Traceback" not in err + out

@@ -408,6 +408,16 @@ class GlisterSelector:
         return self.train_sampler.indices.copy()
 
     @property
+    def kept_train(self) -> np.ndarray:
+        """:attr:`subset` (the name :class:`~proxydata.BiLevelPruner` uses)."""
+        return self.subset
+
+    @property
+    def kept_val(self) -> np.ndarray:
+        """The validation split (never reduced; sorted int64 copy)."""
+        return self._val.copy()
+
+    @property
     def select_epochs(self) -> list[int]:
         """The epochs after which a selection runs: ``T, 2T, … < epochs``."""
         return list(range(self.interval, self.epochs, self.interval))
