@@ -114,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     train, val = np.arange(n), np.arange(n, n + m)
     k = max(1, round(args.ratio * n))
     load_before = os.getloadavg()
+    env = environment(REPO)  # before the work: the git state of the code that runs
 
     # 1. the selector's step() at a selection epoch (interval 1: epoch 1 ends with a selection)
     sel = GlisterSelector(targets, train, val, epochs=2, ratio=args.ratio, interval=1, eta=args.eta, seed=0)
@@ -144,7 +145,6 @@ def main(argv: list[str] | None = None) -> int:
     direct_same = direct == plain.order[: args.direct_picks].tolist()
     load_after = os.getloadavg()
 
-    env = environment(REPO)
     # per-pick figures from CPU time: the shared machine's load inflates wall time, not CPU time
     per_obvious = obvious_cpu / args.obvious_picks
     per_direct = direct_cpu / args.direct_picks
