@@ -19,7 +19,7 @@ package's ``__init__`` is the facade above them all; no module imports it.
 5. feature_files, features — feature files (extracted across ranks, memory-mapped); pixel and model features
 6. cluster — k-means backends
 7. samplers — the static proxies
-8. pruning — BiLevelPruner and its parts
+8. pruning — BiLevelPruner and its parts; GlisterSelector (adaptive selection)
 9. nas — the NAS-Bench-201 space, the search algorithms and loop, training from scratch
 10. fidelity — ranking studies
 11. experiment — one configured search run
