@@ -13,12 +13,15 @@
 * :mod:`.distributed` — the check that all ranks built the same pruner;
 * :mod:`.samplers` — :class:`KeptSetSampler`, the DataLoader samplers;
 * :mod:`.glister` — :class:`GlisterSelector`, adaptive subset selection by
-  GLISTER (Adaptive-NAS), a hook beside the pruner with the same contract.
+  GLISTER (Adaptive-NAS), a hook beside the pruner with the same contract;
+  its greedy in :mod:`.glister_greedy`, its state-dict and rank checks in
+  :mod:`.glister_checks`.
 
 The formulas are in ``docs/methods/bdp.md``.
 """
 
-from .glister import GlisterSelector, ScoringSampler, glister_gains, glister_greedy, glister_val_gradient
+from .glister import GlisterSelector, ScoringSampler
+from .glister_greedy import GlisterResult, glister_gains, glister_greedy, glister_val_gradient
 from .pruner import BiLevelPruner
 from .recorder import ScoreRecorder
 from .samplers import KeptSetSampler
@@ -28,6 +31,7 @@ from .split import SplitState
 
 __all__ = [
     "BiLevelPruner",
+    "GlisterResult",
     "GlisterSelector",
     "KeptSetSampler",
     "PruningSchedule",

@@ -58,11 +58,8 @@ changing anything the ranks compare a digest of the epoch and the new subset
 
 from __future__ import annotations
 
-import math
-import numbers
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -70,156 +67,27 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import Sampler
 
-from .._ranks import differing_ranks, gather_rows, group_size, int64_digest, sharding_problems
-from .._validation import check_device, check_float, check_int, check_ratio, check_seed, show
+from .._ranks import group_size
+from .._validation import check_device, check_float, check_int, check_ratio, check_seed
 from ..data import get_targets
-from ..exceptions import CorruptStateError, ProxydataTypeError, ProxydataValueError, RankMismatchError
+from ..exceptions import ProxydataValueError
 from ..samplers.sharding import epoch_order, resolve_replicas, shard
 from .config import checked_splits
+from .glister_checks import (
+    STATE_VERSION,
+    SelectorShape,
+    check_selector_config,
+    check_selector_decisions,
+    collective_device,
+    digest,
+    parse_selector_state,
+)
+from .glister_greedy import glister_greedy, logit_gradients
 from .recorder import check_logits
 from .samplers import KeptSetSampler
 from .tracked import TrackedSet
 
-__all__ = [
-    "GlisterResult",
-    "GlisterSelector",
-    "ScoringSampler",
-    "glister_gains",
-    "glister_greedy",
-    "glister_val_gradient",
-]
-
-STATE_VERSION = 1
-_COST_KEYS = ("samples", "cpu_seconds", "wall_seconds", "selections")
-
-
-# -- the formulas --------------------------------------------------------------------------
-def logit_gradients(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """``softmax(z) − onehot(y)`` row by row, in float64: the cross-entropy's gradient w.r.t. the logits.
-
-    It is also the gradient of the sample's loss w.r.t. the last layer's bias.
-    """
-    g = torch.softmax(logits.to(torch.float64), dim=1)
-    g[torch.arange(g.shape[0]), labels] -= 1.0
-    return g
-
-
-def glister_val_gradient(
-    val_logits: torch.Tensor, val_labels: torch.Tensor, s: torch.Tensor, eta: float
-) -> torch.Tensor:
-    """``g_V(s) = (1/|V|) Σ_j [softmax(z_j − η s) − onehot(y_j)]`` (float64, shape ``(C,)``).
-
-    The validation loss gradient (w.r.t. the last layer's bias) after the
-    one-step update ``b ← b − η s``, computed directly (the reference the
-    greedy's faster form is checked against).
-    """
-    return logit_gradients(val_logits.to(torch.float64) - eta * s, val_labels).mean(dim=0)
-
-
-def glister_gains(train_grads: torch.Tensor, val_grad: torch.Tensor, eta: float) -> torch.Tensor:
-    """GLISTER's Taylor gains ``gain(i) = η · g_i · g_V`` (float64, shape ``(n,)``).
-
-    ``train_grads`` are the candidates' ``g_i`` (``(n, C)``), ``val_grad`` is ``g_V``.
-    """
-    return eta * (train_grads.to(torch.float64) @ val_grad.to(torch.float64))
-
-
-@dataclass(frozen=True)
-class GlisterResult:
-    """What :func:`glister_greedy` picked.
-
-    Attributes
-    ----------
-    order : np.ndarray of int64
-        The picked candidates (rows of ``train_grads``) in the order picked.
-    gains : np.ndarray of float64
-        Each pick's gain ``η · g_i · g_V(s)`` when it was picked.
-    """
-
-    order: np.ndarray
-    gains: np.ndarray
-
-
-class _ValGradient:
-    """``g_V(s)`` per pick in ``O(|V| C)`` without an exponential per validation sample.
-
-    With ``P_j = softmax(z_j)`` and ``w = exp(−η (s − min s))``,
-    ``softmax(z_j − η s) = P_j ⊙ w / (P_j · w)``, so
-    ``g_V = w ⊙ (Pᵀ (1 / (P w))) / |V| − ȳ`` with ``ȳ`` the mean one-hot label.
-    Falls back to the direct formula where ``P_j · w`` underflows.
-    """
-
-    def __init__(self, logits: torch.Tensor, labels: torch.Tensor, eta: float) -> None:
-        self.logits = logits.to(torch.float64)
-        self.labels = labels
-        self.eta = eta
-        self.p = torch.softmax(self.logits, dim=1)
-        self.mean_onehot = (
-            torch.bincount(labels, minlength=logits.shape[1]).to(torch.float64) / labels.numel()
-        )
-
-    def __call__(self, s: torch.Tensor) -> torch.Tensor:
-        w = torch.exp(-self.eta * (s - s.min()))
-        den = self.p @ w
-        if bool((den > 0).all()) and bool(torch.isfinite(den).all()):
-            return w * (self.p.T @ den.reciprocal()) / self.p.shape[0] - self.mean_onehot
-        return glister_val_gradient(self.logits, self.labels, s, self.eta)
-
-
-def glister_greedy(
-    train_grads: torch.Tensor,
-    val_logits: torch.Tensor,
-    val_labels: torch.Tensor,
-    budget: int,
-    *,
-    eta: float,
-    tiebreak: np.ndarray | None = None,
-) -> GlisterResult:
-    """GLISTER-ONLINE's greedy with the Taylor gains on logit-space (last-layer bias) gradients.
-
-    ``budget`` times: ``g_V = g_V(s)`` (:func:`glister_val_gradient`), pick the
-    remaining candidate ``i`` of largest ``η · g_i · g_V``, ``s ← s + g_i``.
-
-    Parameters
-    ----------
-    train_grads : tensor (n, C)
-        ``g_i = softmax(z_i) − onehot(y_i)`` of the candidates.
-    val_logits : tensor (m, C)
-        Logits of the validation samples; ``val_labels`` (m,) their labels.
-    budget : int in [1, n]
-        ``k``, the number of picks.
-    eta : float > 0
-        ``η``, the step size of the one-step update.
-    tiebreak : permutation of ``range(n)``, optional
-        Among candidates of equal gain the one first in this order is picked;
-        None: the lowest row.
-
-    Returns
-    -------
-    GlisterResult
-    """
-    g = train_grads.detach().to(device="cpu", dtype=torch.float64)
-    n = int(g.shape[0])
-    check_int(budget, "budget", minimum=1, maximum=max(n, 1))
-    eta = check_float(eta, "eta", strictly_positive=True)
-    perm = np.arange(n) if tiebreak is None else np.asarray(tiebreak, dtype=np.int64)
-    if perm.shape != (n,) or not np.array_equal(np.sort(perm), np.arange(n)):
-        raise ProxydataValueError(f"tiebreak must be a permutation of range({n}), got {show(tiebreak)}")
-    gp = g[torch.from_numpy(perm)].numpy()  # rows in tie-break order: argmax takes the first
-    val_grad = _ValGradient(val_logits.detach().cpu(), val_labels.detach().cpu(), eta)
-    s = np.zeros(gp.shape[1])
-    taken = np.zeros(n)  # -inf once picked
-    order = np.empty(budget, dtype=np.int64)
-    gains = np.empty(budget)
-    for t in range(budget):
-        gv = val_grad(torch.from_numpy(s)).numpy()
-        scores = gp @ gv
-        scores += taken
-        j = int(np.argmax(scores))
-        order[t], gains[t] = perm[j], eta * scores[j]
-        taken[j] = -np.inf
-        s += gp[j]
-    return GlisterResult(order=order, gains=gains)
+__all__ = ["GlisterSelector", "ScoringSampler"]
 
 
 # -- the samplers ----------------------------------------------------------------------------
@@ -507,7 +375,9 @@ class GlisterSelector:
         if distributed:
             if not self._agreed:
                 self._check_config()
-            self._agree({"epoch": self.epoch, "subset": self.train_sampler.indices}, "at its start")
+            check_selector_decisions(
+                {"epoch": self.epoch, "subset": self.train_sampler.indices}, "at its start"
+            )
         self._check_running("step")
         new_epoch = self.epoch + 1
         selecting = new_epoch in self.select_epochs
@@ -523,7 +393,9 @@ class GlisterSelector:
                 failure = exc
         if distributed:
             subset = self.train_sampler.indices if result is None else result["subset"]
-            self._agree({"epoch": new_epoch, "subset": subset}, f"at the end of epoch {new_epoch}", failure)
+            check_selector_decisions(
+                {"epoch": new_epoch, "subset": subset}, f"at the end of epoch {new_epoch}", failure
+            )
         # Commit: nothing above changed the selector.
         cpu, wall, scored = spent
         entry = {
@@ -559,106 +431,34 @@ class GlisterSelector:
         sums = self._sums if self._sums is not None else torch.zeros(n_tracked, c + 1, dtype=torch.float64)
         scored = torch.tensor([float(self._scored_here)], dtype=torch.float64)
         if distributed:
-            both = torch.cat([sums.reshape(-1).to(_collective_device()), scored.to(_collective_device())])
+            both = torch.cat([sums.reshape(-1).to(collective_device()), scored.to(collective_device())])
             dist.all_reduce(both, op=dist.ReduceOp.SUM)
             sums, scored = both[:-1].reshape(n_tracked, c + 1), both[-1:]
-        sums = sums.cpu()
-        counts = sums[:, c]
-        missing = counts == 0
-        if bool(missing.any()):
-            where = self._tracked.indices[missing.numpy()]
-            n_train = int(np.isin(where, self._train).sum())
-            raise ProxydataValueError(
-                f"step() at the end of epoch {new_epoch} must select a subset, but {n_train} training and "
-                f"{where.size - n_train} validation samples have no logits from this epoch (e.g. index "
-                f"{int(where[0])}); pass the batches of selector.scoring_sampler through the network and "
-                "to observe() before step() (torch.no_grad() is enough). Nothing was changed."
-            )
-        mean = sums[:, :c] / counts[:, None]
-        labels = torch.from_numpy(self._tracked.labels)
-        train_pos = torch.from_numpy(self._tracked.positions(self._train))
-        val_pos = torch.from_numpy(self._tracked.positions(self._val))
-        grads = logit_gradients(mean[train_pos], labels[train_pos])
-        gen = torch.Generator().manual_seed((self.seed + new_epoch) % 2**63)
-        tiebreak = torch.randperm(self._train.size, generator=gen).numpy()
-        picked = glister_greedy(
-            grads, mean[val_pos], labels[val_pos], self.k, eta=self.eta, tiebreak=tiebreak
-        )
-        order = self._train[picked.order]
-        subset = np.sort(order)
-        entered = int(np.setdiff1d(subset, self.train_sampler.indices, assume_unique=True).size)
-        result = {
-            "epoch": new_epoch,
-            "subset": subset,
-            "order": order,
-            "gains": picked.gains,
-            "entered": entered,
-        }
+        result = _choose(sums.cpu(), self._tracked, (self._train, self._val), self, new_epoch)
+        result["entered"] = int(np.setdiff1d(result["subset"], self.train_sampler.indices).size)
         spent = (time.process_time() - cpu0, time.perf_counter() - wall0, round(float(scored.item())))
         return result, spent
 
     # -- distributed -----------------------------------------------------------------------
     def _fields(self) -> dict[str, Any]:
-        return {
-            "targets": self.targets,
-            "train_indices": self._train,
-            "val_indices": self._val,
-            "epochs": self.epochs,
-            "ratio": self.ratio,
-            "interval": self.interval,
-            "eta": self.eta,
-            "seed": self.seed,
-            "num_classes": self.num_classes,
-        }
+        """The settings every rank must share (and a state dict must match)."""
+        names = ("epochs", "ratio", "interval", "eta", "seed", "num_classes")
+        return {"targets": self.targets, "train_indices": self._train, "val_indices": self._val,
+                **{name: getattr(self, name) for name in names}}  # fmt: skip
 
     def _check_config(self) -> None:
-        world = int(dist.get_world_size())
-        fields = self._fields()
-        row = [_digest(v) for v in fields.values()] + [self.num_replicas, self.rank]
-        table = gather_rows(row, world)
-        problems = [
-            f"{name} (ranks {d} differ from rank 0)"
-            for j, name in enumerate(fields)
-            if (d := differing_ranks(table, j))
-        ]
-        problems += sharding_problems(table[:, -2], table[:, -1], world)
-        if problems:
-            raise RankMismatchError(
-                f"GlisterSelector was built differently on the {world} ranks of the process group "
-                f"(this is rank {dist.get_rank()}): " + "; ".join(problems) + ". Build it on every rank "
-                "with the same arguments, and num_replicas/rank left to the process group."
-            )
+        check_selector_config(self._fields(), self.num_replicas, self.rank)
         self._agreed = True
 
-    def _agree(self, facts: dict[str, Any], when: str, failure: BaseException | None = None) -> None:
-        world = int(dist.get_world_size())
-        row = [0 if failure is None else 1] + [_digest(v) for v in facts.values()]
-        table = gather_rows(row, world)
-        failed = np.flatnonzero(table[:, 0])
-        if failure is not None and failed.size == world:
-            raise failure
-        problems = []
-        if failed.size:
-            detail = f" (here: {type(failure).__name__}: {failure})" if failure is not None else ""
-            problems.append(f"selecting raised on ranks {failed.tolist()} only{detail}")
-        problems += [
-            f"the {name} (ranks {d} differ from rank 0)"
-            for j, name in enumerate(facts, start=1)
-            if (d := differing_ranks(table, j))
-        ]
-        if problems:
-            raise RankMismatchError(
-                f"GlisterSelector.step() {when}: the {world} ranks of the process group disagree (this is "
-                f"rank {dist.get_rank()}): " + "; ".join(problems) + ". Nothing was changed by this step "
-                "on any rank; a state dict loaded on some ranks only, or step() skipped on a rank, lead here."
-            ) from failure
-
     # -- persistence -------------------------------------------------------------------------
-    def _identity(self) -> dict[str, Any]:
-        f = self._fields()
-        out = {k: v for k, v in f.items() if not isinstance(v, np.ndarray)}
-        out.update({k: _digest(v) for k, v in f.items() if isinstance(v, np.ndarray)})
-        return {"method": "glister", **out, "num_replicas": self.num_replicas}
+    def _shape(self) -> SelectorShape:
+        fields = self._fields()
+        identity = {k: digest(v) if isinstance(v, np.ndarray) else v for k, v in fields.items()}
+        return SelectorShape(
+            identity={"method": "glister", **identity, "num_replicas": self.num_replicas},
+            k=self.k, train=self._train, n_tracked=len(self._tracked), num_classes=self.num_classes,
+            epochs=self.epochs, select_epochs=tuple(self.select_epochs),
+        )  # fmt: skip
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume exactly; plain data for ``torch.load(weights_only=True)``.
@@ -671,19 +471,16 @@ class GlisterSelector:
              "samplers": {"train": int, "val": int, "scoring": int},
              "history": [dict per epoch], "selection_cost": dict}
         """
+        samplers = {"train": self.train_sampler, "val": self.val_sampler, "scoring": self.scoring_sampler}
         return {
             "version": STATE_VERSION,
-            "config": self._identity(),
+            "config": self._shape().identity,
             "epoch": self.epoch,
             "subset": torch.from_numpy(self.train_sampler.indices.copy()),
             "observed": torch.from_numpy(self._observed.copy()),
             "sums": None if self._sums is None else self._sums.detach().cpu().clone(),
             "scored": int(self._scored_here),
-            "samplers": {
-                "train": self.train_sampler.epoch,
-                "val": self.val_sampler.epoch,
-                "scoring": self.scoring_sampler.epoch,
-            },
+            "samplers": {name: sampler.epoch for name, sampler in samplers.items()},
             "history": [dict(h) for h in self.history],
             "selection_cost": dict(self.selection_cost),
         }
@@ -691,141 +488,51 @@ class GlisterSelector:
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore a :meth:`state_dict`; later decisions equal the uninterrupted run's.
 
-        Every field is checked first (:class:`~proxydata.CorruptStateError` naming
-        it; ``ProxydataTypeError`` for a non-dict), so a bad state changes nothing.
+        Every field is checked first (:func:`.glister_checks.parse_selector_state`:
+        :class:`~proxydata.CorruptStateError` naming it, ``ProxydataTypeError``
+        for a non-dict), so a bad state changes nothing.
         """
-        if not isinstance(state_dict, dict):
-            raise ProxydataTypeError(f"state_dict must be a dict, got {show(state_dict)}")
-        s = state_dict
-        missing = [
-            k
-            for k in (
-                "version",
-                "config",
-                "epoch",
-                "subset",
-                "observed",
-                "sums",
-                "scored",
-                "samplers",
-                "history",
-                "selection_cost",
-            )
-            if k not in s
-        ]
-        if missing:
-            raise _fail(f"missing fields {missing}")
-        if s["version"] != STATE_VERSION:
-            raise _fail(f"version must be {STATE_VERSION}, got {show(s['version'])}")
-        mine = self._identity()
-        if not isinstance(s["config"], dict):
-            raise _fail(f"config must be a dict, got {show(s['config'])}")
-        diffs = [
-            f"{k} is {s['config'].get(k)!r} in the state_dict, {v!r} here"
-            for k, v in mine.items()
-            if s["config"].get(k) != v
-        ]
-        if diffs:
-            raise _fail("config: made for another selector: " + "; ".join(diffs))
-        epoch = _int(s["epoch"], "epoch", 0, self.epochs)
-        subset = _tensor(s["subset"], "subset", (self.k,), integer=True).numpy().astype(np.int64)
-        if np.any(np.diff(subset) <= 0) or not np.isin(subset, self._train).all():
-            raise _fail("subset must hold sorted, distinct indices of the training split")
-        n_tracked = len(self._tracked)
-        observed = _tensor(s["observed"], "observed", (n_tracked,), integer=True).numpy()
-        if observed.min(initial=0) < 0:
-            raise _fail("observed must be >= 0")
-        sums = s["sums"]
-        if sums is not None:
-            sums = _tensor(sums, "sums", (n_tracked, self.num_classes + 1), integer=False).to(torch.float64)
-            if not bool(torch.isfinite(sums).all()):
-                raise _fail("sums must be finite")
-            counts = sums[:, -1]
-            if bool((counts < 0).any()) or not bool((counts == counts.round()).all()):
-                raise _fail("sums[:, -1] must hold observation counts (non-negative integers)")
-            if (epoch + 1) not in self.select_epochs:
-                raise _fail(f"sums must be None: epoch {epoch + 1} does not end with a selection")
-        scored = _int(s["scored"], "scored", 0)
-        samplers = s["samplers"]
-        if not isinstance(samplers, dict) or any(
-            samplers.get(k) != epoch for k in ("train", "val", "scoring")
-        ):
-            raise _fail(f"samplers must all be at epoch {epoch}, got {show(samplers)}")
-        history = s["history"]
-        if not isinstance(history, list) or len(history) != epoch:
-            raise _fail(f"history must be a list of {epoch} entries, got {show(history)}")
-        keys = {
-            "epoch",
-            "selected",
-            "subset_size",
-            "entered",
-            "gain",
-            "scored",
-            "cpu_seconds",
-            "wall_seconds",
-        }
-        for e, h in enumerate(history, start=1):
-            if (
-                not isinstance(h, dict)
-                or set(h) != keys
-                or h["epoch"] != e
-                or h["selected"] != (e in self.select_epochs)
-            ):
-                raise _fail(f"history[{e - 1}] is not the entry of epoch {e}: {show(h)}")
-        cost = s["selection_cost"]
-        if not isinstance(cost, dict) or set(cost) != set(_COST_KEYS):
-            raise _fail(f"selection_cost must have the keys {_COST_KEYS}, got {show(cost)}")
-        for k in _COST_KEYS:
-            v = cost[k]
-            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v < 0:
-                raise _fail(f"selection_cost[{k!r}] must be a finite number >= 0, got {show(v)}")
-        if cost["selections"] != sum(1 for e in self.select_epochs if e <= epoch):
-            raise _fail(
-                f"selection_cost['selections'] is {cost['selections']}, not the number of selections "
-                f"up to epoch {epoch}"
-            )
-        # Everything checked: assign.
+        loaded = parse_selector_state(state_dict, self._shape())
         device = self._sums.device if self._sums is not None else self.device
-        self.epoch = epoch
-        self.train_sampler.restore(subset)
-        self._observed = observed.astype(np.int32, copy=True)
-        self._sums = None if sums is None else sums.clone().to(device or "cpu")
-        self._scored_here = scored
+        self.epoch = loaded.epoch
+        self.train_sampler.restore(loaded.subset)
+        self._observed = loaded.observed
+        self._sums = None if loaded.sums is None else loaded.sums.clone().to(device or "cpu")
+        self._scored_here = loaded.scored
         for sampler in (self.train_sampler, self.val_sampler, self.scoring_sampler):
-            sampler.set_epoch(epoch)
-        self.history = [dict(h) for h in history]
-        self.selection_cost = {k: cost[k] for k in _COST_KEYS}
+            sampler.set_epoch(loaded.epoch)
+        self.history = loaded.history
+        self.selection_cost = loaded.selection_cost
 
 
-def _collective_device() -> torch.device:
-    if dist.get_backend() == "nccl":
-        return torch.device("cuda", torch.cuda.current_device())
-    return torch.device("cpu")
-
-
-def _digest(value: Any) -> int:
-    if isinstance(value, np.ndarray):
-        return int64_digest(np.ascontiguousarray(value, dtype="<i8").tobytes())
-    return int64_digest(repr(value).encode())
-
-
-def _fail(message: str) -> CorruptStateError:
-    return CorruptStateError(f"state_dict: {message}; nothing was loaded")
-
-
-def _int(value: Any, name: str, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise _fail(f"{name} must be an int, got {show(value)}")
-    if value < low or (high is not None and value > high):
-        raise _fail(f"{name} must be in [{low}, {high if high is not None else 'inf'}], got {value}")
-    return int(value)
-
-
-def _tensor(value: Any, name: str, shape: tuple[int, ...], *, integer: bool) -> torch.Tensor:
-    if not isinstance(value, torch.Tensor):
-        raise _fail(f"{name} must be a tensor, got {type(value).__name__}")
-    if tuple(value.shape) != shape:
-        raise _fail(f"{name} must have shape {shape}, got {tuple(value.shape)}")
-    if value.dtype == torch.bool or value.dtype.is_complex or value.dtype.is_floating_point == integer:
-        raise _fail(f"{name} must hold {'integers' if integer else 'floats'}, got {value.dtype}")
-    return value.detach().cpu()
+def _choose(
+    sums: torch.Tensor,
+    tracked: TrackedSet,
+    splits: tuple[np.ndarray, np.ndarray],
+    sel: GlisterSelector,
+    epoch: int,
+) -> dict[str, Any]:
+    """The greedy on the epoch's mean logits (``sums`` summed over the ranks): the step's result."""
+    train, val = splits
+    c = sums.shape[1] - 1
+    counts = sums[:, c]
+    missing = counts == 0
+    if bool(missing.any()):
+        where = tracked.indices[missing.numpy()]
+        n_train = int(np.isin(where, train).sum())
+        raise ProxydataValueError(
+            f"step() at the end of epoch {epoch} must select a subset, but {n_train} training and "
+            f"{where.size - n_train} validation samples have no logits from this epoch (e.g. index "
+            f"{int(where[0])}); pass the batches of selector.scoring_sampler through the network and "
+            "to observe() before step() (torch.no_grad() is enough). Nothing was changed."
+        )
+    mean = sums[:, :c] / counts[:, None]
+    labels = torch.from_numpy(tracked.labels)
+    train_pos = torch.from_numpy(tracked.positions(train))
+    val_pos = torch.from_numpy(tracked.positions(val))
+    grads = logit_gradients(mean[train_pos], labels[train_pos])
+    gen = torch.Generator().manual_seed((sel.seed + epoch) % 2**63)
+    tiebreak = torch.randperm(train.size, generator=gen).numpy()
+    picked = glister_greedy(grads, mean[val_pos], labels[val_pos], sel.k, eta=sel.eta, tiebreak=tiebreak)
+    order = train[picked.order]
+    return {"epoch": epoch, "subset": np.sort(order), "order": order, "gains": picked.gains}
