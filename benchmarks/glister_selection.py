@@ -39,7 +39,7 @@ from provenance import environment  # noqa: E402
 
 from proxydata import GlisterSelector  # noqa: E402
 from proxydata.pruning import glister_greedy  # noqa: E402
-from proxydata.pruning.glister_greedy import logit_gradients  # noqa: E402
+from proxydata.pruning.glister_math import logit_gradients  # noqa: E402
 
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "glister_selection.md"
 

@@ -129,7 +129,7 @@ def test_greedy_equals_the_reference_loop(n, m, c, frac, eta, seed) -> None:
     rng = np.random.default_rng(seed)
     z = rng.normal(size=(n, c)) * 3
     y = rng.integers(0, c, size=n)
-    grads = proxydata.pruning.glister_greedy.logit_gradients(torch.from_numpy(z), torch.from_numpy(y)).numpy()
+    grads = proxydata.pruning.glister_math.logit_gradients(torch.from_numpy(z), torch.from_numpy(y)).numpy()
     val_logits, val_labels = rng.normal(size=(m, c)) * 3, rng.integers(0, c, size=m)
     k = max(1, int(frac * n))
     got = glister_greedy(torch.from_numpy(grads), torch.from_numpy(val_logits), torch.from_numpy(val_labels),
@@ -141,7 +141,7 @@ def test_greedy_equals_the_reference_loop(n, m, c, frac, eta, seed) -> None:
 def test_fast_validation_gradient_falls_back_when_it_would_underflow() -> None:
     val_logits = torch.tensor([[800.0, -800.0, 0.0]], dtype=torch.float64)
     s = torch.tensor([0.0, 1e4, -1e4], dtype=torch.float64)
-    fast = proxydata.pruning.glister_greedy._ValGradient(val_logits, torch.tensor([1]), 0.5)(s)
+    fast = proxydata.pruning.glister_math._ValGradient(val_logits, torch.tensor([1]), 0.5)(s)
     assert torch.isfinite(fast).all()
     direct = glister_val_gradient(val_logits, torch.tensor([1]), s, 0.5)
     np.testing.assert_allclose(fast.numpy(), direct.numpy(), rtol=1e-12, atol=1e-15)
@@ -173,7 +173,7 @@ def test_selection_equals_the_greedy_on_the_epoch_mean_logits() -> None:
     out = sel.step()
     y = torch.from_numpy(_targets())
     z = _logits(np.arange(N), 0).double()
-    grads = proxydata.pruning.glister_greedy.logit_gradients(z[TRAIN], y[TRAIN])
+    grads = proxydata.pruning.glister_math.logit_gradients(z[TRAIN], y[TRAIN])
     tiebreak = torch.randperm(TRAIN.size, generator=torch.Generator().manual_seed(4 + 1)).numpy()
     ref = glister_greedy(grads, z[VAL], y[VAL], 12, eta=0.7, tiebreak=tiebreak)
     assert out["order"].tolist() == TRAIN[ref.order].tolist()

@@ -14,14 +14,14 @@
 * :mod:`.samplers` — :class:`KeptSetSampler`, the DataLoader samplers;
 * :mod:`.glister` — :class:`GlisterSelector`, adaptive subset selection by
   GLISTER (Adaptive-NAS), a hook beside the pruner with the same contract;
-  its greedy in :mod:`.glister_greedy`, its state-dict and rank checks in
+  its greedy in :mod:`.glister_math`, its state-dict and rank checks in
   :mod:`.glister_checks`.
 
 The formulas are in ``docs/methods/bdp.md``.
 """
 
 from .glister import GlisterSelector, ScoringSampler
-from .glister_greedy import GlisterResult, glister_gains, glister_greedy, glister_val_gradient
+from .glister_math import GlisterResult, glister_gains, glister_greedy, glister_val_gradient
 from .pruner import BiLevelPruner
 from .recorder import ScoreRecorder
 from .samplers import KeptSetSampler

@@ -82,7 +82,7 @@ from .glister_checks import (
     digest,
     parse_selector_state,
 )
-from .glister_greedy import glister_greedy, logit_gradients
+from .glister_math import glister_greedy, logit_gradients
 from .recorder import check_logits
 from .samplers import KeptSetSampler
 from .tracked import TrackedSet
