@@ -73,6 +73,7 @@ def test_select_rs_keeps_round_rn_and_saves_json(capsys, tmp_path: Path, ratio: 
     m = half_up(ratio * DIGITS_N)
     assert f"kept {m} of {DIGITS_N} samples" in out
     assert "class balance degree" in out and "selection time" in out
+    assert "selection cost: 0 sample passes" in out  # RS runs no network
     saved = json.loads(out_file.read_text())
     assert saved["method"] == "rs" and saved["seed"] == 3 and len(saved["indices"]) == m
     again = ProxySampler.load(out_file, load_digits())
@@ -504,7 +505,8 @@ def test_options_apply_to_the_methods_whose_sampler_takes_them(capsys, no_work) 
 def test_batch_options_follow_the_meaning_of_batch_size(capsys, monkeypatch) -> None:
     """--batch-size is a training batch (AE/TL); KM-OR/CC-OR's extraction batch has its own option."""
     code, out, err = run(capsys, "select", "cc-or", "--data", "digits", "--ratio", "0.5", "--batch-size", "8")
-    assert_one_line_error(code, out, err, "--batch-size applies only to AE/TL, not to CC-OR")
+    needle = "--batch-size applies only to AE/EL2N/ENTROPY/FORGETTING/TL, not to CC-OR"
+    assert_one_line_error(code, out, err, needle)
     seen: dict[str, object] = {}
 
     def capture(method: str, dataset: object, **kwargs: object) -> None:
