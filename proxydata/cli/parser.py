@@ -97,6 +97,20 @@ def _add_bdp(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_adaptive(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--adaptive",
+        choices=("glister",),
+        default=None,
+        help="re-select a training subset of share --ratio every --interval epochs during the search "
+        "(GlisterSelector, Adaptive-NAS)",
+    )
+    p.add_argument(
+        "--interval", type=int, default=None, help="--adaptive: re-select every T >= 1 epochs (default 5)"
+    )
+    p.add_argument("--eta", type=float, default=None, help="--adaptive: GLISTER's step size (default 0.025)")
+
+
 def _add_search(sub: Any) -> None:
     p = sub.add_parser(
         "search",
@@ -114,8 +128,11 @@ def _add_search(sub: Any) -> None:
     p.add_argument(
         "--proxy", type=normalize_method, choices=METHODS, help="static proxy of the training split"
     )
-    p.add_argument("--ratio", type=float, default=None, help="proxy ratio r in (0, 1] (needs --proxy)")
+    p.add_argument(
+        "--ratio", type=float, default=None, help="proxy ratio r in (0, 1] (needs --proxy or --adaptive)"
+    )
     _add_bdp(p)
+    _add_adaptive(p)
     p.add_argument("--epochs", type=int, default=50, help="search epochs (default 50)")
     p.add_argument("--C", type=int, default=16, help="supernet channels (default 16)")
     p.add_argument("--N", type=int, default=5, help="cells per stage (default 5)")

@@ -4,8 +4,11 @@ Written the way a user's loop is written: for every training batch, an
 architecture step on the paired validation batch (the algorithm's: :mod:`.darts`,
 :mod:`.gdas`, :mod:`.enas`), then a weight step on the training batch;
 ``pruner.observe`` after each forward pass and ``pruner.step()`` at the end of
-each epoch (see :class:`~proxydata.BiLevelPruner`). The loop knows no algorithm:
-it calls an :class:`ArchStep`.
+each epoch (see :class:`~proxydata.BiLevelPruner`). A pruner with a
+``scoring_sampler`` (:class:`~proxydata.GlisterSelector`) also gets, before
+``step()``, the logits of the samples that sampler yields: one pass under
+``torch.no_grad()`` with the training loader's dataset and batch size. The loop
+knows no algorithm: it calls an :class:`ArchStep`.
 """
 
 from __future__ import annotations
@@ -218,6 +221,7 @@ class SearchLoop:
             lr = self._start_epoch(epoch)
             sums, n_train, n_val = self._batches(epoch, lr)
             if self.pruner is not None:
+                self._score()
                 self.pruner.step()
             self._record(sums, n_train, n_val)
             self.result.epoch_seconds.append(time.perf_counter() - t0)
@@ -287,6 +291,29 @@ class SearchLoop:
         if n_train == 0:
             raise ProxydataValueError(f"train_loader yielded no batches in epoch {epoch}")
         return sums, n_train, n_val
+
+    def _score(self) -> None:
+        """Pass what the pruner's ``scoring_sampler`` yields through the network (no gradients)."""
+        sampler = getattr(self.pruner, "scoring_sampler", None)
+        if sampler is None or len(sampler) == 0:
+            return
+        dataset = getattr(self.train_loader, "dataset", None)
+        if dataset is None:
+            raise ProxydataValueError(
+                "the pruner asks for a scoring pass (scoring_sampler), which needs a train_loader with a "
+                "dataset (a torch DataLoader)"
+            )
+        loader = torch.utils.data.DataLoader(
+            dataset,
+            batch_size=getattr(self.train_loader, "batch_size", None) or 64,
+            sampler=sampler,
+            collate_fn=getattr(self.train_loader, "collate_fn", None),
+        )
+        device = self.options.device
+        with torch.no_grad():
+            for batch in loader:
+                x, _, idx = _unpack(batch, True, "train_loader")
+                self.pruner.observe(idx, self.network(x.to(device, non_blocking=True), self.generator))
 
     def _weight_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Update the weights on the training batch (alpha frozen); return detached logits and loss."""
