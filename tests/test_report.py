@@ -382,7 +382,10 @@ def test_table3_averages_over_combinations_and_pairs_by_combination_and_seed() -
     section, (v,) = tables.table3_section(runs)
     text = _text(section)
     # averages: low/high (80.5 + 90.5) / 2 = 85.50, best 90.50; low/low (70.5 + 86.5) / 2 = 78.50, best 86.50
-    assert "| low/high | 80.50 ± 0.50 (2) | not run | not run | 90.50 ± 0.50 (2) | not run | 85.50 | 90.50 |" in text
+    assert (
+        "| low/high | 80.50 ± 0.50 (2) | not run | not run | 90.50 ± 0.50 (2) | not run | 85.50 | 90.50 |"
+        in text
+    )
     assert v.claim == "T3" and v.outcome == "holds" and v.seeds == 2
     # differences paired by (combination, seed): 10, 10, 4, 4 -> mean 7, sample std 3.46, t = 4.04, 3 df
     assert "+7.00 ± 3.00 over 4 (combination, seed) pairs" in v.detail
