@@ -12,7 +12,7 @@ and no two modules import each other, directly or around a circle. This
 package's ``__init__`` is the facade above them all; no module imports it.
 ``tests/test_layers.py`` reads this list and checks every import against it.
 
-1. _version, exceptions, _validation, _records, _ranks — versions, errors, checks, records, rank agreement
+1. _version, exceptions, _validation, _records, _ranks, _threads — errors, checks, records, ranks, threads
 2. metrics — pure formulas (EL2N, VoE, class balance, ranking agreement)
 3. items, indexed, datasets, batches — reading items, labels and batches; array datasets and loaders
 4. data, fingerprint, sources — splits, dataset identity, the command line's source strings
@@ -47,6 +47,12 @@ from .samplers import (
     AutoencoderProxy,
     ClassOutlierProxy,
     ClassRandomProxy,
+    EL2NProxy,
+    EntropyProxy,
+    ForgettingProxy,
+    GraNdProxy,
+    HerdingProxy,
+    KCenterProxy,
     KMeansOutlierProxy,
     ProxySampler,
     RandomProxy,
@@ -61,7 +67,13 @@ __all__ = [
     "ClassOutlierProxy",
     "ClassRandomProxy",
     "CorruptStateError",
+    "EL2NProxy",
+    "EntropyProxy",
+    "ForgettingProxy",
+    "GraNdProxy",
+    "HerdingProxy",
     "IndexedDataset",
+    "KCenterProxy",
     "KMeansOutlierProxy",
     "ListenerError",
     "MissingWeightsError",

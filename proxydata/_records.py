@@ -16,7 +16,22 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["DictAccess"]
+__all__ = ["DictAccess", "data_frame"]
+
+
+def data_frame(rows: list[dict[str, Any]], what: str) -> Any:
+    """``pandas.DataFrame(rows)``: the ``to_pandas()`` of a record (``what`` names it in the error).
+
+    pandas is optional: without it, an ``ImportError`` says what to install.
+    """
+    try:
+        import pandas
+    except ImportError as exc:
+        raise ImportError(
+            f"{what}.to_pandas() needs pandas, which is not installed: pip install pandas "
+            "(or pip install 'proxydata[pandas]')"
+        ) from exc
+    return pandas.DataFrame(rows)
 
 
 class DictAccess:

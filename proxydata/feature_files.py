@@ -38,6 +38,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
+from ._threads import warn_if_threads_oversubscribe
 from ._validation import check_bool, check_device, check_int, show
 from .batches import array_source
 from .exceptions import CorruptStateError, ProxydataTypeError, ProxydataValueError, RankMismatchError
@@ -245,6 +246,7 @@ def extract_features(
     asked_chunk = None if chunk_size is None else check_int(chunk_size, "chunk_size", minimum=1)
     comm = _Comm.current()
     dev = _default_device(comm) if device is None else check_device(device)
+    warn_if_threads_oversubscribe("feature extraction", dev)
 
     was_training = model.training
     model.eval()

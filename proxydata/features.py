@@ -25,6 +25,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from ._threads import warn_if_threads_oversubscribe
 from ._validation import check_bool, check_device, check_int
 from .batches import array_source
 from .exceptions import ProxydataTypeError, ProxydataValueError
@@ -176,6 +177,7 @@ def model_features(
     if not isinstance(model, nn.Module):
         raise ProxydataTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     dev = check_device(device)
+    warn_if_threads_oversubscribe("feature extraction", dev)
     bs = check_int(batch_size, "batch_size", minimum=1)
     progress = check_bool(progress, "progress")
     batches = _input_batches(dataset, bs, input_key)

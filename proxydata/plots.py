@@ -33,8 +33,10 @@ __all__ = [
     "plot_accuracy_vs_ratio",
     "plot_kept_sizes",
     "plot_operation_distribution",
+    "plot_ranking",
     "plot_time_vs_ratio",
     "run_fields",
+    "selection_group",
 ]
 
 
@@ -210,18 +212,49 @@ def plot_operation_distribution(records: Sequence[dict[str, Any]], path: str | N
     return _save(fig, path)
 
 
-def plot_kept_sizes(records: Sequence[dict[str, Any]], path: str | None = None) -> Any:
+def _is_history(records: Any) -> bool:
+    """Whether ``records`` is a pruner's ``history`` (entries with ``epoch`` and ``n_train``)."""
+    return (
+        isinstance(records, Sequence)
+        and not isinstance(records, (str, bytes))
+        and bool(records)
+        and all(isinstance(h, dict) and "epoch" in h and "n_train" in h for h in records)
+    )
+
+
+def _kept_size_runs(records: Any) -> list[tuple[str, list[int], list[int]]]:
+    """``(label, train sizes, val sizes)`` per run: samples used in each epoch, from 1.
+
+    A pruner's history gives one run: the samples kept at the start of epoch
+    ``e`` are those it observed in ``e`` plus those it did not
+    (``n_observed_<split> + n_unobserved_<split>``).
+    """
+    history = getattr(records, "history", records)  # a BiLevelPruner, or its history
+    if _is_history(history):
+        sizes = [
+            [int(h[f"n_observed_{s}"]) + int(h[f"n_unobserved_{s}"]) for h in history]
+            for s in ("train", "val")
+        ]
+        return [("BiLevelPruner", sizes[0], sizes[1])]
+    runs = []
+    for rec in _check_records(records):
+        fields = run_fields(rec)
+        runs.append((f"{fields['method']} s{fields['seed']}", rec.get("train_sizes"), rec.get("val_sizes")))
+    return runs
+
+
+def plot_kept_sizes(records: Any, path: str | None = None) -> Any:
     """Training and validation samples used per epoch (BDP, Fig. 3a/b).
 
-    One line per record (label ``method seed``) in two panels.
+    ``records`` are search records (one line each, label ``method seed``, from
+    their ``train_sizes`` / ``val_sizes``), or the ``history`` of a
+    :class:`~proxydata.BiLevelPruner` driven by your own loop (or the pruner
+    itself): one line, the samples kept at the start of each epoch. Two panels.
     """
     fig = _figure((10, 3.8))
     axes = fig.subplots(1, 2)
-    for rec in _check_records(records):
-        fields = run_fields(rec)
-        label = f"{fields['method']} s{fields['seed']}"
-        for ax, key in zip(axes, ("train_sizes", "val_sizes")):
-            sizes = rec.get(key)
+    for label, *per_split in _kept_size_runs(records):
+        for ax, sizes in zip(axes, per_split):
             if sizes:
                 ax.plot(range(1, len(sizes) + 1), sizes, marker=".", label=label)
     for ax, title in zip(axes, ("training split", "validation split")):
@@ -230,5 +263,99 @@ def plot_kept_sizes(records: Sequence[dict[str, Any]], path: str | None = None) 
         ax.set_ylabel("samples used")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def selection_group(name: str) -> str:
+    """The method a ranking study's selection name stands for: the lines of :func:`plot_ranking`.
+
+    ``"cc-or r=0.5"`` and ``"cc-or 0.5"`` are ``"cc-or"`` (a trailing ratio is
+    dropped); any other name (``"bdp 4%"``, ``"mine"``) is its own group.
+    """
+    if " r=" in name:
+        return name.split(" r=")[0]
+    head, _, last = name.rpartition(" ")
+    try:
+        float(last)
+    except ValueError:
+        return name
+    return head or name
+
+
+def _agreement(study: Any) -> list[dict[str, Any]]:
+    agreement = getattr(study, "agreement", study)
+    if not isinstance(agreement, Sequence) or isinstance(agreement, (str, bytes)) or not agreement:
+        raise ProxydataTypeError(
+            f"study must be a RankingStudy or its non-empty agreement list, got {type(study).__name__}"
+        )
+    for i, entry in enumerate(agreement):
+        if not isinstance(entry, dict) or not {"selection", "ratio", "ceiling"} <= set(entry):
+            raise ProxydataValueError(
+                f"agreement[{i}] must be a dict with 'selection', 'ratio' and 'ceiling' "
+                "(a study_agreement row)"
+            )
+    return list(agreement)
+
+
+def _ranking_panel(ax: Any, agreement: list[dict[str, Any]], statistic: str, suffix: str) -> None:
+    ref = agreement[0]
+    ceiling = ref.get(f"ceiling{suffix}")
+    interval = ref.get(f"ceiling{suffix}_ci")
+    if interval is not None and all(np.isfinite(interval)):
+        ax.axhspan(interval[0], interval[1], color="0.85", label="ceiling's interval")
+    if ceiling is not None and np.isfinite(ceiling):
+        ax.axhline(ceiling, color="k", lw=1.5, label="ceiling: full data seed-to-seed τ")
+    groups: dict[str, list[tuple[float, float]]] = {}
+    for entry in agreement[1:]:
+        value = entry.get(f"{statistic}{suffix}")
+        if value is not None and np.isfinite(value):
+            groups.setdefault(selection_group(entry["selection"]), []).append((float(entry["ratio"]), value))
+    for group, points in groups.items():
+        points.sort()
+        style = {"marker": "o"} if len(points) > 1 else {"marker": "*", "ms": 12, "ls": ""}
+        ax.plot([p[0] for p in points], [p[1] for p in points], label=group, **style)
+    ax.axhline(0, color="0.5", lw=0.8, ls=":")
+    ax.set_xscale("log")
+    ax.set_xlabel("kept share r (selection size / full data's)")
+    ax.grid(alpha=0.3)
+
+
+def plot_ranking(study: Any, path: str | None = None, *, statistic: str = "tau_cross") -> Any:
+    """How well each selection of a ranking study keeps full data's order, against the kept share.
+
+    One line per method (:func:`selection_group` of the selection names) of
+    ``statistic`` (default ``tau_cross``, Kendall's τ with full data across
+    different seeds; ``tau`` or ``rho`` also work) against ``ratio`` on a log
+    axis, next to the reference's ``ceiling`` (full data's own seed-to-seed τ)
+    and its interval when the study has one. A second panel shows the top half
+    of the cells (``<statistic>_top``) when the study measured it. A selection
+    alone in its group is a star.
+
+    Parameters
+    ----------
+    study : RankingStudy or list of dict
+        A :class:`~proxydata.fidelity.RankingStudy`, or its ``agreement`` (the
+        reference first, as :func:`~proxydata.fidelity.study_agreement` returns it).
+    path : str, optional
+        Save the figure there too.
+    statistic : str
+        The agreement column drawn.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    agreement = _agreement(study)
+    if not any(statistic in entry for entry in agreement):
+        raise ProxydataValueError(f"statistic={statistic!r} is not a column of the agreement")
+    top = any(np.isfinite(e.get(f"{statistic}_top", np.nan)) for e in agreement[1:])
+    fig = _figure((10, 4) if top else (5.5, 4))
+    axes = list(np.atleast_1d(fig.subplots(1, 2 if top else 1, sharey=True)))
+    for ax, suffix, title in zip(axes, ("", "_top"), ("all cells", "top half of the cells")):
+        _ranking_panel(ax, agreement, statistic, suffix)
+        ax.set_title(title)
+    axes[0].set_ylabel(f"{statistic} with full data")
+    axes[-1].legend(fontsize=7, ncol=2, framealpha=0.9)
     fig.tight_layout()
     return _save(fig, path)

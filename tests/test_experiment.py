@@ -76,11 +76,11 @@ def test_kept_balance_counts_only_the_classes_present(zeros_and_twos) -> None:
     config = SearchConfig(epochs=1, C=2, N=1, batch_size=10, progress=False)
     record = run_search(zeros_and_twos, train, val, config)
     # the unused id 1 is not a class of zero samples: a balanced pool has degree 1
-    assert record["kept_class_counts"] == [10, 10]
-    assert record["kept_balance"] == pytest.approx(1.0)
-    assert record["kept_balance"] == class_balance_degree(record["kept_class_counts"])
-    assert record["kept_train"] == 20 and record["train_pool"] == 20 and record["val_size"] == 20
-    assert record["train_sizes"] == [20] and record["val_sizes"] == [20]
+    assert record.kept_class_counts == [10, 10]
+    assert record.kept_balance == pytest.approx(1.0)
+    assert record.kept_balance == class_balance_degree(record.kept_class_counts)
+    assert record.kept_train == 20 and record.train_pool == 20 and record.val_size == 20
+    assert record.result.train_sizes == [20] and record.result.val_sizes == [20]
 
 
 def test_record_with_the_pruner_is_plain_json(zeros_and_twos) -> None:
@@ -95,10 +95,10 @@ def test_record_with_the_pruner_is_plain_json(zeros_and_twos) -> None:
         bdp_kwargs=dict(interval=2, train_prune_ratio=0.2, val_prune_ratio=0.2),
     )
     record = run_search(zeros_and_twos, train, val, config)
-    assert [h["epoch"] for h in record["pruner_history"]] == [1, 2, 3]  # counted from 1
-    step = record["pruner_history"][1]["train"]
+    assert [h["epoch"] for h in record.pruner_history] == [1, 2, 3]  # counted from 1
+    step = record.pruner_history[1]["train"]
     assert isinstance(step["indices"], list) and all(type(i) is int for i in step["indices"])
-    assert record["final_train"] == 20 - step["pruned"]
+    assert record.final_train == 20 - step["pruned"]
     json.loads(json.dumps(record.to_dict()))  # no numpy left (the record is a SearchRecord since 0.3)
 
 
@@ -106,6 +106,6 @@ def test_evaluate_genotype_records_sizes(zeros_and_twos) -> None:
     train = Subset(zeros_and_twos, list(range(0, 40, 2)))
     test = Subset(zeros_and_twos, list(range(1, 40, 2)))
     out = evaluate_genotype(BEST_C10, train, test, epochs=1, C=2, N=1, batch_size=10, progress=False)
-    assert out["train_size"] == 20 and out["test_size"] == 20 and out["epochs"] == 1
-    assert 0.0 <= out["test_acc"] <= 1.0 and len(out["train_loss"]) == 1
+    assert out.train_size == 20 and out.test_size == 20 and out.epochs == 1
+    assert 0.0 <= out.test_acc <= 1.0 and len(out.train.train_loss) == 1
     json.dumps(out.to_dict())  # a GenotypeEvaluation since 0.3

@@ -29,8 +29,8 @@ from proxydata.nas import (
     search,
     train_genotype,
 )
-from proxydata.nas.ops import avg_pool_3x3
 from proxydata.nas.search import gdas_tau, unrolled_arch_grad
+from proxydata.nas.spaces.nb201.ops import avg_pool_3x3
 
 ALL_SKIP = "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|"
 BEST_C10 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
@@ -501,10 +501,10 @@ def test_train_genotype_learns_digits() -> None:
     train = DataLoader(Subset(ds, idx[:400].tolist()), batch_size=50, shuffle=True)
     test = DataLoader(Subset(ds, idx[400:600].tolist()), batch_size=100)
     out = train_genotype(BEST_C10, train, test, epochs=4, C=4, N=1, in_channels=1, lr=0.05, progress=False)
-    assert out["genotype"] == BEST_C10
-    assert len(out["train_loss"]) == 4 and out["train_loss"][-1] < out["train_loss"][0]
-    assert out["test_acc"] > 0.3  # 10 classes: chance is 0.1
-    assert out["params"] == n_params(CellNetwork(BEST_C10, C=4, N=1, in_channels=1))
+    assert out.genotype == BEST_C10
+    assert len(out.train_loss) == 4 and out.train_loss[-1] < out.train_loss[0]
+    assert out.test_acc > 0.3  # 10 classes: chance is 0.1
+    assert out.params == n_params(CellNetwork(BEST_C10, C=4, N=1, in_channels=1))
 
 
 # ----------------------------------------------------------------------------- the table

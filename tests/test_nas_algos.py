@@ -30,7 +30,8 @@ from proxydata.nas import (
     search,
 )
 from proxydata.nas.enas import EnasArchStep, Reinforce
-from proxydata.nas.pcdarts import PCDartsCell, channel_shuffle, edge_normalisation
+from proxydata.nas.partial_channels import channel_shuffle
+from proxydata.nas.spaces.nb201.pcdarts import PCDartsCell, edge_normalisation
 
 
 def _batch(n: int = 6, channels: int = 1, size: int = 8, seed: int = 0, dtype=torch.float64):
@@ -488,12 +489,12 @@ def test_run_search_with_the_pruner_and_with_a_proxy(algo: str) -> None:
     pruned = run_search(
         digits, train_idx, val_idx, SearchConfig(**base, bdp=True, bdp_kwargs={"interval": 2})
     )
-    assert pruned["algo"] == algo and pruned["config"]["algo"] == algo
-    assert pruned["final_train"] < 80 and len(pruned["genotypes"]) == 3
-    assert pruned["train_sizes"][-1] == pruned["final_train"] < pruned["train_sizes"][0] == 80
+    assert pruned.result.algo == algo and pruned.config["algo"] == algo
+    assert pruned.final_train < 80 and len(pruned.result.genotypes) == 3
+    assert pruned.result.train_sizes[-1] == pruned.final_train < pruned.result.train_sizes[0] == 80
     proxied = run_search(digits, train_idx, val_idx, SearchConfig(**base, proxy="rs", ratio=0.5))
-    assert proxied["kept_train"] == 40 and proxied["train_sizes"] == [40, 40, 40]
-    Genotype.parse(proxied["genotype"])
+    assert proxied.kept_train == 40 and proxied.result.train_sizes == [40, 40, 40]
+    Genotype.parse(proxied.genotype)
 
 
 def test_tensor_batches_without_indices_work_without_a_pruner() -> None:

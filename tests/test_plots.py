@@ -83,7 +83,7 @@ def test_run_search_records_are_plotted(search_records, tmp_path: Path) -> None:
     assert (tmp_path / "time.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     (ax,) = fig.axes
     assert ax.get_title() == "darts-v1"
-    rs = {r["config"]["ratio"]: r["search_seconds"] for r in search_records if r["config"]["proxy"] == "rs"}
+    rs = {r.config["ratio"]: r.result.search_seconds for r in search_records if r.config["proxy"] == "rs"}
     line = errorbar_line(ax, "rs")
     assert np.allclose(line.get_xdata(), [0.25, 0.5]) and np.allclose(line.get_ydata(), [rs[0.25], rs[0.5]])
     labels = {ln.get_label() for ln in ax.get_lines()}
@@ -93,9 +93,9 @@ def test_run_search_records_are_plotted(search_records, tmp_path: Path) -> None:
     train_ax, val_ax = fig.axes
     bdp = search_records[-1]
     (line,) = [ln for ln in train_ax.get_lines() if ln.get_label() == "bdp-nobalance s0"]
-    assert list(line.get_ydata()) == bdp["train_sizes"]
+    assert list(line.get_ydata()) == bdp.result.train_sizes
     (line,) = [ln for ln in val_ax.get_lines() if ln.get_label() == "bdp-nobalance s0"]
-    assert list(line.get_ydata()) == bdp["val_sizes"]
+    assert list(line.get_ydata()) == bdp.result.val_sizes
 
     fig = plots.plot_operation_distribution(search_records)
     (ax,) = fig.axes
@@ -106,7 +106,9 @@ def test_run_search_records_are_plotted(search_records, tmp_path: Path) -> None:
 def test_accuracy_plot_needs_accuracies_and_says_so(search_records) -> None:
     with pytest.raises(ProxydataValueError, match="cifar10_test_200ep"):
         plots.plot_accuracy_vs_ratio(search_records)
-    scored = [{**r, "accuracies": {"cifar10_test_200ep": 90.0 + k}} for k, r in enumerate(search_records)]
+    scored = [
+        {**r.to_dict(), "accuracies": {"cifar10_test_200ep": 90.0 + k}} for k, r in enumerate(search_records)
+    ]
     (ax,) = plots.plot_accuracy_vs_ratio(scored).axes
     assert np.allclose(errorbar_line(ax, "rs").get_ydata(), [92.0, 91.0])  # r = 0.25 then 0.5
 

@@ -24,7 +24,10 @@ from .claims_static import MARGIN, TIME_GAP, static_claims
 from .claims_tables import TABLES_COMMAND, once_section, table1_section, table2_section, table3_section
 from .figures import figures
 from .limits import reached_table
+from .mobilenet import RESULTS_FILE as MOBILENET_FILE
+from .mobilenet import mobilenet_section
 from .ranking import ranking_section
+from .ranking_arms import ranking_arms_section
 from .records import Record, algo_rank, group_key, groups_of, is_static, load_records, row_name
 from .rerun import rerun_note
 from .statistics import ALPHA, MIN_SEEDS, fmt_p
@@ -356,7 +359,9 @@ def write_report(jsonl: Path, md_path: Path, fig_dir: Path) -> None:
     verdicts += [*once_verdicts, *hess]
     verdicts += [v for v in static if isinstance(v, Verdict)]
     n_tests = apply_holm(verdicts)
-    ranking_short, ranking_lines = ranking_section(jsonl.parent, fig_dir)
+    ranking_short, ranking_lines = ranking_arms_section(jsonl.parent, fig_dir) or ranking_section(
+        jsonl.parent, fig_dir
+    )
     n_v = {v: sum(r["_v"] == v for r in records) for v in sorted({r["_v"] for r in records})}
     lines = [
         "# Reproduction results",
@@ -452,5 +457,6 @@ def write_report(jsonl: Path, md_path: Path, fig_dir: Path) -> None:
         *static_section(records, static, caveats(records)),
         "",
         *ranking_lines,
+        *mobilenet_section(jsonl.parent / MOBILENET_FILE),
     ]
     md_path.write_text("\n".join(lines), encoding="utf-8")

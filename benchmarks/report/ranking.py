@@ -72,50 +72,19 @@ def _method(name: str) -> str:
 
 
 def figure(agreement: list[dict[str, Any]], path: Path) -> bool:
-    """tau_cross vs r, one line per method; full data's seed-to-seed tau as the ceiling."""
-    try:
-        import matplotlib
+    """tau_cross vs r, one line per method, next to full data's seed-to-seed tau (the ceiling).
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+    Drawn by the library's :func:`proxydata.plots.plot_ranking` (a user draws the
+    same figure of their own study); False when matplotlib is missing.
+    """
+    try:
+        from proxydata.plots import plot_ranking
+
+        fig = plot_ranking(agreement)
     except ImportError:
         return False
-    ref = agreement[0]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
-    for ax, suffix, title in ((axes[0], "", "all cells"), (axes[1], "_top", "top half (by NB201)")):
-        ceiling = ref[f"ceiling{suffix}"]
-        lo, hi = ref.get(f"ceiling{suffix}_ci", [math.nan, math.nan])
-        ax.axhspan(lo, hi, color="0.85", label="its family-wise 95 % interval")
-        ax.axhline(ceiling, color="k", lw=1.5, label="ceiling: full data seed-to-seed τ")
-        for method in METHOD_ORDER:
-            pts = sorted(
-                (a["ratio"], a[f"tau_cross{suffix}"]) for a in agreement if _method(a["selection"]) == method
-            )
-            if pts:
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=method.upper())
-        for a in agreement:
-            if _method(a["selection"]).startswith("bdp"):
-                ax.plot(
-                    [a["ratio"]],
-                    [a[f"tau_cross{suffix}"]],
-                    marker="*",
-                    ms=12,
-                    ls="",
-                    color="k",
-                    label="BDP kept set",
-                )
-        ax.axhline(0, color="0.5", lw=0.8, ls=":")
-        ax.set_xscale("log")
-        ax.set_xticks([0.1, 0.25, 0.5, 1.0])
-        ax.set_xticklabels(["0.1", "0.25", "0.5", "1"])
-        ax.set_xlabel("kept share r of the training pool")
-        ax.set_title(title)
-    axes[0].set_ylabel("Kendall τ with full data (across seeds)")
-    axes[1].legend(fontsize=7, loc="upper left", ncol=2, framealpha=0.9)
-    fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return True
 
 

@@ -9,10 +9,15 @@ Markdown and checks their references. It changes only what the site shows.
 2. **reST constructs.** Simple tables (``===  ===``) become Markdown tables; a
    paragraph ending in ``::`` ends in ``:`` (the literal block after it is
    indented, so Markdown shows it as code).
-3. **Combined parameters.** An untyped ``seed, shuffle, rank`` entry of a
-   Parameters section becomes one entry per name, so that each shows its own
-   type and default from the signature (griffe would give all of them the
-   first name's).
+3. **Defaults from the signature.** Every parameter of a Parameters section
+   shows the default of its own name in the signature. Griffe gives every name
+   of a combined entry (``train_criterion, val_criterion : {"low", "high"}``)
+   the first name's default, and a ``{...}`` type its first choice as the
+   default (numpy's convention, which these docstrings do not follow): the
+   docstring of every documented object parses into sections whose defaults are
+   then replaced by the signature's. An untyped ``seed, shuffle, rank`` entry
+   also becomes one entry per name, so that each shows its own type from the
+   signature (griffe would give all of them the first name's).
 4. **Sphinx roles become links.** ``:class:`~proxydata.BiLevelPruner```,
    ``:func:`search```, ``:mod:`.history```, ``:meth:`set_epoch```,
    ``:data:`NB201_OPS```, ... are resolved the way Sphinx would (a leading ``.``
@@ -25,7 +30,14 @@ Markdown and checks their references. It changes only what the site shows.
    no page renders (mkdocs-autorefs warns). Private objects have no page and
    other projects' objects (``torch``, ``numpy``, builtins) no inventory to link
    to offline: both are shown as code.
-5. **Each object is documented once.** A package page shows the package's
+5. **Plain types.** The type of an entry (``features : "pixels", a ``.npy``
+   path, ...``) is shown as code, where no markup renders: its reST literals
+   and Sphinx roles become their plain text (``"pixels", a .npy path``).
+6. **Public bases.** A class whose base is private (``KMeansOutlierProxy`` of
+   ``_FeatureProxy``) shows that base's own bases instead, in
+   ``extra["proxydata"]["bases"]``, which the site's class template
+   (``docs/_ext/templates/python/material/class.html.jinja``) reads.
+7. **Each object is documented once.** A package page shows the package's
    public names (its ``__all__``) and then its submodules. An object re-exported
    by its package is shown at the package (``proxydata.pruning.BiLevelPruner``)
    and hidden in the submodule that defines it; an object re-exported by a module
@@ -347,6 +359,97 @@ def split_combined_parameters(text: str) -> str:
     return "\n".join(out)
 
 
+PARAMETER_SECTIONS = (griffe.DocstringSectionKind.parameters, griffe.DocstringSectionKind.other_parameters)
+
+
+def signature_defaults(parent: griffe.Object | None, sections: list[Any]) -> list[Any]:
+    """``sections`` with each documented parameter's default taken from ``parent``'s signature.
+
+    A name the signature does not have keeps what the docstring gave it; a
+    parameter without a default in the signature shows none, and neither does
+    ``*args`` or ``**kwargs`` (griffe gives them ``()`` and ``{}``).
+    """
+    try:
+        parameters = parent.parameters if parent is not None else None  # type: ignore[union-attr]
+    except (AttributeError, griffe.AliasResolutionError, griffe.CyclicAliasError):
+        parameters = None
+    if not parameters:
+        return sections
+    for section in sections:
+        if section.kind not in PARAMETER_SECTIONS:
+            continue
+        for item in section.value:
+            name = item.name.lstrip("*")
+            if name in parameters:
+                parameter = parameters[name]
+                variadic = parameter.kind in (
+                    griffe.ParameterKind.var_positional,
+                    griffe.ParameterKind.var_keyword,
+                )
+                item.value = None if variadic else parameter.default
+    return sections
+
+
+class SignatureDefaultsDocstring(griffe.Docstring):
+    """A docstring whose parsed Parameters sections show the signature's defaults (item 3 above)."""
+
+    def parse(self, parser: Any = None, **options: Any) -> list[Any]:
+        return signature_defaults(self.parent, super().parse(parser, **options))
+
+
+TYPED_SECTIONS = ("Parameters", "Other Parameters", "Attributes", "Returns", "Yields", "Receives")
+TYPED_ENTRY = re.compile(r"^(?P<head>\s*\*{0,2}\w+(?:,\s*\*{0,2}\w+)*\s:\s)(?P<type>.+)$")
+RST_LITERAL = re.compile(r"``(?P<text>[^`]+)``")
+
+
+def _plain_role(match: re.Match[str]) -> str:
+    body = match.group("body").strip()
+    explicit = EXPLICIT_TITLE.match(body)
+    if explicit:
+        return explicit.group("title")
+    return body.lstrip("~!").rpartition(".")[2] if body.startswith("~") else body.lstrip("!")
+
+
+def plain_types(text: str) -> str:
+    """The types of typed entries (``name : type``) of numpy sections without reST markup.
+
+    mkdocstrings shows a type as code, where ````x```` and ``:class:`~a.B``` would
+    read as written; they become ``x`` and ``B``.
+    """
+    lines = text.split("\n")
+    in_section = False
+    for row, line in enumerate(lines):
+        if row + 1 < len(lines) and SECTION_RULE.match(lines[row + 1]) and line.strip():
+            in_section = line.strip() in TYPED_SECTIONS
+            continue
+        entry = TYPED_ENTRY.match(line) if in_section else None
+        if entry is not None:
+            plain = RST_LITERAL.sub(lambda m: m.group("text"), ROLE.sub(_plain_role, entry.group("type")))
+            lines[row] = entry.group("head") + plain
+    return "\n".join(lines)
+
+
+def _public_bases(pkg: griffe.Module, cls: griffe.Class, seen: frozenset[str] = frozenset()) -> list[Any]:
+    """``cls``'s bases, each private one replaced by its own public bases (recursively)."""
+    shown: list[Any] = []
+    for base in cls.bases:
+        name = str(base).rpartition(".")[2]
+        if not name.startswith("_"):
+            shown.append(base)
+            continue
+        path = getattr(base, "canonical_path", None)
+        target = _lookup(pkg, path) if isinstance(path, str) else None
+        if target is not None and target.is_alias:
+            try:
+                target = target.final_target
+            except (griffe.AliasResolutionError, griffe.CyclicAliasError):
+                target = None
+        if target is not None and target.is_class and target.path not in seen:
+            inherited = _public_bases(pkg, target, seen | {target.path})
+            shown += [b for b in inherited if str(b) not in map(str, shown)]
+    return shown
+
+
 class ProxydataDocs(griffe.Extension):
     """Read ``#:`` attribute comments, rewrite Sphinx roles, document each object once."""
 
@@ -360,6 +463,11 @@ class ProxydataDocs(griffe.Extension):
                     obj.docstring = griffe.Docstring(comment, lineno=obj.lineno, parent=obj)
             if obj.docstring is not None:
                 obj.docstring.value = rewrite_roles(
-                    pkg, obj, split_combined_parameters(rst_to_markdown(obj.docstring.value))
+                    pkg, obj, split_combined_parameters(plain_types(rst_to_markdown(obj.docstring.value)))
                 )
+                if obj.is_function or obj.is_class:
+                    obj.docstring.__class__ = SignatureDefaultsDocstring
+        for obj in _walk(pkg):
+            if obj.is_class and any(str(b).rpartition(".")[2].startswith("_") for b in obj.bases):
+                obj.extra["proxydata"]["bases"] = _public_bases(pkg, obj)
         document_once(pkg)

@@ -10,7 +10,10 @@ to check the navigation without it.)
   needs one; ``tests/test_docs.py`` checks that every public module is covered).
 * **Readable tables.** A table cell of at most 24 characters of plain text (a number
   such as ``61.89 ± 10.74``) gets the class ``pd-short``, which the stylesheet keeps
-  on one line; wider tables scroll sideways in their own box.
+  on one line; a value with its interval (``+0.24 [+0.01, +0.43]``) gets ``pd-ci``: it
+  may break between the value and the interval, never inside either, so that a
+  table of several intervals (the ranking table of the results page) fits the text
+  column; a table still wider scrolls sideways in its own box.
 * **MathJax served by the site.** ``javascripts/mathjax/tex-svg.js`` is copied from the
   ``django-static-mathjax`` package (the ``docs`` extra) so that formulas render
   without fetching anything from a CDN, also offline.
@@ -36,6 +39,7 @@ MATHJAX_SOURCE = "static/mathjax/es5/tex-svg.js"  # inside the ``mathjax`` packa
 MATHJAX_URI = "javascripts/mathjax/tex-svg.js"
 
 SHORT_CELL = re.compile(r"<td>([^<]{1,24})</td>")
+CI_CELL = re.compile(r"<td>([^<\[\]]{1,16}?) (\[[^<\[\]]{1,32}\])</td>")
 
 log = logging.getLogger("mkdocs.hooks.proxydata")
 
@@ -139,5 +143,11 @@ def on_files(files: Files, config: Any) -> Files:
     return files
 
 
-def on_page_content(html: str, page: Any, config: Any, files: Files) -> str:
+def mark_cells(html: str) -> str:
+    """Table cells marked for the stylesheet: ``pd-ci`` (a value and its interval), ``pd-short``."""
+    html = CI_CELL.sub(r'<td class="pd-ci"><span>\1</span> <span>\2</span></td>', html)
     return SHORT_CELL.sub(r'<td class="pd-short">\1</td>', html)
+
+
+def on_page_content(html: str, page: Any, config: Any, files: Files) -> str:
+    return mark_cells(html)

@@ -13,8 +13,10 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..cluster import BACKENDS
 from ..samplers import registered_methods
 from ..samplers.base import method_class
+from .arrays import check_features_file
 from .checks import (
     UsageError,
     check_device_available,
@@ -32,6 +34,7 @@ __all__ = [
     "method_kwargs",
     "methods_accepting",
     "normalize_method",
+    "rank_method_kwargs",
 ]
 
 #: The proxy methods the command line offers: every registered sampler acronym.
@@ -52,12 +55,16 @@ class MethodOption:
         The sampler constructor keyword it sets.
     help : str
     prefixed : bool
-        ``search`` spells it ``--proxy-<name>`` (it has its own option of that name).
+        ``search`` and ``rank`` spell it ``--proxy-<name>`` (they have their own option of that name).
     argparse_kwargs : dict
         ``type`` / ``choices`` of the option.
     superseded_by : str, optional
         A keyword that replaces ``keyword`` in the samplers that take both (there
         ``keyword`` is a deprecated alias, which the command line never uses).
+    commands : tuple of str
+        The commands that offer it (``--features`` only ``select``: a features
+        file has one row per sample of ``--data``, while ``search`` and ``rank``
+        build their proxies on a part of it).
     """
 
     dest: str
@@ -67,16 +74,23 @@ class MethodOption:
     prefixed: bool = False
     argparse_kwargs: dict[str, Any] = field(default_factory=dict)
     superseded_by: str | None = None
+    commands: tuple[str, ...] = ("select", "search", "rank")
 
     def flag(self, command: str) -> str:
         """The option as ``command`` spells it."""
-        return f"--proxy-{self.name}" if self.prefixed and command == "search" else f"--{self.name}"
+        return f"--proxy-{self.name}" if self.prefixed and command in ("search", "rank") else f"--{self.name}"
 
 
 METHOD_OPTIONS: tuple[MethodOption, ...] = (
     MethodOption("clusters", "clusters", "n_clusters", "number of k-means clusters K", False, {"type": int}),
+    MethodOption("backend", "backend", "backend", "k-means backend", False, {"choices": list(BACKENDS)}),
     MethodOption(
-        "backend", "backend", "backend", "k-means backend", False, {"choices": ["auto", "faiss", "sklearn"]}
+        "features",
+        "features",
+        "features",
+        "features to cluster: 'pixels' (default) or an (n, d) .npy file of one row per sample of --data, "
+        "memory-mapped",
+        commands=("select",),
     ),
     MethodOption("proxy_epochs", "epochs", "epochs", "training epochs of the model", True, {"type": int}),
     MethodOption(
@@ -88,6 +102,21 @@ METHOD_OPTIONS: tuple[MethodOption, ...] = (
         {"choices": ["easy", "hard"]},
     ),
     MethodOption("loss", "loss", "loss", "reconstruction loss", False, {"choices": ["bce", "mse"]}),
+    MethodOption("n_seeds", "seeds", "n_seeds", "initialisations / runs averaged", False, {"type": int}),
+    MethodOption(
+        "gradient", "gradient", "gradient", "gradient norm over", False, {"choices": ["full", "last-layer"]}
+    ),
+    MethodOption(
+        "bin_width", "bin-width", "bin_width", "width of a log10-entropy bin", False, {"type": float}
+    ),
+    MethodOption(
+        "probability",
+        "probability",
+        "probability",
+        "bin probabilities",
+        False,
+        {"choices": ["p1", "p2", "p3"]},
+    ),
     MethodOption(
         "backbone",
         "backbone",
@@ -106,6 +135,7 @@ METHOD_OPTIONS: tuple[MethodOption, ...] = (
         "deprecated: TL trains --epochs epochs and scores the last",
         False,
         {"type": int},
+        commands=("select", "search"),
     ),
     MethodOption(
         "proxy_batch_size",
@@ -151,6 +181,8 @@ def add_method_options(parser: argparse.ArgumentParser, command: str) -> None:
     """Add every proxy-method option to ``parser``, as ``command`` spells them."""
     group = parser.add_argument_group("proxy method options (only for the methods named)")
     for option in METHOD_OPTIONS:
+        if command not in option.commands:
+            continue
         extra = dict(option.argparse_kwargs)
         if "choices" not in extra:
             extra["metavar"] = option.name.upper().replace("-", "_")
@@ -180,6 +212,26 @@ def method_kwargs(args: argparse.Namespace, method: str | None) -> dict[str, Any
     return kwargs
 
 
+def rank_method_kwargs(args: argparse.Namespace, methods: list[str]) -> dict[str, dict[str, Any]]:
+    """``rank``'s sampler keywords per method of ``--methods``: each option given goes to the methods
+    that take it, and one that none of them takes is refused."""
+    kwargs: dict[str, dict[str, Any]] = {method: {} for method in methods}
+    for option in METHOD_OPTIONS:
+        value = getattr(args, option.dest, None)
+        if value is None:
+            continue
+        applies = methods_accepting(option)
+        used = [method for method in methods if method in applies]
+        if not used:
+            raise UsageError(
+                f"{option.flag('rank')} applies only to {_label(applies)}, "
+                f"none of --methods {' '.join(methods)}"
+            )
+        for method in used:
+            kwargs[method][option.keyword] = value
+    return kwargs
+
+
 def check_proxy_inputs(method: str | None, kwargs: dict[str, Any], command: str) -> None:
     """Check the device, weights file and extras a proxy method will need, before any work."""
     by_keyword = {option.keyword: option for option in METHOD_OPTIONS}
@@ -198,3 +250,5 @@ def check_proxy_inputs(method: str | None, kwargs: dict[str, Any], command: str)
         check_weights_file(kwargs["weights_path"], "--weights-path")
     if kwargs.get("backend") == "faiss":
         require_module("faiss", "faiss", "--backend faiss")
+    if isinstance(kwargs.get("features"), str) and kwargs["features"] != "pixels":
+        check_features_file(kwargs["features"], by_keyword["features"].flag(command))

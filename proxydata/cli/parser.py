@@ -8,7 +8,7 @@ from typing import Any
 
 from .._version import __version__
 from ..nas import ALGORITHMS
-from ..nas.table import TABLE_ENV
+from ..nas.spaces.nb201.table import TABLE_ENV
 from ..pruning import BiLevelPruner
 from .checks import SOURCE_FORMS, UsageError
 from .options import METHODS, add_method_options, normalize_method
@@ -28,6 +28,10 @@ class _Parser(argparse.ArgumentParser):
 def bdp_default(name: str) -> Any:
     """The default of :class:`~proxydata.BiLevelPruner`'s parameter ``name`` (one definition)."""
     return inspect.signature(BiLevelPruner).parameters[name].default
+
+
+_SEED_HELP = "seeds every random choice (proxy, splits, initialisation); same seed, same result (default 0)"
+_DEVICE_HELP = "torch device of the training, e.g. cpu, cuda, cuda:1, mps (default cpu)"
 
 
 def _add_data(p: argparse.ArgumentParser) -> None:
@@ -60,7 +64,14 @@ def _add_select(sub: Any) -> None:
     p.add_argument("method", type=normalize_method, choices=METHODS, help=f"one of {', '.join(METHODS)}")
     _add_data(p)
     p.add_argument("--ratio", type=float, required=True, help="kept share r in (0, 1]")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--indices",
+        default=None,
+        metavar="PATH",
+        help="select within these dataset indices only (a split, e.g. DARTS's training half): "
+        "a .npy array or a text file of integers; the proxy keeps r of them (default: all of --data)",
+    )
+    p.add_argument("--seed", type=int, default=0, help=_SEED_HELP)
     _add_output(p, "write the proxy here (.json or .npz)")
     add_method_options(p, "select")
 
@@ -94,7 +105,12 @@ def _add_search(sub: Any) -> None:
         "with the bi-level pruner.",
     )
     _add_data(p)
-    p.add_argument("--algo", choices=ALGORITHMS, default=ALGORITHMS[0])
+    p.add_argument(
+        "--algo",
+        choices=ALGORITHMS,
+        default=ALGORITHMS[0],
+        help=f"search algorithm (default {ALGORITHMS[0]}; see proxydata.nas.ALGORITHMS)",
+    )
     p.add_argument(
         "--proxy", type=normalize_method, choices=METHODS, help="static proxy of the training split"
     )
@@ -103,9 +119,11 @@ def _add_search(sub: Any) -> None:
     p.add_argument("--epochs", type=int, default=50, help="search epochs (default 50)")
     p.add_argument("--C", type=int, default=16, help="supernet channels (default 16)")
     p.add_argument("--N", type=int, default=5, help="cells per stage (default 5)")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
+    p.add_argument(
+        "--batch-size", type=int, default=64, help="images per search batch, each split (default 64)"
+    )
+    p.add_argument("--seed", type=int, default=0, help=_SEED_HELP)
+    p.add_argument("--device", default="cpu", help=_DEVICE_HELP)
     p.add_argument("--num-workers", type=int, default=0, help="DataLoader workers")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
     p.add_argument(
@@ -134,10 +152,17 @@ def _add_demo(sub: Any) -> None:
         help="full data vs CC-OR proxy vs BiLevelPruner on digits (no download)",
         description="The same short DARTS-V1 search three ways on scikit-learn's digits.",
     )
-    p.add_argument("--epochs", type=int, default=None, help="search epochs (default from proxydata.demo)")
-    p.add_argument("--scratch-epochs", type=int, default=None, help="from-scratch training epochs")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
+    from ..demo import DEMO_EPOCHS, DEMO_SCRATCH_EPOCHS
+
+    p.add_argument("--epochs", type=int, default=None, help=f"search epochs (default {DEMO_EPOCHS})")
+    p.add_argument(
+        "--scratch-epochs",
+        type=int,
+        default=None,
+        help=f"from-scratch training epochs of each found cell (default {DEMO_SCRATCH_EPOCHS})",
+    )
+    p.add_argument("--seed", type=int, default=0, help=_SEED_HELP)
+    p.add_argument("--device", default="cpu", help=_DEVICE_HELP)
     p.add_argument(
         "--threads",
         type=int,
@@ -181,14 +206,20 @@ def _add_rank(sub: Any) -> None:
     p.add_argument("--seeds", type=int, default=None, help="training seeds per cell (default 2)")
     p.add_argument("--C", type=int, default=None, help="cell network channels (default 8)")
     p.add_argument("--N", type=int, default=None, help="cells per stage (default 1)")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--train-size", type=int, default=None, help="stratified training pool size (0: all)")
+    p.add_argument("--batch-size", type=int, default=64, help="images per training batch (default 64)")
+    p.add_argument(
+        "--train-size",
+        type=int,
+        default=None,
+        help="training pool size, stratified: exactly this many samples (default 0: all)",
+    )
     _add_test_fraction(p)
     p.add_argument("--bootstrap", type=int, default=None, help="bootstrap resamples (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the proxies, the cell sample and the splits")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help=_DEVICE_HELP)
     p.add_argument("--threads", type=int, default=1, help="CPU threads for torch (0: torch's default)")
     _add_output(p, "JSON-lines study file (resumed when it exists)")
+    add_method_options(p, "rank")
 
 
 def build_parser() -> argparse.ArgumentParser:

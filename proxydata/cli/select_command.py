@@ -8,6 +8,7 @@ import time
 import numpy as np
 
 from .._validation import check_ratio
+from .arrays import check_features_rows, read_indices_file
 from .checks import check_output, check_source
 from .options import check_proxy_inputs, method_kwargs
 
@@ -47,6 +48,12 @@ def cmd_select(args: argparse.Namespace) -> int:
 
     dataset = load_source(args.data, download=args.download)
     targets = np.asarray(dataset.targets, dtype=np.int64)
+    # --indices: the split to select within (dataset indices); --features: one row per sample of --data
+    split = None if getattr(args, "indices", None) is None else read_indices_file(args.indices, targets.size)
+    if isinstance(kwargs.get("features"), str) and kwargs["features"] != "pixels":
+        check_features_rows(kwargs["features"], targets.size)
+    if split is not None:
+        kwargs["indices"] = split
     start = time.perf_counter()
     proxy = make_proxy(
         method, dataset, ratio=ratio, seed=args.seed, progress=not args.no_progress, targets=targets, **kwargs
@@ -54,12 +61,14 @@ def cmd_select(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
 
     # only the classes present count: unused ids would pull the balance degree down
-    classes = np.unique(targets)
-    full = class_counts(targets, classes=classes)
+    pool = targets if split is None else targets[split]
+    classes = np.unique(pool)
+    full = class_counts(pool, classes=classes)
     kept = class_counts(targets[proxy.indices], classes=classes)
-    n, m = targets.size, int(proxy.indices.size)
+    n, m = pool.size, int(proxy.indices.size)
+    of = "" if split is None else f" (the {n} indices of {args.indices})"
     print(
-        f"{method} proxy of {args.data}: kept {m} of {n} samples ({100.0 * m / n:.1f} %), "
+        f"{method} proxy of {args.data}{of}: kept {m} of {n} samples ({100.0 * m / n:.1f} %), "
         f"ratio {ratio:g}, seed {args.seed}"
     )
     print("per-class counts:")
@@ -70,6 +79,11 @@ def cmd_select(args: argparse.Namespace) -> int:
         f"(all data {class_balance_degree(full):.4f})"
     )
     print(f"selection time: {seconds:.2f} s")
+    cost = proxy.selection_cost or {}
+    print(
+        f"selection cost: {cost.get('samples', 0)} sample passes through a network, "
+        f"{cost.get('cpu_seconds', 0.0):.2f} CPU s (this process)"
+    )
     if args.output:
         proxy.save(args.output)
         print(f"wrote {args.output}")

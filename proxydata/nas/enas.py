@@ -84,9 +84,9 @@ from torch import nn
 
 from .._validation import check_choice, check_float, check_fraction, check_int, show
 from ..exceptions import ProxydataTypeError, ProxydataValueError
-from .genotype import EDGES, NB201_OPS, Genotype
-from .network import seeded_init
-from .search_space import SearchCell, SearchNetwork
+from .spaces.nb201.genotype import EDGES, NB201_OPS, Genotype
+from .spaces.nb201.network import seeded_init
+from .spaces.nb201.search_space import SearchCell, SearchNetwork
 
 __all__ = [
     "ControllerSample",

@@ -26,7 +26,15 @@ import numpy as np
 
 from .selection import Selection
 
-__all__ = ["SCALARS", "entry_scalars", "format_summary", "make_entry", "step_info", "to_plain"]
+__all__ = [
+    "SCALARS",
+    "entry_scalars",
+    "format_summary",
+    "history_table",
+    "make_entry",
+    "step_info",
+    "to_plain",
+]
 
 #: The scalars a logger writes per split: ``(quantity, key of the history entry)``;
 #: the tag is ``<prefix>/<quantity>/<split>``.
@@ -126,6 +134,31 @@ def entry_scalars(entry: dict[str, Any], prefix: str = "bdp") -> dict[str, float
     return out
 
 
+def history_table(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One flat row of numbers per history entry (what ``BiLevelPruner.to_pandas()`` tabulates).
+
+    The entry's scalars (``epoch``, ``pruning_step``, ``n_train``, ``train_balance``,
+    ``n_observed_train``, ``n_unobserved_train``, ``pruned_train``,
+    ``held_back_train`` and the same for ``val``), and per split the step's
+    ``asked_<split>``, ``protected_by_limit_<split>`` (samples VoE order would
+    have pruned that the class-balance limit kept) and
+    ``protected_by_min_<split>`` (kept by ``min_per_class``): ``None`` on epochs
+    without a step.
+    """
+    rows = []
+    for entry in history:
+        row = {k: v for k, v in entry.items() if isinstance(v, (bool, int, float)) or v is None}
+        row = {k: v for k, v in row.items() if k not in ("train", "val")}
+        for split in ("train", "val"):
+            info = entry.get(split)
+            protected = (info or {}).get("protected_by") or {}
+            row[f"asked_{split}"] = info["asked"] if info else None
+            row[f"protected_by_limit_{split}"] = protected.get("class_limit") if info else None
+            row[f"protected_by_min_{split}"] = protected.get("min_per_class") if info else None
+        rows.append(row)
+    return rows
+
+
 def to_plain(obj: Any) -> Any:
     """A deep copy with numpy arrays as lists and numpy scalars as Python numbers."""
     if isinstance(obj, dict):
@@ -137,6 +170,16 @@ def to_plain(obj: Any) -> Any:
     if isinstance(obj, np.generic):
         return obj.item()
     return obj
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
+def _protected(info: dict[str, Any] | None) -> str:
+    if not info:
+        return ""
+    return str((info.get("protected_by") or {}).get("class_limit", 0))
 
 
 def _row(h: dict[str, Any]) -> tuple[str, ...]:
@@ -152,33 +195,47 @@ def _row(h: dict[str, Any]) -> tuple[str, ...]:
         str(h["n_observed_val"]) + ("*" if missed[1] else ""),
         f"{t['pruned']}/{t['asked']}" if t else "",
         f"{v['pruned']}/{v['asked']}" if v else "",
-        f"{t['held_back']}/{v['held_back']}" if t else "",
+        _protected(t),
+        _protected(v),
     )
 
 
 _COLUMNS = (
     "epoch",
-    "train",
-    "val",
+    "kept train",
+    "kept val",
     "B train",
     "B val",
     "seen train",
     "seen val",
-    "pruned train",
-    "pruned val",
-    "held back",
+    "pruned/asked train",
+    "pruned/asked val",
+    "protected train",
+    "protected val",
+)
+#: What each column reads, printed under the table.
+_LEGEND = (
+    "  kept: samples kept after the epoch; B: class balance degree; seen: kept samples observed in the epoch",
+    "  pruned/asked: samples a step pruned / the round(p·n_initial) it asked for (the difference "
+    "was held back)",
+    "  protected: samples VoE order would have pruned that the class-balance limit kept",
 )
 
 
 def format_summary(config: Any, schedule: Any, splits: list[Any], epoch: int, history: list[dict]) -> str:
     """The pruner's settings, then one row for the start and one per epoch, columns aligned.
 
-    A ``*`` marks an epoch in which some kept samples of the split were not observed.
+    Every column holds one reading, named in its header and in the legend under
+    the table: kept sizes, balance degrees, samples observed, ``pruned/asked``
+    per split at a pruning step, and the samples the class-balance limit
+    protected (``history[i][split]["protected_by"]["class_limit"]``). A ``*``
+    marks an epoch in which some kept samples of the split were not observed.
     """
     limit = getattr(config.limit_fn, "__name__", type(config.limit_fn).__name__)
     head = [
-        f"BiLevelPruner: {schedule.epochs} epochs, T={schedule.interval}, {schedule.num_steps} pruning "
-        f"steps (after epochs {list(schedule.prune_epochs)}), {epoch} epochs done",
+        f"BiLevelPruner: {_n(schedule.epochs, 'epoch')}, T={schedule.interval}, "
+        f"{_n(schedule.num_steps, 'pruning step')} (after epochs {list(schedule.prune_epochs)}), "
+        f"{_n(epoch, 'epoch')} done",
         *(
             f"  {s.name + ':':6s} {s.n_initial} samples, {s.asked} ({s.prune_ratio:.0%}) per step, "
             f"{s.criterion} VoE first"
@@ -192,11 +249,12 @@ def format_summary(config: Any, schedule: Any, splits: list[Any], epoch: int, hi
         *(str(s.n_initial) for s in splits),
         *(f"{s.balance_degree(s.initial_counts):.3f}" for s in splits),
     ]
-    rows = [_COLUMNS, (*start, "", "", "", "", "")]
+    rows = [_COLUMNS, (*start, *([""] * (len(_COLUMNS) - len(start))))]
     rows += [_row(h) for h in history]
     widths = [max(len(r[i]) for r in rows) for i in range(len(_COLUMNS))]
     lines = ["  ".join(cell.rjust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    lines += _LEGEND
     if any(h.get("n_unobserved_train") or h.get("n_unobserved_val") for h in history):
         lines.append("  * some kept samples of the split were not observed in that epoch")
     return "\n".join(head + lines)

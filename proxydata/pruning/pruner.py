@@ -39,13 +39,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._records import data_frame
 from .._validation import check_choice, show
 from ..data import get_targets
 from ..exceptions import ListenerError, ProxydataTypeError, ProxydataValueError
 from .compat import keyword_only_after
 from .config import PrunerConfig, checked_splits
 from .distributed import RankGuard, group_size
-from .history import format_summary, make_entry, to_plain
+from .history import format_summary, history_table, make_entry, to_plain
 from .recorder import ScoreRecorder, check_el2n, check_logits
 from .schedule import PruningSchedule
 from .scores import mean_el2n, window_scores
@@ -463,8 +464,25 @@ class BiLevelPruner:
 
     # -- reporting and persistence --------------------------------------------------
     def summary(self) -> str:
-        """A readable table of the run so far: kept sizes, balance and pruning per epoch."""
+        """A readable table of the run so far: kept sizes, balance and pruning per epoch.
+
+        One labelled reading per column (a legend under the table says what each
+        counts): kept sizes, class balance degrees, samples observed, per split
+        ``pruned/asked`` at a pruning step and the samples the class-balance limit
+        protected (``history[i][split]["protected_by"]["class_limit"]``).
+        """
         return format_summary(self.config, self.schedule, self._splits, self.epoch, self.history)
+
+    def to_pandas(self) -> Any:
+        """:attr:`history` as a ``pandas.DataFrame``: one row per epoch, one column per number.
+
+        Columns as :func:`~proxydata.pruning.history.history_table` names them
+        (``epoch``, ``n_train``, ``pruned_train``, ``asked_train``,
+        ``protected_by_limit_train``, ...; the step's indices and VoE stay in
+        :attr:`history`). Needs pandas (an optional dependency): ``ImportError``
+        naming it when it is absent.
+        """
+        return data_frame(history_table(self.history), "BiLevelPruner")
 
     def _config(self) -> dict[str, Any]:
         return self.config.identity(self.targets, self._splits[0].initial, self._splits[1].initial)

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .._threads import warn_if_threads_oversubscribe
 from .._validation import check_choice, check_device, check_float, check_int
 from ..batches import ImageBatches, batch_slices
 from ..exceptions import ProxydataValueError
@@ -106,6 +107,7 @@ class TrainedLossProxy(ProxySampler):
         The batch order of every epoch is a permutation drawn from a local
         ``torch.Generator`` seeded with ``seed`` (global RNG state untouched).
         """
+        warn_if_threads_oversubscribe(f"{name} training", self.run_device())
         gen = torch.Generator().manual_seed(self.seed)
         history = []
         self.epoch_seconds = []
@@ -122,6 +124,7 @@ class TrainedLossProxy(ProxySampler):
                 optimizer.step()
                 total += loss.item() * idx.size
                 seen += idx.size
+                self.spend_samples(idx.size)
                 bar.set_postfix(loss=f"{total / seen:.4f}")
             history.append(total / seen)
             self.epoch_seconds.append(time.perf_counter() - start)
@@ -134,5 +137,6 @@ class TrainedLossProxy(ProxySampler):
         with torch.no_grad():
             for idx in self._bar(np.arange(self.pool_size, dtype=np.int64), self.eval_batch_size, desc):
                 out[idx] = per_sample(idx).double().cpu().numpy()
+                self.spend_samples(idx.size)
         self.score_seconds = time.perf_counter() - start
         return out
