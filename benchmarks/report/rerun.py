@@ -62,14 +62,24 @@ def rerun_note(records: list[Record]) -> list[str]:
         "(CPU model, threads, BLAS/oneDNN/OpenMP builds, deterministic switches, path of the imported "
         f"`proxydata`, git state); {len(envs)} environment(s) in this file: "
         + "; ".join(f"{name} ({n} runs)" for name, n in envs)
-        + f". The runs name {len(commits)} commit(s): {', '.join(f'`{c}`' for c in commits)} (a clean "
-        "checkout each; the code paths of these runs did not change between them).",
+        + f". The runs name {len(commits)} commit(s): {', '.join(f'`{c}`' for c in commits)}"
+        + (
+            "."
+            if len(commits) == 1
+            else " (`reproduce.py --verify` lists the code that changed between a record's commit and the "
+            "checkout it runs from)."
+        ),
         "- `reproduce.py --verify K --seed S` re-runs K records drawn at random from their stored "
         "configuration and prints `bit-identical`, `same genotype` or `different`, the first epoch at "
         "which the losses part, and the environment fields and code that differ; what it printed for "
         "these records is in `benchmarks/results/reproduction_verify.md`.",
         "- The previous results file (`benchmarks/results/reproduction_2026-11.jsonl`, 5,000 + 5,000 "
-        "images, kept aside and no longer read by this page) mixed environments and code: its records "
-        "predate the full environment and, as `--verify` now reports, were made by code that has "
-        "changed since in the pruner and the search loop (see `reproduction_verify.md`).",
+        "images, kept aside and no longer read by this page) mixed code versions and environments, and "
+        "its records carry at most torch, numpy, Python and ATen's CPU capability. Its record "
+        "`--verify 1 --seed 7` draws (DARTS-V1 + BDP, `limit=linear`, long-tailed split, seed 7) re-runs "
+        "bit-identically over all 20 epochs on an Intel Xeon machine (AVX512, one thread) both from its "
+        "own commit and from today's code; the 'different from epoch 1' that issue 27 reports did not "
+        "come from the code of either commit but from another environment (earlier re-runs in "
+        "`reproduction_verify.md` ran on an AMD EPYC), which the record cannot name. Hence the fresh "
+        "file: every record with the full environment, one environment per table.",
     ]
