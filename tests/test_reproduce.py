@@ -398,3 +398,12 @@ def test_verify_rebuilds_the_recorded_config(monkeypatch: pytest.MonkeyPatch) ->
     ]
     other = reproduce.parse_args(["--verify", "3", "--seed", "1"])
     assert picked != [r["key"] for r in reproduce.pick_records(records, other)]
+
+
+def test_verify_names_the_code_that_changed_since_a_record() -> None:
+    """--verify's code report: the record's commit against this checkout, or why it cannot say."""
+    reproduce = _load_module("reproduce")
+    assert reproduce.code_change(None, "abc1234")[1].endswith("the code that made it is unknown")
+    assert "is not in this repository" in reproduce.code_change("0000000", "abc1234")[1]
+    dirty = reproduce.code_change("0000000+dirty", "abc1234")
+    assert dirty[0] == "code: 0000000+dirty -> abc1234" and "uncommitted changes" in dirty[1]
