@@ -74,6 +74,7 @@ from suites import (  # noqa: E402
     linear_limits,
     long_tailed,
     options_label,
+    parse_reinforce,
     run_key,
     suite_runs,
 )
@@ -233,6 +234,20 @@ def proxy_kwargs(method: str, args: argparse.Namespace) -> dict[str, Any]:
     return {}
 
 
+def controller_entropy(out: list[float]) -> Any:
+    """A search callback appending ENAS's sampling entropy after every epoch to ``out``.
+
+    ``EnasController.sampling_entropy`` (64 draws from its own generator): the
+    search's random streams are untouched, so the run is the same with or without it.
+    """
+
+    def record(epoch: int, result: Any, net: Any) -> bool:
+        out.append(round(net.controller.sampling_entropy(), 6))
+        return False
+
+    return record
+
+
 def execute(
     run: dict[str, Any],
     dataset: Any,
@@ -260,6 +275,8 @@ def execute(
     )
     if "beta" in opts:
         config.search_kwargs = {"beta_lambda_max": float(opts["beta"])}
+    if "reinforce" in opts:  # ENAS's controller settings (suites.ENAS_REINFORCE)
+        config.network_kwargs = {"reinforce": parse_reinforce(opts["reinforce"])}
     if method in METHODS:
         config.proxy = method
         config.ratio = float(run["ratio"])
@@ -279,7 +296,11 @@ def execute(
         if LIMIT_FNS.get(bdp["limit"]) is not None:
             config.bdp_kwargs["limit_fn"] = LIMIT_FNS[bdp["limit"]]
     torch.manual_seed(run["seed"])
-    record = run_search(dataset, train_idx, val_idx, config, table=table).to_dict()
+    entropy: list[float] = []
+    callbacks = (controller_entropy(entropy),) if run["algo"] == "enas" else ()
+    record = run_search(dataset, train_idx, val_idx, config, table=table, callbacks=callbacks).to_dict()
+    if entropy:
+        record["controller_entropy"] = entropy
     record["config"]["bdp_kwargs"].pop("limit_fn", None)  # a function: the label names it
     record.update(run)
     record["key"] = run_key(run)

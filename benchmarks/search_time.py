@@ -40,7 +40,7 @@ from torch.utils.data import DataLoader
 import proxydata
 from proxydata.datasets import ArrayDataset
 from proxydata.nas import SearchNetwork, search
-from proxydata.nas.ops import avg_pool_3x3
+from proxydata.nas.spaces.nb201.ops import avg_pool_3x3
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -53,6 +53,11 @@ Examples
     python benchmarks/static_samplers.py --compare --repeat 3   # library vs obvious code, ratios
     python benchmarks/static_samplers.py --methods rs cc-or --max-samples 5000 --out /tmp/s.md
     python benchmarks/static_samplers.py --methods ae tl --loss-epochs 2   # AE/TL section only
+    python benchmarks/static_samplers.py --baselines --repeat 1  # issue 31's baselines vs obvious code
+
+``--baselines`` runs ``benchmarks/baseline_samplers.py`` (herding, k-center greedy,
+GraNd, EL2N, forgetting events and the entropy proxy against the code a user
+would write) and writes ``benchmarks/results/baseline_samplers.md``.
 """
 
 from __future__ import annotations
@@ -698,6 +703,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--compare", action="store_true", help="library vs the obvious code on a float TensorDataset (ratios)"
     )
+    parser.add_argument(
+        "--baselines",
+        action="store_true",
+        help="the coreset baselines and the entropy proxy vs the obvious code "
+        "(benchmarks/baseline_samplers.py; --max-samples default 2000)",
+    )
     parser.add_argument("--compare-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--cache", type=Path, help=argparse.SUPPRESS)
@@ -707,6 +718,14 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.compare_worker:
         run_compare_worker(args)
+        return
+    if args.baselines:
+        import baseline_samplers  # benchmarks/ is the script folder: on sys.path
+
+        extra = ["--ratio", str(args.ratio), "--seed", str(args.seed), "--repeat", str(args.repeat)]
+        if args.max_samples is not None:
+            extra += ["--max-samples", str(args.max_samples)]
+        baseline_samplers.main(extra)
         return
     if args.compare:
         data_path = args.data if args.data is not None else default_data()

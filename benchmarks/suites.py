@@ -15,19 +15,37 @@ import numpy as np
 METHODS = ("rs", "cc-rs", "km-or", "cc-or", "ae", "tl")
 
 #: Per-step prune ratios of the paper-strength schedules (interval 2, 20 epochs:
-#: 9 steps at the ends of epochs 2, 4, ..., 18): 1 - 9 p = 0.04 and 0.14 of each split.
-PAPER_RATIOS = {"4pct": round(0.96 / 9, 4), "14pct": round(0.86 / 9, 4)}
-SUITES = ("paper", "paper14", "beta", "criteria", "balance", "aug", "v2proxy", "table1", "table2", "table3")
+#: 9 steps at the ends of epochs 2, 4, ..., 18): 1 - 9 p = 0.04 and 0.14 of each split; 9pct is
+#: their midpoint (Table 3's fifth combination).
+PAPER_RATIOS = {"4pct": round(0.96 / 9, 4), "14pct": round(0.86 / 9, 4), "9pct": round(0.91 / 9, 4)}
+#: The suites; ``build_grid`` runs them seed-major (every suite's seed 0, then seed 1, ...), in
+#: this order: the paper's Tables 1-3, ENAS on Moser's Table 3 grid, PC-DARTS, then the rest.
+SUITES = (
+    "table1", "table2", "table3", "enas", "pcdarts",
+    "paper", "paper14", "beta", "criteria", "balance", "aug", "v2proxy", "once",
+)  # fmt: skip
 
-#: BDP's Table 1 (our reading; the paper's text was not available to us): DARTS-V1 on full data
-#: with the search data split train : val in these ratios, the total (pool + val size) fixed.
-#: 1:1 is DARTS's own split, the protocol's default.
-TABLE1_RATIOS = ((1, 3), (1, 1), (3, 1))
-#: BDP's Table 3 at every combination of the two paper-strength schedules for the training and the
-#: validation split (``(train, val)`` keys of :data:`PAPER_RATIOS`; our reading of "every ratio").
-TABLE3_COMBOS = (("4pct", "4pct"), ("4pct", "14pct"), ("14pct", "4pct"), ("14pct", "14pct"))
+#: BDP's Table 1: DARTS-V1 on full data with the search data split train : val in these ratios,
+#: the total (pool + val size) fixed. 5:5 is DARTS's own split, the protocol's default.
+TABLE1_RATIOS = ((1, 9), (3, 7), (5, 5), (7, 3), (9, 1))
+#: BDP's Table 2: EL2N pruning of this share of each split once, the samples with the highest or
+#: the lowest EL2N of the training split × of the validation split (the four :data:`CRITERIA`,
+#: named by the side pruned, as Table 3, whose best row "Low | High" Sec. 3.2.3 reads as pruning
+#: the lowest training and the highest validation scores), against plain DARTS (Table 1's 5:5).
+TABLE2_SHARE = 0.5
+#: BDP's Table 3: the four criteria at five (train, val) combinations of the schedules of
+#: :data:`PAPER_RATIOS` (the paper names five combinations without listing them: ours are the
+#: four pairs of its Table 4 end points, 4 % and 14 %, and their midpoint 9 % on both splits).
+TABLE3_COMBOS = (("4pct", "4pct"), ("4pct", "14pct"), ("14pct", "4pct"), ("14pct", "14pct"), ("9pct", "9pct"))
+#: The one-shot-vs-progressive ablation (suite ``once``; issue 18's former ``table2``): at these.
+ONCE_COMBOS = ("4pct", "14pct")
 #: The four criteria of Table 3: ``<train>/<val>``, "low" = the lowest VoE pruned first.
 CRITERIA = ("low/low", "low/high", "high/low", "high/high")
+#: ENAS's controller settings of the ``enas`` suite (``EnasNetwork(reinforce=...)``): four cells
+#: scored per validation batch, an update after each, make 64 controller updates an epoch on a
+#: 1,000-image split at batch 64 (16 batches; xautodl makes 50 an epoch); one sample per batch
+#: and updates of 20 would make 0.8, and the controller would keep its initial policy.
+ENAS_REINFORCE = {"samples_per_batch": 4, "aggregate": 1}
 #: The search's default settings of a BDP run; a run's options name only those that differ.
 BDP_DEFAULTS = {"score": "voe", "pruning": "progressive"}
 
@@ -40,8 +58,8 @@ GRID_DEFAULTS: dict[str, Any] = {
     "C": 8,
     "N": 1,
     "resolution": 16,
-    "pool_size": 5000,
-    "val_size": 5000,
+    "pool_size": 1000,
+    "val_size": 1000,
     "bdp_interval": 5,
     "bdp_ratio": 0.2,
     "hessian": 128,
@@ -114,7 +132,7 @@ def _bdp(
 
 
 def table1_sizes(args: argparse.Namespace) -> list[tuple[int, int] | None]:
-    """Training and validation sizes of Table 1's ratios (None: the protocol's own 1:1 split).
+    """Training and validation sizes of Table 1's ratios (None: the protocol's own split).
 
     The total ``pool_size + val_size`` is kept; the training share is rounded half up.
     """
@@ -128,11 +146,42 @@ def table1_sizes(args: argparse.Namespace) -> list[tuple[int, int] | None]:
     return out
 
 
-def suite_runs(suite: str, seed: int, args: argparse.Namespace) -> list[dict[str, Any]]:
-    """The runs of one suite (issue 12; ``table1``-``table3``: issue 18) for one seed, most important first.
+def table2_ratio(epochs: int, interval: int = 2) -> float:
+    """The per-step ratio whose one-shot total is :data:`TABLE2_SHARE` of a split.
 
-    A run two suites share (e.g. the paper's low/high BDP run, a cell of ``table2``
-    and ``table3``) has the same options, hence the same key, in both.
+    Pruning once removes what the progressive schedule of the same ``epochs``
+    and ``interval`` would remove over its ``S_p = |{T, 2T, …} ∩ [T, epochs)|``
+    steps, ``S_p · round(p · n)`` (``proxydata.pruning.schedule``), so
+    ``p = round(0.5 / S_p, 4)``; at 20 epochs and T = 2, ``p = 0.0556`` and a
+    2,000-image split loses 9 · 111 = 999 images (49.95 %).
+    """
+    steps = len(range(interval, epochs, interval))
+    if steps < 1:
+        raise ValueError(f"epochs={epochs} leaves no pruning step at interval {interval}")
+    return round(TABLE2_SHARE / steps, 4)
+
+
+def reinforce_label(settings: dict[str, int]) -> str:
+    """``s<samples per batch>a<aggregate>``: how a run's options name ENAS's controller settings."""
+    return f"s{settings['samples_per_batch']}a{settings['aggregate']}"
+
+
+def parse_reinforce(label: str) -> dict[str, int]:
+    """The inverse of :func:`reinforce_label`."""
+    head, agg = label[1:].split("a")
+    return {"samples_per_batch": int(head), "aggregate": int(agg)}
+
+
+def suite_runs(suite: str, seed: int, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The runs of one suite for one seed, most important first.
+
+    ``table1``-``table3`` are BDP's Tables 1-3 as the paper designed them (issue 27);
+    ``enas`` is *Less is More*'s Table 3 (ENAS, full data and the six proxies at
+    r = 0.25, 0.5); ``pcdarts`` PC-DARTS on full data against BDP at the paper's
+    strength; ``once`` the one-shot-vs-progressive ablation (issue 18's former
+    ``table2``, not a paper table); the others are issue 12's. A run two suites
+    share (plain DARTS-V1 is Table 1's 5:5 and Table 2's baseline) has the same
+    options, hence the same key, in both.
     """
     p4, p14 = PAPER_RATIOS["4pct"], PAPER_RATIOS["14pct"]
     hess = {"hessian": args.hessian} if args.hessian else {}
@@ -141,7 +190,29 @@ def suite_runs(suite: str, seed: int, args: argparse.Namespace) -> list[dict[str
     def add(algo: str, method: str, ratio: float = 1.0, **opts: Any) -> None:
         runs.append({"algo": algo, "method": method, "ratio": ratio, "seed": seed, "options": opts})
 
-    if suite == "paper":  # item 2 at 4 % (+ the Hessian trajectories of item 7)
+    if suite == "table1":  # BDP's Table 1: full-data DARTS-V1 at each train : val ratio
+        for sizes in table1_sizes(args):  # 5:5 is plain DARTS (the protocol's split)
+            add("darts-v1", "full", **({} if sizes is None else {"sizes": f"{sizes[0]}+{sizes[1]}"}))
+    elif suite == "table2":  # BDP's Table 2: 50 % pruned once by EL2N, high/low x high/low
+        p_once = table2_ratio(args.epochs)
+        for crit in CRITERIA:
+            add("darts-v1", "bdp", bdp=_bdp(p_once, crit=crit, limit="none", score="el2n", pruning="once"))
+        add("darts-v1", "full")  # the baseline, Table 1's 5:5 run
+    elif suite == "table3":  # BDP's Table 3: 4 criteria x 5 ratio combinations (no class limit)
+        for train, val in TABLE3_COMBOS:
+            for crit in CRITERIA:
+                add("darts-v1", "bdp", bdp=_bdp(PAPER_RATIOS[train], crit=crit, val_ratio=PAPER_RATIOS[val],
+                                               limit="none"))  # fmt: skip
+    elif suite == "enas":  # Less is More, Table 3: ENAS on full data and on every proxy
+        rl = {"reinforce": reinforce_label(ENAS_REINFORCE)}
+        add("enas", "full", **rl)
+        for ratio in (0.25, 0.5):
+            for method in METHODS:
+                add("enas", method, ratio, **rl)
+    elif suite == "pcdarts":  # PC-DARTS full data vs BDP at the paper's 4 % (low/high, our limit)
+        add("pc-darts", "full")
+        add("pc-darts", "bdp", bdp=_bdp(p4))
+    elif suite == "paper":  # item 2 at 4 % (+ the Hessian trajectories of item 7)
         for limit in ("ours", "none"):
             add("darts-v1", "bdp", bdp=_bdp(p4, limit=limit), **hess)
         add("darts-v1", "full", **hess)
@@ -172,20 +243,11 @@ def suite_runs(suite: str, seed: int, args: argparse.Namespace) -> list[dict[str
         for ratio in (0.25, 0.5):
             for method in METHODS:
                 add("darts-v2", method, ratio)
-    elif suite == "table1":  # issue 18, item 3: full-data DARTS-V1 at each train : val ratio
-        for sizes in table1_sizes(args):  # 1:1 is the paper suite's full-data run (the same key)
-            add("darts-v1", "full", **(hess if sizes is None else {"sizes": f"{sizes[0]}+{sizes[1]}"}))
-    elif suite == "table2":  # one-shot EL2N at epoch T vs progressive VoE, the same final size
-        for name, ratio in PAPER_RATIOS.items():
-            extra = hess if name == "4pct" else {}  # the paper suite's run: the same key
-            add("darts-v1", "bdp", bdp=_bdp(ratio), **extra)
+    elif suite == "once":  # ablation: one-shot EL2N at epoch T vs progressive VoE, same final size
+        for name in ONCE_COMBOS:
+            ratio = PAPER_RATIOS[name]
+            add("darts-v1", "bdp", bdp=_bdp(ratio))
             add("darts-v1", "bdp", bdp=_bdp(ratio, score="el2n", pruning="once"))
-    elif suite == "table3":  # every criterion at every combination of the two schedules
-        for train, val in TABLE3_COMBOS:
-            for crit in CRITERIA:
-                extra = hess if (train, val, crit) == ("4pct", "4pct", "low/high") else {}
-                add("darts-v1", "bdp", bdp=_bdp(PAPER_RATIOS[train], crit=crit, val_ratio=PAPER_RATIOS[val]),
-                    **extra)  # fmt: skip
     return runs
 
 
@@ -195,12 +257,16 @@ def scale_of(args: argparse.Namespace) -> str:
 
 
 def build_grid(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Every run of the grid as a small dict (the run's identity), in priority order, each key once."""
+    """Every run of the grid as a small dict (the run's identity), each key once.
+
+    Seed-major: seed 0 of every suite (in :data:`SUITES` order) and of the v1
+    grids, then seed 1, …, so that a grid stopped early has every setting at
+    nearly the same number of seeds.
+    """
     runs: list[dict[str, Any]] = []
-    for suite in (s for s in SUITES if s in args.grid):
-        for seed in args.seeds:
+    for seed in args.seeds:  # seed-major: every setting grows by one seed before the next seed
+        for suite in (s for s in SUITES if s in args.grid):
             runs += suite_runs(suite, seed, args)
-    for seed in args.seeds:
         if "full" in args.grid:
             for algo in args.algos:
                 runs.append({"algo": algo, "method": "full", "ratio": 1.0, "seed": seed, "options": {}})

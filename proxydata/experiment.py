@@ -71,6 +71,9 @@ class SearchConfig:
         ``train_prune_ratio``, ``val_prune_ratio``, ``class_balance``, ...).
     search_kwargs : dict
         Optimiser settings passed to :func:`proxydata.nas.search`.
+    network_kwargs : dict
+        Settings of the supernet passed to :func:`proxydata.nas.make_supernet`
+        (e.g. ``{"reinforce": {"samples_per_batch": 8}}`` for ENAS); JSON values only.
     augment_padding : int or None
         Search-time augmentation of both splits (random crop after this much
         zero padding, horizontal flip; :class:`~proxydata.nas.CropFlipDataset`,
@@ -100,6 +103,7 @@ class SearchConfig:
     bdp: bool = False
     bdp_kwargs: dict[str, Any] = field(default_factory=dict)
     search_kwargs: dict[str, Any] = field(default_factory=dict)
+    network_kwargs: dict[str, Any] = field(default_factory=dict)
     augment_padding: int | None = None
     hessian_samples: int = 0
     hessian_iterations: int = 20
@@ -122,7 +126,7 @@ class SearchConfig:
         check_bool(self.bdp, "bdp")
         check_bool(self.progress, "progress")
         check_device(self.device)
-        for name in ("proxy_kwargs", "bdp_kwargs", "search_kwargs"):
+        for name in ("proxy_kwargs", "bdp_kwargs", "search_kwargs", "network_kwargs"):
             if not isinstance(getattr(self, name), dict):
                 raise ProxydataTypeError(f"{name} must be a dict, got {show(getattr(self, name))}")
         taken = sorted({"targets", "train_indices", "val_indices", "epochs", "seed"} & set(self.bdp_kwargs))
@@ -156,6 +160,11 @@ class SearchRecord(DictAccess):
         the validation split.
     proxy_seconds : float
         The proxy's selection time (0 without a proxy).
+    proxy_selection_cost : dict or None
+        The proxy's ``selection_cost`` (``samples`` passed through a network,
+        ``cpu_seconds``, ``wall_seconds``; see
+        :class:`~proxydata.samplers.base.ProxySampler`), None without a proxy:
+        what the selection spent, to state a search's saving net of it.
     kept_train : int
         Training samples the proxy kept (all of the pool without one).
     kept_class_counts : list of int
@@ -189,6 +198,7 @@ class SearchRecord(DictAccess):
     final_train: int | None = None
     final_val: int | None = None
     accuracies: dict[str, Any] | None = None
+    proxy_selection_cost: dict[str, Any] | None = None
 
     @property
     def genotype(self) -> str:
@@ -199,7 +209,7 @@ class SearchRecord(DictAccess):
         """A new JSON-able dict: the run's fields, then the :class:`~proxydata.nas.SearchResult` fields,
         then the pruner's and the table's when present (sharing nothing with the record)."""
         head = ("config", "train_pool", "val_size", "proxy_seconds", "kept_train", "kept_class_counts")
-        head += ("kept_balance", "wall_seconds", "search_cpu_seconds")
+        head += ("kept_balance", "wall_seconds", "search_cpu_seconds", "proxy_selection_cost")
         out = {name: copy.deepcopy(getattr(self, name)) for name in head}
         out.update(self.result.to_dict())
         if self.pruner_history is not None:
@@ -293,7 +303,7 @@ def run_search(
     targets = get_targets(dataset, progress=False)
     train_idx = np.asarray(train_indices, dtype=np.int64)
     val_idx = np.asarray(val_indices, dtype=np.int64)
-    kept, proxy_seconds = _apply_proxy(dataset, train_idx, targets, config)
+    kept, proxy_seconds, selection_cost = _apply_proxy(dataset, train_idx, targets, config)
     pruner = None
     if config.bdp:
         pruner = BiLevelPruner(
@@ -318,6 +328,7 @@ def run_search(
         final_train=None if pruner is None else int(pruner.kept_train.size),
         final_val=None if pruner is None else int(pruner.kept_val.size),
         accuracies=None if table is None else table.lookup(result.genotype),
+        proxy_selection_cost=selection_cost,
     )
 
 
@@ -365,15 +376,17 @@ def _supernet(dataset: Any, targets: np.ndarray, config: SearchConfig) -> Search
         num_classes=int(targets.max()) + 1,  # the output layer covers every label id
         in_channels=image_shape(dataset)[0],
         seed=config.seed,
+        **config.network_kwargs,
     )
 
 
 def _apply_proxy(
     dataset: Any, train_idx: np.ndarray, targets: np.ndarray, config: SearchConfig
-) -> tuple[np.ndarray, float]:
-    """The kept training indices (the proxy drawn from ``train_idx``, or all of it), the proxy's seconds."""
+) -> tuple[np.ndarray, float, dict[str, Any] | None]:
+    """The kept training indices (the proxy drawn from ``train_idx``, or all of it), the proxy's
+    seconds and its ``selection_cost`` (None without a proxy)."""
     if config.proxy is None:
-        return train_idx, 0.0
+        return train_idx, 0.0, None
     proxy = make_proxy(
         config.proxy,
         Subset(dataset, train_idx.tolist()),
@@ -383,7 +396,7 @@ def _apply_proxy(
         targets=targets[train_idx],
         **config.proxy_kwargs,
     )
-    return train_idx[proxy.indices], float(proxy.fit_seconds)
+    return train_idx[proxy.indices], float(proxy.fit_seconds), dict(proxy.selection_cost or {}) or None
 
 
 def _search_loaders(

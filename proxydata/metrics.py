@@ -22,6 +22,7 @@ from .exceptions import ProxydataTypeError, ProxydataValueError
 __all__ = [
     "EL2N_MAX",
     "EL2N_TOLERANCE",
+    "NASLIB_K",
     "class_balance_degree",
     "class_counts",
     "class_means",
@@ -31,6 +32,7 @@ __all__ = [
     "el2n",
     "el2n_unchecked",
     "kendall_tau_b",
+    "naslib_ranking_metrics",
     "ranking_agreement",
     "voe",
 ]
@@ -255,11 +257,12 @@ def class_prune_limits(counts: Any, num_steps: int, balance: float | None = None
     """Per-class pruning limit of one step (the automatic class-balance limit).
 
     ``N_k = floor(n_k / S^(1 - B))`` where ``n_k`` is the class's current count,
-    ``S`` the number of pruning steps of the schedule and ``B`` the split's
-    current :func:`class_balance_degree`. ``B = 1`` lets a class be pruned freely
+    ``S`` BDP's ``E / T`` (epochs over the pruning interval; the pruner passes
+    it, see its ``limit_steps``) and ``B`` the split's current
+    :func:`class_balance_degree`. ``B = 1`` lets a class be pruned freely
     (``N_k = n_k``); ``B -> 0`` allows at most ``n_k / S`` per step.
 
-    BDP (Tu et al. 2023, Sec. 3.3) describes this behaviour without giving the
+    BDP (Tu et al. 2023, Sec. 3.2.4) describes this behaviour without giving the
     formula; this one is proxydata's own choice. The pruner takes any function of
     the same signature in its place.
 
@@ -541,7 +544,13 @@ def ranking_agreement(scores_a: Any, scores_b: Any, *, top_k: int = 10) -> dict[
     - their two-sided p-values against "no association";
     - ``top_k_overlap = |top_k(a) ∩ top_k(b)| / k``: the share of the ``k`` best
       items by ``a`` that are also among the ``k`` best by ``b`` (ties broken by
-      position, so the value is deterministic).
+      position, so the value is deterministic);
+    - NASLib's ranking metrics (White et al., 2021, "How powerful are
+      performance predictors in NAS?", Sec. 3) at ``k = 5`` and ``k = 10``
+      (:data:`NASLIB_K`), see :func:`naslib_ranking_metrics`:
+      ``precision_at_k`` (the same share at that fixed ``k``) and
+      ``tau_top_k``, Kendall's tau-b over the ``k`` best items by ``a`` only;
+      NaN when ``k > n``.
 
     Parameters
     ----------
@@ -554,8 +563,9 @@ def ranking_agreement(scores_a: Any, scores_b: Any, *, top_k: int = 10) -> dict[
     -------
     dict
         ``kendall_tau``, ``kendall_p``, ``spearman``, ``spearman_p``,
-        ``top_k_overlap`` (floats) and ``top_k``, ``n`` (ints). A constant
-        scoring has no order: its correlations and p-values are NaN.
+        ``top_k_overlap``, ``precision_at_5``, ``precision_at_10``,
+        ``tau_top_5``, ``tau_top_10`` (floats) and ``top_k``, ``n`` (ints). A
+        constant scoring has no order: its correlations and p-values are NaN.
 
     Raises
     ------
@@ -592,6 +602,57 @@ def ranking_agreement(scores_a: Any, scores_b: Any, *, top_k: int = 10) -> dict[
         "spearman": float(rho.statistic),
         "spearman_p": float(rho.pvalue),
         "top_k_overlap": len(_top_k(a, k) & _top_k(b, k)) / k,
+        **naslib_ranking_metrics(a, b),
         "top_k": k,
         "n": int(a.size),
     }
+
+
+#: The ``k`` of NASLib's precision@k and top-k Kendall tau reported by :func:`ranking_agreement`.
+NASLIB_K: tuple[int, ...] = (5, 10)
+
+
+def naslib_ranking_metrics(
+    scores_a: np.ndarray, scores_b: np.ndarray, ks: tuple[int, ...] = NASLIB_K
+) -> dict[str, float]:
+    """Precision@k and Kendall's tau within ``scores_a``'s top k, for each ``k`` of ``ks``.
+
+    White et al. (2021, Sec. 3), as NASLib reports them for performance predictors:
+
+    - ``precision_at_k = |top_k(a) ∩ top_k(b)| / k``;
+    - ``tau_top_k``: Kendall's tau-b of ``a`` and ``b`` over the items of
+      ``top_k(a)`` only (how well ``b`` orders the ``k`` best items by ``a``).
+
+    ``top_k`` breaks ties by position (the earlier item first), so the values are
+    deterministic. Both are NaN when ``k`` exceeds the number of items, and
+    ``tau_top_k`` is NaN when either scoring is constant over those items.
+
+    Parameters
+    ----------
+    scores_a, scores_b : 1-D float arrays of the same length
+        Finite; higher is better (``scores_a`` the reference).
+    ks : tuple of int
+
+    Returns
+    -------
+    dict
+        ``precision_at_<k>`` and ``tau_top_<k>`` for every ``k``.
+
+    Examples
+    --------
+    >>> m = naslib_ranking_metrics(np.arange(6.0), np.array([0, 1, 2, 3, 5, 4.0]), ks=(2, 3))
+    >>> m["precision_at_2"], round(m["tau_top_3"], 4)
+    (1.0, 0.3333)
+    """
+    a = np.asarray(scores_a, dtype=np.float64)
+    b = np.asarray(scores_b, dtype=np.float64)
+    out: dict[str, float] = {}
+    for k in ks:
+        if k > a.size:
+            out[f"precision_at_{k}"] = out[f"tau_top_{k}"] = float("nan")
+            continue
+        top_a = _top_k(a, k)
+        out[f"precision_at_{k}"] = len(top_a & _top_k(b, k)) / k
+        pick = np.array(sorted(top_a))
+        out[f"tau_top_{k}"] = kendall_tau_b(a[pick], b[pick]) if k >= 2 else float("nan")
+    return out

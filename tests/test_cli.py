@@ -73,6 +73,7 @@ def test_select_rs_keeps_round_rn_and_saves_json(capsys, tmp_path: Path, ratio: 
     m = half_up(ratio * DIGITS_N)
     assert f"kept {m} of {DIGITS_N} samples" in out
     assert "class balance degree" in out and "selection time" in out
+    assert "selection cost: 0 sample passes" in out  # RS runs no network
     saved = json.loads(out_file.read_text())
     assert saved["method"] == "rs" and saved["seed"] == 3 and len(saved["indices"]) == m
     again = ProxySampler.load(out_file, load_digits())

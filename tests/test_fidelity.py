@@ -281,7 +281,7 @@ def test_agreement_bootstrap_interval_brackets_and_is_seeded():
     rows = _rows({"full": full, "sub": sub}, truth=truth)
     a = study_agreement(rows, truth_column="truth", n_bootstrap=200)
     b = study_agreement(rows, truth_column="truth", n_bootstrap=200)
-    assert a == b
+    assert json.dumps(a) == json.dumps(b)  # NaN-safe: precision_at_10 of a 6-cell top half is NaN
     lo, hi = a[1]["tau_cross_ci"]
     assert lo <= a[1]["tau_cross"] <= hi and lo < hi
 

@@ -439,7 +439,7 @@ def test_relative_imports_resolve() -> None:
     assert _resolve("proxydata.nas", 2, None) == "proxydata"
     assert _resolve("proxydata.experiment", 1, "nas.train") == "proxydata.nas.train"
     assert _resolve("proxydata.fidelity", 1, "study") == "proxydata.fidelity.study"
-    assert "proxydata.nas.train" in imports_of("proxydata.fidelity.architectures")
+    assert "proxydata.nas.spaces.nb201.train" in imports_of("proxydata.fidelity.architectures")
 
 
 def test_function_level_imports_count() -> None:

@@ -29,8 +29,8 @@ from proxydata.nas import (
     search,
     train_genotype,
 )
-from proxydata.nas.ops import avg_pool_3x3
 from proxydata.nas.search import gdas_tau, unrolled_arch_grad
+from proxydata.nas.spaces.nb201.ops import avg_pool_3x3
 
 ALL_SKIP = "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|"
 BEST_C10 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"

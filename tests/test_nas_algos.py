@@ -30,7 +30,8 @@ from proxydata.nas import (
     search,
 )
 from proxydata.nas.enas import EnasArchStep, Reinforce
-from proxydata.nas.pcdarts import PCDartsCell, channel_shuffle, edge_normalisation
+from proxydata.nas.partial_channels import channel_shuffle
+from proxydata.nas.spaces.nb201.pcdarts import PCDartsCell, edge_normalisation
 
 
 def _batch(n: int = 6, channels: int = 1, size: int = 8, seed: int = 0, dtype=torch.float64):
@@ -271,7 +272,7 @@ def test_enas_arguments_are_checked() -> None:
     with pytest.raises(ProxydataTypeError, match="controller"):
         EnasNetwork(C=2, N=1, controller=torch.nn.LSTM(2, 2))
     with pytest.raises(ProxydataTypeError, match="reinforce"):
-        EnasNetwork(C=2, N=1, reinforce={"lr": 1.0})
+        EnasNetwork(C=2, N=1, reinforce=(1.0,))
     with pytest.raises(ProxydataValueError, match="baseline_decay"):
         ReinforceSettings(baseline_decay=1.0)
     with pytest.raises(ProxydataValueError, match="aggregate"):

@@ -104,8 +104,10 @@ def test_one_shot_el2n_prunes_by_hand() -> None:
     assert train["n_candidates"] == 11  # sample 5 was never observed
     # highest mean EL2N first: 14 (0.9, one epoch), 16 (0.8), 18 (0.7), 17 (0.6)
     assert val["indices"].tolist() == [14, 16, 18, 17]
-    # with S = 1 the library's class limit allows every class whole: N_k = n_k
-    assert train["limits"] == [10, 2] and val["limits"] == [4, 4]
+    # S = E / T = 7 // 3 = 2 (BDP's, the default): train counts [10, 2], B = (2 / 10) = 0.2,
+    # N = floor([10, 2] / 2^0.8) = floor([5.74, 1.15]) = [5, 1]; val [4, 4], B = 1: N = [4, 4]
+    assert pruner.limit_s == 2
+    assert train["limits"] == [5, 1] and val["limits"] == [4, 4]
     assert pruner.kept_train.tolist() == [3, 5, 6, 7, 8, 11]
     assert pruner.kept_val.tolist() == [12, 13, 15, 19]
     assert [h["n_train"] for h in pruner.history] == [12, 12, 6, 6, 6, 6, 6]
@@ -237,3 +239,44 @@ def test_tiny_search_on_digits_in_one_shot_el2n_mode() -> None:
     # the pruned training samples are those of lowest mean EL2N over epochs 1-2
     kept_scores = pruner.history[1]["train"]["voe"]
     assert np.all(np.diff(kept_scores) >= 0)
+
+
+def test_one_shot_with_the_steps_taken_lets_the_limit_allow_whole_classes() -> None:
+    # limit_steps="taken": S = 1 step, N_k = floor(n_k / 1) = n_k
+    pruner = _once(limit_steps="taken")
+    assert pruner.limit_s == 1
+    for epoch in range(3):
+        _feed(pruner, epoch)
+        out = pruner.step()
+    assert out["train"]["limits"] == [10, 2] and out["val"]["limits"] == [4, 4]
+
+
+@pytest.mark.parametrize(
+    "epochs,interval,paper,taken",
+    [(20, 2, 10, 9), (20, 4, 5, 4), (20, 5, 4, 3), (7, 3, 2, 2), (21, 2, 10, 10), (3, 2, 1, 1)],
+)
+def test_limit_s_is_e_over_t_as_the_paper(epochs: int, interval: int, paper: int, taken: int) -> None:
+    # BDP Sec. 3.2.4: S = E / T (E // T); the schedule steps after T, 2T, ... < E
+    kw = dict(epochs=epochs, interval=interval, train_prune_ratio=0.01, val_prune_ratio=0.01)
+    a = BiLevelPruner(np.zeros(400, dtype=np.int64), np.arange(200), np.arange(200, 400), **kw)
+    b = BiLevelPruner(
+        np.zeros(400, dtype=np.int64), np.arange(200), np.arange(200, 400), limit_steps="taken", **kw
+    )
+    assert a.limit_s == paper and a.num_steps == taken
+    assert b.limit_s == taken
+
+
+def test_limit_with_s_from_e_over_t_by_hand() -> None:
+    # E = 20, T = 2: S = 10. Counts [90, 30, 60]: B = (1/3)(30/90 + 60/90 + 30/60) = 1.5/3 = 0.5,
+    # N = floor([90, 30, 60] / 10^0.5) = floor([28.46, 9.49, 18.97]) = [28, 9, 18]
+    from proxydata.metrics import class_balance_degree, class_prune_limits
+
+    assert class_balance_degree([90, 30, 60]) == pytest.approx(0.5)
+    assert class_prune_limits([90, 30, 60], 10).tolist() == [28, 9, 18]
+    # with the 9 steps taken instead: floor([90, 30, 60] / 3) = [30, 10, 20]
+    assert class_prune_limits([90, 30, 60], 9).tolist() == [30, 10, 20]
+
+
+def test_limit_steps_is_checked() -> None:
+    with pytest.raises(ProxydataValueError, match="limit_steps"):
+        _once(limit_steps="E/T")

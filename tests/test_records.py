@@ -48,7 +48,7 @@ SEARCH_KEYS = [
 ]  # fmt: skip
 RECORD_HEAD = [
     "config", "train_pool", "val_size", "proxy_seconds", "kept_train", "kept_class_counts",
-    "kept_balance", "wall_seconds", "search_cpu_seconds",
+    "kept_balance", "wall_seconds", "search_cpu_seconds", "proxy_selection_cost",
 ]  # fmt: skip
 
 

@@ -12,11 +12,18 @@ import zipfile
 import numpy as np
 import pytest
 import torch
+from torch import nn
 from torch.utils.data import DistributedSampler, TensorDataset
 
 from proxydata import (
     ClassOutlierProxy,
     ClassRandomProxy,
+    EL2NProxy,
+    EntropyProxy,
+    ForgettingProxy,
+    GraNdProxy,
+    HerdingProxy,
+    KCenterProxy,
     KMeansOutlierProxy,
     ProxySampler,
     RandomProxy,
@@ -28,6 +35,13 @@ FAST = {
     "cc-rs": (ClassRandomProxy, {}),
     "km-or": (KMeansOutlierProxy, {"n_clusters": 10, "n_iter": 10}),
     "cc-or": (ClassOutlierProxy, {}),
+    # the baselines of issue 31 (a linear classifier on the 8x8 digits keeps them fast)
+    "entropy": (EntropyProxy, {"epochs": 1, "model": nn.Sequential(nn.Flatten(), nn.Linear(64, 10))}),
+    "forgetting": (ForgettingProxy, {"epochs": 2, "model": nn.Sequential(nn.Flatten(), nn.Linear(64, 10))}),
+    "grand": (GraNdProxy, {"n_seeds": 2, "model": nn.Sequential(nn.Flatten(), nn.Linear(64, 10))}),
+    "el2n": (EL2NProxy, {"epochs": 1, "n_seeds": 2, "model": nn.Sequential(nn.Flatten(), nn.Linear(64, 10))}),
+    "herding": (HerdingProxy, {}),
+    "k-center": (KCenterProxy, {}),
 }
 
 

@@ -22,7 +22,10 @@ from .claims_bdp import (
 from .claims_static import MARGIN, TIME_GAP, static_claims
 from .claims_tables import T1_MARGIN, table1_section, table2_section
 from .figures import figures
+from .mobilenet import RESULTS_FILE as MOBILENET_FILE
+from .mobilenet import mobilenet_section
 from .ranking import ranking_section
+from .ranking_arms import ranking_arms_section
 from .records import Record, algo_rank, group_key, is_static, load_records
 from .rerun import rerun_note
 from .statistics import ALPHA, MIN_SEEDS, fmt_p
@@ -288,7 +291,9 @@ def write_report(jsonl: Path, md_path: Path, fig_dir: Path) -> None:
     verdicts = [*c5, *c6, *[v for v in t3 if isinstance(v, Verdict)], *t1_verdicts, *t2_verdicts, *hess]
     verdicts += [v for v in static if isinstance(v, Verdict)]
     n_tests = apply_holm(verdicts)
-    ranking_short, ranking_lines = ranking_section(jsonl.parent, fig_dir)
+    ranking_short, ranking_lines = ranking_arms_section(jsonl.parent, fig_dir) or ranking_section(
+        jsonl.parent, fig_dir
+    )
     n_v = {v: sum(r["_v"] == v for r in records) for v in sorted({r["_v"] for r in records})}
     lines = [
         "# Reproduction results",
@@ -365,5 +370,6 @@ def write_report(jsonl: Path, md_path: Path, fig_dir: Path) -> None:
         *static_section(records, static),
         "",
         *ranking_lines,
+        *mobilenet_section(jsonl.parent / MOBILENET_FILE),
     ]
     md_path.write_text("\n".join(lines), encoding="utf-8")

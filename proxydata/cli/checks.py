@@ -21,7 +21,7 @@ import torch
 
 from .._validation import check_int
 from ..exceptions import ProxydataValueError
-from ..nas.table import TABLE_ENV
+from ..nas.spaces.nb201.table import TABLE_ENV
 
 __all__ = [
     "SOURCE_FORMS",

@@ -102,6 +102,21 @@ METHOD_OPTIONS: tuple[MethodOption, ...] = (
         {"choices": ["easy", "hard"]},
     ),
     MethodOption("loss", "loss", "loss", "reconstruction loss", False, {"choices": ["bce", "mse"]}),
+    MethodOption("n_seeds", "seeds", "n_seeds", "initialisations / runs averaged", False, {"type": int}),
+    MethodOption(
+        "gradient", "gradient", "gradient", "gradient norm over", False, {"choices": ["full", "last-layer"]}
+    ),
+    MethodOption(
+        "bin_width", "bin-width", "bin_width", "width of a log10-entropy bin", False, {"type": float}
+    ),
+    MethodOption(
+        "probability",
+        "probability",
+        "probability",
+        "bin probabilities",
+        False,
+        {"choices": ["p1", "p2", "p3"]},
+    ),
     MethodOption(
         "backbone",
         "backbone",

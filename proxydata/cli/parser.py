@@ -8,7 +8,7 @@ from typing import Any
 
 from .._version import __version__
 from ..nas import ALGORITHMS
-from ..nas.table import TABLE_ENV
+from ..nas.spaces.nb201.table import TABLE_ENV
 from ..pruning import BiLevelPruner
 from .checks import SOURCE_FORMS, UsageError
 from .options import METHODS, add_method_options, normalize_method

@@ -166,11 +166,24 @@ def cmd_rank(args: argparse.Namespace) -> int:
             n_bootstrap=args.bootstrap,
             progress=progress,
         )
-    for line in rank_report(study.agreement):
+    for line in rank_report(_verdict_agreement(study, args)):
         print(line)
     if args.output:
         print(f"wrote {args.output}")
     return 0
+
+
+def _verdict_agreement(study: Any, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The study's agreement with family-wise intervals (Bonferroni), for the verdicts printed."""
+    from ..fidelity import family_agreement
+
+    if not args.bootstrap:
+        return study.agreement
+    return family_agreement(
+        study.rows,
+        truth_column=args.truth_column if "tau_truth" in study.agreement[0] else None,
+        n_bootstrap=args.bootstrap,
+    )
 
 
 def _architectures(args: argparse.Namespace, table: Any) -> list[str]:
@@ -252,23 +265,65 @@ def _f(value: Any, spec: str = "+.2f") -> str:
 
 
 def rank_report(agreement: list[dict[str, Any]]) -> list[str]:
-    """The agreement table printed after a study: one line per selection."""
+    """The agreement table printed after a study, then one verdict line per selection.
+
+    Columns are what they print: ``top<k>`` is the top-k overlap at the ``k``
+    actually used (``top_k`` capped at the number of cells); ``tau x top`` is
+    ``tau_cross_top``. The verdicts follow ``docs/methods/fidelity.md``: keeps /
+    loses / undecided on the gap to the ceiling against the margin ``-delta``, and
+    better / worse / cannot tell against random selection of the same size.
+    """
     truth = "tau_truth" in agreement[0]
-    head = f"{'selection':<16} {'r':>5} {'tau':>6} {'tau x':>6} {'ceil':>6} {'top10':>6}"
-    head += f" {'tau top':>7} {'ceil top':>8}" + (f" {'tau GT':>6}" if truth else "") + f" {'cost':>6}"
+    arms = len({a.get("arm", "epochs") for a in agreement}) > 1
+    k = agreement[0].get("top_k", 10)
+    head = f"{'selection':<16}" + (f" {'arm':>6}" if arms else "")
+    head += f" {'r':>5} {'tau':>6} {'tau x':>6} {'ceil':>6} {f'top{k}':>6} {'p@5':>5}"
+    head += f" {'tau x top':>9} {'ceil top':>8}" + (f" {'tau GT':>6}" if truth else "") + f" {'cost':>6}"
     lines = [head, "-" * len(head)]
     for a in agreement:
-        line = (
-            f"{a['selection']:<16} {a['ratio']:>5.2f} {_f(a['tau']):>6} {_f(a['tau_cross']):>6} "
-            f"{_f(a['ceiling']):>6} {_f(a.get('top_k_overlap'), '.2f'):>6} {_f(a['tau_cross_top']):>7} "
-            f"{_f(a['ceiling_top']):>8}"
+        line = f"{a['selection']:<16}" + (f" {a.get('arm', 'epochs'):>6}" if arms else "")
+        line += (
+            f" {a['ratio']:>5.2f} {_f(a['tau']):>6} {_f(a['tau_cross']):>6} "
+            f"{_f(a['ceiling']):>6} {_f(a.get('top_k_overlap'), '.2f'):>6} "
+            f"{_f(a.get('precision_at_5'), '.2f'):>5} {_f(a['tau_cross_top']):>9} {_f(a['ceiling_top']):>8}"
         )
         if truth:
             line += f" {_f(a.get('tau_truth')):>6}"
         lines.append(line + f" {_f(a['cost'], '.2f'):>6}")
     lines.append(
-        "tau: Kendall tau-b of the seed means vs full data; tau x: across different seeds "
-        "(compare with ceil, full data's own seed-to-seed tau); top: the better half of the cells"
-        + ("; tau GT: vs the table" if truth else "")
+        f"tau: Kendall tau-b of the seed means vs full data; tau x: across different seeds "
+        f"(compare with ceil, full data's own seed-to-seed tau); top{k}: share of full data's top {k} "
+        "cells also in the selection's; p@5: the same at k = 5; tau x top / ceil top: over the better "
+        "half of the cells" + ("; tau GT: vs the table" if truth else "")
     )
+    lines.extend(verdict_lines(agreement))
+    return lines
+
+
+def _ci(interval: Any) -> str:
+    if not interval:
+        return "[—, —]"
+    return f"[{_f(interval[0])}, {_f(interval[1])}]"
+
+
+def verdict_lines(agreement: list[dict[str, Any]]) -> list[str]:
+    """One line per selection: its margin verdict and its comparison with random, with intervals."""
+    if not agreement or "verdict" not in agreement[0]:
+        return []
+    ref = agreement[0]
+    conf = ref.get("confidence", 0.95)
+    lines = [
+        f"verdicts (docs/methods/fidelity.md; {100 * conf:.1f} % intervals, bootstrap seed "
+        f"{ref.get('bootstrap_seed', 0)}): keeps if gap = tau x - ceil lies above -delta = "
+        f"{_f(-ref.get('delta', float('nan')))}, loses if below, else undecided"
+    ]
+    for a in agreement[1:]:
+        name = a["selection"] + (f" [{a['arm']}]" if a.get("arm", "epochs") != "epochs" else "")
+        line = f"  {name:<22} {a['verdict']:<9} gap {_f(a['gap'])} {_ci(a.get('gap_ci'))}"
+        if "vs_random" in a:
+            line += (
+                f"; vs {a['random']}: {a['vs_random_verdict']} {_f(a['vs_random'])} "
+                f"{_ci(a.get('vs_random_ci'))}"
+            )
+        lines.append(line)
     return lines

@@ -157,6 +157,11 @@ def search_report(record: dict[str, Any]) -> list[str]:
     lines = [f"genotype: {record['genotype']}", f"search seconds: {record['search_seconds']:.1f}"]
     if record.get("proxy_seconds"):
         lines.append(f"proxy selection seconds: {record['proxy_seconds']:.2f}")
+    cost = record.get("proxy_selection_cost")
+    if cost:
+        lines.append(
+            f"proxy selection cost: {cost['samples']} sample passes, {cost['cpu_seconds']:.2f} CPU s"
+        )
     train_pool, val_size = record["train_pool"], record["val_size"]
     line = f"data: training split {record['kept_train']} of {train_pool}"
     if "final_train" in record:

@@ -79,6 +79,11 @@ def cmd_select(args: argparse.Namespace) -> int:
         f"(all data {class_balance_degree(full):.4f})"
     )
     print(f"selection time: {seconds:.2f} s")
+    cost = proxy.selection_cost or {}
+    print(
+        f"selection cost: {cost.get('samples', 0)} sample passes through a network, "
+        f"{cost.get('cpu_seconds', 0.0):.2f} CPU s (this process)"
+    )
     if args.output:
         proxy.save(args.output)
         print(f"wrote {args.output}")

@@ -27,16 +27,22 @@ The parts, one job each: :mod:`.study` (the runs), :mod:`.architectures`
 file) and :mod:`.agreement` (the statistics).
 """
 
-from .agreement import study_agreement
+from .agreement import MARGIN, family_agreement, margin_verdict, study_agreement, versus_random
 from .architectures import sample_nb201_architectures
+from .recipe import TrainRecipe
 from .study import RankingStudy, ranking_study
 from .study_file import STUDY_FORMAT, read_study
 
 __all__ = [
+    "MARGIN",
     "STUDY_FORMAT",
     "RankingStudy",
+    "TrainRecipe",
+    "family_agreement",
+    "margin_verdict",
     "ranking_study",
     "read_study",
     "sample_nb201_architectures",
     "study_agreement",
+    "versus_random",
 ]

@@ -19,10 +19,10 @@ from torch.utils.data import DataLoader
 
 from .._validation import check_int, check_seed, show
 from ..exceptions import ProxydataTypeError, ProxydataValueError
-from ..nas.genotype import as_genotype
 from ..nas.optim import SGDSettings
-from ..nas.table import NB201Table
-from ..nas.train import train_genotype, train_network
+from ..nas.spaces.nb201.genotype import as_genotype
+from ..nas.spaces.nb201.table import NB201Table
+from ..nas.spaces.nb201.train import train_genotype, train_network
 
 __all__ = ["check_architectures", "sample_nb201_architectures", "train_architecture"]
 

@@ -11,6 +11,7 @@ finished run to the file at once, and ends with
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -26,8 +27,8 @@ from .._records import data_frame
 from .._validation import as_int_array, check_bool, check_choice, check_device, check_int, check_seed, show
 from ..exceptions import ProxydataTypeError, ProxydataValueError
 from ..fingerprint import dataset_fingerprint
-from ..nas.genotype import Genotype
-from ..nas.table import NB201Table
+from ..nas.spaces.nb201.genotype import Genotype
+from ..nas.spaces.nb201.table import NB201Table
 from .agreement import study_agreement
 from .architectures import check_architectures, train_architecture
 from .study_file import STUDY_FORMAT, append_row, check_resumed, open_study, selection_digest
@@ -127,6 +128,7 @@ def ranking_study(
     top_k: int = 10,
     n_bootstrap: int = 1000,
     progress: bool = True,
+    arms: Sequence[str] = ("epochs",),
 ) -> RankingStudy:
     """Train every architecture on every selection and measure how well each keeps the ranking.
 
@@ -185,6 +187,12 @@ def ranking_study(
         Bootstrap resamples for the intervals (0: none).
     progress : bool
         A tqdm bar over the runs.
+    arms : sequence of {"epochs", "steps"}
+        How long each selection trains (:func:`arm_epochs`): ``"epochs"`` for
+        ``epochs`` passes over it (what a proxy saves), ``"steps"`` for as many
+        SGD steps as the reference's ``epochs`` passes (the same training on less
+        data). Every row records its ``arm``, ``epochs`` and ``sgd_steps``; the
+        reference is one run for both arms.
 
     Returns
     -------
@@ -196,6 +204,7 @@ def ranking_study(
     progress = check_bool(progress, "progress")
     _check_truth(table, truth_column)
     _check_shard(shard)
+    arm_list = check_arms(arms)
     record_settings = _settings_line(dataset, test_dataset, recipe, reference, settings)
     done: list[dict[str, Any]] = []
     if out is not None:
@@ -204,11 +213,24 @@ def ranking_study(
         check_resumed(out, done, picked)
     test_loader = DataLoader(test_dataset, batch_size=max(recipe.batch_size, 256), shuffle=False)
     rows = list(done)
-    for name, arch, seed in tqdm(
-        _plan(reference, picked, seed_list, archs, shard, done), desc="ranking study", disable=not progress
+    for name, arch, seed, arm in tqdm(
+        _plan(reference, picked, seed_list, archs, shard, done, arm_list),
+        desc="ranking study",
+        disable=not progress,
     ):
+        epochs_here = arm_epochs(
+            arm, recipe.epochs, recipe.batch_size, picked[reference].size, picked[name].size
+        )
         row = recipe.run(
-            dataset, picked[name], test_loader, name=name, arch=arch, make=archs[arch], seed=seed
+            dataset,
+            picked[name],
+            test_loader,
+            name=name,
+            arch=arch,
+            make=archs[arch],
+            seed=seed,
+            epochs=epochs_here,
+            arm=arm,
         )
         if table is not None and isinstance(archs[arch], str) and arch in table:
             row["table"] = table.lookup(arch)
@@ -280,23 +302,61 @@ def _plan(
     archs: dict[str, Any],
     shard: tuple[int, int],
     done: list[dict[str, Any]],
-) -> list[tuple[str, str, int]]:
-    """The runs ``(selection, architecture, seed)`` this call makes: its shard's, less those done.
+    arms: Sequence[str] = ("epochs",),
+) -> list[tuple[str, str, int, str]]:
+    """The runs ``(selection, architecture, seed, arm)`` this call makes: its shard's, less those done.
 
-    The reference first (it gives the ceiling), then seed by seed, so that a study
-    cut short holds whole seeds rather than a few selections.
+    The reference first (it gives the ceiling; one run serves every arm), then
+    seed by seed (seed-major), within a seed arm by arm in the order given, so
+    that a study cut short holds whole seeds rather than a few selections.
     """
-    finished = {(r["selection"], r["architecture"], int(r["seed"])) for r in done}
-    order = [reference, *(name for name in picked if name != reference)]
-    plan = [
-        (name, arch, seed)
-        for name_first in (True, False)
+    finished = {(r["selection"], r["architecture"], int(r["seed"]), r.get("arm", "epochs")) for r in done}
+    first = arms[0]
+    plan = [(reference, arch, seed, first) for seed in seeds for arch in archs]
+    plan += [
+        (name, arch, seed, arm)
         for seed in seeds
-        for name in order
-        if (name == reference) == name_first
+        for arm in arms
+        for name in picked
+        if name != reference
         for arch in archs
     ]
     return [task for i, task in enumerate(plan) if i % shard[1] == shard[0] and task not in finished]
+
+
+#: The arms of a study: how long a selection trains (:func:`arm_epochs`).
+ARMS = ("epochs", "steps")
+
+
+def check_arms(arms: Any) -> list[str]:
+    """Distinct names of :data:`ARMS`, at least one, as a list."""
+    if isinstance(arms, str) or not isinstance(arms, Sequence):
+        raise ProxydataTypeError(f"arms must be a sequence of {list(ARMS)}, got {show(arms)}")
+    out = list(arms)
+    if not out or len(set(out)) != len(out) or any(a not in ARMS for a in out):
+        raise ProxydataValueError(f"arms must be distinct names of {list(ARMS)}, got {out}")
+    return out
+
+
+def arm_epochs(arm: str, epochs: int, batch_size: int, n_reference: int, n_selection: int) -> int:
+    """Epochs a selection of ``n_selection`` samples trains for under ``arm``.
+
+    ``"epochs"``: ``epochs``. ``"steps"``: as many SGD steps as the reference
+    takes in ``epochs`` epochs, ``round(epochs * ceil(n_reference / batch_size)
+    / ceil(n_selection / batch_size))`` epochs (at least 1), so a selection at
+    r = 0.1 trains about ten times as many epochs as full data.
+
+    Examples
+    --------
+    >>> arm_epochs("steps", 8, 64, 2000, 200)  # 8 x 32 steps = 64 epochs of 4 steps
+    64
+    """
+    if arm == "epochs":
+        return epochs
+    if arm != "steps":
+        raise ProxydataValueError(f"arm must be one of {list(ARMS)}, got {show(arm)}")
+    steps = epochs * math.ceil(n_reference / batch_size)
+    return max(1, round(steps / math.ceil(n_selection / batch_size)))
 
 
 @dataclass(frozen=True)
@@ -360,8 +420,14 @@ class _Recipe:
         arch: str,
         make: Any,
         seed: int,
+        epochs: int | None = None,
+        arm: str = "epochs",
     ) -> dict[str, Any]:
-        """Train ``make`` (architecture ``arch``) on the selection ``name`` with ``seed``; its row."""
+        """Train ``make`` (architecture ``arch``) on the selection ``name`` with ``seed``; its row.
+
+        ``epochs`` (default the recipe's) is the arm's (:func:`arm_epochs`).
+        """
+        epochs = self.epochs if epochs is None else epochs
         generator = torch.Generator().manual_seed(seed)
         loader = DataLoader(
             dataset,
@@ -373,7 +439,7 @@ class _Recipe:
             make,
             loader,
             test_loader,
-            self.epochs,
+            epochs,
             seed,
             self.device,
             self.train_fn,
@@ -388,7 +454,10 @@ class _Recipe:
             "test_loss": float(result.get("test_loss", float("nan"))),
             "selection_size": int(indices.size),
             "selection_digest": selection_digest(indices),
-            "train_samples": int(result.get("train_samples", self.epochs * indices.size)),
+            "train_samples": int(result.get("train_samples", epochs * indices.size)),
+            "arm": arm,
+            "epochs": epochs,
+            "sgd_steps": int(result.get("sgd_steps", epochs * math.ceil(indices.size / self.batch_size))),
             "cpu_seconds": float(result.get("cpu_seconds", float("nan"))),
             "wall_seconds": float(result.get("seconds", float("nan"))),
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),

@@ -40,7 +40,7 @@ def read_study(path: str | os.PathLike[str]) -> tuple[dict[str, Any], list[dict[
     """
     path = os.fspath(path)
     settings: dict[str, Any] | None = None
-    rows: dict[tuple[str, str, int], dict[str, Any]] = {}
+    rows: dict[tuple[str, str, int, str], dict[str, Any]] = {}
     with open(path, encoding="utf-8") as fh:
         for number, line in enumerate(fh, 1):
             if not line.strip():
@@ -57,7 +57,8 @@ def read_study(path: str | os.PathLike[str]) -> tuple[dict[str, Any], list[dict[
                     )
                 settings = item
                 continue
-            rows[(item["selection"], item["architecture"], int(item["seed"]))] = item
+            key = (item["selection"], item["architecture"], int(item["seed"]), item.get("arm", "epochs"))
+            rows[key] = item
     if settings is None:
         raise ProxydataValueError(f"{path!r} is empty")
     return settings, list(rows.values())

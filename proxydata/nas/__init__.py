@@ -24,16 +24,16 @@ user's own loop is, with a static proxy as a loader's sampler or a
 
 from .augment import CropFlipDataset
 from .enas import EnasController, EnasNetwork, ReinforceSettings
-from .genotype import EDGES, NB201_OPS, Genotype
-from .network import CellNetwork
-from .pcdarts import PCDartsNetwork
 from .regularizers import beta_decay_loss, dominant_hessian_eigenvalue
 from .schedules import beta_decay_weight, cosine_lr, gdas_tau
 from .search import ALGORITHMS, SearchResult, search
-from .search_space import SearchNetwork
+from .spaces.nb201.genotype import EDGES, NB201_OPS, Genotype
+from .spaces.nb201.network import CellNetwork
+from .spaces.nb201.pcdarts import PCDartsNetwork
+from .spaces.nb201.search_space import SearchNetwork
+from .spaces.nb201.table import NB201Table
+from .spaces.nb201.train import TrainResult, evaluate, train_genotype, train_network
 from .supernets import make_supernet
-from .table import NB201Table
-from .train import TrainResult, evaluate, train_genotype, train_network
 
 __all__ = [
     "ALGORITHMS",

@@ -20,23 +20,26 @@ weight step.
   ``w' = w - xi · (mu · m + ∇_w L_train(w, alpha) + lambda · w)`` (one step of
   the weight optimiser: learning rate ``xi``, momentum ``mu`` with buffer ``m``,
   weight decay ``lambda``; Nesterov is ignored as in DARTS), computed by
-  :func:`unrolled_arch_grad`.
+  :func:`unrolled_arch_grads` (one gradient per architecture parameter: DARTS
+  space's normal and reduce logits alike).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
+from ..exceptions import ProxydataValueError
 from .optim import SGDSettings
 from .regularizers import beta_decay_loss
 from .schedules import beta_decay_weight
-from .search_space import SearchNetwork
+from .supernet import Supernet
 
-__all__ = ["FirstOrderArchStep", "UnrolledArchStep", "unrolled_arch_grad"]
+__all__ = ["FirstOrderArchStep", "UnrolledArchStep", "unrolled_arch_grad", "unrolled_arch_grads"]
 
 
 def _grads_or_zeros(
@@ -45,8 +48,8 @@ def _grads_or_zeros(
     return [torch.zeros_like(p) if g is None else g for g, p in zip(grads, params)]
 
 
-def unrolled_arch_grad(
-    network: SearchNetwork,
+def unrolled_arch_grads(
+    network: Supernet,
     x: torch.Tensor,
     y: torch.Tensor,
     x_val: torch.Tensor,
@@ -57,10 +60,11 @@ def unrolled_arch_grad(
     weight_decay: float = 0.0,
     momentum_buffers: Sequence[torch.Tensor | None] | None = None,
     hvp_eps: float = 0.01,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """DARTS-V2's architecture gradient (second order, finite-difference Hessian-vector product).
+) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
+    """DARTS-V2's architecture gradients (second order, finite-difference Hessian-vector product).
 
-    Returns ``(d alpha, L_val(w', alpha), logits of the validation batch under w')``
+    Returns ``([d alpha per parameter of network.arch_parameter_list()], L_val(w', alpha),
+    logits of the validation batch under w')``
     where ``w' = w - lr · (momentum · m + ∇_w L_train(w, alpha) + weight_decay · w)``
     and ``d alpha = ∇_alpha L_val(w', alpha) - lr · (∇_alpha L_train(w+) - ∇_alpha L_train(w-)) / (2 eps')``
     with ``w± = w ± eps' · ∇_{w'} L_val(w', alpha)``, ``eps' = hvp_eps / ||∇_{w'} L_val||``
@@ -68,7 +72,7 @@ def unrolled_arch_grad(
 
     Parameters
     ----------
-    network : SearchNetwork (DARTS mode)
+    network : Supernet (DARTS mode)
     x, y : training batch; x_val, y_val : validation batch
     lr, momentum, weight_decay : the weight optimiser's current settings
     momentum_buffers : per weight (``network.weight_parameters()`` order), optional
@@ -78,7 +82,7 @@ def unrolled_arch_grad(
     names_params = network.named_weight_parameters()
     names = [n for n, _ in names_params]
     weights = [p for _, p in names_params]
-    alpha = network.arch_parameters
+    arch = network.arch_parameter_list()
     loss = F.cross_entropy(network(x), y)
     grads = _grads_or_zeros(torch.autograd.grad(loss, weights, allow_unused=True), weights)
     with torch.no_grad():
@@ -91,42 +95,69 @@ def unrolled_arch_grad(
             unrolled.append((p - lr * step).requires_grad_(True))
     logits_val = functional_call(network, dict(zip(names, unrolled)), (x_val,))
     loss_val = F.cross_entropy(logits_val, y_val)
-    out = torch.autograd.grad(loss_val, [alpha, *unrolled], allow_unused=True)
-    dalpha = torch.zeros_like(alpha) if out[0] is None else out[0]
-    vector = _grads_or_zeros(out[1:], unrolled)
+    out = torch.autograd.grad(loss_val, [*arch, *unrolled], allow_unused=True)
+    dalphas = _grads_or_zeros(out[: len(arch)], arch)
+    vector = _grads_or_zeros(out[len(arch) :], unrolled)
     norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(v) for v in vector]))
     if float(norm) > 0.0:
         r = hvp_eps / norm
-        dalpha = dalpha - lr * _gradient_difference(network, x, y, weights, vector, r) / (2 * r)
-    return dalpha, loss_val.detach(), logits_val.detach()
+        diffs = _gradient_difference(network, x, y, weights, vector, r)
+        dalphas = [d - lr * diff / (2 * r) for d, diff in zip(dalphas, diffs)]
+    return dalphas, loss_val.detach(), logits_val.detach()
+
+
+def unrolled_arch_grad(
+    network: Supernet,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    x_val: torch.Tensor,
+    y_val: torch.Tensor,
+    **settings: Any,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`unrolled_arch_grads` of a network with one architecture parameter: ``(d alpha, loss, logits)``.
+
+    Raises :class:`~proxydata.exceptions.ProxydataValueError` for a network with
+    several (DARTS space: normal and reduce; use :func:`unrolled_arch_grads`).
+    """
+    if len(network.arch_parameter_list()) != 1:
+        raise ProxydataValueError(
+            f"unrolled_arch_grad needs one architecture parameter, the network has "
+            f"{len(network.arch_parameter_list())}; use unrolled_arch_grads"
+        )
+    grads, loss_val, logits_val = unrolled_arch_grads(network, x, y, x_val, y_val, **settings)
+    return grads[0], loss_val, logits_val
 
 
 def _gradient_difference(
-    network: SearchNetwork,
+    network: Supernet,
     x: torch.Tensor,
     y: torch.Tensor,
     weights: Sequence[torch.Tensor],
     vector: Sequence[torch.Tensor],
     r: torch.Tensor,
-) -> torch.Tensor:
-    """``∇_alpha L_train(w + r·v) - ∇_alpha L_train(w - r·v)`` (the Hessian-vector product times ``2 r``).
+) -> list[torch.Tensor]:
+    """``∇_alpha L_train(w + r·v) - ∇_alpha L_train(w - r·v)`` per architecture parameter (HVP times ``2 r``).
 
     The weights are restored exactly afterwards.
     """
-    alpha = network.arch_parameters
+    alpha = network.arch_parameter_list()
     saved = [p.detach().clone() for p in weights]
     with torch.no_grad():
         for p, v in zip(weights, vector):
             p.add_(v * r)
-    grad_plus = torch.autograd.grad(F.cross_entropy(network(x), y), alpha)[0]
+    grad_plus = _grads_or_zeros(
+        torch.autograd.grad(F.cross_entropy(network(x), y), alpha, allow_unused=True), alpha
+    )
     with torch.no_grad():
         for p, v in zip(weights, vector):
             p.sub_(v * (2 * r))
-    grad_minus = torch.autograd.grad(F.cross_entropy(network(x), y), alpha)[0]
+    grad_minus = _grads_or_zeros(
+        torch.autograd.grad(F.cross_entropy(network(x), y), alpha, allow_unused=True), alpha
+    )
     with torch.no_grad():
         for p, s in zip(weights, saved):
             p.copy_(s)
-    return grad_plus - grad_minus
+    return [p - m for p, m in zip(grad_plus, grad_minus)]
 
 
 class FirstOrderArchStep:
@@ -139,7 +170,7 @@ class FirstOrderArchStep:
 
     Parameters
     ----------
-    network : SearchNetwork
+    network : Supernet
     optimizer : torch.optim.Optimizer
         Over ``network.arch_parameter_list()`` (the search's Adam).
     generator : torch.Generator, optional
@@ -151,7 +182,7 @@ class FirstOrderArchStep:
 
     def __init__(
         self,
-        network: SearchNetwork,
+        network: Supernet,
         optimizer: torch.optim.Optimizer,
         generator: torch.Generator | None = None,
         *,
@@ -179,7 +210,11 @@ class FirstOrderArchStep:
         loss_v = F.cross_entropy(logits_v, yv)
         objective = loss_v
         if self.beta_lambda_max is not None:
-            objective = loss_v + self.beta_weight * beta_decay_loss(self.network.arch_parameters)
+            groups = self.network.alphas()
+            penalty = beta_decay_loss(groups[0])
+            for alpha in groups[1:]:
+                penalty = penalty + beta_decay_loss(alpha)
+            objective = loss_v + self.beta_weight * penalty
         grads = torch.autograd.grad(objective, self.params)  # no weight gradients needed
         self.apply(grads)
         return logits_v.detach(), loss_v.detach()
@@ -192,11 +227,11 @@ class FirstOrderArchStep:
 
 
 class UnrolledArchStep(FirstOrderArchStep):
-    """DARTS-V2's architecture step: :func:`unrolled_arch_grad` under the weight optimiser's current state.
+    """DARTS-V2's architecture step: :func:`unrolled_arch_grads` under the weight optimiser's current state.
 
     Parameters
     ----------
-    network : SearchNetwork (DARTS mode)
+    network : Supernet (DARTS mode)
     optimizer : torch.optim.Optimizer
         The architecture optimiser.
     weight_optimizer : torch.optim.Optimizer
@@ -209,7 +244,7 @@ class UnrolledArchStep(FirstOrderArchStep):
 
     def __init__(
         self,
-        network: SearchNetwork,
+        network: Supernet,
         optimizer: torch.optim.Optimizer,
         weight_optimizer: torch.optim.Optimizer,
         weights: SGDSettings,
@@ -226,9 +261,9 @@ class UnrolledArchStep(FirstOrderArchStep):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Update alpha by the unrolled gradient at weight learning rate ``lr``; return logits and loss."""
         buffers = [self.weight_optimizer.state[p].get("momentum_buffer") for p in self.weight_params]
-        dalpha, loss_v, logits_v = unrolled_arch_grad(
+        dalphas, loss_v, logits_v = unrolled_arch_grads(
             self.network, x, y, xv, yv, lr=lr, momentum=self.weights.momentum,
             weight_decay=self.weights.weight_decay, momentum_buffers=buffers, hvp_eps=self.hvp_eps,
         )  # fmt: skip
-        self.apply([dalpha])
+        self.apply(dalphas)
         return logits_v, loss_v

@@ -13,8 +13,14 @@ Yang, ICLR 2020, and their xautodl code):
   ``e`` reads a learned start vector (``e = 0``) or the embedding of the
   previous edge's operation, and its output ``h_e`` gives the logits
   ``l_e = c · tanh(W h_e / T)`` (tanh constant ``c = 2.5``, temperature
-  ``T = 5``); the operation is drawn from ``softmax(l_e)``. Every parameter is
-  initialised ``U(-0.1, 0.1)``.
+  ``T = 5``); the operation is drawn from ``softmax(l_e)``. Initialisation as
+  xautodl's controller (``init="xautodl"``, the default): the start vector, the
+  first LSTM layer's input and hidden weights, the embedding and the prediction
+  weight ``W`` are drawn ``U(-0.1, 0.1)``; every other parameter (the LSTM's
+  biases and further layers, the prediction bias) keeps PyTorch's default
+  ``U(-1/sqrt(32), 1/sqrt(32))``. ``init="enas"`` draws every parameter
+  ``U(-0.1, 0.1)``, as the original ENAS code initialises every controller
+  variable (kept to compare with earlier runs).
 - **REINFORCE** (:class:`Reinforce`). For an architecture ``a`` sampled on a
   validation batch, the reward is ``R = acc(a) + lambda_H · H(a)`` with
   ``acc`` the batch's accuracy under the shared weights (no gradient), ``H``
@@ -24,6 +30,16 @@ Yang, ICLR 2020, and their xautodl code):
   reward). The loss ``-(R - b) · log pi(a)`` (``R - b`` a number) is averaged
   over ``aggregate = 20`` samples, the gradient clipped at norm 5 and applied by
   Adam (learning rate 1e-3, betas (0, 0.999), eps 1e-3).
+- **Samples per validation batch** (``samples_per_batch``, default 1). The
+  architecture step draws this many cells and scores each on the same
+  validation batch; each is one REINFORCE sample. xautodl draws 1,000 controller
+  samples per epoch (50 updates of 20) whatever the data size; one sample per
+  batch gives only ``n_batches / 20`` updates an epoch, about 1.6 on a
+  2,000-image split at batch 64, and the controller hardly moves from its
+  initial policy in a CPU-scale search. Several samples per batch (and, if
+  needed, a shorter ``aggregate``) restore the number of updates at the cost of
+  ``samples_per_batch`` forward passes without gradient per batch (the pruner
+  observes the first sample's).
 - **Derived cell.** :meth:`EnasNetwork.genotype` is the controller's greedy
   decoding: at every edge the most likely operation given the previous greedy
   choices. The network's ``arch_parameters`` mirror the log-probabilities of that
@@ -39,8 +55,8 @@ this differs from NAS-Bench-201's ENAS script:
 - xautodl trains the weights for a whole epoch, then draws 1,000 controller
   samples (50 updates of 20) from the validation loader; here the samples are
   paired with the training batches, so an epoch of ``n`` training batches makes
-  ``n / aggregate`` controller updates (a partial aggregate carries over to the
-  next epoch and is dropped at the end of the search);
+  ``n · samples_per_batch / aggregate`` controller updates (a partial aggregate
+  carries over to the next epoch and is dropped at the end of the search);
 - xautodl computes every step's baseline from the previous epoch's final value
   and lets the entropy bonus's gradient reach the controller; here the baseline
   moves after every sample and the reward is a number (as the original ENAS);
@@ -58,7 +74,7 @@ this differs from NAS-Bench-201's ENAS script:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -66,11 +82,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._validation import check_float, check_fraction, check_int, show
+from .._validation import check_choice, check_float, check_fraction, check_int, show
 from ..exceptions import ProxydataTypeError, ProxydataValueError
-from .genotype import EDGES, NB201_OPS, Genotype
-from .network import seeded_init
-from .search_space import SearchCell, SearchNetwork
+from .spaces.nb201.genotype import EDGES, NB201_OPS, Genotype
+from .spaces.nb201.network import seeded_init
+from .spaces.nb201.search_space import SearchCell, SearchNetwork
 
 __all__ = [
     "ControllerSample",
@@ -141,10 +157,18 @@ class EnasController(nn.Module):
         ``c`` of the logits ``c · tanh(W h / T)`` (2.5).
     temperature : float > 0
         ``T`` (5.0).
+    init : {"xautodl", "enas"}
+        ``"xautodl"`` (default): the start vector, the first LSTM layer's weights,
+        the embedding and the prediction weight ``U(-0.1, 0.1)``, the rest
+        PyTorch's defaults, as NAS-Bench-201's ENAS controller. ``"enas"``: every
+        parameter ``U(-0.1, 0.1)``, as the original ENAS code and this class's
+        earlier releases; it starts the LSTM's biases and second layer near zero.
     seed : int, optional
-        Seed of the ``U(-0.1, 0.1)`` initialisation (global RNG untouched); None
-        uses the global RNG.
+        Seed of the initialisation (global RNG untouched); None uses the global RNG.
     """
+
+    #: The initialisations ``init`` names.
+    INITS = ("xautodl", "enas")
 
     def __init__(
         self,
@@ -153,6 +177,7 @@ class EnasController(nn.Module):
         tanh_constant: float = 2.5,
         temperature: float = 5.0,
         *,
+        init: str = "xautodl",
         seed: int | None = None,
     ) -> None:
         super().__init__()
@@ -160,13 +185,20 @@ class EnasController(nn.Module):
         self.num_layers = check_int(num_layers, "num_layers", minimum=1)
         self.tanh_constant = check_float(tanh_constant, "tanh_constant", strictly_positive=True)
         self.temperature = check_float(temperature, "temperature", strictly_positive=True)
+        self.init = check_choice(init, "init", self.INITS)
         self.num_edges, self.num_ops = len(EDGES), len(NB201_OPS)
         with seeded_init(seed):
             self.start = nn.Parameter(torch.empty(1, 1, self.hidden_size))
             self.lstm = nn.LSTM(self.hidden_size, self.hidden_size, self.num_layers)
             self.embedding = nn.Embedding(self.num_ops, self.hidden_size)
             self.head = nn.Linear(self.hidden_size, self.num_ops)
-            for p in self.parameters():
+            if self.init == "enas":
+                uniform = list(self.parameters())
+            else:  # xautodl: these five, the rest keep PyTorch's defaults
+                lstm = self.lstm
+                uniform = [self.start, lstm.weight_ih_l0, lstm.weight_hh_l0, self.embedding.weight,
+                           self.head.weight]  # fmt: skip
+            for p in uniform:
                 nn.init.uniform_(p, -0.1, 0.1)
 
     def _log_probs(self, output: torch.Tensor) -> torch.Tensor:
@@ -201,6 +233,19 @@ class EnasController(nn.Module):
             total = total + self._log_probs(output)[k]
             inputs = self.embedding.weight[k].view(1, 1, -1)
         return total
+
+    @torch.no_grad()
+    def sampling_entropy(self, samples: int = 64, seed: int = 0) -> float:
+        """Mean over ``samples`` draws of a sample's policy entropy (nats, summed over the 6 edges).
+
+        ``H = (1 / M) Σ_m Σ_e H(pi(· | a_<e^(m)))``, a Monte-Carlo estimate of the
+        entropy of the whole sampling distribution; ``6 · ln 5 ≈ 9.66`` for a uniform
+        policy, 0 for a deterministic one. The draws use their own generator
+        (``seed``); the global RNG is untouched.
+        """
+        check_int(samples, "samples", minimum=1)
+        g = torch.Generator(device=self.start.device).manual_seed(check_int(seed, "seed", minimum=0))
+        return float(sum(self.sample(g).entropy.item() for _ in range(samples)) / samples)
 
     @torch.no_grad()
     def greedy(self) -> tuple[torch.Tensor, tuple[int, ...]]:
@@ -242,6 +287,9 @@ class ReinforceSettings:
         Max gradient norm of an update (5; 0 disables).
     aggregate : int >= 1
         Samples whose averaged gradient makes one update (20).
+    samples_per_batch : int >= 1
+        Cells drawn and scored on each validation batch, each one sample (1; see
+        the module notes: more makes the controller learn at a small scale).
     """
 
     entropy_weight: float = 1e-4
@@ -251,6 +299,7 @@ class ReinforceSettings:
     eps: float = 1e-3
     grad_clip: float = 5.0
     aggregate: int = 20
+    samples_per_batch: int = 1
 
     def __post_init__(self) -> None:
         check_float(self.entropy_weight, "entropy_weight", minimum=0.0)
@@ -263,6 +312,7 @@ class ReinforceSettings:
         check_float(self.eps, "eps", strictly_positive=True)
         check_float(self.grad_clip, "grad_clip", minimum=0.0)
         check_int(self.aggregate, "aggregate", minimum=1)
+        check_int(self.samples_per_batch, "samples_per_batch", minimum=1)
         object.__setattr__(self, "betas", (float(self.betas[0]), float(self.betas[1])))
 
 
@@ -330,9 +380,12 @@ class EnasNetwork(SearchNetwork):
     C, N, num_classes, in_channels : int
         As :class:`~proxydata.nas.SearchNetwork`.
     controller : EnasController, optional
-        Default: ``EnasController()`` seeded from ``seed``.
-    reinforce : ReinforceSettings, optional
-        Default: ``ReinforceSettings()``.
+        Default: ``EnasController(init=controller_init)`` seeded from ``seed``.
+    reinforce : ReinforceSettings or dict, optional
+        Default: ``ReinforceSettings()``; a dict gives its fields
+        (``{"samples_per_batch": 8, "aggregate": 10}``), which a JSON record can store.
+    controller_init : {"xautodl", "enas"}
+        ``init`` of the default controller (see :class:`EnasController`).
     seed : int, optional
         Seed of the initialisation (global RNG untouched).
     """
@@ -347,18 +400,31 @@ class EnasNetwork(SearchNetwork):
         in_channels: int = 3,
         *,
         controller: EnasController | None = None,
-        reinforce: ReinforceSettings | None = None,
+        reinforce: ReinforceSettings | dict[str, Any] | None = None,
+        controller_init: str = "xautodl",
         seed: int | None = None,
     ) -> None:
         if controller is not None and not isinstance(controller, EnasController):
             raise ProxydataTypeError(f"controller must be an EnasController, got {type(controller).__name__}")
+        if isinstance(reinforce, dict):
+            known = {f.name for f in fields(ReinforceSettings)}
+            unknown = sorted(set(reinforce) - known)
+            if unknown:
+                raise ProxydataValueError(
+                    f"reinforce has keys {unknown} that ReinforceSettings does not know "
+                    f"(it has {sorted(known)})"
+                )
+            reinforce = ReinforceSettings(**reinforce)
         if reinforce is not None and not isinstance(reinforce, ReinforceSettings):
-            raise ProxydataTypeError(f"reinforce must be ReinforceSettings, got {type(reinforce).__name__}")
+            raise ProxydataTypeError(
+                f"reinforce must be ReinforceSettings or a dict of its fields, got {type(reinforce).__name__}"
+            )
+        check_choice(controller_init, "controller_init", EnasController.INITS)
         super().__init__(C, N, num_classes, in_channels, algo="enas", seed=seed)
         if controller is None:
             # its own stream: the same seed must not replay the supernet's draws
             sub = None if seed is None else int(np.random.SeedSequence([seed, 1]).generate_state(1)[0])
-            controller = EnasController(seed=sub)
+            controller = EnasController(init=controller_init, seed=sub)
         self.controller = controller
         self.reinforce = ReinforceSettings() if reinforce is None else reinforce
         self.sync_arch_parameters()
@@ -417,10 +483,10 @@ class EnasNetwork(SearchNetwork):
 
 
 class EnasArchStep:
-    """The architecture step of the search loop for ENAS: one controller sample per validation batch.
+    """The architecture step of the search loop for ENAS: controller samples on each validation batch.
 
-    ``step(xv, yv)`` draws ``a`` (with ``generator``), computes the batch's logits
-    under ``a`` without gradients, updates the controller with the batch accuracy
+    ``step(xv, yv)`` draws ``a`` (with ``generator``; ``samples_per_batch`` times),
+    computes the batch's logits under ``a`` without gradients, updates the controller with the batch accuracy
     as score (:class:`Reinforce`), refreshes the network's ``arch_parameters``
     after every update, and returns the detached logits and loss.
     """
@@ -443,12 +509,22 @@ class EnasArchStep:
         return self.step(xv, yv)
 
     def step(self, xv: torch.Tensor, yv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """One controller sample scored on ``(xv, yv)``; return ``(logits, loss)``, detached."""
-        sample = self.network.controller.sample(self.generator)
-        with torch.no_grad():
-            logits = self.network(xv, arch=sample.index)
-            loss = F.cross_entropy(logits, yv)
-            accuracy = (logits.argmax(1) == yv).double().mean()
-        if self.reinforce.update(sample, accuracy):
-            self.network.sync_arch_parameters()
-        return logits, loss
+        """``samples_per_batch`` controller samples scored on ``(xv, yv)``; the first's ``(logits, loss)``.
+
+        Each sample is one REINFORCE sample (its score the batch accuracy under
+        it); ``arch_parameters`` are refreshed after every controller update.
+        The returned logits and loss are detached.
+        """
+        first: tuple[torch.Tensor, torch.Tensor] | None = None
+        for _ in range(self.network.reinforce.samples_per_batch):
+            sample = self.network.controller.sample(self.generator)
+            with torch.no_grad():
+                logits = self.network(xv, arch=sample.index)
+                loss = F.cross_entropy(logits, yv)
+                accuracy = (logits.argmax(1) == yv).double().mean()
+            if first is None:
+                first = (logits, loss)
+            if self.reinforce.update(sample, accuracy):
+                self.network.sync_arch_parameters()
+        assert first is not None
+        return first

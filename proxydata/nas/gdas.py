@@ -1,7 +1,7 @@
 """GDAS's architecture step (Dong & Yang, CVPR 2019): DARTS's first-order step on Gumbel-softmax samples.
 
 Both steps of the search run on one sampled operation per edge
-(:meth:`~proxydata.nas.SearchNetwork.gumbel_weights`, straight-through
+(the supernet's ``gumbel_weights``, e.g. :meth:`~proxydata.nas.SearchNetwork.gumbel_weights`, straight-through
 one-hot weights), the noise drawn from the search's seeded generator. The
 temperature is annealed linearly from ``tau_max`` (first epoch) to ``tau_min``
 (last epoch) as NAS-Bench-201's GDAS:
@@ -15,7 +15,7 @@ import torch
 
 from .darts import FirstOrderArchStep
 from .schedules import gdas_tau
-from .search_space import SearchNetwork
+from .supernet import Supernet
 
 __all__ = ["GdasArchStep"]
 
@@ -25,7 +25,7 @@ class GdasArchStep(FirstOrderArchStep):
 
     Parameters
     ----------
-    network : SearchNetwork (GDAS mode)
+    network : Supernet (GDAS mode: ``gumbel_weights`` and ``tau``)
     optimizer : torch.optim.Optimizer
         Over the architecture parameters.
     generator : torch.Generator
@@ -36,7 +36,7 @@ class GdasArchStep(FirstOrderArchStep):
 
     def __init__(
         self,
-        network: SearchNetwork,
+        network: Supernet,
         optimizer: torch.optim.Optimizer,
         generator: torch.Generator,
         *,

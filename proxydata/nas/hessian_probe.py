@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from ..exceptions import ProxydataTypeError, ProxydataValueError
 from .regularizers import dominant_hessian_eigenvalue
-from .search_space import SearchNetwork
+from .supernet import Supernet
 
 __all__ = ["HessianProbe", "check_hessian_batch"]
 
@@ -60,7 +60,8 @@ class HessianProbe:
 
     Parameters
     ----------
-    network : SearchNetwork
+    network : Supernet
+        With one group of operation logits (``len(network.alphas()) == 1``).
     batch : (x, y) tensors
         Checked by :func:`check_hessian_batch`; moved to ``device`` at each measurement.
     device : torch.device
@@ -72,7 +73,7 @@ class HessianProbe:
 
     def __init__(
         self,
-        network: SearchNetwork,
+        network: Supernet,
         batch: tuple[torch.Tensor, torch.Tensor],
         device: torch.device,
         iterations: int,
@@ -103,7 +104,7 @@ class HessianProbe:
         try:
             eigenvalue, self.eigvec = dominant_hessian_eigenvalue(
                 lambda: F.cross_entropy(network(x), y),
-                network.arch_parameters,
+                network.alphas()[0],
                 iterations=self.iterations,
                 seed=self.seed,
                 init=self.eigvec,

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from ..exceptions import ProxydataValueError
 from .hessian_probe import HessianProbe
 from .search_options import SearchOptions
-from .search_space import SearchNetwork
+from .supernet import Supernet, alphas_array
 
 __all__ = ["ArchStep", "SearchLoop", "SearchResult"]
 
@@ -169,7 +169,7 @@ class SearchLoop:
 
     Parameters
     ----------
-    network : SearchNetwork
+    network : Supernet
         Moved to ``options.device`` and put in training mode.
     train_loader, val_loader : iterables of batches
     pruner : BiLevelPruner or None
@@ -184,7 +184,7 @@ class SearchLoop:
 
     def __init__(
         self,
-        network: SearchNetwork,
+        network: Supernet,
         train_loader: Iterable[Any],
         val_loader: Iterable[Any],
         pruner: Any,
@@ -317,7 +317,7 @@ class SearchLoop:
         result.val_sizes.append(n_val)
         result.genotypes.append(str(self.network.genotype()))
         result.genotype = result.genotypes[-1]
-        result.alphas = self.network.arch_parameters.detach().cpu().double().numpy().copy()
+        result.alphas = alphas_array(self.network)
         if self.probe is not None:
             eigenvalue, seconds = self.probe.measure()
             result.hessian_eigenvalues.append(eigenvalue)

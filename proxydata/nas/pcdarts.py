@@ -1,212 +1,29 @@
-"""PC-DARTS on the NAS-Bench-201 supernet: partial channel connections and edge normalisation.
+"""PC-DARTS (Xu et al., "PC-DARTS: Partial Channel Connections for Memory-Efficient Architecture Search").
 
-PC-DARTS (Xu et al., "PC-DARTS: Partial Channel Connections for
-Memory-Efficient Architecture Search", ICLR 2020) changes DARTS's mixed edge in
-two ways:
+The algorithm is DARTS's first-order architecture step
+(:class:`~proxydata.nas.darts.FirstOrderArchStep`) over the architecture
+parameters of a PC-DARTS supernet, ``alpha`` and the edge-normalisation
+parameters ``beta`` together (its ``arch_parameter_list()``). The supernets
+live with their spaces: :class:`~proxydata.nas.spaces.nb201.PCDartsNetwork`
+(NAS-Bench-201) and :class:`~proxydata.nas.spaces.darts.DartsSupernet` with
+``algo="pc-darts"`` (DARTS space); both use :func:`channel_shuffle`.
 
-- **Partial channel connections** (Sec. 3.2, Eq. 2): on edge ``(j<-i)`` only
-  the first ``C/K`` channels of ``x_i`` go through the mixed operation, the
-  other ``C - C/K`` bypass it, and the two parts are concatenated and
-  channel-shuffled with ``K`` groups:
-
-      f_ij(x_i) = shuffle_K( [ sum_o softmax(alpha_ij)_o · o(x_i[:C/K]) ,  x_i[C/K:] ] ).
-
-  The operations' kernels have ``C/K`` input and output channels. The channels
-  that go through are fixed (the first ``C/K``, as PC-DARTS's code); the
-  shuffle makes every cell pass a different share of the previous cell's
-  channels.
-- **Edge normalisation** (Sec. 3.3, Eq. 4): every node weights its incoming
-  edges by a softmax over a second set of architecture parameters ``beta``
-  (one per edge): ``x_j = sum_{i<j} s_ij · f_ij(x_i)``. PC-DARTS uses
-  ``s_ij = softmax_i(beta_j)`` (the weights of a node sum to 1). In its DARTS
-  space that scale does not matter, the nodes are concatenated and
-  re-normalised by the next cell's preprocessing; in a NAS-Bench-201 cell node
-  ``j`` (``j`` inputs) enters the next nodes and the next cell directly, as a
-  plain sum in the derived cell. We therefore scale by the number of inputs,
-  ``s_ij = j · softmax_i(beta_j)``: at ``beta = 0`` (our initialisation; PC-DARTS
-  draws ``1e-3 · N(0, 1)``) every ``s_ij`` is 1 and the cell is DARTS's, and
-  the weights keep the DARTS sum's scale while ``beta`` moves. Node 1 has one
-  input, so ``s_10 = 1`` and ``beta_10`` never receives a gradient.
-
-The genotype is derived from ``alpha`` alone (argmax per edge,
-:meth:`~proxydata.nas.SearchNetwork.genotype`). In PC-DARTS's DARTS space
-``beta`` decides which two inputs each node keeps (edges ranked by
-``s_ij · softmax(alpha_ij)_o``); a NAS-Bench-201 cell keeps every edge, and
-``s_ij > 0`` scales all operations of one edge alike, so ``beta`` cannot change
-any edge's argmax: it only shapes the search through the forward pass.
-
-Search (:func:`~proxydata.nas.search` with ``algo="pc-darts"``): first-order
-DARTS (as PC-DARTS) on ``alpha`` and ``beta`` together, one Adam over both with
-the loop's architecture settings. PC-DARTS's own schedule (batch 256, weight
-learning rate 0.1, architecture learning rate 6e-4, architecture frozen for the
-first 15 of 50 epochs) is not applied: the loop's NAS-Bench-201 settings are
-shared by every algorithm, so the algorithms compare at equal budgets.
-
-With ``K = 1`` and ``edge_norm=False`` the network computes DARTS's supernet
-exactly (the shuffle of one group is the identity), and a seeded
-:class:`PCDartsNetwork` has the weights of the :class:`~proxydata.nas.SearchNetwork`
-built with the same seed.
+``PCDartsCell``, ``PCDartsNetwork`` and ``edge_normalisation`` moved to
+:mod:`proxydata.nas.spaces.nb201.pcdarts`; reading them here warns with a
+``FutureWarning``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from ._moved import moved
+from .partial_channels import channel_shuffle
 
-import numpy as np
-import torch
-from torch import nn
+__all__ = ["channel_shuffle"]
 
-from .._validation import check_bool, check_int
-from ..exceptions import ProxydataValueError
-from .genotype import EDGES, NUM_NODES
-from .search_space import SearchEdge, SearchNetwork, fused_mixed_ops
-
-__all__ = ["PCDartsCell", "PCDartsNetwork", "channel_shuffle", "edge_normalisation"]
-
-_EDGE_ID = {edge: k for k, edge in enumerate(EDGES)}
+__getattr__, _dir = moved(
+    __name__, "proxydata.nas.spaces.nb201.pcdarts", ("PCDartsCell", "PCDartsNetwork", "edge_normalisation")
+)
 
 
-def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
-    """ShuffleNet's channel shuffle: ``(b, g·m, H, W)`` viewed as ``(b, g, m)``, transposed, flattened.
-
-    Channel ``a·m + r`` (group ``a``, position ``r``) moves to ``r·g + a``;
-    ``groups=1`` is the identity.
-    """
-    b, c, h, w = x.shape
-    if groups == 1:
-        return x
-    return x.view(b, groups, c // groups, h, w).transpose(1, 2).reshape(b, c, h, w)
-
-
-def edge_normalisation(beta: torch.Tensor) -> torch.Tensor:
-    """The edge weights ``s_ij = j · softmax_i(beta_j)`` of every node ``j`` (6 values, ``EDGES`` order).
-
-    ``beta`` holds one logit per edge in :data:`~proxydata.nas.EDGES` order; the
-    softmax runs over the edges that enter the same node (see the module notes
-    for the scale ``j``).
-    """
-    parts = []
-    start = 0
-    for j in range(1, NUM_NODES):
-        parts.append(j * torch.softmax(beta[start : start + j], dim=0))
-        start += j
-    return torch.cat(parts)
-
-
-class PCDartsCell(nn.Module):
-    """A NAS-Bench-201 search cell with partial channel connections (see the module notes).
-
-    Parameters
-    ----------
-    channels : int
-        Channels of the cell's input and output.
-    K : int
-        ``channels / K`` channels go through the mixed operations; ``K`` divides ``channels``.
-    """
-
-    def __init__(self, channels: int, K: int) -> None:
-        super().__init__()
-        if channels % K:
-            raise ProxydataValueError(
-                f"K must divide C (every stage's channels), got K={K} for {channels} channels"
-            )
-        self.channels = channels
-        self.K = K
-        self.edges = nn.ModuleList(SearchEdge(channels // K) for _ in EDGES)
-
-    def forward(
-        self, x: torch.Tensor, weights: torch.Tensor, edge_weights: torch.Tensor | None
-    ) -> torch.Tensor:
-        """The cell's output; ``weights`` softmax(alpha) (6×5), ``edge_weights`` ``s_ij`` (6) or None."""
-        part = self.channels // self.K
-        sums: list[Any] = [None] * NUM_NODES
-        nodes = [x]
-        for i in range(NUM_NODES - 1):
-            h = nodes[i]
-            targets = range(i + 1, NUM_NODES)
-            ids = [_EDGE_ID[(j, i)] for j in targets]
-            mixed = fused_mixed_ops([self.edges[e] for e in ids], h[:, :part], weights[ids])
-            rest = h[:, part:]
-            for k, j in enumerate(targets):
-                out = channel_shuffle(torch.cat([mixed[:, k], rest], dim=1), self.K)
-                if edge_weights is not None:
-                    out = out * edge_weights[ids[k]]
-                sums[j] = out if sums[j] is None else sums[j] + out
-            nodes.append(sums[i + 1])
-        return nodes[-1]
-
-
-class PCDartsNetwork(SearchNetwork):
-    """The NAS-Bench-201 supernet of PC-DARTS (``algo="pc-darts"``).
-
-    :class:`~proxydata.nas.SearchNetwork`'s skeleton with :class:`PCDartsCell` s;
-    the architecture parameters are ``alpha`` (``arch_parameters``, 6×5,
-    ``1e-3 · N(0, 1)``) and, with edge normalisation, ``beta``
-    (``edge_parameters``, 6, zeros). See the module notes for the formulas.
-
-    Parameters
-    ----------
-    C, N, num_classes, in_channels : int
-        As :class:`~proxydata.nas.SearchNetwork`.
-    K : int >= 1
-        Partial-channel ratio: ``1/K`` of every edge's channels go through its
-        mixed operation (PC-DARTS: 4); ``K`` must divide ``C``.
-    edge_norm : bool
-        Weight each node's incoming edges by ``j · softmax(beta_j)``.
-    seed : int, optional
-        Seed of the initialisation (global RNG untouched).
-    """
-
-    modes = ("pc-darts",)
-
-    def __init__(
-        self,
-        C: int = 16,
-        N: int = 5,
-        num_classes: int = 10,
-        in_channels: int = 3,
-        *,
-        K: int = 4,
-        edge_norm: bool = True,
-        seed: int | None = None,
-    ) -> None:
-        K = check_int(K, "K", minimum=1)
-        edge_norm = check_bool(edge_norm, "edge_norm")
-        self._pending_K = K  # read by _search_cell during the base constructor
-        super().__init__(C, N, num_classes, in_channels, algo="pc-darts", seed=seed)
-        del self._pending_K
-        self.K = K
-        self.edge_norm = edge_norm
-        self.edge_parameters = nn.Parameter(torch.zeros(len(EDGES)))
-
-    def _search_cell(self, channels: int) -> nn.Module:
-        return PCDartsCell(channels, self._pending_K)
-
-    # -- parameters -------------------------------------------------------------------
-    def named_weight_parameters(self) -> list[tuple[str, nn.Parameter]]:
-        """``(name, parameter)`` of every network weight (all but ``alpha`` and ``beta``)."""
-        return [(n, p) for n, p in self.named_parameters() if n not in ("arch_parameters", "edge_parameters")]
-
-    def arch_parameter_list(self) -> list[nn.Parameter]:
-        """``[alpha, beta]`` with edge normalisation, else ``[alpha]`` (``beta`` is then unused)."""
-        return [self.arch_parameters, self.edge_parameters] if self.edge_norm else [self.arch_parameters]
-
-    def edge_weights(self) -> np.ndarray:
-        """The edge weights ``s_ij`` (6, ``EDGES`` order) as float64; all 1 without edge normalisation."""
-        if not self.edge_norm:
-            return np.ones(len(EDGES))
-        return edge_normalisation(self.edge_parameters.detach().double()).cpu().numpy()
-
-    # -- forward ------------------------------------------------------------------------
-    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Logits of a batch (``generator`` is unused: the forward pass is deterministic)."""
-        weights = torch.softmax(self.arch_parameters, dim=-1)
-        edge_weights = edge_normalisation(self.edge_parameters) if self.edge_norm else None
-        feature = self.stem(x)
-        for cell in self.cells:
-            if isinstance(cell, PCDartsCell):
-                feature = cell(feature, weights, edge_weights)
-            else:
-                feature = cell(feature)
-        feature = self.lastact(feature)
-        return self.classifier(feature.mean(dim=(2, 3)))
+def __dir__() -> list[str]:
+    return sorted([*_dir(), "channel_shuffle"])

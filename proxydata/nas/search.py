@@ -60,13 +60,13 @@ from .gdas import GdasArchStep
 from .loop import ArchStep, SearchLoop, SearchResult
 from .schedules import gdas_tau
 from .search_options import ALGORITHMS, SearchOptions
-from .search_space import SearchNetwork
+from .supernet import Supernet
 
 __all__ = ["ALGORITHMS", "SearchResult", "gdas_tau", "search", "unrolled_arch_grad"]
 
 
 def search(
-    network: SearchNetwork,
+    network: Supernet,
     train_loader: Iterable[Any],
     val_loader: Iterable[Any],
     *,
@@ -90,7 +90,7 @@ def search(
     beta_lambda_max: float = 25.0,
     hessian_batch: tuple[torch.Tensor, torch.Tensor] | None = None,
     hessian_iterations: int = 20,
-    callbacks: Sequence[Callable[[int, SearchResult, SearchNetwork], Any]] = (),
+    callbacks: Sequence[Callable[[int, SearchResult, Supernet], Any]] = (),
     progress: bool = True,
 ) -> SearchResult:
     """Search a NAS-Bench-201 cell with DARTS-V1, DARTS-V2, β-DARTS or GDAS (see the module notes).
@@ -106,7 +106,7 @@ def search(
 
     Parameters
     ----------
-    network : SearchNetwork
+    network : Supernet
         The supernet, built with ``algo="darts"`` for DARTS-V1/V2 and ``"gdas"`` for GDAS.
         It is moved to ``device`` and trained in place.
     train_loader, val_loader : iterables of batches
@@ -181,7 +181,7 @@ def search(
 
 def _arch_step(
     options: SearchOptions,
-    network: SearchNetwork,
+    network: Supernet,
     arch_optimizer: torch.optim.Optimizer,
     weight_optimizer: torch.optim.Optimizer,
     generator: torch.Generator,

@@ -12,7 +12,7 @@ from .._validation import check_bool, check_choice, check_device, check_float, c
 from ..exceptions import ProxydataTypeError, ProxydataValueError
 from .hessian_probe import check_hessian_batch
 from .optim import AdamSettings, SGDSettings
-from .search_space import ALGO_MODES, SearchNetwork
+from .supernet import ALGO_MODES, Supernet
 
 __all__ = ["ALGORITHMS", "SearchOptions"]
 
@@ -38,14 +38,15 @@ def _check_pruner(pruner: Any, epochs: int) -> None:
         )
 
 
-def _check_network(network: Any, algo: str) -> SearchNetwork:
-    if not isinstance(network, SearchNetwork):
+def _check_network(network: Any, algo: str) -> Supernet:
+    if not isinstance(network, Supernet):
         raise ProxydataTypeError(
-            f"network must be a proxydata.nas.SearchNetwork, got {type(network).__name__}"
+            f"network must be a proxydata.nas.supernet.Supernet (e.g. a SearchNetwork), "
+            f"got {type(network).__name__}"
         )
     if ALGO_MODES[algo] != network.algo:
         raise ProxydataValueError(
-            f"algo={algo!r} needs a SearchNetwork built with algo={ALGO_MODES[algo]!r}, "
+            f"algo={algo!r} needs a supernet built with algo={ALGO_MODES[algo]!r}, "
             f"got a network with algo={network.algo!r}"
         )
     return network

@@ -6,8 +6,9 @@ from typing import Any
 
 from .._validation import check_choice
 from .enas import EnasNetwork
-from .pcdarts import PCDartsNetwork
-from .search_space import ALGO_MODES, SearchNetwork
+from .spaces.nb201.pcdarts import PCDartsNetwork
+from .spaces.nb201.search_space import SearchNetwork
+from .supernet import ALGO_MODES
 
 __all__ = ["make_supernet"]
 

@@ -28,7 +28,7 @@ from ..exceptions import ProxydataTypeError, ProxydataValueError
 from ..metrics import class_prune_limits
 from ..samplers.sharding import resolve_replicas
 
-__all__ = ["ADDED_SETTINGS", "PRUNING_MODES", "SCORES", "PrunerConfig", "checked_splits"]
+__all__ = ["ADDED_SETTINGS", "LIMIT_STEPS", "PRUNING_MODES", "SCORES", "PrunerConfig", "checked_splits"]
 
 CRITERIA = ("low", "high")
 #: What a step ranks samples by: VoE over the window (BDP), or their mean EL2N over it (Paul et al.).
@@ -36,7 +36,10 @@ SCORES = ("voe", "el2n")
 #: How the pruning is spread: BDP's steps at epochs T, 2T, ..., or the whole amount once at epoch T.
 PRUNING_MODES = ("progressive", "once")
 #: Settings added after state-dict format 2 appeared, with the value a state without them was made with.
-ADDED_SETTINGS = {"score": "voe", "pruning": "progressive"}
+#: ``S`` of the class-balance limit: BDP's ``E / T`` ("paper"), or the number of steps taken.
+LIMIT_STEPS = ("paper", "taken")
+#: Settings added after format version 1, with the value a state dict without them was made with.
+ADDED_SETTINGS = {"score": "voe", "pruning": "progressive", "limit_steps": "taken"}
 
 
 def checked_splits(train_indices: Any, val_indices: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -75,6 +78,7 @@ class PrunerConfig:
     num_classes: int
     score: str = "voe"
     pruning: str = "progressive"
+    limit_steps: str = "paper"
 
     @classmethod
     def from_arguments(cls, *, max_label: int, **kw: Any) -> PrunerConfig:
@@ -104,7 +108,21 @@ class PrunerConfig:
             num_classes=max_label + 1 if k is None else check_int(k, "num_classes", minimum=max_label + 1),
             score=check_choice(kw.get("score", "voe"), "score", SCORES),
             pruning=check_choice(kw.get("pruning", "progressive"), "pruning", PRUNING_MODES),
+            limit_steps=check_choice(kw.get("limit_steps", "paper"), "limit_steps", LIMIT_STEPS),
         )
+
+    def limit_steps_count(self, steps_taken: int) -> int:
+        """``S`` passed to the limit function: ``max(1, epochs // interval)`` or ``steps_taken``.
+
+        BDP (Sec. 3.2.4): "for a search process of E epochs and data pruning
+        interval T, S = E / T" (``E // T`` when T does not divide E). The
+        schedule itself prunes after epochs ``T, 2T, … < E`` (a step needs an
+        epoch after it), one step fewer when T divides E: ``limit_steps="taken"``
+        uses that count instead (this library's rule up to 0.2).
+        """
+        if self.limit_steps == "taken":
+            return max(1, int(steps_taken))
+        return max(1, self.epochs // self.interval)
 
     @property
     def limit_name(self) -> str:
@@ -114,8 +132,8 @@ class PrunerConfig:
         """What a state dict must have been made with (the ``config`` of format version 1).
 
         Targets and splits enter as :func:`proxydata.data.array_digest` values.
-        ``score`` and ``pruning`` were added later: a state dict without them was
-        made with their defaults (:data:`ADDED_SETTINGS`).
+        ``score``, ``pruning`` and ``limit_steps`` were added later: a state dict
+        without them was made with the values of :data:`ADDED_SETTINGS`.
         """
         return {
             "n": int(targets.shape[0]),
@@ -134,6 +152,7 @@ class PrunerConfig:
             "limit_fn": self.limit_name,
             "score": self.score,
             "pruning": self.pruning,
+            "limit_steps": self.limit_steps,
         }
 
     def fingerprint(self, targets: np.ndarray, train: np.ndarray, val: np.ndarray) -> dict[str, Any]:

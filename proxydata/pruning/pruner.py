@@ -115,8 +115,14 @@ class BiLevelPruner:
         epochs ``T, 2T, … < epochs``. ``"once"``: a single step at the end of
         epoch ``T`` removing ``S_p · round(p · n_initial)``, the progressive
         schedule's total (``S_p`` its number of steps), so both modes end at the
-        same size. With one step, :func:`~proxydata.metrics.class_prune_limits`
-        allows a whole class (``S = 1``): only ``min_per_class`` binds.
+        same size.
+    limit_steps : {"paper", "taken"}
+        ``S`` of the class-balance limit ``N_k = floor(n_k / S^(1 - B))``:
+        ``"paper"`` (default) BDP's ``S = E / T`` (Sec. 3.2.4; ``epochs // interval``),
+        the same for both pruning modes; ``"taken"`` the number of steps the
+        schedule makes (one fewer when ``T`` divides ``E``, 1 when pruning once:
+        then the limit allows whole classes and only ``min_per_class`` binds),
+        the rule of proxydata up to 0.2.
 
     Attributes
     ----------
@@ -129,7 +135,9 @@ class BiLevelPruner:
         One entry per completed epoch (:mod:`.history`).
     schedule : PruningSchedule
     num_steps, prune_epochs
-        ``S`` and the epochs after which a step prunes.
+        The number of pruning steps and the epochs after which a step prunes.
+    limit_s : int
+        ``S`` of the class-balance limit (see ``limit_steps``).
     recorder : ScoreRecorder
         The EL2N window and the running epoch (read-only views).
 
@@ -162,6 +170,7 @@ class BiLevelPruner:
         num_classes: int | None = None,
         score: str = "voe",
         pruning: str = "progressive",
+        limit_steps: str = "paper",
     ) -> None:
         y = get_targets(targets, progress=False)
         train, val = checked_splits(train_indices, val_indices, int(y.shape[0]))
@@ -170,7 +179,7 @@ class BiLevelPruner:
             val_prune_ratio=val_prune_ratio, train_criterion=train_criterion, val_criterion=val_criterion,
             class_balance=class_balance, min_per_class=min_per_class, seed=seed, num_replicas=num_replicas,
             rank=rank, limit_fn=limit_fn, device=device, num_classes=num_classes, score=score,
-            pruning=pruning,
+            pruning=pruning, limit_steps=limit_steps,
         )  # fmt: skip
         for field in dataclasses.fields(self.config):  # the settings as plain attributes, as given
             setattr(self, field.name, getattr(self.config, field.name))
@@ -192,6 +201,7 @@ class BiLevelPruner:
         self.train_sampler, self.val_sampler = (s.sampler for s in self._splits)
         self.n_train_initial, self.n_val_initial = int(train.size), int(val.size)
         self.prune_epochs, self.num_steps = list(self.schedule.prune_epochs), self.schedule.num_steps
+        self.limit_s = self.config.limit_steps_count(self.num_steps)
         self.epoch = 0
         self.history: list[dict[str, Any]] = []
         self._listeners: list[Callable[[dict[str, Any]], Any]] = []
@@ -368,7 +378,7 @@ class BiLevelPruner:
             limit_fn = self.limit_fn if self.class_balance else None
             try:
                 infos = [
-                    s.select(scores, self.num_steps, limit_fn, self.min_per_class, self.score)
+                    s.select(scores, self.limit_s, limit_fn, self.min_per_class, self.score)
                     for s in self._splits
                 ]
             except Exception as exc:  # with several ranks, raised after the others have heard of it

@@ -10,6 +10,19 @@ acronym    class                        keeps
 ``ae``     :class:`AutoencoderProxy`    lowest autoencoder reconstruction loss
 ``tl``     :class:`TransferProxy`       lowest cross-entropy of a transferred model
 =========  ===========================  =============================================
+
+The baselines the papers compare against, under the same contract:
+
+==============  =======================  ==============================================
+acronym         class                    keeps
+==============  =======================  ==============================================
+``entropy``     :class:`EntropyProxy`    drawn across the entropy histogram (Na et al.)
+``forgetting``  :class:`ForgettingProxy` most forgetting events (Toneva et al.)
+``grand``       :class:`GraNdProxy`      largest gradient norm at initialisation
+``el2n``        :class:`EL2NProxy`       largest error norm after a few epochs
+``herding``     :class:`HerdingProxy`    per class, greedy class-mean matching
+``k-center``    :class:`KCenterProxy`    greedy farthest-first cover of the features
+==============  =======================  ==============================================
 """
 
 from __future__ import annotations
@@ -18,6 +31,9 @@ from typing import Any
 
 from .autoencoder import AutoencoderProxy
 from .base import ProxySampler, method_class, proxy_size, registered_methods
+from .dynamics import EL2NProxy, ForgettingProxy, GraNdProxy
+from .entropy import EntropyProxy
+from .greedy import HerdingProxy, KCenterProxy
 from .outliers import ClassOutlierProxy, KMeansOutlierProxy
 from .random import ClassRandomProxy, RandomProxy
 from .saved import SavedObject
@@ -27,6 +43,12 @@ __all__ = [
     "AutoencoderProxy",
     "ClassOutlierProxy",
     "ClassRandomProxy",
+    "EL2NProxy",
+    "EntropyProxy",
+    "ForgettingProxy",
+    "GraNdProxy",
+    "HerdingProxy",
+    "KCenterProxy",
     "KMeansOutlierProxy",
     "ProxySampler",
     "RandomProxy",
@@ -43,7 +65,11 @@ def make_proxy(name: str, dataset: Any, **kwargs: Any) -> ProxySampler:
 
     Parameters
     ----------
-    name : {"rs", "cc-rs", "km-or", "cc-or", "ae", "tl"}
+    name : str
+        A registered acronym (:func:`registered_methods`): ``"rs"``, ``"cc-rs"``,
+        ``"km-or"``, ``"cc-or"``, ``"ae"``, ``"tl"``, and the baselines
+        ``"entropy"``, ``"forgetting"``, ``"grand"``, ``"el2n"``, ``"herding"``,
+        ``"k-center"``.
         Case-insensitive; ``_`` may stand for ``-``; class names are accepted too.
     dataset : map-style dataset
     **kwargs

@@ -112,6 +112,16 @@ class ProxySampler(ShardedIndexSampler, DistributedSampler):
         What the selection resolved (backend, device, ...), saved with it.
     fit_seconds : float
         Wall time of the selection.
+    selection_cost : dict
+        What choosing cost, so that a search's saving can be stated net of it:
+        ``samples`` — passes of a sample through a network (a forward pass, or
+        a forward and backward pass; features computed by a module count one
+        per sample; 0 where no network runs: RS, CC-RS, and the geometric
+        methods on pixels or given features), ``cpu_seconds`` — CPU time of
+        this process during the selection (:func:`time.process_time`: every
+        thread, no GPU time), ``wall_seconds`` — ``fit_seconds``. Saved with
+        the selection; None on a proxy loaded from a file written before it
+        was recorded.
     """
 
     method: ClassVar[str] = ""
@@ -161,9 +171,15 @@ class ProxySampler(ShardedIndexSampler, DistributedSampler):
         )
         self._check_quota()
         self.resolved: dict[str, Any] = {}
-        start = time.perf_counter()
+        self._samples_spent = 0
+        start, cpu_start = time.perf_counter(), time.process_time()
         positions, scores = self._select()
         self.fit_seconds = time.perf_counter() - start
+        self.selection_cost: dict[str, Any] | None = {
+            "samples": int(self._samples_spent),
+            "cpu_seconds": time.process_time() - cpu_start,
+            "wall_seconds": self.fit_seconds,
+        }
         self._indices = np.sort(self.split[np.asarray(positions, dtype=np.int64)])
         self.scores = None if scores is None else self._scores_of_dataset(scores)
         self._check_ranks_agree()
@@ -175,6 +191,14 @@ class ProxySampler(ShardedIndexSampler, DistributedSampler):
 
     def _forget_fitted(self) -> None:
         """Set the results only a fresh selection has to None (on a loaded proxy)."""
+
+    def spend_samples(self, count: int) -> None:
+        """Count ``count`` passes of samples through a network in ``selection_cost["samples"]``.
+
+        Subclasses call it from :meth:`_select` for every batch a network
+        processes (training, scoring, feature extraction).
+        """
+        self._samples_spent = getattr(self, "_samples_spent", 0) + int(count)
 
     # -- parameters -----------------------------------------------------------
     @classmethod
@@ -470,6 +494,7 @@ def _rebuild(
     obj.scores = saved.scores
     obj.resolved = saved.resolved
     obj.fit_seconds = saved.fit_seconds
+    obj.selection_cost = saved.selection_cost
     obj._forget_fitted()
     obj._check_ranks_agree()
     return obj

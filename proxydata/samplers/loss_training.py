@@ -124,6 +124,7 @@ class TrainedLossProxy(ProxySampler):
                 optimizer.step()
                 total += loss.item() * idx.size
                 seen += idx.size
+                self.spend_samples(idx.size)
                 bar.set_postfix(loss=f"{total / seen:.4f}")
             history.append(total / seen)
             self.epoch_seconds.append(time.perf_counter() - start)
@@ -136,5 +137,6 @@ class TrainedLossProxy(ProxySampler):
         with torch.no_grad():
             for idx in self._bar(np.arange(self.pool_size, dtype=np.int64), self.eval_batch_size, desc):
                 out[idx] = per_sample(idx).double().cpu().numpy()
+                self.spend_samples(idx.size)
         self.score_seconds = time.perf_counter() - start
         return out

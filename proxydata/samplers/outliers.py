@@ -157,7 +157,7 @@ class _FeatureProxy(ProxySampler):
         if params["device"] is not None:  # a proxy loaded from a file runs nothing there
             check_device(params["device"], available=not loading)
         check_int(params["feature_batch_size"], "feature_batch_size", minimum=1)
-        if params["batch_size"] is not None:
+        if params.get("batch_size") is not None:
             check_int(params["batch_size"], "batch_size", minimum=1)
 
     def _warn_deprecated_batch_size(self) -> None:
@@ -175,11 +175,14 @@ class _FeatureProxy(ProxySampler):
 
     def extraction_batch(self) -> int:
         """Samples per feature batch: ``batch_size`` if given (deprecated), else ``feature_batch_size``."""
-        return int(self.feature_batch_size if self.batch_size is None else self.batch_size)
+        alias = getattr(self, "batch_size", None)
+        return int(self.feature_batch_size if alias is None else alias)
 
     def _resolve_features(self) -> tuple[FeatureMatrix, bool]:
         """The feature rows of the candidates (the split), checked to be reproducible first."""
         self._refuse_unstable_reads()
+        if isinstance(self.features, nn.Module):
+            self.spend_samples(self.pool_size)  # one forward pass of the feature module per candidate
         return resolve_features(
             self.dataset,
             self.features,

@@ -101,6 +101,7 @@ class SavedProxy:
     targets: np.ndarray
     fit_seconds: float
     split: np.ndarray | None = None
+    selection_cost: dict[str, Any] | None = None
 
 
 def fingerprint(dataset: Any, labels: np.ndarray) -> str:
@@ -161,7 +162,14 @@ def record_of(proxy: Any) -> dict[str, Any]:
         "fingerprint": fingerprint(proxy.dataset, proxy.targets),
         "n": proxy.n,
         "fit_seconds": proxy.fit_seconds,
+        "selection_cost": _cost_of(proxy),
     }
+
+
+def _cost_of(proxy: Any) -> dict[str, Any] | None:
+    """The proxy's ``selection_cost`` as JSON data (None when it was not recorded)."""
+    cost = getattr(proxy, "selection_cost", None)
+    return None if cost is None else {key: encode_param(value) for key, value in cost.items()}
 
 
 def content_digest(
@@ -424,7 +432,8 @@ def read(
                 "written (save the proxy again)"
             )
     resolved, seconds = _check_extras(record, fail)
-    return SavedProxy(klass, params, resolved, indices, scores, labels, seconds, saved_split)
+    cost = _check_cost(record, fail)
+    return SavedProxy(klass, params, resolved, indices, scores, labels, seconds, saved_split, cost)
 
 
 def _read_record(path: str, fail: _Problem) -> tuple[dict[str, Any], Any, Any, Any]:
@@ -508,3 +517,26 @@ def _check_extras(record: dict[str, Any], fail: _Problem) -> tuple[dict[str, Any
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds >= 0:
         raise fail(f"fit_seconds must be a number >= 0, got {seconds!r}")
     return resolved, float(seconds)
+
+
+#: The fields of a recorded ``selection_cost`` (files written before it was recorded have none).
+COST_FIELDS = ("samples", "cpu_seconds", "wall_seconds")
+
+
+def _check_cost(record: dict[str, Any], fail: _Problem) -> dict[str, Any] | None:
+    """The recorded ``selection_cost``: None, or an object of numbers >= 0 (``samples`` an integer)."""
+    cost = record.get("selection_cost")
+    if cost is None:
+        return None
+    if not isinstance(cost, dict) or set(cost) != set(COST_FIELDS):
+        raise fail(f"selection_cost must be null or an object of {list(COST_FIELDS)}, got {cost!r}")
+    for key in COST_FIELDS:
+        value = cost[key]
+        kinds = int if key == "samples" else (int, float)
+        if isinstance(value, bool) or not isinstance(value, kinds) or not value >= 0:
+            raise fail(f"selection_cost.{key} must be a number >= 0 (samples: an integer), got {value!r}")
+    return {
+        "samples": int(cost["samples"]),
+        "cpu_seconds": float(cost["cpu_seconds"]),
+        "wall_seconds": float(cost["wall_seconds"]),
+    }

@@ -385,6 +385,7 @@ class TransferProxy(TrainedLossProxy):
                 np.arange(self.pool_size, dtype=np.int64), self.eval_batch_size, "TL features"
             ):
                 cached[torch.from_numpy(idx).to(self.run_device())] = features(idx).float()
+                self.spend_samples(idx.size)
         self.feature_seconds = time.perf_counter() - start
         return cached
 
