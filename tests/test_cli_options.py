@@ -120,6 +120,14 @@ def _text(path: Path, text: str) -> str:
     return str(path)
 
 
+def test_rank_spells_method_options_it_has_itself_with_proxy() -> None:
+    # rank's own --seeds (training seeds), --epochs, --batch-size, --device stay rank's
+    args = build_parser().parse_args(
+        ["rank", "--quick", "--seeds", "3", "--proxy-seeds", "2", "--epochs", "4", "--proxy-epochs", "5"]
+    )
+    assert (args.seeds, args.n_seeds, args.epochs, args.proxy_epochs) == (3, 2, 4, 5)
+
+
 def test_features_is_offered_by_select_only() -> None:
     # a features file has one row per sample of --data; search and rank build proxies on a part of it
     parser = build_parser()
