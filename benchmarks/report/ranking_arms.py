@@ -307,20 +307,14 @@ def verdict_table(agreement: list[dict[str, Any]], arm: str) -> list[str]:
 
 
 def figure(agreement: list[dict[str, Any]], path: Path) -> bool:
-    """Every selection's gap to the ceiling with its interval, one panel per arm; the margin drawn."""
-    try:
-        import matplotlib
+    """Every selection's gap to the ceiling with its interval, one panel per arm; the margin drawn.
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return False
-    ref = agreement[0]
+    Drawn by the library's :func:`proxydata.plots.plot_ranking_gaps` (a user draws the
+    same figure of their own study); False when matplotlib is missing or no selection ran.
+    """
     arms = [arm for arm in ARMS if any(a["arm"] == arm for a in agreement[1:])]
     if not arms:
         return False
-    colours = {"keeps": "tab:green", "loses": "tab:red", "undecided": "0.45"}
-    fig, axes = plt.subplots(1, len(arms), figsize=(5.2 * len(arms), 6.5), sharey=True, squeeze=False)
     names = [a["selection"] for a in _order([a for a in agreement[1:] if a["arm"] == arms[0]])]
     for arm in arms[1:]:
         names += [
@@ -328,29 +322,14 @@ def figure(agreement: list[dict[str, Any]], path: Path) -> bool:
             for a in _order([a for a in agreement[1:] if a["arm"] == arm])
             if a["selection"] not in names
         ]
-    for ax, arm in zip(axes[0], arms):
-        for a in agreement[1:]:
-            if a["arm"] != arm:
-                continue
-            y = names.index(a["selection"])
-            lo, hi = a.get("gap_ci", [math.nan, math.nan])
-            c = colours[a["verdict"]]
-            ax.plot([lo, hi], [y, y], color=c, lw=2.5)
-            ax.plot([a["gap"]], [y], "o", color=c, ms=5)
-        ax.axvline(-ref["delta"], color="k", ls="--", lw=1, label=f"margin −δ = {-ref['delta']:.2f}")
-        ax.axvline(0, color="0.6", lw=0.8)
-        ax.set_title(ARM_WORDS[arm], fontsize=9)
-        ax.set_xlabel("gap τ× − ceiling (Kendall τ)")
-        ax.set_yticks(range(len(names)))
-        ax.set_yticklabels(names, fontsize=7)
-    axes[0][0].invert_yaxis()
-    for verdict, c in colours.items():
-        axes[0][0].plot([], [], color=c, lw=2.5, label=verdict)
-    axes[0][0].legend(fontsize=7, loc="lower left")
-    fig.tight_layout()
+    try:
+        from proxydata.plots import plot_ranking_gaps
+
+        fig = plot_ranking_gaps(agreement, order=names, titles=ARM_WORDS)
+    except ImportError:
+        return False
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return True
 
 

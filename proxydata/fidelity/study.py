@@ -67,7 +67,9 @@ class RankingStudy:
         )
 
     def to_pandas(self, which: str = "agreement") -> Any:
-        """:attr:`agreement` (one row per selection) or :attr:`rows` as a ``pandas.DataFrame``.
+        """``agreement`` (one row per selection) or ``rows`` as a ``pandas.DataFrame``.
+
+        Needs pandas (an optional dependency): ``ImportError`` naming it when absent.
 
         Parameters
         ----------
@@ -77,7 +79,9 @@ class RankingStudy:
             selection, architecture and seed) a row's NAS-Bench-201 ``table``
             becomes columns ``table_<column>``.
 
-        Needs pandas (an optional dependency): ``ImportError`` naming it when absent.
+        Returns
+        -------
+        pandas.DataFrame
         """
         check_choice(which, "which", ("agreement", "rows"))
         if which == "agreement":
