@@ -22,15 +22,15 @@ from .data import IndexedDataset, get_targets
 from .exceptions import ProxydataTypeError, ProxydataValueError
 from .metrics import class_balance_degree, class_counts
 from .nas import (
-    ALGORITHMS,
     CropFlipDataset,
-    SearchNetwork,
     SearchResult,
     TrainResult,
     make_supernet,
     search,
     train_genotype,
 )
+from .nas.search_options import SPACE_ALGORITHMS
+from .nas.supernet import Supernet
 from .pruning import BiLevelPruner
 from .pruning.history import to_plain
 from .samplers import make_proxy, registered_methods
@@ -85,6 +85,10 @@ class SearchConfig:
     num_workers : int
         DataLoader workers.
     progress : bool
+    space : {"nb201", "darts"}
+        The search space: NAS-Bench-201's cell (``N`` cells per stage) or the DARTS
+        space (:class:`~proxydata.nas.spaces.darts.DartsSupernet` of ``N`` cells; ``algo``
+        one of :data:`~proxydata.nas.search_options.DARTS_SPACE_ALGORITHMS`).
     """
 
     algo: str = "darts-v1"
@@ -105,10 +109,12 @@ class SearchConfig:
     hessian_iterations: int = 20
     num_workers: int = 0
     progress: bool = True
+    space: str = "nb201"
 
     def validate(self) -> SearchConfig:
         """Check every field (``ProxydataValueError`` / ``ProxydataTypeError`` naming it); return self."""
-        check_choice(self.algo, "algo", ALGORITHMS)
+        space = check_choice(self.space, "space", tuple(SPACE_ALGORITHMS))
+        check_choice(self.algo, "algo", SPACE_ALGORITHMS[space])
         check_int(self.epochs, "epochs", minimum=1)
         check_int(self.C, "C", minimum=1)
         check_int(self.N, "N", minimum=1)
@@ -356,7 +362,7 @@ def _search(
     return result, time.perf_counter() - start, time.process_time() - cpu_start
 
 
-def _supernet(dataset: Any, targets: np.ndarray, config: SearchConfig) -> SearchNetwork:
+def _supernet(dataset: Any, targets: np.ndarray, config: SearchConfig) -> Supernet:
     """The seeded supernet for ``config.algo`` (its defaults), sized for the dataset's images and labels."""
     return make_supernet(
         config.algo,
@@ -364,6 +370,7 @@ def _supernet(dataset: Any, targets: np.ndarray, config: SearchConfig) -> Search
         N=config.N,
         num_classes=int(targets.max()) + 1,  # the output layer covers every label id
         in_channels=image_shape(dataset)[0],
+        space=config.space,
         seed=config.seed,
     )
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from .._version import __version__
 from ..nas import ALGORITHMS
+from ..nas.search_options import SPACE_ALGORITHMS
 from ..nas.spaces.nb201.table import TABLE_ENV
 from ..pruning import BiLevelPruner
 from .checks import SOURCE_FORMS, UsageError
@@ -89,12 +90,20 @@ def _add_bdp(p: argparse.ArgumentParser) -> None:
 def _add_search(sub: Any) -> None:
     p = sub.add_parser(
         "search",
-        help=f"run a NAS-Bench-201 search ({', '.join(ALGORITHMS)})",
-        description="Search a NAS-Bench-201 cell on full data, a static proxy and/or "
-        "with the bi-level pruner.",
+        help=f"run a NAS-Bench-201 or DARTS-space search ({', '.join(ALGORITHMS)}, p-darts)",
+        description="Search a NAS-Bench-201 cell (--space nb201) or DARTS-space cells (--space darts) "
+        "on full data, a static proxy and/or with the bi-level pruner.",
     )
     _add_data(p)
-    p.add_argument("--algo", choices=ALGORITHMS, default=ALGORITHMS[0])
+    p.add_argument(
+        "--algo", choices=list(dict.fromkeys(sum(SPACE_ALGORITHMS.values(), ()))), default=ALGORITHMS[0]
+    )
+    p.add_argument(
+        "--space",
+        choices=tuple(SPACE_ALGORITHMS),
+        default="nb201",
+        help="search space (default nb201; darts: --N is the number of cells)",
+    )
     p.add_argument(
         "--proxy", type=normalize_method, choices=METHODS, help="static proxy of the training split"
     )

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_fraction, check_int, check_ratio
+from ..nas.search_options import SPACE_ALGORITHMS
 from .checks import UsageError, check_int_flags, check_run_inputs
 from .holdout import hold_out_test, source_test_split
 from .options import check_proxy_inputs, method_kwargs
@@ -58,6 +59,16 @@ def _check_search(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
         if args.ratio is None:
             raise UsageError(f"--proxy {args.proxy} needs --ratio R (the kept share, in (0, 1])")
         check_ratio(args.ratio, "--ratio")
+    space = getattr(args, "space", "nb201")
+    if args.algo not in SPACE_ALGORITHMS[space]:
+        raise UsageError(
+            f"--algo {args.algo} does not run on --space {space} (choose from {SPACE_ALGORITHMS[space]})"
+        )
+    if space == "darts" and args.scratch_epochs:
+        raise UsageError(
+            "--train-from-scratch trains NAS-Bench-201 cells; for DARTS-space cells use "
+            "proxydata.nas.spaces.darts.train_darts_network"
+        )
     bdp_kwargs = _bdp_kwargs(args)
     proxy_kwargs = method_kwargs(args, args.proxy)
     check_proxy_inputs(args.proxy, proxy_kwargs, "search")
@@ -97,7 +108,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     from ..nas import NB201Table
 
     proxy_kwargs, bdp_kwargs, table_path = _check_search(args)
-    table = NB201Table(table_path) if table_path else None
+    # the NAS-Bench-201 table scores NAS-Bench-201 cells only
+    table = NB201Table(table_path) if table_path and getattr(args, "space", "nb201") == "nb201" else None
     dataset = load_source(args.data, download=args.download)
     targets = np.asarray(dataset.targets, dtype=np.int64)
     splits = _splits(args, dataset, targets)
@@ -119,6 +131,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         bdp=args.bdp,
         bdp_kwargs=bdp_kwargs,
         num_workers=args.num_workers,
+        space=getattr(args, "space", "nb201"),
         **shared,
     )
     test_set = splits["test_set"]

@@ -37,11 +37,13 @@ class SearchResult:
     algo : str
         One of :data:`~proxydata.nas.ALGORITHMS`.
     genotype : str
-        The cell derived after the last epoch (NAS-Bench-201 string).
+        The architecture derived after the last epoch (``str`` of the supernet's genotype:
+        the NAS-Bench-201 string, or the DARTS repository's ``Genotype(...)`` text).
     genotypes : list of str
         The cell derived after every epoch.
-    alphas : np.ndarray, shape (6, 5)
-        Final architecture parameters (logits; rows edges, columns ``NB201_OPS``).
+    alphas : np.ndarray
+        Final operation logits (:func:`~proxydata.nas.supernet.alphas_array`): NAS-Bench-201
+        (6, 5), rows edges, columns ``NB201_OPS``; DARTS space (2, 14, 8), normal and reduce.
     epoch_seconds : list of float
         Wall time of every epoch (including ``pruner.step()``).
     train_loss, train_acc, val_loss, val_acc : list of float
@@ -59,6 +61,8 @@ class SearchResult:
         GDAS temperature of every epoch (empty for DARTS).
     beta_weights : list of float
         β-DARTS's regulariser weight ``lambda_e`` of every epoch (empty otherwise).
+    skip_dropouts : list of float
+        P-DARTS's dropout rate after ``skip_connect`` of every epoch (empty otherwise).
     hessian_eigenvalues : list of float
         Dominant eigenvalue of ``∇²_alpha L_val`` on the fixed ``hessian_batch``
         after every epoch (empty when no batch was given).
@@ -84,6 +88,7 @@ class SearchResult:
     val_set_sizes: list[int | None] = field(default_factory=list)
     taus: list[float] = field(default_factory=list)
     beta_weights: list[float] = field(default_factory=list)
+    skip_dropouts: list[float] = field(default_factory=list)
     hessian_eigenvalues: list[float] = field(default_factory=list)
     hessian_seconds: list[float] = field(default_factory=list)
     search_seconds: float = 0.0
@@ -265,7 +270,12 @@ class SearchLoop:
             xv, yv, idx_v = _unpack(next(val_batches), need_index, "val_loader")
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             xv, yv = xv.to(device, non_blocking=True), yv.to(device, non_blocking=True)
-            logits_v, loss_v = self.arch_step.update(x, y, xv, yv, lr)
+            if epoch < opts.arch_warmup_epochs:
+                with torch.no_grad():
+                    logits_v = self.network(xv, self.generator)
+                    loss_v = F.cross_entropy(logits_v, yv)
+            else:
+                logits_v, loss_v = self.arch_step.update(x, y, xv, yv, lr)
             if pruner is not None:
                 pruner.observe(idx_v, logits_v)
             logits, loss = self._weight_step(x, y)
