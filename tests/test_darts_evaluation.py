@@ -219,3 +219,34 @@ def test_network_argument_errors():
     assert net.drop_path_prob == 0.3
     with pytest.raises(ProxydataValueError, match="drop_path_prob must be >= 0"):
         net.drop_path_prob = -0.1
+
+
+@pytest.mark.parametrize("name", sorted(GENOTYPES))
+def test_cells_agree_with_xautodl(name):
+    """An independent implementation of DARTS's cell (xautodl's NASNetInferCell): same sizes, shapes."""
+    cells = pytest.importorskip("xautodl.models.cell_infers.cells")
+    g = GENOTYPES[name]
+
+    renamed = {"sep_conv_3x3": "dua_sepc_3x3", "sep_conv_5x5": "dua_sepc_5x5"}
+    renamed.update({"dil_conv_3x3": "dil_sepc_3x3", "dil_conv_5x5": "dil_sepc_5x5"})  # xautodl's names
+
+    def nodes(pairs):
+        pairs = [(renamed.get(op, op), i) for op, i in pairs]
+        return [(pairs[2 * k], pairs[2 * k + 1]) for k in range(len(pairs) // 2)]
+
+    theirs_genotype = {
+        "normal": nodes(g.normal),
+        "normal_concat": list(g.normal_concat),
+        "reduce": nodes(g.reduce),
+        "reduce_concat": list(g.reduce_concat),
+    }
+    s0, s1 = torch.randn(2, 12, 8, 8), torch.randn(2, 10, 8, 8)
+    for reduction, reduction_prev in [(False, False), (True, False), (False, True)]:
+        x0 = torch.randn(2, 12, 16, 16) if reduction_prev else s0
+        ours = EvaluationCell(g, 12, 10, 6, reduction, reduction_prev).eval()
+        theirs = cells.NASNetInferCell(
+            theirs_genotype, 12, 10, 6, reduction, reduction_prev, True, True
+        ).eval()
+        assert count_parameters(ours) == count_parameters(theirs), (reduction, reduction_prev)
+        with torch.no_grad():
+            assert ours(x0, s1).shape == theirs(x0, s1, 0.0).shape

@@ -318,6 +318,7 @@ class _Parser:
         return fields
 
 
+# fmt: off  (two pairs a line: one intermediate node a line)
 #: The published cells, as their authors' repositories list them (operation lists and input
 #: indices copied as facts):
 #:
@@ -327,7 +328,6 @@ class _Parser:
 #:   yuhuixu1993/PC-DARTS ``genotypes.py``, ``PC_DARTS_cifar``);
 #: - ``"PDARTS"`` — P-DARTS searched on CIFAR-10 (Chen et al., ICCV 2019, Fig. 3;
 #:   chenxin061/pdarts ``genotypes.py``).
-# fmt: off  (two pairs a line: one intermediate node a line)
 GENOTYPES: dict[str, DartsGenotype] = {
     "DARTS_V1": DartsGenotype(
         normal=(

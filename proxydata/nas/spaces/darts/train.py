@@ -87,7 +87,7 @@ class DartsAugmentedDataset(Dataset):
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
-        """The epoch whose augmentation :meth:`__getitem__` draws."""
+        """The epoch whose augmentation item reads draw from now on."""
         self.epoch = check_int(epoch, "epoch", minimum=0)
 
     def __len__(self) -> int:
