@@ -14,7 +14,13 @@ from .hessian_probe import check_hessian_batch
 from .optim import AdamSettings, SGDSettings
 from .supernet import ALGO_MODES, Supernet
 
-__all__ = ["ALGORITHMS", "DARTS_SPACE_ALGORITHMS", "SPACE_ALGORITHMS", "SearchOptions"]
+__all__ = [
+    "ALGORITHMS",
+    "DARTS_SPACE_ALGORITHMS",
+    "MOBILENET_SPACE_ALGORITHMS",
+    "SPACE_ALGORITHMS",
+    "SearchOptions",
+]
 
 #: The search algorithms of :func:`~proxydata.nas.search` (the one list: the CLI,
 #: the experiment runner and the benchmarks import it).
@@ -32,8 +38,16 @@ DARTS_SPACE_ALGORITHMS: tuple[str, ...] = (
     "p-darts",
 )
 
+#: The search algorithms of the MobileNet-like space
+#: (:class:`~proxydata.nas.spaces.mobilenet.MobileNetSupernet`; BDP's Table 6 searches it with these two).
+MOBILENET_SPACE_ALGORITHMS: tuple[str, ...] = ("darts-v1", "beta-darts")
+
 #: Every algorithm name :func:`~proxydata.nas.search` accepts, by space.
-SPACE_ALGORITHMS: dict[str, tuple[str, ...]] = {"nb201": ALGORITHMS, "darts": DARTS_SPACE_ALGORITHMS}
+SPACE_ALGORITHMS: dict[str, tuple[str, ...]] = {
+    "nb201": ALGORITHMS,
+    "darts": DARTS_SPACE_ALGORITHMS,
+    "mobilenet": MOBILENET_SPACE_ALGORITHMS,
+}
 
 
 def _check_pruner(pruner: Any, epochs: int) -> None:

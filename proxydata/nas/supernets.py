@@ -8,6 +8,7 @@ from .._validation import check_choice
 from .enas import EnasNetwork
 from .search_options import SPACE_ALGORITHMS
 from .spaces.darts.supernet import DartsSupernet
+from .spaces.mobilenet.supernet import MobileNetSupernet
 from .spaces.nb201.pcdarts import PCDartsNetwork
 from .spaces.nb201.search_space import SearchNetwork
 from .supernet import ALGO_MODES, Supernet
@@ -39,9 +40,17 @@ def make_supernet(
     cells (default 8; NAS-Bench-201's ``N`` is cells per stage, default 5) for any of
     :data:`~proxydata.nas.search_options.DARTS_SPACE_ALGORITHMS` (``kwargs``: e.g.
     ``K``, ``edge_norm``, ``steps``).
+
+    ``space="mobilenet"``: :class:`~proxydata.nas.spaces.mobilenet.MobileNetSupernet` (BDP's
+    Table 6 chain) for ``"darts-v1"`` or ``"beta-darts"``; its widths and depth are the space's,
+    so ``C`` and ``N`` are not used; ``kwargs`` are
+    :class:`~proxydata.nas.spaces.mobilenet.MobileNetSpace` fields (``input_size``,
+    ``stem_stride``, ``width_mult``, ``head_channels``).
     """
     space = check_choice(space, "space", tuple(SPACE_ALGORITHMS))
     algo = check_choice(algo, "algo", SPACE_ALGORITHMS[space])
+    if space == "mobilenet":
+        return MobileNetSupernet(num_classes=num_classes, in_channels=in_channels, seed=seed, **kwargs)
     if space == "darts":
         return DartsSupernet(
             C=C, layers=8 if N is None else N, num_classes=num_classes, in_channels=in_channels,
