@@ -35,11 +35,10 @@ def test_choose_recipe_best_with_ties_when_none_reaches_target():
     assert chosen == "a" and "no recipe reaches" in reason
 
 
-def test_choose_recipe_needs_two_whole_seeds():
+def test_choose_recipe_waits_for_every_recipe_to_have_both_seeds():
     m = _mod()
-    chosen, _ = m.choose_recipe([_pilot("a", 0.9, 1.0, seeds=1), _pilot("b", 0.3, 5.0)])
-    assert chosen == "b"
-    assert m.choose_recipe([_pilot("a", 0.9, 1.0, seeds=1)])[0] is None
+    chosen, reason = m.choose_recipe([_pilot("a", 0.9, 1.0, seeds=1), _pilot("b", 0.3, 5.0)])
+    assert chosen is None and "1 of 2 recipes" in reason
 
 
 def _rows(selection: str, arm: str, seed: int, cells: int) -> list[dict]:
@@ -79,10 +78,10 @@ def test_choose_recipe_on_seed_zero_alone():
     b = {**_pilot("b", 0.45, 9.0), "tau_truth_per_seed": [0.4, 0.5]}
     c = {**_pilot("c", 0.9, 1.0, seeds=1), "seed0_cells": 12}  # seed 0 not complete: left out
     assert m.choose_recipe([a, b, c], first_seed=True)[0] == "a"
-    assert m.choose_recipe([a, b, c])[0] == "b"
+    assert m.choose_recipe([a, b])[0] == "b"
 
 
-def test_choose_recipe_ignores_a_second_seed_still_running():
+def test_choose_recipe_counts_a_second_seed_still_running_as_not_done():
     m = _mod()
     running = {**_pilot("a", 0.9, 1.0), "rows": 30}  # seed 1 has 10 of 20 cells
-    assert m.choose_recipe([running, _pilot("b", 0.3, 5.0)])[0] == "b"
+    assert m.choose_recipe([running, _pilot("b", 0.3, 5.0)])[0] is None

@@ -140,8 +140,10 @@ def choose_recipe(summary: list[dict[str, Any]], *, first_seed: bool = False) ->
         ]
     else:
         done = [p for p in summary if p["seeds"] >= 2 and p["rows"] >= 2 * p["planned_cells"]]
+        if len(done) < len(summary):  # the rule compares every recipe, so it waits for all of them
+            return None, f"{len(done)} of {len(summary)} recipes have both seeds so far"
     if not done:
-        return None, "the pilot has not finished a recipe with 2 seeds"
+        return None, "the pilot has not finished a recipe"
     fit = [p for p in done if p["tau_truth"] >= TARGET_TAU]
     if fit:
         best = min(fit, key=lambda p: p["cpu_per_run"])
@@ -182,7 +184,11 @@ def pilot_markdown(
         "",
         f"Pilot cost: {total * 60:.0f} CPU-minutes in all. Rule (fixed before the pilot was complete): "
         f"{RULE}. "
-        + (f"The complete pilot: {reason}, so **{chosen}**." if chosen else "The pilot is not complete yet."),
+        + (
+            f"The complete pilot: {reason}, so **{chosen}**."
+            if chosen
+            else f"The pilot is not complete yet ({reason})."
+        ),
     ]
     first, _ = choose_recipe(summary, first_seed=True)
     if study:
@@ -503,14 +509,14 @@ def _below_target_words(
             f"That reaches the target of {TARGET_TAU}: the verdicts below speak about NAS-Bench-201's "
             "order too."
         )
-    best = max((p["tau_truth"] for p in summary), default=math.nan)
+    best = max((p["tau_truth_per_seed"][0] for p in summary if p["tau_truth_per_seed"]), default=math.nan)
     return (
         f"**That is below the target of {TARGET_TAU}**"
         + (
-            f", and no pilot recipe reached it over its 20 cells (the best: {_f(best)}). "
+            f", and no pilot recipe reached it on seed 0 over its 20 cells (the best: {_f(best)}). "
             if not best >= TARGET_TAU
-            else f", although the pilot's best recipe reached {_f(best)} over its 20 cells (a third of the "
-            "sample: a rough estimate). "
+            else f", although the pilot's best recipe reached {_f(best)} on seed 0 over its 20 cells (a "
+            "third of the sample: a rough estimate). "
         )
         + "Why: these networks (C ≤ 16, N ≤ 2, 16–32 px, a few hundred SGD steps on ≤ 10,000 "
         "images) reach 40–50 % test accuracy, so they are ranked by how fast a cell learns in its first "
