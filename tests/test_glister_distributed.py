@@ -25,7 +25,7 @@ N, K = 61, 3
 TRAIN = np.arange(0, 41)  # odd sizes: the shards are padded (a sample observed on both ranks)
 VAL = np.arange(41, 61)
 CONFIG = dict(epochs=7, ratio=0.3, interval=2, eta=0.5, seed=3)
-DEADLINE_S = 120
+DEADLINE_S = 300  # generous: the shared CI machine can be heavily loaded; a hang still fails
 
 
 def _targets() -> np.ndarray:
