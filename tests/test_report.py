@@ -379,8 +379,10 @@ def test_table3_averages_over_combinations_and_pairs_by_combination_and_seed() -
         for s in range(2):
             runs.append(_run("bdp", s, lh + s, options=opts(t, v, "low/high")))
             runs.append(_run("bdp", s, ll + s, options=opts(t, v, "low/low")))
+    runs.append(_run("bdp", 0, 99.0, options=opts("9pct", "9pct", "low/low")))  # low/low alone: not averaged
     section, (v,) = tables.table3_section(runs)
     text = _text(section)
+    assert "averages over the 2 combination(s) every criterion ran: low/high 85.50, low/low 78.50" in v.detail
     # averages: low/high (80.5 + 90.5) / 2 = 85.50, best 90.50; low/low (70.5 + 86.5) / 2 = 78.50, best 86.50
     assert (
         "| low/high | 80.50 ± 0.50 (2) | not run | not run | 90.50 ± 0.50 (2) | not run | 85.50 | 90.50 |"
