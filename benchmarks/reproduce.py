@@ -89,6 +89,7 @@ from suites import (  # noqa: E402
 )
 
 from proxydata.nas import ALGORITHMS  # noqa: E402
+from proxydata.nas.search_options import DARTS_SPACE_ALGORITHMS  # noqa: E402
 
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "reproduction.jsonl"
 ALGOS = ("darts-v1", "gdas")
@@ -281,7 +282,10 @@ def execute(
         augment_padding=opts.get("augment"),
         hessian_samples=opts.get("hessian", 0),
         hessian_iterations=args.hessian_iterations,
+        space=opts.get("space", "nb201"),
     )
+    if config.space != "nb201":
+        table = None  # the NAS-Bench-201 table scores NAS-Bench-201 cells only
     if "beta" in opts:
         config.search_kwargs = {"beta_lambda_max": float(opts["beta"])}
     if "reinforce" in opts:  # ENAS's controller settings (suites.ENAS_REINFORCE)
@@ -555,7 +559,10 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["full", "bdp", "proxy", *SUITES],
         help="v1 grids (full, bdp, proxy) and the suites of issue 12, run in the order " + ", ".join(SUITES),
     )
-    p.add_argument("--algos", nargs="+", default=list(ALGOS), choices=list(ALGORITHMS))
+    p.add_argument("--algos", nargs="+", default=list(ALGOS),
+                   choices=list(dict.fromkeys(ALGORITHMS + DARTS_SPACE_ALGORITHMS)))  # fmt: skip
+    p.add_argument("--space", choices=["nb201", "darts"], default="nb201",
+                   help="search space; darts: DartsSupernet of --N cells, no table accuracies")  # fmt: skip
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     p.add_argument("--ratios", nargs="+", type=_share(1.0, False), default=list(d["ratios"]),
                    help="static-proxy ratios, 0 < r <= 1")  # fmt: skip
@@ -667,6 +674,9 @@ def main(argv: list[str] | None = None) -> int:
     auto = args.shard == "auto"
     shard_i, shard_k = (0, 1) if auto else (int(v) for v in args.shard.split("/"))
     grid = build_grid(args)
+    if args.space != "nb201":  # the space is part of the run's identity (its key)
+        for run in grid:
+            run["options"] = {**run.get("options", {}), "space": args.space}
     todo = [r for i, r in enumerate(grid) if i % shard_k == shard_i and run_key(r) not in done_keys(out)]
     print(f"{len(grid)} runs in the grid, {len(todo)} to do in shard {args.shard}", flush=True)
     if args.dry_run:
