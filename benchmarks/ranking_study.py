@@ -426,11 +426,16 @@ def cmd_study(args: argparse.Namespace) -> int:
     return 0
 
 
-#: Extra arguments of the Moser proxies in the study (as the first study's).
+#: Issue 31's selection methods, by their registry names (joined the study once on main).
+LATER_METHODS = ("entropy", "forgetting", "grand", "el2n", "herding", "k-center")
+#: Extra arguments of the proxies in the study: the Moser proxies as the first study's;
+#: GraNd and EL2N averaged over 2 initialisations / runs instead of their papers' 10 (budget).
 PROXY_KWARGS: dict[str, dict[str, Any]] = {
     "km-or": {"n_clusters": 50},
     "ae": {"epochs": 10},
     "tl": {"backbone": "scratch", "epochs": 10, "score_epoch": 10},
+    "grand": {"n_seeds": 2},
+    "el2n": {"n_seeds": 2},
 }
 
 
@@ -463,7 +468,7 @@ def bdp_selection(pool: TensorDataset, val: TensorDataset, seed: int = 0) -> tup
     pruner = BiLevelPruner(
         both.tensors[1].numpy(),
         np.arange(n),
-        np.arange(n, 2 * n),
+        np.arange(n, n + len(val)),  # the stratified draws may differ in size by a sample or two
         epochs=20,
         interval=2,
         train_prune_ratio=round(0.96 / 9, 4),
@@ -482,6 +487,10 @@ def bdp_selection(pool: TensorDataset, val: TensorDataset, seed: int = 0) -> tup
         progress=False,
     )
     return np.sort(np.asarray(pruner.kept_train)), str(result.genotype)
+
+
+def _method_of(name: str) -> str:
+    return name.split(" r=")[0]
 
 
 def build_arm_selections(args: argparse.Namespace) -> dict[str, Any]:
@@ -505,27 +514,38 @@ def build_arm_selections(args: argparse.Namespace) -> dict[str, Any]:
     pool, val, _, _ = cached_data(spec["pool"], spec["resolution"])
     y = pool.tensors[1].numpy()
     known = set(registered_methods())
-    selections: dict[str, Any] = {"full": None}
-    seconds: dict[str, float] = {}
+    partial = sel_file.with_suffix(".partial.json")  # the proxies done so far: a rerun goes on from here
+    done = json.loads(partial.read_text()) if partial.exists() else {"selections": {}, "cpu_seconds": {}}
+    selections: dict[str, Any] = {"full": None, **done["selections"]}
+    seconds: dict[str, float] = dict(done["cpu_seconds"])
     for method in args.methods:
         if method not in known:
             print(f"{method}: not in the sampler registry, skipped", flush=True)
             continue
         for ratio in RATIOS:
+            if f"{method} r={ratio}" in selections:
+                continue
             start = time.process_time()
             kwargs = PROXY_KWARGS.get(method, {})
             proxy = make_proxy(method, pool, ratio=ratio, seed=0, targets=y, progress=False, **kwargs)
             selections[f"{method} r={ratio}"] = np.sort(proxy.indices).tolist()
             seconds[f"{method} r={ratio}"] = time.process_time() - start
             print(f"{method} r={ratio}: {proxy.indices.size} kept", flush=True)
+            keep = {k: v for k, v in selections.items() if k != "full"}
+            partial.write_text(json.dumps({"selections": keep, "cpu_seconds": seconds}))
     start = time.process_time()
     kept, genotype = bdp_selection(pool, val)
     share = kept.size / len(pool)
     bdp_name = f"bdp r={share:.3f}"
-    selections[bdp_name] = kept.tolist()
     seconds[bdp_name] = time.process_time() - start
     rs = make_proxy("rs", pool, ratio=kept.size / len(pool), seed=0, progress=False)
+    # the study's order (seed-major runs go through it): Moser's six, BDP and its random twin, the rest
+    moser = [k for k in selections if k == "full" or _method_of(k) in METHODS]
+    rest = {k: v for k, v in selections.items() if k not in moser}
+    selections = {k: selections[k] for k in moser}
+    selections[bdp_name] = kept.tolist()
     selections[f"rs r={share:.3f}"] = np.sort(rs.indices).tolist()
+    selections.update(rest)
     print(f"bdp: {kept.size} kept ({share:.3f}), found {genotype}", flush=True)
     saved = {
         "pool": spec["pool"],
@@ -543,7 +563,27 @@ def build_arm_selections(args: argparse.Namespace) -> dict[str, Any]:
         "selections": selections,
     }
     sel_file.write_text(json.dumps(saved) + "\n")
+    partial.unlink(missing_ok=True)
     return saved
+
+
+def moser_selections_so_far(recipe: str) -> dict[str, Any]:
+    """Full data and the Moser proxies already made (the saved or the partial selections file).
+
+    For ``--moser-first``: the study starts on them while BDP's search and the other
+    selections are still being made; a later launch with every selection goes on
+    from the same file (the plan stays seed-major, the runs done are skipped).
+    """
+    _, sel_file = study_paths(recipe)
+    partial = sel_file.with_suffix(".partial.json")
+    source = sel_file if sel_file.exists() else partial
+    made = json.loads(source.read_text())["selections"]
+    picked = {k: v for k, v in made.items() if k != "full" and _method_of(k) in METHODS}
+    if len(picked) < len(METHODS) * len(RATIOS):
+        raise SystemExit(
+            f"{source} holds {len(picked)} Moser selections, not yet all {len(METHODS) * len(RATIOS)}"
+        )
+    return {"full": None, **picked}
 
 
 def cmd_arms_study(args: argparse.Namespace) -> int:
@@ -552,7 +592,13 @@ def cmd_arms_study(args: argparse.Namespace) -> int:
 
     spec = PILOT_RECIPES[args.recipe]
     out = Path(args.out) if args.out else study_paths(args.recipe)[0]
-    saved = build_arm_selections(args)
+    # --reference-only: full data's runs (the first of the plan) while the selections are being made
+    if args.reference_only:
+        saved: dict[str, Any] = {"selections": {"full": None}}
+    elif args.moser_first:
+        saved = {"selections": moser_selections_so_far(args.recipe)}
+    else:
+        saved = build_arm_selections(args)
     if args.selections_only:
         return 0
     record_launch(out.with_name(out.stem + "_launches.jsonl"), args)
@@ -675,11 +721,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     s.add_argument("--shard", type=parse_shard, default=(0, 1))
     s.add_argument("--no-progress", action="store_true")
     s.add_argument("--threads", type=int, default=1)
-    s.add_argument("--methods", nargs="+", default=list(METHODS))
+    s.add_argument("--methods", nargs="+", default=[*METHODS, *LATER_METHODS])
     s.add_argument(
         "--out", default=None, help="study file (default benchmarks/results/ranking_<recipe>.jsonl)"
     )
     s.add_argument("--selections-only", action="store_true")
+    s.add_argument("--reference-only", action="store_true", help="full data's runs only")
+    s.add_argument("--moser-first", action="store_true", help="full data and the Moser proxies made so far")
     s = sub.add_parser("pilot-summary")
     s.add_argument("--source", default=None, help="folder of the running pilot's files to copy in first")
     s = sub.add_parser("report")

@@ -3,23 +3,30 @@
 Protocol (every value an option): CIFAR-10 16x16 from ``shared/data``; the search
 training pool is a stratified sample of NAS-Bench-201's ``cifar10valid_train``
 half and the search validation set a stratified sample of its
-``cifar10valid_valid`` half (sizes ``--pool-size``/``--val-size``, seed
-``--split-seed``; the indices are saved next to the results). Supernet C=8,
-N=1, batch 64, 20 epochs. The found genotype is scored by its NAS-Bench-201
-200-epoch test accuracies on CIFAR-10, CIFAR-100 and ImageNet16-120.
+``cifar10valid_valid`` half (sizes ``--pool-size``/``--val-size``, 1,000 each by
+default, seed ``--split-seed``; the indices are saved next to the results).
+Supernet C=8, N=1, batch 64, 20 epochs. The found genotype is scored by its
+NAS-Bench-201 200-epoch test accuracies on CIFAR-10, CIFAR-100 and ImageNet16-120.
+The default scale is 1,000 + 1,000 images (it was 5,000 + 5,000 until issue 27:
+130-280 s a run on the shared 2-core machine, too slow for 8 seeds of every
+setting); the scale is part of every run key.
 
-Runs (``--grid``):
+Runs (``--grid``), built seed-major (seed 0 of every suite, then seed 1, ...):
 
 * ``full``  — every algorithm on the whole pool;
 * ``proxy`` — every static proxy at every ratio, for every algorithm;
-* ``bdp``   — DARTS-V1 + BiLevelPruner (``--bdp-ratio`` per step, ending near 40 %
-  of each split with the defaults), and the same without the class-balance limit;
-* the suites of issues 12 and 18 (``suites.SUITES``), among them BDP's tables:
-  ``table1`` (full-data DARTS-V1 at train : val ratios 1:3, 1:1, 3:1 of the search
-  data, ``sizes=<a>+<b>``), ``table2`` (one-shot EL2N pruning at epoch T against
-  progressive VoE, the same final size) and ``table3`` (the four criteria at every
-  combination of the 4 % and 14 % schedules); their verdicts need 8 seeds
-  (``--seeds 0 1 2 3 4 5 6 7``).
+* ``bdp``   — DARTS-V1 + BiLevelPruner (``--bdp-ratio`` per step), with and
+  without the class-balance limit;
+* the suites of ``suites.SUITES``: BDP's Tables 1-3 as the paper designed them —
+  ``table1`` (full-data DARTS-V1 at train : val 1:9, 3:7, 5:5, 7:3, 9:1 of a fixed
+  total, ``sizes=<a>+<b>``), ``table2`` (50 % of each split pruned once by EL2N,
+  the four high/low criteria, no class limit, and plain DARTS), ``table3`` (the
+  four criteria at five pruning-ratio combinations, no class limit); ``enas``
+  (*Less is More*'s Table 3: ENAS on full data and the six proxies at r = 0.25,
+  0.5); ``pcdarts`` (PC-DARTS full data vs BDP to 4 %); issue 12's ``paper``,
+  ``paper14``, ``beta``, ``criteria``, ``balance``, ``aug``, ``v2proxy``; and the
+  ablation ``once`` (one-shot EL2N vs progressive VoE, not a paper table).
+  Verdicts need 8 seeds (``--seeds 0 1 2 3 4 5 6 7``).
 
 One JSON line per finished run is appended to ``--out`` at once; runs already in
 the file are skipped, so a grid can be stopped and continued. ``--shard auto``
@@ -39,7 +46,9 @@ Examples
 (``--verify-keys`` names them instead; ``--verify-epochs E`` stops each re-run after E
 epochs) from the configuration each record stored, and prints per record
 ``bit-identical`` / ``same genotype`` / ``different``, the first epoch at which the
-losses part and the environment fields that differ (``provenance.compare_runs``).
+losses part, the environment fields that differ (``provenance.compare_runs``) and,
+when the record names another commit, the files of ``proxydata/`` and of the runner
+that changed since (:func:`code_change`).
 Every argument is checked before any data is read (exit code 2 on a bad one).
 """
 
@@ -395,6 +404,42 @@ def rerun(record: dict[str, Any], data: tuple[Any, dict[str, Any]], args: argpar
     return run_search(dataset, train_idx, val_idx, config, callbacks=stop).to_dict()
 
 
+def code_change(recorded: str | None, current: str) -> list[str]:
+    """What changed in the code between a record's commit and this checkout (``--verify``'s report).
+
+    ``code: <record> -> <now>``, then the files of ``proxydata/`` and of the runner
+    (``benchmarks/reproduce.py``, ``benchmarks/suites.py``) that differ between the
+    two commits (``git diff --name-only``), or why they cannot be listed. A re-run
+    that differs from a record made by other code may differ because of the code:
+    re-run it from a checkout of the record's commit to tell code from environment.
+    """
+    import subprocess
+
+    lines = [f"code: {recorded} -> {current}"]
+    commit = (recorded or "").split("+")[0]
+    if not commit or commit == "unknown":
+        return [*lines, "  the record names no commit: the code that made it is unknown"]
+    if recorded and recorded.endswith("+dirty"):
+        lines.append("  the record was made with uncommitted changes (its git.diff_sha256 names them)")
+    paths = ["proxydata", "benchmarks/reproduce.py", "benchmarks/suites.py"]
+    try:
+        out = subprocess.run(
+            ["git", "diff", "--name-only", commit, "HEAD", "--", *paths],
+            cwd=REPO, capture_output=True, text=True, check=True, timeout=60,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return [*lines, f"  commit {commit} is not in this repository: the code change cannot be listed"]
+    changed = [f for f in out.stdout.splitlines() if f]
+    if not changed:
+        return [*lines, "  no file of proxydata/ or of the runner differs between the two commits"]
+    shown = ", ".join(changed[:12]) + (f" and {len(changed) - 12} more" if len(changed) > 12 else "")
+    return [
+        *lines,
+        f"  {len(changed)} file(s) of proxydata/ and the runner differ between the two commits: {shown}",
+        f"  (a difference may come from the code: re-run from a checkout of {commit} to tell)",
+    ]
+
+
 def verify(args: argparse.Namespace) -> int:
     """``--verify``: re-run records and print how each compares with its re-run."""
     chosen = pick_records(read_records(Path(args.out)), args)
@@ -409,7 +454,7 @@ def verify(args: argparse.Namespace) -> int:
         now = environment(REPO)
         env_lines = environment_diff(record.get("environment"), now)
         if record.get("code") != code_version(now["git"]):
-            env_lines.insert(0, f"code: {record.get('code')} -> {code_version(now['git'])}")
+            env_lines[:0] = code_change(record.get("code"), code_version(now["git"]))
         print(format_comparison(record["key"], result, env_lines, args.verify_epochs), flush=True)
         print(f"  ({time.perf_counter() - start:.0f} s, {torch.get_num_threads()} thread(s))", flush=True)
         counts[result["verdict"]] = counts.get(result["verdict"], 0) + 1

@@ -19,7 +19,7 @@ package's ``__init__`` is the facade above them all; no module imports it.
 5. feature_files, features — feature files (extracted across ranks, memory-mapped); pixel and model features
 6. cluster — k-means backends
 7. samplers — the static proxies
-8. pruning — BiLevelPruner and its parts
+8. pruning — BiLevelPruner and its parts; GlisterSelector (adaptive selection)
 9. nas — the NAS-Bench-201 space, the search algorithms and loop, training from scratch
 10. fidelity — ranking studies
 11. experiment — one configured search run
@@ -43,7 +43,7 @@ from .exceptions import (
     RankMismatchError,
 )
 from .fingerprint import dataset_fingerprint
-from .pruning import BiLevelPruner
+from .pruning import BiLevelPruner, GlisterSelector
 from .samplers import (
     AutoencoderProxy,
     ClassOutlierProxy,
@@ -71,6 +71,7 @@ __all__ = [
     "EL2NProxy",
     "EntropyProxy",
     "ForgettingProxy",
+    "GlisterSelector",
     "GraNdProxy",
     "HerdingProxy",
     "IndexedDataset",

@@ -22,16 +22,16 @@ from .data import IndexedDataset, get_targets
 from .exceptions import ProxydataTypeError, ProxydataValueError
 from .metrics import class_balance_degree, class_counts
 from .nas import (
-    ALGORITHMS,
     CropFlipDataset,
-    SearchNetwork,
     SearchResult,
     TrainResult,
     make_supernet,
     search,
     train_genotype,
 )
-from .pruning import BiLevelPruner
+from .nas.search_options import SPACE_ALGORITHMS
+from .nas.supernet import Supernet
+from .pruning import BiLevelPruner, GlisterSelector
 from .pruning.history import to_plain
 from .samplers import make_proxy, registered_methods
 from .samplers.sharding import ShardedIndexSampler
@@ -46,6 +46,9 @@ __all__ = [
     "image_shape",
     "run_search",
 ]
+
+#: The adaptive selectors ``SearchConfig.adaptive`` accepts.
+ADAPTIVE_METHODS = ("glister",)
 
 
 @dataclass
@@ -69,6 +72,12 @@ class SearchConfig:
     bdp_kwargs : dict
         Its arguments other than targets, splits and epochs (``interval``,
         ``train_prune_ratio``, ``val_prune_ratio``, ``class_balance``, ...).
+    adaptive : {"glister"} or None
+        Re-select the training subset during the search with
+        :class:`~proxydata.GlisterSelector` (Adaptive-NAS); not with ``proxy`` or ``bdp``.
+    adaptive_kwargs : dict
+        Its arguments other than targets, splits, epochs and seed (``ratio``,
+        ``interval``, ``eta``).
     search_kwargs : dict
         Optimiser settings passed to :func:`proxydata.nas.search`.
     network_kwargs : dict
@@ -88,6 +97,10 @@ class SearchConfig:
     num_workers : int
         DataLoader workers.
     progress : bool
+    space : {"nb201", "darts"}
+        The search space: NAS-Bench-201's cell (``N`` cells per stage) or the DARTS
+        space (:class:`~proxydata.nas.spaces.darts.DartsSupernet` of ``N`` cells; ``algo``
+        one of :data:`~proxydata.nas.search_options.DARTS_SPACE_ALGORITHMS`).
     """
 
     algo: str = "darts-v1"
@@ -102,6 +115,8 @@ class SearchConfig:
     proxy_kwargs: dict[str, Any] = field(default_factory=dict)
     bdp: bool = False
     bdp_kwargs: dict[str, Any] = field(default_factory=dict)
+    adaptive: str | None = None
+    adaptive_kwargs: dict[str, Any] = field(default_factory=dict)
     search_kwargs: dict[str, Any] = field(default_factory=dict)
     network_kwargs: dict[str, Any] = field(default_factory=dict)
     augment_padding: int | None = None
@@ -109,10 +124,12 @@ class SearchConfig:
     hessian_iterations: int = 20
     num_workers: int = 0
     progress: bool = True
+    space: str = "nb201"
 
     def validate(self) -> SearchConfig:
         """Check every field (``ProxydataValueError`` / ``ProxydataTypeError`` naming it); return self."""
-        check_choice(self.algo, "algo", ALGORITHMS)
+        space = check_choice(self.space, "space", tuple(SPACE_ALGORITHMS))
+        check_choice(self.algo, "algo", SPACE_ALGORITHMS[space])
         check_int(self.epochs, "epochs", minimum=1)
         check_int(self.C, "C", minimum=1)
         check_int(self.N, "N", minimum=1)
@@ -135,12 +152,33 @@ class SearchConfig:
                 f"bdp_kwargs must not set {taken}: run_search builds the pruner with the search's "
                 f"epochs={self.epochs}, seed={self.seed} and splits"
             )
+        self._validate_adaptive()
         if self.proxy is not None:
             check_choice(self.proxy, "proxy", registered_methods())
         check_ratio(self.ratio)
         if self.proxy is None and self.ratio != 1.0:
             raise ProxydataValueError(f"ratio={self.ratio} needs a proxy method (proxy is None)")
         return self
+
+    def _validate_adaptive(self) -> None:
+        if not isinstance(self.adaptive_kwargs, dict):
+            raise ProxydataTypeError(f"adaptive_kwargs must be a dict, got {show(self.adaptive_kwargs)}")
+        if self.adaptive is None:
+            if self.adaptive_kwargs:
+                raise ProxydataValueError("adaptive_kwargs needs adaptive='glister' (adaptive is None)")
+            return
+        check_choice(self.adaptive, "adaptive", ADAPTIVE_METHODS)
+        for other, value in (("proxy", self.proxy is not None), ("bdp", self.bdp)):
+            if value:
+                raise ProxydataValueError(f"adaptive={self.adaptive!r} cannot be combined with {other}")
+        taken = sorted(
+            {"targets", "train_indices", "val_indices", "epochs", "seed"} & set(self.adaptive_kwargs)
+        )
+        if taken:
+            raise ProxydataValueError(
+                f"adaptive_kwargs must not set {taken}: run_search builds the selector with the search's "
+                f"epochs={self.epochs}, seed={self.seed} and splits"
+            )
 
 
 @dataclass
@@ -177,9 +215,14 @@ class SearchRecord(DictAccess):
     result : SearchResult
         What :func:`~proxydata.nas.search` returned.
     pruner_history : list of dict or None
-        The pruner's history (plain data) when ``config.bdp``.
+        The pruner's history (plain data) when ``config.bdp``, or the adaptive
+        selector's when ``config.adaptive``.
+    adaptive_selection_cost : dict or None
+        The adaptive selector's ``selection_cost`` (``samples`` passed through
+        the network for the selection only, ``cpu_seconds``, ``wall_seconds``,
+        ``selections``) when ``config.adaptive``.
     final_train, final_val : int or None
-        The pruner's kept sizes after the last epoch when ``config.bdp``.
+        The pruner's (selector's) kept sizes after the last epoch.
     accuracies : dict or None
         The found cell's row of the NAS-Bench-201 table, when one was given.
     """
@@ -195,6 +238,7 @@ class SearchRecord(DictAccess):
     search_cpu_seconds: float
     result: SearchResult
     pruner_history: list[dict[str, Any]] | None = None
+    adaptive_selection_cost: dict[str, Any] | None = None
     final_train: int | None = None
     final_val: int | None = None
     accuracies: dict[str, Any] | None = None
@@ -215,6 +259,8 @@ class SearchRecord(DictAccess):
         if self.pruner_history is not None:
             out["pruner_history"] = copy.deepcopy(self.pruner_history)
             out["final_train"], out["final_val"] = self.final_train, self.final_val
+            if self.adaptive_selection_cost is not None:
+                out["adaptive_selection_cost"] = dict(self.adaptive_selection_cost)
         if self.accuracies is not None:
             out["accuracies"] = dict(self.accuracies)
         return out
@@ -309,6 +355,10 @@ def run_search(
         pruner = BiLevelPruner(
             targets, kept, val_idx, epochs=config.epochs, seed=config.seed, **config.bdp_kwargs
         )
+    elif config.adaptive is not None:
+        pruner = GlisterSelector(
+            targets, kept, val_idx, epochs=config.epochs, seed=config.seed, **config.adaptive_kwargs
+        )
     result, wall_seconds, cpu_seconds = _search(dataset, targets, kept, val_idx, config, pruner, callbacks)
     # only the dataset's classes that are present are counted: unused label ids
     # do not pull the balance degree down
@@ -325,6 +375,7 @@ def run_search(
         search_cpu_seconds=cpu_seconds,
         result=result,
         pruner_history=None if pruner is None else to_plain(pruner.history),
+        adaptive_selection_cost=None if config.adaptive is None else dict(pruner.selection_cost),
         final_train=None if pruner is None else int(pruner.kept_train.size),
         final_val=None if pruner is None else int(pruner.kept_val.size),
         accuracies=None if table is None else table.lookup(result.genotype),
@@ -338,7 +389,7 @@ def _search(
     kept: np.ndarray,
     val_idx: np.ndarray,
     config: SearchConfig,
-    pruner: BiLevelPruner | None,
+    pruner: BiLevelPruner | GlisterSelector | None,
     callbacks: tuple,
 ) -> tuple[SearchResult, float, float]:
     """The loaders, the supernet and :func:`~proxydata.nas.search` with ``config``'s settings.
@@ -367,7 +418,7 @@ def _search(
     return result, time.perf_counter() - start, time.process_time() - cpu_start
 
 
-def _supernet(dataset: Any, targets: np.ndarray, config: SearchConfig) -> SearchNetwork:
+def _supernet(dataset: Any, targets: np.ndarray, config: SearchConfig) -> Supernet:
     """The seeded supernet for ``config.algo`` (its defaults), sized for the dataset's images and labels."""
     return make_supernet(
         config.algo,
@@ -375,6 +426,7 @@ def _supernet(dataset: Any, targets: np.ndarray, config: SearchConfig) -> Search
         N=config.N,
         num_classes=int(targets.max()) + 1,  # the output layer covers every label id
         in_channels=image_shape(dataset)[0],
+        space=config.space,
         seed=config.seed,
         **config.network_kwargs,
     )
@@ -400,7 +452,11 @@ def _apply_proxy(
 
 
 def _search_loaders(
-    dataset: Any, kept: np.ndarray, val_idx: np.ndarray, config: SearchConfig, pruner: BiLevelPruner | None
+    dataset: Any,
+    kept: np.ndarray,
+    val_idx: np.ndarray,
+    config: SearchConfig,
+    pruner: BiLevelPruner | GlisterSelector | None,
 ) -> tuple[DataLoader, DataLoader]:
     """The two loaders over the (augmented) indexed dataset: the pruner's samplers, or seeded shuffles."""
     searched = dataset

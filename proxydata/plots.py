@@ -29,11 +29,13 @@ from .exceptions import ProxydataTypeError, ProxydataValueError
 from .nas import NB201_OPS, Genotype
 
 __all__ = [
+    "VERDICT_COLOURS",
     "group_mean_std",
     "plot_accuracy_vs_ratio",
     "plot_kept_sizes",
     "plot_operation_distribution",
     "plot_ranking",
+    "plot_ranking_gaps",
     "plot_time_vs_ratio",
     "run_fields",
     "selection_group",
@@ -310,7 +312,9 @@ def _ranking_panel(ax: Any, agreement: list[dict[str, Any]], statistic: str, suf
     for entry in agreement[1:]:
         value = entry.get(f"{statistic}{suffix}")
         if value is not None and np.isfinite(value):
-            groups.setdefault(selection_group(entry["selection"]), []).append((float(entry["ratio"]), value))
+            arm = entry.get("arm", "epochs")  # the equal-steps arm is a line of its own
+            group = selection_group(entry["selection"]) + ("" if arm == "epochs" else f" [{arm}]")
+            groups.setdefault(group, []).append((float(entry["ratio"]), value))
     for group, points in groups.items():
         points.sort()
         style = {"marker": "o"} if len(points) > 1 else {"marker": "*", "ms": 12, "ls": ""}
@@ -357,5 +361,75 @@ def plot_ranking(study: Any, path: str | None = None, *, statistic: str = "tau_c
         ax.set_title(title)
     axes[0].set_ylabel(f"{statistic} with full data")
     axes[-1].legend(fontsize=7, ncol=2, framealpha=0.9)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+#: Colours of :func:`plot_ranking_gaps` per verdict.
+VERDICT_COLOURS = {"keeps": "tab:green", "loses": "tab:red", "undecided": "0.45"}
+
+
+def plot_ranking_gaps(
+    study: Any,
+    path: str | None = None,
+    *,
+    order: Sequence[str] | None = None,
+    titles: dict[str, str] | None = None,
+) -> Any:
+    """Every selection's gap to the ceiling with its interval and verdict, one panel per arm.
+
+    The gap is ``tau_cross - ceiling`` (:func:`~proxydata.fidelity.study_agreement`);
+    a selection *keeps* the ranking when its interval lies above the margin
+    ``-delta`` (drawn dashed), *loses* it when the interval lies below, and is
+    *undecided* otherwise (:func:`~proxydata.fidelity.margin_verdict`); the
+    colour is the verdict. Selections are grouped into panels by their ``arm``
+    (``"epochs"`` when absent).
+
+    Parameters
+    ----------
+    study : RankingStudy or list of dict
+        A :class:`~proxydata.fidelity.RankingStudy` or its ``agreement`` (from
+        :func:`~proxydata.fidelity.family_agreement` for family-wise intervals),
+        the reference first; entries need ``gap``, ``gap_ci`` and ``verdict``,
+        the reference ``delta``.
+    path : str, optional
+        Save the figure there too.
+    order : sequence of str, optional
+        The selections top to bottom (default: as they first appear).
+    titles : dict, optional
+        A panel title per arm (default: the arm's name).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    agreement = _agreement(study)
+    ref, entries = agreement[0], agreement[1:]
+    missing = [e["selection"] for e in entries if not {"gap", "gap_ci", "verdict"} <= set(e)]
+    if not entries or missing or "delta" not in ref:
+        raise ProxydataValueError(
+            "study must have selections with 'gap', 'gap_ci' and 'verdict' and a reference with 'delta' "
+            f"(study_agreement's verdict columns); missing for {missing or 'the reference'}"
+        )
+    arms = list(dict.fromkeys(e.get("arm", "epochs") for e in entries))
+    names = list(order) if order is not None else []
+    names += [n for n in dict.fromkeys(e["selection"] for e in entries) if n not in names]
+    fig = _figure((5.2 * len(arms), max(3.0, 0.3 * len(names) + 1.5)))
+    axes = np.atleast_1d(fig.subplots(1, len(arms), sharey=True, squeeze=False)[0])
+    for ax, arm in zip(axes, arms):
+        for entry in (e for e in entries if e.get("arm", "epochs") == arm):
+            y, colour = names.index(entry["selection"]), VERDICT_COLOURS.get(entry["verdict"], "0.45")
+            ax.plot(list(entry["gap_ci"]), [y, y], color=colour, lw=2.5)
+            ax.plot([entry["gap"]], [y], "o", color=colour, ms=5)
+        ax.axvline(-ref["delta"], color="k", ls="--", lw=1, label=f"margin −δ = {-ref['delta']:.2f}")
+        ax.axvline(0, color="0.6", lw=0.8)
+        ax.set_title((titles or {}).get(arm, arm), fontsize=9)
+        ax.set_xlabel("gap τ× − ceiling (Kendall τ)")
+        ax.set_yticks(range(len(names)))
+        ax.set_yticklabels(names, fontsize=7)
+    axes[0].invert_yaxis()
+    for verdict, colour in VERDICT_COLOURS.items():
+        axes[0].plot([], [], color=colour, lw=2.5, label=verdict)
+    axes[0].legend(fontsize=7, loc="lower left")
     fig.tight_layout()
     return _save(fig, path)

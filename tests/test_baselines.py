@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -436,3 +437,57 @@ def test_forgetting_from_recorded_predictions_saves_and_loads(tmp_path) -> None:
     loaded = ProxySampler.load(tmp_path / "f.json", ds)
     np.testing.assert_array_equal(loaded.indices, proxy.indices)
     assert isinstance(loaded.predictions, SavedObject) and "(3, 6)" in loaded.predictions.description
+
+
+# No optimizer and no torch.func: each rank would spend most of the test importing torch._dynamo.
+DDP_KWARGS = {
+    "herding": {},
+    "k-center": {},
+    "grand": {"n_seeds": 2, "gradient": "last-layer"},
+    "entropy": {},
+    "forgetting": {"predictions": np.random.default_rng(0).integers(0, 3, size=(4, 41))},
+}
+
+
+def _ddp_worker(rank: int, world: int, init_file: str, out_dir: str) -> None:
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        ds = tiny_images(41)
+        record = {}
+        for name, kwargs in DDP_KWARGS.items():
+            if name in ("grand", "entropy"):
+                torch.manual_seed(0)  # the entropy proxy's reference is used as given: the same on every rank
+                kwargs = {**kwargs, "model": linear()}
+            proxy = make_proxy(name, ds, ratio=0.5, seed=3, progress=False, **kwargs)
+            shards = [None] * world
+            dist.all_gather_object(shards, proxy.epoch_indices().tolist())
+            record[name] = {"kept": proxy.indices.tolist(), "shards": shards, "replicas": proxy.num_replicas}
+        with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as f:
+            json.dump(record, f)
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_every_baseline_shards_across_two_gloo_ranks(tmp_path) -> None:
+    import time
+
+    import torch.multiprocessing as mp
+
+    ctx = mp.spawn(_ddp_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=False)
+    deadline = time.monotonic() + 300
+    while not ctx.join(timeout=1):
+        if time.monotonic() > deadline:
+            for p in ctx.processes:
+                p.kill()
+            pytest.fail("the ranks did not finish within 300 s (a hang in a collective?)")
+    records = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    for name in DDP_KWARGS:
+        kept = records[0][name]["kept"]
+        assert records[1][name]["kept"] == kept and len(kept) == 21  # same selection on both ranks
+        a, b = records[0][name]["shards"]
+        assert len(a) == len(b) == 11 and sorted(set(a) | set(b)) == kept
+        assert records[0][name]["replicas"] == 2

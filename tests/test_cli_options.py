@@ -120,6 +120,14 @@ def _text(path: Path, text: str) -> str:
     return str(path)
 
 
+def test_rank_spells_method_options_it_has_itself_with_proxy() -> None:
+    # rank's own --seeds (training seeds), --epochs, --batch-size, --device stay rank's
+    args = build_parser().parse_args(
+        ["rank", "--quick", "--seeds", "3", "--proxy-seeds", "2", "--epochs", "4", "--proxy-epochs", "5"]
+    )
+    assert (args.seeds, args.n_seeds, args.epochs, args.proxy_epochs) == (3, 2, 4, 5)
+
+
 def test_features_is_offered_by_select_only() -> None:
     # a features file has one row per sample of --data; search and rank build proxies on a part of it
     parser = build_parser()
@@ -168,7 +176,7 @@ def test_rank_passes_method_options_to_the_methods_that_take_them(capsys, monkey
     ("argv", "message"),
     [
         (["--methods", "rs", "--clusters", "5"], "--clusters applies only to KM-OR, none of --methods rs"),
-        (["--methods", "rs", "cc-rs", "--proxy-epochs", "3"], "--proxy-epochs applies only to AE/TL"),
+        (["--methods", "rs", "cc-rs", "--proxy-epochs", "3"], "none of --methods rs cc-rs"),
         (["--methods", "tl", "--weights-path", "/nonexistent/w.pt"], "--weights-path: no such file"),
         (["--methods", "tl", "--backbone", "scratch", "--weights-path", "x.pt"], "--backbone resnet18"),
     ],

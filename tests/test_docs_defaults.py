@@ -11,7 +11,9 @@ default with :func:`inspect.signature` of the imported object.
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
+import importlib.util
 import inspect
 import math
 from collections.abc import Iterator
@@ -27,7 +29,9 @@ EXTENSION = str(REPO / "docs" / "_ext" / "griffe_proxydata.py") + ":ProxydataDoc
 MISSING = object()
 
 
+@functools.cache
 def _load() -> Any:
+    """The package as the site loads it (once per test session)."""
     return griffe.load(
         "proxydata",
         search_paths=[str(REPO)],
@@ -164,3 +168,51 @@ def test_the_docs_extra_installs_a_signature_formatter() -> None:
         for req in project["optional-dependencies"]["docs"]
     }
     assert names & {"ruff", "black"}, sorted(names)
+
+
+# ---------------------------------------------------------------------------- what else the pages show
+
+
+def test_types_are_plain_text_and_private_bases_are_replaced() -> None:
+    pkg = _load()
+    km = pkg["samplers.outliers.KMeansOutlierProxy"]
+    (params,) = [s for s in km.docstring.parse("numpy", warnings=False) if s.kind.value == "parameters"]
+    features = next(p for p in params.value if p.name == "features")
+    assert str(features.annotation).startswith('"pixels", a .npy path')  # was ``.npy`` as written
+    assert [str(b) for b in km.extra["proxydata"]["bases"]] == ["ProxySampler"]  # not _FeatureProxy
+    assert "bases" not in pkg["samplers.base.ProxySampler"].extra["proxydata"]  # public bases as written
+
+
+def _hooks() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "proxydata_docs_hooks_i30", REPO / "docs" / "_ext" / "hooks.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_value_and_its_interval_may_break_between_the_two() -> None:
+    html = "<td>+0.24 [+0.01, +0.43]</td><td>keeps</td><td>a long prose cell of more than 24 characters</td>"
+    assert _hooks().mark_cells(html) == (
+        '<td class="pd-ci"><span>+0.24</span> <span>[+0.01, +0.43]</span></td>'
+        '<td class="pd-short">keeps</td><td>a long prose cell of more than 24 characters</td>'
+    )
+    css = (REPO / "docs" / "stylesheets" / "extra.css").read_text(encoding="utf-8")
+    assert "td.pd-ci span" in css and ":has(td.pd-ci)" in css
+
+
+def test_search_works_from_disk_without_fetching_anything(tmp_path) -> None:
+    yaml = pytest.importorskip("yaml")
+    config = yaml.load((REPO / "mkdocs.yml").read_text(encoding="utf-8"), Loader=yaml.BaseLoader)
+    assert "javascripts/file-worker.js" in config["extra"]["polyfills"]
+    assert (REPO / "docs" / "javascripts" / "file-worker.js").is_file()
+    assert "offline" not in config["plugins"]  # it adds a script from unpkg.com
+    assert config["use_directory_urls"] == "false"
+    (tmp_path / "search").mkdir()
+    (tmp_path / "search" / "search_index.json").write_text('{"docs": []}', encoding="utf-8")
+    assert _hooks().write_search_index_script(tmp_path)
+    assert (tmp_path / "search" / "search_index.js").read_text(
+        encoding="utf-8"
+    ) == 'var __index = {"docs": []}'
+    assert not _hooks().write_search_index_script(tmp_path / "nothing")

@@ -109,6 +109,7 @@ def _enas_search(labels: np.ndarray | None, reinforce: dict, epochs: int = 4) ->
 LEARNS = {"samples_per_batch": 8, "aggregate": 1, "lr": 0.01}
 
 
+@pytest.mark.slow
 def test_the_controller_learns_with_several_samples_per_batch_and_its_cell_depends_on_the_data() -> None:
     cell, entropy = _enas_search(None, LEARNS)
     # the sampling entropy falls from the near-uniform 9.65 nats, by 0.25 nat in all (to 9.28 here;

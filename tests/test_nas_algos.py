@@ -75,11 +75,17 @@ def test_channel_shuffle_by_hand() -> None:
 
 
 def test_edge_normalisation_by_hand() -> None:
-    assert edge_normalisation(torch.zeros(6)).tolist() == [1.0] * 6  # beta = 0: DARTS's sum
     beta = torch.tensor([5.0, 0.0, math.log(3.0), 1.0, 1.0, 1.0])
-    s = edge_normalisation(beta)
+    # PC-DARTS: a plain softmax per node: (1), (0.25, 0.75), (1/3, 1/3, 1/3)
+    torch.testing.assert_close(edge_normalisation(beta), torch.tensor([1.0, 0.25, 0.75, 1 / 3, 1 / 3, 1 / 3]))
+    # the earlier variant, rescale=True: j · softmax
+    assert edge_normalisation(torch.zeros(6), rescale=True).tolist() == [1.0] * 6  # beta = 0: DARTS's sum
+    s = edge_normalisation(beta, rescale=True)
     # node 1: one input, weight 1; node 2: 2 · softmax(0, log 3) = (0.5, 1.5); node 3: 3 · 1/3 each
     torch.testing.assert_close(s, torch.tensor([1.0, 0.5, 1.5, 1.0, 1.0, 1.0]))
+    pc = PCDartsNetwork(C=4, N=1, seed=0)
+    assert 0 < float(pc.edge_parameters.detach().abs().max()) < 0.01  # 1e-3 N(0, 1)
+    assert PCDartsNetwork(C=4, N=1, seed=0, rescale=True).edge_parameters.detach().abs().max() == 0
 
 
 def _reference_pc_cell(cell: PCDartsCell, x: torch.Tensor, alphas: torch.Tensor, beta: torch.Tensor | None):
@@ -185,7 +191,7 @@ def test_pc_darts_k1_search_steps_equal_darts_v1() -> None:
 
 def test_edge_normalisation_at_beta_zero_is_darts_and_beta_learns() -> None:
     darts = SearchNetwork(C=4, N=1, in_channels=1, seed=1).double()
-    pc = PCDartsNetwork(C=4, N=1, in_channels=1, K=1, edge_norm=True, seed=1).double()
+    pc = PCDartsNetwork(C=4, N=1, in_channels=1, K=1, edge_norm=True, rescale=True, seed=1).double()
     x, y = _batch(seed=1)
     loss_d, grads_d = _grads(darts, x, y)
     loss_p, grads_p = _grads(pc, x, y)

@@ -307,54 +307,121 @@ def _text(section: list) -> str:
     return "\n".join(_mod("page").render_all(section))
 
 
-def test_tables_1_and_2_say_not_run_without_records() -> None:
+def test_tables_say_not_run_without_records() -> None:
     tables = _mod("claims_tables")
-    (t1, v1), (t2, v2) = tables.table1_section([]), tables.table2_section([])
-    assert v1 == [] and v2 == []
-    assert "| 1:3 | 0 | not run |" in _text(t1) and "- Table 1: not run" in _text(t1)
-    assert "| one-shot EL2N to 4 % | 0 | not run |" in _text(t2)
-    assert "(progressive VoE and one-shot EL2N missing)" in _text(t2)
-    assert "--grid table1 table2 table3 --seeds 0 1 2 3 4 5 6 7" in _text(t2)
+    (t1, v1), (t2, v2), (t3, v3) = (tables.table1_section([]), tables.table2_section([]),
+                                    tables.table3_section([]))  # fmt: skip
+    assert v1 == v2 == v3 == []
+    for ratio in ("1:9", "3:7", "5:5", "7:3", "9:1"):
+        assert f"| {ratio} | 0 | not run |" in _text(t1)
+    assert "- Table 1: not judged" in _text(t1)
+    assert "| low/high | 0 | not run |" in _text(t2) and "| DARTS | 0 | not run |" in _text(t2)
+    assert "--grid table1 table2 table3 --seeds 0 1 2 3 4 5 6 7" in _text(t3)
+    assert _text(t3).count("| not run") == 20  # 4 criteria x 5 combinations
 
 
-def test_table2_judges_on_paired_seeds_and_says_insufficient_below_8() -> None:
+def test_table1_judges_7_3_and_9_1_against_5_5_on_the_mean_and_in_collapses() -> None:
     tables = _mod("claims_tables")
-    p = 0.1067
-    base = {"interval": 2, "train_ratio": p, "val_ratio": p, "train_criterion": "low",
-            "val_criterion": "high", "limit": "ours"}  # fmt: skip
-    sizes = {"final_train": 6, "final_val": 6}
-    runs = [_run("bdp", s, 85.0 + s, options={"bdp": base}, **sizes) for s in range(3)]
-    runs += [_run("bdp", s, 80.0, options={"bdp": {**base, "score": "el2n", "pruning": "once"}}, **sizes)
-             for s in range(3)]  # fmt: skip
-    section, verdicts = tables.table2_section(runs)
-    (v,) = verdicts
-    assert v.claim == "T2" and v.outcome == "holds" and v.seeds == 3
-    assert "CIFAR-10 86.00 vs 80.00" in v.detail and "the same final sizes" in v.detail
-    assert v.p is not None and v.p < 0.05  # +5, +6, +7 in the three seeds
-    assert "**insufficient seeds: 3 of 8** — on the means: holds" in _text(section)
-    # unequal final sizes void the comparison
-    runs[-1] = {**runs[-1], "final_train": 7}
-    (v,) = tables.table2_section(runs)[1]
-    assert v.outcome == "does not hold" and "DIFFERENT final sizes" in v.detail
-    # one-shot runs are no BDP setting of claim 5
-    bdp = _mod("claims_bdp")
-    assert bdp.is_other_pruning("T2 p0.1/0.1 low/high limit=ours score=el2n pruning=once")
-    assert not bdp.is_other_pruning("T2 p0.1/0.1 low/high limit=ours")
+    runs = [_run("full", s, 54.3, genotype=ALL_SKIP) for s in range(3)]  # 5:5 collapses every seed
+    runs += [_run("full", s, 80.0 + s, options={"sizes": "1400+600"}) for s in range(3)]  # 7:3
+    runs += [_run("full", s, 54.3, genotype=ALL_SKIP, options={"sizes": "200+1800"}) for s in range(3)]  # 1:9
+    section, (mean_v, collapse_v) = tables.table1_section(runs)
+    assert mean_v.claim == "T1" and mean_v.outcome == "holds" and mean_v.seeds == 3
+    assert "7:3 − 5:5 = +26.70" in mean_v.detail  # (80 + 81 + 82) / 3 − 54.3
+    # one ratio only (9:1 not run): Bonferroni over one test is the test itself; +25.7, +26.7, +27.7
+    assert mean_v.p is not None and mean_v.p < 0.001
+    # 0 of 3 collapses against 3 of 3: Fisher one-sided C(3,0) C(3,3) / C(6,3) = 1 / 20
+    assert collapse_v.claim == "T1 collapse" and collapse_v.outcome == "holds"
+    assert collapse_v.p == pytest.approx(0.05)
+    text = _text(section)
+    assert "| 1:9 | 3 | 100.0 ± 0.0 | 3/3 (44–100 %) | – |" in text
+    assert "| 7:3 | 3 | 100.0 ± 0.0 | 0/3 (0–56 %) | 81.00 (3) |" in text
+    assert "| 9:1 | 0 | not run |" in text and "insufficient seeds: 3 of 8" in text
 
 
-def test_table1_two_sided_test_against_the_one_to_one_split() -> None:
+def _once_opts(crit: str, p: float = 0.0556) -> dict:
+    tc, vc = crit.split("/")
+    return {"bdp": {"interval": 2, "train_ratio": p, "val_ratio": p, "train_criterion": tc,
+                    "val_criterion": vc, "limit": "none", "score": "el2n", "pruning": "once"}}  # fmt: skip
+
+
+def test_table2_finds_its_cells_by_the_one_shot_share_and_tests_low_high_against_darts() -> None:
     tables = _mod("claims_tables")
-    runs = [_run("full", s, 80.0) for s in range(3)]
-    runs += [_run("full", s, 77.0 - s, options={"sizes": "2500+7500"}) for s in range(3)]
-    section, (v,) = tables.table1_section(runs)
-    assert v.claim == "T1" and v.outcome == "holds"  # 1:3 is 4 points below 1:1
-    assert "1:3 − 1:1 = -4.00" in v.detail
-    assert v.p is not None and v.p < 0.05
-    assert "| 3:1 | 0 | not run |" in _text(section)
+    cfg = {"batch_size": 10, "epochs": 20}
+    runs = [_run("full", s, 54.3, genotype=ALL_SKIP, config=cfg) for s in range(4)]
+    runs += [_run("bdp", s, 85.0, options=_once_opts("low/high"), config=cfg) for s in range(4)]
+    runs += [_run("bdp", s, 70.0, options=_once_opts("high/low"), config=cfg) for s in range(4)]
+    # 9 steps x 0.1067 = 96 %: not a Table 2 cell (it is the ablation's one-shot run at 4 %)
+    runs += [_run("bdp", s, 99.0, options=_once_opts("low/low", 0.1067), config=cfg) for s in range(4)]
+    cells = tables.table2_cells(runs)
+    assert len(cells["low/high"]) == len(cells["high/low"]) == 4 and cells["low/low"] == []
+    section, (mean_v, collapse_v) = tables.table2_section(runs)
+    assert mean_v.outcome == "holds" and "CIFAR-10 85.00 vs 54.30" in mean_v.detail
+    assert mean_v.p == 0.0  # +30.7 in every seed: no spread, strictly in H1's direction
+    # 0 of 4 against 4 of 4: 1 / C(8, 4) = 1 / 70
+    assert collapse_v.p == pytest.approx(1 / 70)
+    assert "| low/low | 0 | not run |" in _text(section)
 
 
-def test_table3_lists_every_planned_ratio_combination() -> None:
-    text = _text(_mod("claims_bdp").criterion_sections([]))
-    for combo in ("p0.1067/0.1067", "p0.1067/0.0956", "p0.0956/0.1067", "p0.0956/0.0956"):
-        assert f"Setting `darts-v1 T2 {combo} ·/· limit=ours`" in text
-    assert text.count("Not judged: 0 of 4 cells run.") == 4
+def test_table3_averages_over_combinations_and_pairs_by_combination_and_seed() -> None:
+    tables = _mod("claims_tables")
+    suites = _mod("records").__dict__["options_label"].__globals__  # suites' namespace
+    ratios = suites["PAPER_RATIOS"]
+
+    def opts(train: str, val: str, crit: str) -> dict:
+        tc, vc = crit.split("/")
+        return {"bdp": {"interval": 2, "train_ratio": ratios[train], "val_ratio": ratios[val],
+                        "train_criterion": tc, "val_criterion": vc, "limit": "none"}}  # fmt: skip
+
+    runs = []
+    # low/high: 80 at 4/4, 90 at 14/14; low/low: 70 and 86 (two seeds each)
+    for (t, v), lh, ll in ((("4pct", "4pct"), 80.0, 70.0), (("14pct", "14pct"), 90.0, 86.0)):
+        for s in range(2):
+            runs.append(_run("bdp", s, lh + s, options=opts(t, v, "low/high")))
+            runs.append(_run("bdp", s, ll + s, options=opts(t, v, "low/low")))
+    runs.append(_run("bdp", 0, 99.0, options=opts("9pct", "9pct", "low/low")))  # low/low alone: not averaged
+    section, (v,) = tables.table3_section(runs)
+    text = _text(section)
+    assert "averages over the 2 combination(s) every criterion ran: low/high 85.50, low/low 78.50" in v.detail
+    # averages: low/high (80.5 + 90.5) / 2 = 85.50, best 90.50; low/low (70.5 + 86.5) / 2 = 78.50, best 86.50
+    assert (
+        "| low/high | 80.50 ± 0.50 (2) | not run | not run | 90.50 ± 0.50 (2) | not run | 85.50 | 90.50 |"
+        in text
+    )
+    assert v.claim == "T3" and v.outcome == "holds" and v.seeds == 2
+    # differences paired by (combination, seed): 10, 10, 4, 4 -> mean 7, sample std 3.46, t = 4.04, 3 df
+    assert "+7.00 ± 3.00 over 4 (combination, seed) pairs" in v.detail
+    assert v.p == pytest.approx(0.01367, abs=2e-4)
+
+
+def test_wilson_interval_and_fisher_test_by_hand() -> None:
+    bi = _mod("bistable")
+    low, high = bi.wilson(2, 8)
+    assert low == pytest.approx(0.0715, abs=1e-4) and high == pytest.approx(0.5907, abs=1e-4)
+    assert bi.wilson(0, 4) == (0.0, pytest.approx(0.4899, abs=1e-4))  # z²/(n + z²) = 3.8415 / 7.8415
+    assert bi.wilson(0, 0) == (0.0, 1.0)
+    with pytest.raises(ValueError):
+        bi.wilson(3, 2)
+    a = [_run("full", s, 80.0) for s in range(8)]
+    b = [_run("full", s, 54.3, genotype=ALL_SKIP) for s in range(6)] + [_run("full", s, 80.0) for s in (6, 7)]
+    assert bi.fewer_collapses_p(a, b) == pytest.approx(28 / 8008)  # C(8,0) C(8,6) / C(16,6)
+    assert bi.fewer_collapses_p(b, a) == pytest.approx(1.0)
+    s = bi.collapse_summary(b)
+    assert (s.k, s.n) == (6, 8) and s.mean_rest == 80.0
+    assert s.mean_all == pytest.approx((6 * 54.3 + 2 * 80.0) / 8)
+    assert s.share_text() == "6/8 (41–93 %)"
+
+
+def test_limit_target_and_reached_shares_by_hand() -> None:
+    lim = _mod("limits")
+    opts = {"bdp": {"interval": 2, "train_ratio": 0.1067, "val_ratio": 0.0956, "train_criterion": "low",
+                    "val_criterion": "high", "limit": "ours"}}  # fmt: skip
+    rec = _run("bdp", 0, 80.0, options=opts, config={"batch_size": 10, "epochs": 20},
+               final_train=10, final_val=25, train_pool=100, val_size=100)  # fmt: skip
+    # 9 steps: 1 − 9 · 0.1067 = 0.0397, 1 − 9 · 0.0956 = 0.1396
+    t = lim.target_share(rec)
+    assert t[0] == pytest.approx(0.0397) and t[1] == pytest.approx(0.1396)
+    assert lim.reached_share(rec) == (0.10, 0.25)
+    note = lim.shortfall_note([rec])
+    assert "asks for 4 % / 14 %" in note and "kept 10.0 % / 25.0 %" in note
+    assert lim.shortfall_note([{**rec, "final_train": 5, "final_val": 15}]) == ""  # within 1.5x

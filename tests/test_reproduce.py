@@ -161,28 +161,45 @@ def test_v2_keys_carry_every_setting() -> None:
 
 
 def test_table_suites_keys_carry_split_sizes_score_and_schedule() -> None:
-    """BDP's Tables 1-3 (issue 18): every setting that changes a run is in its key, each run once."""
+    """BDP's Tables 1-3 as the paper designed them (issue 27): every setting in its key, each run once."""
     reproduce = _load_module("reproduce")
-    args = reproduce.parse_args(["--grid", "paper", "paper14", "criteria", "table1", "table2", "table3",
-                                 "--seeds", "0"])  # fmt: skip
+    args = reproduce.parse_args(["--grid", "table1", "table2", "table3", "enas", "once", "--seeds", "0",
+                                 "--pool-size", "1000", "--val-size", "1000"])  # fmt: skip
     keys = [reproduce.run_key(r) for r in reproduce.build_grid(args)]
     assert len(set(keys)) == len(keys)
-    # Table 1: train : val 1:3 and 3:1 of the 10,000 search images; 1:1 is the paper suite's full run
-    assert sum(k.endswith("|full|1.00|0|sizes=2500+7500") for k in keys) == 1
-    assert sum(k.endswith("|full|1.00|0|sizes=7500+2500") for k in keys) == 1
-    assert sum(k.endswith("|full|1.00|0|hessian=128") for k in keys) == 1
-    # Table 2: one-shot EL2N next to progressive VoE at both strengths
+    # Table 1: the five train : val ratios of the 2,000 search images; 5:5 is the plain run
+    for sizes in ("200+1800", "600+1400", "1400+600", "1800+200"):
+        assert sum(k.endswith(f"|full|1.00|0|sizes={sizes}") for k in keys) == 1
+    assert sum(k.endswith("|darts-v1|full|1.00|0|") for k in keys) == 1
+    # Table 2: 50 % once by EL2N (9 steps x 0.0556 at 20 epochs, T = 2), the four criteria, no limit
+    for crit in ("low/low", "low/high", "high/low", "high/high"):
+        assert sum(f"T2 p0.0556/0.0556 {crit} limit=none score=el2n pruning=once" in k for k in keys) == 1
+    # Table 3: 4 criteria x 5 ratio combinations without the limit
+    table3 = [k for k in keys if "|bdp|" in k and "score=" not in k and "limit=none" in k]
+    combos = [("0.1067", "0.1067"), ("0.1067", "0.0956"), ("0.0956", "0.1067"), ("0.0956", "0.0956"),
+              ("0.1011", "0.1011")]  # fmt: skip
+    for pt, pv in combos:
+        for crit in ("low/low", "low/high", "high/low", "high/high"):
+            assert sum(f"T2 p{pt}/{pv} {crit} limit=none" in k for k in table3) == 1, (pt, pv, crit)
+    assert len(table3) == 20
+    # ENAS: full data and 6 proxies x 2 ratios, the controller settings in the key
+    enas = [k for k in keys if "|enas|" in k]
+    assert len(enas) == 13 and all(k.endswith("reinforce=s4a1") for k in enas)
+    # the ablation keeps the one-shot-vs-progressive comparison under its own suite
     for p in ("0.1067", "0.0956"):
         assert sum(f"T2 p{p}/{p} low/high limit=ours score=el2n pruning=once" in k for k in keys) == 1
-    # Table 3: 4 criteria x 4 ratio combinations, the shared low/high cells once
-    table3 = [k for k in keys if "|bdp|" in k and "score=" not in k]
-    for pt in ("0.1067", "0.0956"):
-        for pv in ("0.1067", "0.0956"):
-            for crit in ("low/low", "low/high", "high/low", "high/high"):
-                assert sum(f"T2 p{pt}/{pv} {crit} limit=ours" in k for k in table3) == 1, (pt, pv, crit)
     # the defaults leave the keys of earlier runs unchanged
     suites = _load_module("suites")
     assert "score" not in suites._bdp(0.1) and "pruning" not in suites._bdp(0.1, score="voe")
+    assert suites.table2_ratio(20) == 0.0556 and suites.table2_ratio(5) == 0.25
+
+
+def test_grid_is_seed_major() -> None:
+    """Seed 0 of every suite before any seed 1 run: a grid stopped early grows every setting evenly."""
+    reproduce = _load_module("reproduce")
+    args = reproduce.parse_args(["--grid", "table1", "enas", "--seeds", "0", "1"])
+    seeds = [r["seed"] for r in reproduce.build_grid(args)]
+    assert seeds == sorted(seeds) and seeds.count(0) == seeds.count(1) == 5 + 13
 
 
 @pytest.mark.slow
@@ -194,21 +211,19 @@ def test_table_suites_run_at_quick_scale(shared_data_dir: Path, tmp_path: Path) 
             "--data-dir", str(shared_data_dir)]  # fmt: skip
     assert reproduce.main(args) == 0
     records = {r["key"].split("|", 6)[-1]: r for r in map(json.loads, out.read_text().splitlines())}
-    small, large = records["sizes=128+384"], records["sizes=384+128"]  # 1:3 and 3:1 of 256 + 256
-    assert abs(small["train_pool"] - 128) <= 5 and abs(small["val_size"] - 384) <= 5
-    assert abs(large["train_pool"] - 384) <= 5 and abs(large["val_size"] - 128) <= 5
-    assert records[""]["train_pool"] == records["T2 p0.1067/0.1067 low/high limit=ours"]["train_pool"]
-    for p in ("0.1067", "0.0956"):
-        once = records[f"T2 p{p}/{p} low/high limit=ours score=el2n pruning=once"]
-        progressive = records[f"T2 p{p}/{p} low/high limit=ours"]
-        assert once["config"]["bdp_kwargs"]["score"] == "el2n"
-        assert once["config"]["bdp_kwargs"]["pruning"] == "once"
-        assert "score" not in progressive["config"]["bdp_kwargs"]
-        # 5 epochs, T = 2: progressive steps after epochs 2 and 4, one step of both amounts after epoch 2
-        assert once["train_sizes"][2] == once["final_train"] < once["train_pool"]
-        assert progressive["train_sizes"][2] > progressive["final_train"]
-        assert once["final_train"] == progressive["final_train"]
-        assert once["final_val"] == progressive["final_val"]
+    small, large = records["sizes=51+461"], records["sizes=461+51"]  # 1:9 and 9:1 of 256 + 256
+    assert abs(small["train_pool"] - 51) <= 5 and abs(small["val_size"] - 461) <= 5
+    assert abs(large["train_pool"] - 461) <= 5 and abs(large["val_size"] - 51) <= 5
+    # 5 epochs, T = 2: 2 progressive steps, so p = 0.25 and the one step after epoch 2 prunes 50 %
+    once = records["T2 p0.25/0.25 low/high limit=none score=el2n pruning=once"]
+    assert once["config"]["bdp_kwargs"]["score"] == "el2n"
+    assert once["config"]["bdp_kwargs"]["pruning"] == "once"
+    assert once["config"]["bdp_kwargs"]["class_balance"] is False
+    assert (
+        once["train_sizes"][2]
+        == once["final_train"]
+        == once["train_pool"] - 2 * round(0.25 * once["train_pool"])
+    )
 
 
 def test_linear_limit_and_long_tailed_split() -> None:
@@ -383,3 +398,12 @@ def test_verify_rebuilds_the_recorded_config(monkeypatch: pytest.MonkeyPatch) ->
     ]
     other = reproduce.parse_args(["--verify", "3", "--seed", "1"])
     assert picked != [r["key"] for r in reproduce.pick_records(records, other)]
+
+
+def test_verify_names_the_code_that_changed_since_a_record() -> None:
+    """--verify's code report: the record's commit against this checkout, or why it cannot say."""
+    reproduce = _load_module("reproduce")
+    assert reproduce.code_change(None, "abc1234")[1].endswith("the code that made it is unknown")
+    assert "is not in this repository" in reproduce.code_change("0000000", "abc1234")[1]
+    dirty = reproduce.code_change("0000000+dirty", "abc1234")
+    assert dirty[0] == "code: 0000000+dirty -> abc1234" and "uncommitted changes" in dirty[1]

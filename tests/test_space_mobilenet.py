@@ -424,3 +424,26 @@ def test_results_section_reads_records_and_states_its_rule(tmp_path):
     records[1]["num_skips"] = 9  # a collapsed BDP run: the rule fails
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
     assert "**not reproduced at this scale**" in "\n".join(section.mobilenet_section(path))
+
+
+def test_registered_as_a_space_of_search_and_make_supernet():
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from proxydata.nas import make_supernet, search
+    from proxydata.nas.search_options import SPACE_ALGORITHMS
+
+    assert SPACE_ALGORITHMS["mobilenet"] == ("darts-v1", "beta-darts")
+    net = make_supernet("darts-v1", num_classes=4, space="mobilenet", input_size=16, width_mult=0.25, seed=0)
+    assert isinstance(net, MobileNetSupernet) and net.space == "mobilenet"
+    assert net.space_config == MobileNetSpace(num_classes=4, input_size=16, width_mult=0.25)
+    with pytest.raises(ProxydataValueError, match="algo"):
+        make_supernet("gdas", space="mobilenet")
+    g = torch.Generator().manual_seed(1)
+    data = TensorDataset(torch.randn(16, 3, 16, 16, generator=g), torch.arange(16) % 4)
+    loader = DataLoader(data, batch_size=8)
+    with pytest.raises(ProxydataValueError, match="does not run on the 'mobilenet' space"):
+        search(net, loader, loader, algo="gdas", epochs=1, progress=False)
+    with pytest.raises(ProxydataValueError, match="space='darts'"):
+        search(net, loader, loader, algo="darts-v1", epochs=1, space="darts", progress=False)
+    result = search(net, loader, loader, algo="darts-v1", epochs=1, space="mobilenet", progress=False)
+    assert result.train_sizes == [16] and len(MobileNetArch.parse(result.genotype).ops) == 21

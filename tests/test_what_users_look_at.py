@@ -13,7 +13,7 @@ from proxydata import BiLevelPruner
 from proxydata.fidelity import RankingStudy
 
 matplotlib = pytest.importorskip("matplotlib")
-from proxydata.plots import plot_kept_sizes, plot_ranking, selection_group  # noqa: E402
+from proxydata.plots import plot_kept_sizes, plot_ranking, plot_ranking_gaps, selection_group  # noqa: E402
 
 
 def _run_pruner(epochs: int = 6) -> BiLevelPruner:
@@ -190,3 +190,28 @@ def test_selection_group() -> None:
     assert selection_group("cc-or 0.5") == "cc-or"
     assert selection_group("bdp 4%") == "bdp 4%"
     assert selection_group("mine") == "mine"
+
+
+def test_plot_ranking_gaps_draws_each_interval_in_its_verdicts_colour() -> None:
+    def entry(name: str, arm: str, gap: float, lo: float, hi: float, verdict: str) -> dict:
+        return {"selection": name, "ratio": 0.5, "ceiling": 0.4, "arm": arm, "gap": gap,
+                "gap_ci": [lo, hi], "verdict": verdict}  # fmt: skip
+
+    agreement = [
+        {"selection": "full", "ratio": 1.0, "ceiling": 0.4, "delta": 0.08},
+        entry("rs r=0.5", "epochs", -0.02, -0.05, 0.01, "keeps"),
+        entry("cc-or r=0.1", "epochs", -0.3, -0.4, -0.2, "loses"),
+        entry("rs r=0.5", "steps", -0.1, -0.2, 0.0, "undecided"),
+    ]
+    fig = plot_ranking_gaps(agreement, titles={"epochs": "equal epochs"})
+    epochs, steps = fig.axes[:2]
+    assert epochs.get_title() == "equal epochs" and steps.get_title() == "steps"
+    assert [t.get_text() for t in epochs.get_yticklabels()] == ["rs r=0.5", "cc-or r=0.1"]
+    intervals = [ln for ln in epochs.get_lines() if len(ln.get_xdata()) == 2 and ln.get_ydata()[0] == 1]
+    assert list(intervals[0].get_xdata()) == [-0.4, -0.2] and intervals[0].get_color() == "tab:red"
+    margin = [ln for ln in epochs.get_lines() if ln.get_label().startswith("margin")]
+    assert margin[0].get_xdata()[0] == -0.08
+    (undecided,) = [ln for ln in steps.get_lines() if list(ln.get_xdata()) == [-0.2, 0.0]]
+    assert undecided.get_color() == "0.45"
+    with pytest.raises(ValueError, match="gap"):
+        plot_ranking_gaps(_study())

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from suites import CRITERIA, PAPER_RATIOS, TABLE3_COMBOS
+from suites import CRITERIA, PAPER_RATIOS
 
-from .limits import first_binding_epoch, first_step_tightness, limit_variant, step_number
+from .limits import first_binding_epoch, first_step_tightness, limit_variant, shortfall_note, step_number
 from .records import (
     ALL_SKIP,
     Group,
@@ -80,7 +80,7 @@ def _claim5_verdict(
         + f"; samples processed {samples:.3f} of full, CPU seconds {cpu_text}{several}",
         p=one_sided_p(d, "greater") if p_needed else None,
         no_test="the cost rule decides" if not p_needed else "fewer than two paired seeds",
-        note=_collapse_note(bdp, full),
+        note="; ".join(n for n in (_collapse_note(bdp, full), shortfall_note(bdp)) if n),
         members=[row_name(k) for k, _ in outcome],
         values={"bdp": a_b, "full": a_f, "collapsed_full": sum(r["genotype"] == ALL_SKIP for r in full)},
     )
@@ -95,7 +95,9 @@ def claim5_verdicts(records: list[Record]) -> list[Verdict]:
     """Claim 5 for every distinct BDP outcome with a full-data baseline (same cells counted once)."""
     groups = groups_of(records)
     by_base: dict[Group, list[Group]] = {}
-    bdp_keys = (k for k in groups if k[1] == "bdp" and not is_other_pruning(k[3]))
+    bdp_keys = (
+        k for k in groups if k[1] == "bdp" and not is_other_pruning(k[3]) and " low/high " in f" {k[3]} "
+    )
     for key in sorted(bdp_keys, key=lambda k: (algo_rank(k[0]), k[4], k[3])):
         full = baseline(groups, key)
         if full:
@@ -191,10 +193,13 @@ def claim6_verdicts(records: list[Record]) -> tuple[list[tuple[str, dict[str, li
             for limit in ("ours", "none", "linear")
             if (*key[:3], limit_variant(key[3], limit), key[4]) in groups
         }
+        if "ours" not in variants:  # run only without the limit (e.g. BDP's Table 3)
+            continue
         setting = row_name(key).replace(" limit=none", "")
         families.append((setting, variants))
-        if "ours" in variants:
-            verdicts.append(limit_verdict(setting, variants))
+        verdict = limit_verdict(setting, variants)
+        verdict.note = shortfall_note(variants["ours"])
+        verdicts.append(verdict)
     return families, verdicts
 
 
@@ -233,13 +238,16 @@ def first_step_note(records: list[Record]) -> list[str]:
     ]
 
 
-def table3_templates() -> list[str]:
-    """The labels of Table 3's planned settings (``{c}`` for the criteria), one per ratio combination."""
-    return [f"T2 p{PAPER_RATIOS[t]:g}/{PAPER_RATIOS[v]:g} {{c}} limit=ours" for t, v in TABLE3_COMBOS]
+def criteria_templates() -> list[str]:
+    """The label of the ``criteria`` suite's setting (``{c}`` for the criterion): 4 %, our limit."""
+    p4 = PAPER_RATIOS["4pct"]
+    return [f"T2 p{p4:g}/{p4:g} {{c}} limit=ours"]
 
 
 def criterion_sections(records: list[Record]) -> Section:
-    """BDP's Table 3 (training × validation criterion) at every planned ratio combination.
+    """The criteria (training × validation) where our class limit is on: the ``criteria`` suite and others.
+
+    Not BDP's Table 3 (that is :func:`report.claims_tables.table3_section`, without the limit).
 
     A planned combination with fewer than two cells run shows its table with
     "not run" cells and no verdict; other settings run with several criteria
@@ -252,7 +260,7 @@ def criterion_sections(records: list[Record]) -> Section:
         for k in groups
         if k[1] == "bdp" and k[3].startswith("T") and "limit=ours" in k[3] and not is_other_pruning(k[3])
     }
-    planned = {("darts-v1", t, 2) for t in table3_templates()}
+    planned = {("darts-v1", t, 2) for t in criteria_templates()}
     for algo, template, version in sorted(bases | planned):
         cells = {
             c: groups[(algo, "bdp", 1.0, template.format(c=c), version)]
@@ -293,7 +301,7 @@ def _criterion_verdict(algo: str, template: str, cells: dict[str, list[Record]])
     p = None if any(q is None for q in p_each) else max(q for q in p_each if q is not None)
     diffs = "; ".join(f"vs {c}: {describe(paired_differences(cells['low/high'], cells[c]))}" for c in others)
     return Verdict(
-        claim="T3",
+        claim="crit",
         subject=f"{algo} {template.format(c='·/·')}",
         outcome=HOLDS if ranked[0] == "low/high" else FAILS,
         seeds=min(seeds_of(cells["low/high"], cells[c]) for c in others),

@@ -117,3 +117,63 @@ def limit_families(groups: dict[Group, list[Record]]) -> dict[str, dict[str, lis
             setting = row_name(key).replace(f" limit={limit}", "")
             families.setdefault(setting, {})[limit] = recs
     return {k: v for k, v in sorted(families.items()) if len(v) > 1}
+
+
+def target_share(rec: Record) -> tuple[float, float] | None:
+    """The share of each split (train, val) the run's schedule asks to keep: ``1 − S_p · p``.
+
+    ``S_p = |{T, 2T, …} ∩ [T, E)|`` pruning steps of ``p`` of the initial split
+    each (one-shot runs remove the same total). None for a run without a pruner.
+    """
+    bdp = (rec.get("options") or {}).get("bdp")
+    if not bdp:
+        return None
+    epochs = int((rec.get("config") or {}).get("epochs", 0))
+    steps = len(range(int(bdp["interval"]), epochs, int(bdp["interval"])))
+    return 1.0 - steps * float(bdp["train_ratio"]), 1.0 - steps * float(bdp["val_ratio"])
+
+
+def reached_share(rec: Record) -> tuple[float, float] | None:
+    """The share of each split (train, val) the run actually kept at its end (None without a pruner)."""
+    if rec.get("final_train") is None or rec.get("final_val") is None:
+        return None
+    return rec["final_train"] / float(rec["train_pool"]), rec["final_val"] / float(rec["val_size"])
+
+
+def shortfall_note(recs: list[Record], factor: float = 1.5) -> str:
+    """``the class limit kept …`` when the runs ended above ``factor`` × the schedule's target, else ``""``.
+
+    Compares the mean kept share of each split with the target (:func:`target_share`).
+    """
+    pairs = [(t, r) for t, r in ((target_share(x), reached_share(x)) for x in recs) if t and r]
+    if not pairs:
+        return ""
+    target = [float(np.mean([t[i] for t, _ in pairs])) for i in (0, 1)]
+    reached = [float(np.mean([r[i] for _, r in pairs])) for i in (0, 1)]
+    if all(r <= factor * t for r, t in zip(reached, target)):
+        return ""
+    return (
+        f"the schedule asks for {100 * target[0]:.0f} % / {100 * target[1]:.0f} % of the training / "
+        f"validation split, the runs kept {100 * reached[0]:.1f} % / {100 * reached[1]:.1f} %: the class "
+        "limit keeps BDP far from its target"
+    )
+
+
+def reached_table(groups: dict[Group, list[Record]]) -> list[str]:
+    """Per BDP setting: the schedule's target share of each split and what the runs reached (mean, range)."""
+    lines = [
+        "| setting | seeds | target train % | reached train % | target val % | reached val % |",
+        "|---|---|---|---|---|---|",
+    ]
+    for key in sorted(groups, key=lambda k: (k[4], k[0], k[3])):
+        recs = groups[key]
+        pairs = [(t, r) for t, r in ((target_share(x), reached_share(x)) for x in recs) if t and r]
+        if key[1] != "bdp" or not pairs:
+            continue
+        cells = []
+        for i in (0, 1):
+            got = [100 * r[i] for _, r in pairs]
+            span = f"{np.mean(got):.1f}" + (f" ({min(got):.1f}–{max(got):.1f})" if len(got) > 1 else "")
+            cells += [f"{100 * pairs[0][0][i]:.1f}", span]
+        lines.append(f"| {row_name(key)} | {len(pairs)} | " + " | ".join(cells) + " |")
+    return lines

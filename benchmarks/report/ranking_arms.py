@@ -23,9 +23,29 @@ ALPHA = 0.05
 BOOTSTRAP = 1000
 TARGET_TAU = 0.5
 TIE = 0.05
-METHOD_ORDER = ("rs", "cc-rs", "km-or", "cc-or", "ae", "tl", "bdp")
+PILOT_CELLS = 20
+RULE = (
+    f"the cheapest recipe (CPU seconds per run) whose τ vs NAS-Bench-201 over the 20 cells (seed means) "
+    f"reaches {TARGET_TAU}; if none does, the highest τ, recipes within {TIE} of it counted as tied and the "
+    "cheapest of those taken"
+)
+METHOD_ORDER = (
+    "rs",
+    "cc-rs",
+    "km-or",
+    "cc-or",
+    "ae",
+    "tl",
+    "bdp",
+    "entropy",
+    "forgetting",
+    "grand",
+    "el2n",
+    "herding",
+    "k-center",
+)
 #: Selection methods of issue 31, to join the study by name once their samplers are registered.
-LATER_METHODS = ("entropy", "forgetting", "grand", "el2n", "herding", "kcenter")
+LATER_METHODS = ("entropy", "forgetting", "grand", "el2n", "herding", "k-center")
 ARMS = ("epochs", "steps")
 RS_AT_BDP = "rs at bdp's share"
 ARM_WORDS = {
@@ -90,6 +110,8 @@ def pilot_summary(results: Path) -> list[dict[str, Any]]:
                 "tau_truth_ci": ref.get("tau_truth_ci", [math.nan, math.nan]),
                 "tau_truth_top": ref.get("tau_truth_top", math.nan),
                 "tau_truth_per_seed": per_seed,
+                "seed0_cells": sum(1 for r in rows if int(r["seed"]) == 0),
+                "planned_cells": PILOT_CELLS,
                 "ceiling": ref["ceiling"],
                 "ceiling_ci": ref.get("ceiling_ci", [math.nan, math.nan]),
                 "ceiling_top": ref["ceiling_top"],
@@ -101,16 +123,27 @@ def pilot_summary(results: Path) -> list[dict[str, Any]]:
     return out
 
 
-def choose_recipe(summary: list[dict[str, Any]]) -> tuple[str | None, str]:
+def choose_recipe(summary: list[dict[str, Any]], *, first_seed: bool = False) -> tuple[str | None, str]:
     """The pilot's rule: the cheapest recipe with tau vs NB201 >= 0.5 (all cells, seed means).
 
     If none reaches it: the highest tau vs NB201, recipes within 0.05 of it counted
     as tied and the cheapest (CPU seconds per run) of those taken. Only recipes
-    with every row of both seeds count.
+    with every row of both seeds count; with ``first_seed``, the same rule on seed
+    0's tau alone over the recipes whose seed 0 is complete (how the study's
+    recipe was picked while seed 1 of the pilot still ran).
     """
-    done = [p for p in summary if p["seeds"] >= 2 and p["rows"] >= 2 * p["cells"]]
+    if first_seed:
+        done = [
+            {**p, "tau_truth": p["tau_truth_per_seed"][0]}
+            for p in summary
+            if p["tau_truth_per_seed"] and p["seed0_cells"] >= p["planned_cells"]
+        ]
+    else:
+        done = [p for p in summary if p["seeds"] >= 2 and p["rows"] >= 2 * p["planned_cells"]]
+        if len(done) < len(summary):  # the rule compares every recipe, so it waits for all of them
+            return None, f"{len(done)} of {len(summary)} recipes have both seeds so far"
     if not done:
-        return None, "the pilot has not finished a recipe with 2 seeds"
+        return None, "the pilot has not finished a recipe"
     fit = [p for p in done if p["tau_truth"] >= TARGET_TAU]
     if fit:
         best = min(fit, key=lambda p: p["cpu_per_run"])
@@ -124,7 +157,9 @@ def choose_recipe(summary: list[dict[str, Any]]) -> tuple[str | None, str]:
     )
 
 
-def pilot_markdown(summary: list[dict[str, Any]], chosen: str | None, reason: str) -> list[str]:
+def pilot_markdown(
+    summary: list[dict[str, Any]], chosen: str | None, reason: str, study: str | None = None
+) -> list[str]:
     """The pilot table (``benchmarks/results/ranking_pilot.md`` and the results page)."""
     lines = [
         "| recipe | px | pool | epochs | batch | C | N | schedule (peak lr) | label smoothing "
@@ -148,8 +183,26 @@ def pilot_markdown(summary: list[dict[str, Any]], chosen: str | None, reason: st
     lines += [
         "",
         f"Pilot cost: {total * 60:.0f} CPU-minutes in all. Rule (fixed before the pilot was complete): "
-        f"{reason}." + (f" Chosen: **{chosen}**." if chosen else ""),
+        f"{RULE}. "
+        + (
+            f"The complete pilot: {reason}, so **{chosen}**."
+            if chosen
+            else f"The pilot is not complete yet ({reason})."
+        ),
     ]
+    first, _ = choose_recipe(summary, first_seed=True)
+    if study:
+        lines.append("")
+        lines.append(
+            f"The study runs at **{study}**: to leave it time, it was launched when seed 0 of every "
+            f"recipe was in, on the same rule applied to seed 0's τ (which picks {first or '—'})"
+            + (
+                "; the complete pilot agrees."
+                if chosen == study
+                else f"; the complete pilot picks {chosen or '— (not complete yet)'} instead — read the "
+                "study with that in mind."
+            )
+        )
     return lines
 
 
@@ -260,20 +313,14 @@ def verdict_table(agreement: list[dict[str, Any]], arm: str) -> list[str]:
 
 
 def figure(agreement: list[dict[str, Any]], path: Path) -> bool:
-    """Every selection's gap to the ceiling with its interval, one panel per arm; the margin drawn."""
-    try:
-        import matplotlib
+    """Every selection's gap to the ceiling with its interval, one panel per arm; the margin drawn.
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return False
-    ref = agreement[0]
+    Drawn by the library's :func:`proxydata.plots.plot_ranking_gaps` (a user draws the
+    same figure of their own study); False when matplotlib is missing or no selection ran.
+    """
     arms = [arm for arm in ARMS if any(a["arm"] == arm for a in agreement[1:])]
     if not arms:
         return False
-    colours = {"keeps": "tab:green", "loses": "tab:red", "undecided": "0.45"}
-    fig, axes = plt.subplots(1, len(arms), figsize=(5.2 * len(arms), 6.5), sharey=True, squeeze=False)
     names = [a["selection"] for a in _order([a for a in agreement[1:] if a["arm"] == arms[0]])]
     for arm in arms[1:]:
         names += [
@@ -281,29 +328,14 @@ def figure(agreement: list[dict[str, Any]], path: Path) -> bool:
             for a in _order([a for a in agreement[1:] if a["arm"] == arm])
             if a["selection"] not in names
         ]
-    for ax, arm in zip(axes[0], arms):
-        for a in agreement[1:]:
-            if a["arm"] != arm:
-                continue
-            y = names.index(a["selection"])
-            lo, hi = a.get("gap_ci", [math.nan, math.nan])
-            c = colours[a["verdict"]]
-            ax.plot([lo, hi], [y, y], color=c, lw=2.5)
-            ax.plot([a["gap"]], [y], "o", color=c, ms=5)
-        ax.axvline(-ref["delta"], color="k", ls="--", lw=1, label=f"margin −δ = {-ref['delta']:.2f}")
-        ax.axvline(0, color="0.6", lw=0.8)
-        ax.set_title(ARM_WORDS[arm], fontsize=9)
-        ax.set_xlabel("gap τ× − ceiling (Kendall τ)")
-        ax.set_yticks(range(len(names)))
-        ax.set_yticklabels(names, fontsize=7)
-    axes[0][0].invert_yaxis()
-    for verdict, c in colours.items():
-        axes[0][0].plot([], [], color=c, lw=2.5, label=verdict)
-    axes[0][0].legend(fontsize=7, loc="lower left")
-    fig.tight_layout()
+    try:
+        from proxydata.plots import plot_ranking_gaps
+
+        fig = plot_ranking_gaps(agreement, order=names, titles=ARM_WORDS)
+    except ImportError:
+        return False
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return True
 
 
@@ -316,6 +348,8 @@ def ranking_arms_section(results: Path, fig_dir: Path | None) -> tuple[list[str]
     if not summary:
         return None
     chosen, reason = choose_recipe(summary)
+    study_path = _study_file(results, chosen)
+    study_recipe = study_path.stem[len("ranking_") :] if study_path else None
     archs = json.loads((results / "ranking_architectures.json").read_text())
     cells = {c["arch"]: c for c in archs["cells"]}
     lines = [
@@ -338,20 +372,19 @@ def ranking_arms_section(results: Path, fig_dir: Path | None) -> tuple[list[str]
         "accuracy; seed-to-seed τ is full data's agreement with itself under another seed (the ceiling). "
         "Also in `benchmarks/results/ranking_pilot.md`.",
         "",
-        *pilot_markdown(summary, chosen, reason),
+        *pilot_markdown(summary, chosen, reason, study_recipe),
     ]
     known = [(c[TRUTH], _table_short(results, a)) for a, c in cells.items()]
     known = [k for k in known if math.isfinite(k[1])]
     nb = ranking_agreement([k[0] for k in known], [k[1] for k in known]) if len(known) >= 3 else {}
     nb["cells"] = len(known)
-    study_path = _study_file(results, chosen)
     short: list[str] = []
     if study_path is None:
         lines += ["", "The study at the chosen recipe has no rows yet."]
         return [], [*lines, ""]
     settings, rows = read_study(study_path)
     sel_file = results / f"ranking_selections_p{settings['pool'].split()[0]}_r{settings['resolution']}.json"
-    saved = json.loads(sel_file.read_text())
+    saved = json.loads(sel_file.read_text()) if sel_file.exists() else _planned_selections()
     names = list(saved["selections"])
     agreement = family_agreement(
         complete_seeds(rows, len(cells)), alpha=ALPHA, truth_column=TRUTH, n_bootstrap=BOOTSTRAP
@@ -411,9 +444,13 @@ def ranking_arms_section(results: Path, fig_dir: Path | None) -> tuple[list[str]
     later = [m for m in LATER_METHODS if m not in asked]
     lines += [
         "",
-        f"How the selections were made: {saved['how']['proxies']}; BDP: {saved['how']['bdp']}; its random "
-        f"counterpart: {saved['how'].get(RS_AT_BDP, '—')}. "
-        "`cost` is the training samples processed relative to full data's. "
+        (
+            f"How the selections were made: {saved['how']['proxies']}; BDP: {saved['how']['bdp']}; its "
+            f"random counterpart: {saved['how'].get(RS_AT_BDP, '—')}. "
+            if sel_file.exists()
+            else f"The selections are still being made ({saved['how']['proxies']}). "
+        )
+        + "`cost` is the training samples processed relative to full data's. "
         + (
             f"Not yet run (issue 31's selections, added by name once on main): {', '.join(later)}."
             if later
@@ -430,6 +467,18 @@ def ranking_arms_section(results: Path, fig_dir: Path | None) -> tuple[list[str]
             "the dashed line is the margin](figures/ranking_fidelity.png)",
         ]
     return short, [*lines, ""]
+
+
+def _planned_selections() -> dict[str, Any]:
+    """What the study plans while its selections file is still being made (BDP's search running)."""
+    names = [f"{m} r={r}" for m in (*METHOD_ORDER[:6], *LATER_METHODS) for r in (0.1, 0.25, 0.5)]
+    names[18:18] = ["bdp (search running)", "rs at BDP's share"]
+    how = "being made (`ranking_study.py arms-study --selections-only`)"
+    return {
+        "how": {"proxies": how, "bdp": how, RS_AT_BDP: how},
+        "methods_asked": [*METHOD_ORDER[:6], *LATER_METHODS],
+        "selections": {"full": None, **dict.fromkeys(names)},
+    }
 
 
 def _table_short(results: Path, arch: str) -> float:
@@ -460,10 +509,16 @@ def _below_target_words(
             f"That reaches the target of {TARGET_TAU}: the verdicts below speak about NAS-Bench-201's "
             "order too."
         )
-    best = max((p["tau_truth"] for p in summary), default=math.nan)
+    best = max((p["tau_truth_per_seed"][0] for p in summary if p["tau_truth_per_seed"]), default=math.nan)
     return (
-        f"**That is below the target of {TARGET_TAU}**, and no pilot recipe reached it (the best: "
-        f"{_f(best)}). Why: these networks (C ≤ 16, N ≤ 2, 16–32 px, a few hundred SGD steps on ≤ 10,000 "
+        f"**That is below the target of {TARGET_TAU}**"
+        + (
+            f", and no pilot recipe reached it on seed 0 over its 20 cells (the best: {_f(best)}). "
+            if not best >= TARGET_TAU
+            else f", although the pilot's best recipe reached {_f(best)} on seed 0 over its 20 cells (a "
+            "third of the sample: a rough estimate). "
+        )
+        + "Why: these networks (C ≤ 16, N ≤ 2, 16–32 px, a few hundred SGD steps on ≤ 10,000 "
         "images) reach 40–50 % test accuracy, so they are ranked by how fast a cell learns in its first "
         "epochs, not by where it ends; NAS-Bench-201's own 12-epoch training (C = 16, N = 5, 32 px, all "
         f"50,000 images) agrees with its 200-epoch order at τ = {_f(nb.get('kendall_tau'))} over "

@@ -32,38 +32,54 @@ def _first_losses(records: list[Record]) -> list[str]:
     return out
 
 
+def environments(records: list[Record]) -> list[tuple[str, int]]:
+    """The distinct environments of the records (CPU model, torch, thread count, BLAS build), with counts."""
+    out: dict[str, int] = {}
+    for r in records:
+        env = r.get("environment") or {}
+        if "cpu_model" not in env:
+            name = "incomplete environment (made before records carried the full one)"
+        else:
+            name = (
+                f"{env.get('cpu_model')}, {env.get('cpu_capability')}, torch {env.get('torch')}, "
+                f"{r.get('torch_threads', env.get('torch_threads'))} thread(s), "
+                f"device {r['config'].get('device')}"
+            )
+        out[name] = out.get(name, 0) + 1
+    return sorted(out.items(), key=lambda kv: -kv[1])
+
+
 def rerun_note(records: list[Record]) -> list[str]:
-    """The re-run note: what the records say, and what re-running them on one machine showed."""
-    with_env = sum(bool(r.get("environment")) for r in records)
+    """The re-run note: the records' environments and commits, and what re-running them showed."""
     full_env = sum("cpu_model" in (r.get("environment") or {}) for r in records)
+    commits = sorted({str(r.get("code")) for r in records})
+    envs = environments(records)
     return [
         "### Do these records reproduce?",
         "",
         *_first_losses(records),
-        f"- {with_env} of {len(records)} runs carry an `environment`, {full_env} of them the full one of "
-        "`benchmarks/provenance.py` (CPU model, threads, BLAS/oneDNN/OpenMP builds, deterministic "
-        "switches, path of the imported `proxydata`, git state); the others only torch, numpy, Python, "
-        "machine and ATen's CPU capability, or nothing.",
-        "- Re-run on one machine (AMD EPYC, AVX512, torch 2.14.1, one thread; commands and output in "
-        "`benchmarks/results/reproduction_verify.md`), the first epoch of darts-v1's full-data runs gives "
-        "the **v1** records' losses to the last bit, not the v2 records': with current code for seeds 0–2, "
-        "and with 616936f, the commit the v2 records name, for seeds 0 and 2. This agrees with issue 18's "
-        "report from another machine; an earlier version of this note said the opposite and is withdrawn.",
-        "- So the code is not what differs, and the cause of the v2 losses is not identified: on that "
-        "machine the same code changes the last bits with two threads, with oneDNN limited to AVX2 or "
-        "with ATen's vector code at AVX2, and none of these gives the v2 value. The v2 records' "
-        "environment (torch version and ATen's capability only) equals that machine's and cannot tell "
-        "such runs apart.",
-        "- A record could name code that did not run: until this change `reproduce.py` imported "
-        "`proxydata` from wherever Python found it first (the virtual environment's editable install, "
-        "i.e. another checkout, when run from a second checkout), while `code` gave the commit of the "
-        "checkout holding `reproduce.py`. It now imports its own checkout's package, refuses to run "
-        "with another, and records the package's path.",
-        "- `reproduce.py --verify 2` (two records drawn at random with seed 0, both of protocol v2, re-run "
-        "in full) found both **different**: the losses part at epoch 1 and the re-runs found other cells. "
-        "Every v2 record compared so far differs from its re-run from the first epoch on (these two, and "
-        "darts-v1's full-data seeds 0–2, whose configuration was re-run), and every v1 record re-run "
-        "(three) is reproduced: the v2 verdicts on this page rest on runs that this code "
-        "does not reproduce on the machine checked, and a verdict that depends on a few seeds' cells "
-        "can change when they are repeated.",
+        f"- {full_env} of {len(records)} runs carry the full `environment` of `benchmarks/provenance.py` "
+        "(CPU model, threads, BLAS/oneDNN/OpenMP builds, deterministic switches, path of the imported "
+        f"`proxydata`, git state); {len(envs)} environment(s) in this file: "
+        + "; ".join(f"{name} ({n} runs)" for name, n in envs)
+        + f". The runs name {len(commits)} commit(s): {', '.join(f'`{c}`' for c in commits)}"
+        + (
+            "."
+            if len(commits) == 1
+            else " (`reproduce.py --verify` lists the code that changed between a record's commit and the "
+            "checkout it runs from)."
+        ),
+        "- `reproduce.py --verify K --seed S` re-runs K records drawn at random from their stored "
+        "configuration and prints `bit-identical`, `same genotype` or `different`, the first epoch at "
+        "which the losses part, and the environment fields and code that differ; what it printed for "
+        "these records is in `benchmarks/results/reproduction_verify.md`.",
+        "- The previous results file (`benchmarks/results/reproduction_2026-11.jsonl`, 5,000 + 5,000 "
+        "images, kept aside and no longer read by this page) mixed code versions and environments, and "
+        "its records carry at most torch, numpy, Python and ATen's CPU capability. Its record "
+        "`--verify 1 --seed 7` draws (DARTS-V1 + BDP, `limit=linear`, long-tailed split, seed 7) re-runs "
+        "bit-identically over all 20 epochs on an Intel Xeon machine (AVX512, one thread) both from its "
+        "own commit and from today's code; the 'different from epoch 1' that issue 27 reports did not "
+        "come from the code of either commit but from another environment (earlier re-runs in "
+        "`reproduction_verify.md` ran on an AMD EPYC), which the record cannot name. Hence the fresh "
+        "file: every record with the full environment, one environment per table.",
     ]

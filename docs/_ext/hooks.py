@@ -14,6 +14,10 @@ to check the navigation without it.)
   may break between the value and the interval, never inside either, so that a
   table of several intervals (the ranking table of the results page) fits the text
   column; a table still wider scrolls sideways in its own box.
+* **Search from disk.** After the build, ``search/search_index.json`` is also written
+  as ``search/search_index.js`` (``var __index = ...``), which Material's search loads
+  when the site is opened from disk (a file:// page cannot fetch JSON);
+  ``javascripts/file-worker.js`` runs the search worker there.
 * **MathJax served by the site.** ``javascripts/mathjax/tex-svg.js`` is copied from the
   ``django-static-mathjax`` package (the ``docs`` extra) so that formulas render
   without fetching anything from a CDN, also offline.
@@ -151,3 +155,27 @@ def mark_cells(html: str) -> str:
 
 def on_page_content(html: str, page: Any, config: Any, files: Files) -> str:
     return mark_cells(html)
+
+
+def write_search_index_script(site_dir: str | Path) -> bool:
+    """``search/search_index.js`` from ``search/search_index.json``: the index a file:// page can load.
+
+    Returns False when the build has no search index.
+    """
+    folder = Path(site_dir) / "search"
+    index = folder / "search_index.json"
+    if not index.is_file():
+        return False
+    (folder / "search_index.js").write_text(
+        "var __index = " + index.read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    return True
+
+
+def on_post_build(config: Any) -> None:
+    write_search_index_script(config["site_dir"])
+
+
+# After the search plugin has written its index (what mkdocs.plugins.event_priority(-100) sets;
+# MkDocs is not imported at module level, see the module docstring).
+on_post_build.mkdocs_priority = -100  # type: ignore[attr-defined]

@@ -61,6 +61,8 @@ class MethodOption:
     superseded_by : str, optional
         A keyword that replaces ``keyword`` in the samplers that take both (there
         ``keyword`` is a deprecated alias, which the command line never uses).
+    prefixed_in : tuple of str
+        Further commands that spell it ``--proxy-<name>`` (``rank`` has its own ``--seeds``).
     commands : tuple of str
         The commands that offer it (``--features`` only ``select``: a features
         file has one row per sample of ``--data``, while ``search`` and ``rank``
@@ -75,10 +77,12 @@ class MethodOption:
     argparse_kwargs: dict[str, Any] = field(default_factory=dict)
     superseded_by: str | None = None
     commands: tuple[str, ...] = ("select", "search", "rank")
+    prefixed_in: tuple[str, ...] = ()
 
     def flag(self, command: str) -> str:
         """The option as ``command`` spells it."""
-        return f"--proxy-{self.name}" if self.prefixed and command in ("search", "rank") else f"--{self.name}"
+        prefixed = (self.prefixed and command in ("search", "rank")) or command in self.prefixed_in
+        return f"--proxy-{self.name}" if prefixed else f"--{self.name}"
 
 
 METHOD_OPTIONS: tuple[MethodOption, ...] = (
@@ -88,8 +92,8 @@ METHOD_OPTIONS: tuple[MethodOption, ...] = (
         "features",
         "features",
         "features",
-        "features to cluster: 'pixels' (default) or an (n, d) .npy file of one row per sample of --data, "
-        "memory-mapped",
+        "features the method reads: 'pixels' (default) or an (n, d) .npy file of one row per sample "
+        "of --data, memory-mapped",
         commands=("select",),
     ),
     MethodOption("proxy_epochs", "epochs", "epochs", "training epochs of the model", True, {"type": int}),
@@ -102,7 +106,15 @@ METHOD_OPTIONS: tuple[MethodOption, ...] = (
         {"choices": ["easy", "hard"]},
     ),
     MethodOption("loss", "loss", "loss", "reconstruction loss", False, {"choices": ["bce", "mse"]}),
-    MethodOption("n_seeds", "seeds", "n_seeds", "initialisations / runs averaged", True, {"type": int}),
+    MethodOption(
+        "n_seeds",
+        "seeds",
+        "n_seeds",
+        "initialisations / runs averaged",
+        False,
+        {"type": int},
+        prefixed_in=("rank",),  # rank has its own --seeds (training seeds per cell)
+    ),
     MethodOption(
         "gradient", "gradient", "gradient", "gradient norm over", False, {"choices": ["full", "last-layer"]}
     ),

@@ -8,6 +8,7 @@ from typing import Any
 
 from .._version import __version__
 from ..nas import ALGORITHMS
+from ..nas.search_options import SPACE_ALGORITHMS
 from ..nas.spaces.nb201.table import TABLE_ENV
 from ..pruning import BiLevelPruner
 from .checks import SOURCE_FORMS, UsageError
@@ -97,25 +98,48 @@ def _add_bdp(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_adaptive(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--adaptive",
+        choices=("glister",),
+        default=None,
+        help="re-select a training subset of share --ratio every --interval epochs during the search "
+        "(GlisterSelector, Adaptive-NAS)",
+    )
+    p.add_argument(
+        "--interval", type=int, default=None, help="--adaptive: re-select every T >= 1 epochs (default 5)"
+    )
+    p.add_argument("--eta", type=float, default=None, help="--adaptive: GLISTER's step size (default 0.025)")
+
+
 def _add_search(sub: Any) -> None:
     p = sub.add_parser(
         "search",
-        help=f"run a NAS-Bench-201 search ({', '.join(ALGORITHMS)})",
-        description="Search a NAS-Bench-201 cell on full data, a static proxy and/or "
-        "with the bi-level pruner.",
+        help=f"run a NAS-Bench-201 or DARTS-space search ({', '.join(ALGORITHMS)}, p-darts)",
+        description="Search a NAS-Bench-201 cell (--space nb201) or DARTS-space cells (--space darts) "
+        "on full data, a static proxy and/or with the bi-level pruner.",
     )
     _add_data(p)
     p.add_argument(
         "--algo",
-        choices=ALGORITHMS,
+        choices=list(dict.fromkeys(sum(SPACE_ALGORITHMS.values(), ()))),
         default=ALGORITHMS[0],
         help=f"search algorithm (default {ALGORITHMS[0]}; see proxydata.nas.ALGORITHMS)",
     )
     p.add_argument(
+        "--space",
+        choices=tuple(SPACE_ALGORITHMS),
+        default="nb201",
+        help="search space (default nb201; darts: --N is the number of cells)",
+    )
+    p.add_argument(
         "--proxy", type=normalize_method, choices=METHODS, help="static proxy of the training split"
     )
-    p.add_argument("--ratio", type=float, default=None, help="proxy ratio r in (0, 1] (needs --proxy)")
+    p.add_argument(
+        "--ratio", type=float, default=None, help="proxy ratio r in (0, 1] (needs --proxy or --adaptive)"
+    )
     _add_bdp(p)
+    _add_adaptive(p)
     p.add_argument("--epochs", type=int, default=50, help="search epochs (default 50)")
     p.add_argument("--C", type=int, default=16, help="supernet channels (default 16)")
     p.add_argument("--N", type=int, default=5, help="cells per stage (default 5)")

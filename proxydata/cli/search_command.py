@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_fraction, check_int, check_ratio
+from .._validation import check_float, check_fraction, check_int, check_ratio
+from ..nas.search_options import SPACE_ALGORITHMS
 from .checks import UsageError, check_int_flags, check_run_inputs
 from .holdout import hold_out_test, source_test_split
 from .options import check_proxy_inputs, method_kwargs
@@ -52,16 +53,49 @@ def _check_search(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
     check_int(args.scratch_epochs, "--train-from-scratch", minimum=0)
     check_fraction(args.val_fraction, "--val-fraction", low_open=True, high_open=True)
     check_fraction(args.test_fraction, "--test-fraction", low_open=True, high_open=True)
-    if args.ratio is not None and args.proxy is None:
-        raise UsageError("--ratio needs --proxy METHOD")
+    adaptive_kwargs = _adaptive_kwargs(args)
+    if args.ratio is not None and args.proxy is None and args.adaptive is None:
+        raise UsageError("--ratio needs --proxy METHOD or --adaptive glister")
     if args.proxy is not None:
         if args.ratio is None:
             raise UsageError(f"--proxy {args.proxy} needs --ratio R (the kept share, in (0, 1])")
         check_ratio(args.ratio, "--ratio")
+    space = getattr(args, "space", "nb201")
+    if args.algo not in SPACE_ALGORITHMS[space]:
+        raise UsageError(
+            f"--algo {args.algo} does not run on --space {space} (choose from {SPACE_ALGORITHMS[space]})"
+        )
+    if space == "darts" and args.scratch_epochs:
+        raise UsageError(
+            "--train-from-scratch trains NAS-Bench-201 cells; for DARTS-space cells use "
+            "proxydata.nas.spaces.darts.train_darts_network"
+        )
     bdp_kwargs = _bdp_kwargs(args)
     proxy_kwargs = method_kwargs(args, args.proxy)
     check_proxy_inputs(args.proxy, proxy_kwargs, "search")
+    args.adaptive_kwargs = adaptive_kwargs
     return proxy_kwargs, bdp_kwargs, check_run_inputs(args)
+
+
+def _adaptive_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The adaptive selector's keywords (``--ratio``, ``--interval``, ``--eta``), checked."""
+    given = {"interval": args.interval, "eta": args.eta}
+    if args.adaptive is None:
+        named = [f"--{k}" for k, v in given.items() if v is not None]
+        if named:
+            raise UsageError(f"{named[0]} needs --adaptive glister")
+        return {}
+    for flag, used in (("--proxy", args.proxy is not None), ("--bdp", args.bdp)):
+        if used:
+            raise UsageError(f"--adaptive {args.adaptive} cannot be combined with {flag}")
+    if args.ratio is None:
+        raise UsageError(f"--adaptive {args.adaptive} needs --ratio R (the subset's share, in (0, 1])")
+    kwargs: dict[str, Any] = {"ratio": check_ratio(args.ratio, "--ratio")}
+    if args.interval is not None:
+        kwargs["interval"] = check_int(args.interval, "--interval", minimum=1)
+    if args.eta is not None:
+        kwargs["eta"] = check_float(args.eta, "--eta", strictly_positive=True)
+    return kwargs
 
 
 def _subset(dataset: Any, indices: np.ndarray) -> Any:
@@ -97,7 +131,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     from ..nas import NB201Table
 
     proxy_kwargs, bdp_kwargs, table_path = _check_search(args)
-    table = NB201Table(table_path) if table_path else None
+    # the NAS-Bench-201 table scores NAS-Bench-201 cells only
+    table = NB201Table(table_path) if table_path and getattr(args, "space", "nb201") == "nb201" else None
     dataset = load_source(args.data, download=args.download)
     targets = np.asarray(dataset.targets, dtype=np.int64)
     splits = _splits(args, dataset, targets)
@@ -118,7 +153,10 @@ def cmd_search(args: argparse.Namespace) -> int:
         proxy_kwargs=proxy_kwargs,
         bdp=args.bdp,
         bdp_kwargs=bdp_kwargs,
+        adaptive=args.adaptive,
+        adaptive_kwargs=args.adaptive_kwargs,
         num_workers=args.num_workers,
+        space=getattr(args, "space", "nb201"),
         **shared,
     )
     test_set = splits["test_set"]
@@ -155,6 +193,12 @@ def search_report(record: dict[str, Any]) -> list[str]:
     from ..experiment import data_used
 
     lines = [f"genotype: {record['genotype']}", f"search seconds: {record['search_seconds']:.1f}"]
+    cost = record.get("adaptive_selection_cost")
+    if cost:
+        lines.append(
+            f"adaptive selection cost: {cost['selections']} selections, {cost['samples']} sample passes, "
+            f"{cost['cpu_seconds']:.2f} CPU s"
+        )
     if record.get("proxy_seconds"):
         lines.append(f"proxy selection seconds: {record['proxy_seconds']:.2f}")
     cost = record.get("proxy_selection_cost")
@@ -165,7 +209,8 @@ def search_report(record: dict[str, Any]) -> list[str]:
     train_pool, val_size = record["train_pool"], record["val_size"]
     line = f"data: training split {record['kept_train']} of {train_pool}"
     if "final_train" in record:
-        line += f" (after pruning {record['final_train']}), validation {record['final_val']} of {val_size}"
+        what = "adaptive subset" if (record.get("config") or {}).get("adaptive") else "after pruning"
+        line += f" ({what} {record['final_train']}), validation {record['final_val']} of {val_size}"
     else:
         line += f", validation {val_size}"
     lines.append(line)

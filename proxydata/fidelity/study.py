@@ -67,7 +67,9 @@ class RankingStudy:
         )
 
     def to_pandas(self, which: str = "agreement") -> Any:
-        """:attr:`agreement` (one row per selection) or :attr:`rows` as a ``pandas.DataFrame``.
+        """``agreement`` (one row per selection) or ``rows`` as a ``pandas.DataFrame``.
+
+        Needs pandas (an optional dependency): ``ImportError`` naming it when absent.
 
         Parameters
         ----------
@@ -77,7 +79,9 @@ class RankingStudy:
             selection, architecture and seed) a row's NAS-Bench-201 ``table``
             becomes columns ``table_<column>``.
 
-        Needs pandas (an optional dependency): ``ImportError`` naming it when absent.
+        Returns
+        -------
+        pandas.DataFrame
         """
         check_choice(which, "which", ("agreement", "rows"))
         if which == "agreement":
@@ -186,7 +190,7 @@ def ranking_study(
     progress : bool
         A tqdm bar over the runs.
     arms : sequence of {"epochs", "steps"}
-        How long each selection trains (:func:`arm_epochs`): ``"epochs"`` for
+        How long each selection trains (``proxydata.fidelity.study.arm_epochs``): ``"epochs"`` for
         ``epochs`` passes over it (what a proxy saves), ``"steps"`` for as many
         SGD steps as the reference's ``epochs`` passes (the same training on less
         data). Every row records its ``arm``, ``epochs`` and ``sgd_steps``; the
@@ -334,7 +338,7 @@ def _plan(
     return [task for i, task in enumerate(plan) if i % shard[1] == shard[0] and task not in finished]
 
 
-#: The arms of a study: how long a selection trains (:func:`arm_epochs`).
+#: The arms of a study: how long a selection trains (``proxydata.fidelity.study.arm_epochs``).
 ARMS = ("epochs", "steps")
 
 
@@ -435,7 +439,7 @@ class _Recipe:
     ) -> dict[str, Any]:
         """Train ``make`` (architecture ``arch``) on the selection ``name`` with ``seed``; its row.
 
-        ``epochs`` (default the recipe's) is the arm's (:func:`arm_epochs`).
+        ``epochs`` (default the recipe's) is the arm's (``proxydata.fidelity.study.arm_epochs``).
         """
         epochs = self.epochs if epochs is None else epochs
         generator = torch.Generator().manual_seed(seed)

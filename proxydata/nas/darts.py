@@ -36,10 +36,16 @@ from torch.func import functional_call
 from ..exceptions import ProxydataValueError
 from .optim import SGDSettings
 from .regularizers import beta_decay_loss
-from .schedules import beta_decay_weight
+from .schedules import beta_decay_weight, skip_dropout_rate
 from .supernet import Supernet
 
-__all__ = ["FirstOrderArchStep", "UnrolledArchStep", "unrolled_arch_grad", "unrolled_arch_grads"]
+__all__ = [
+    "FirstOrderArchStep",
+    "PDartsArchStep",
+    "UnrolledArchStep",
+    "unrolled_arch_grad",
+    "unrolled_arch_grads",
+]
 
 
 def _grads_or_zeros(
@@ -215,7 +221,8 @@ class FirstOrderArchStep:
             for alpha in groups[1:]:
                 penalty = penalty + beta_decay_loss(alpha)
             objective = loss_v + self.beta_weight * penalty
-        grads = torch.autograd.grad(objective, self.params)  # no weight gradients needed
+        # no weight gradients needed; a group no cell uses (no normal cell) gets zeros
+        grads = _grads_or_zeros(torch.autograd.grad(objective, self.params, allow_unused=True), self.params)
         self.apply(grads)
         return logits_v.detach(), loss_v.detach()
 
@@ -267,3 +274,37 @@ class UnrolledArchStep(FirstOrderArchStep):
         )  # fmt: skip
         self.apply(dalphas)
         return logits_v, loss_v
+
+
+class PDartsArchStep(FirstOrderArchStep):
+    """One P-DARTS stage's architecture step: DARTS's first order, the skip dropout set every epoch.
+
+    Parameters
+    ----------
+    network : Supernet
+        With a ``skip_dropout`` attribute (:class:`~proxydata.nas.spaces.darts.DartsSupernet`).
+    optimizer : torch.optim.Optimizer
+    generator : torch.Generator, optional
+    rate : float
+        The stage's dropout rate.
+    warmup : int
+        The stage's epochs without architecture steps (the loop skips them).
+    """
+
+    def __init__(
+        self,
+        network: Supernet,
+        optimizer: torch.optim.Optimizer,
+        generator: torch.Generator | None = None,
+        *,
+        rate: float,
+        warmup: int,
+    ) -> None:
+        super().__init__(network, optimizer, generator)
+        self.rate, self.warmup = rate, warmup
+
+    def start_epoch(self, epoch: int, epochs: int) -> dict[str, float]:
+        """Set the network's ``skip_dropout`` for the epoch; the record keeps it (``skip_dropouts``)."""
+        p = skip_dropout_rate(epoch, epochs, self.rate, self.warmup)
+        self.network.skip_dropout = p
+        return {"skip_dropouts": p}

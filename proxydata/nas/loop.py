@@ -4,8 +4,11 @@ Written the way a user's loop is written: for every training batch, an
 architecture step on the paired validation batch (the algorithm's: :mod:`.darts`,
 :mod:`.gdas`, :mod:`.enas`), then a weight step on the training batch;
 ``pruner.observe`` after each forward pass and ``pruner.step()`` at the end of
-each epoch (see :class:`~proxydata.BiLevelPruner`). The loop knows no algorithm:
-it calls an :class:`ArchStep`.
+each epoch (see :class:`~proxydata.BiLevelPruner`). A pruner with a
+``scoring_sampler`` (:class:`~proxydata.GlisterSelector`) also gets, before
+``step()``, the logits of the samples that sampler yields: one pass under
+``torch.no_grad()`` with the training loader's dataset and batch size. The loop
+knows no algorithm: it calls an :class:`ArchStep`.
 """
 
 from __future__ import annotations
@@ -37,11 +40,13 @@ class SearchResult:
     algo : str
         One of :data:`~proxydata.nas.ALGORITHMS`.
     genotype : str
-        The cell derived after the last epoch (NAS-Bench-201 string).
+        The architecture derived after the last epoch (``str`` of the supernet's genotype:
+        the NAS-Bench-201 string, or the DARTS repository's ``Genotype(...)`` text).
     genotypes : list of str
         The cell derived after every epoch.
-    alphas : np.ndarray, shape (6, 5)
-        Final architecture parameters (logits; rows edges, columns ``NB201_OPS``).
+    alphas : np.ndarray
+        Final operation logits (:func:`~proxydata.nas.supernet.alphas_array`): NAS-Bench-201
+        (6, 5), rows edges, columns ``NB201_OPS``; DARTS space (2, 14, 8), normal and reduce.
     epoch_seconds : list of float
         Wall time of every epoch (including ``pruner.step()``).
     train_loss, train_acc, val_loss, val_acc : list of float
@@ -59,6 +64,8 @@ class SearchResult:
         GDAS temperature of every epoch (empty for DARTS).
     beta_weights : list of float
         β-DARTS's regulariser weight ``lambda_e`` of every epoch (empty otherwise).
+    skip_dropouts : list of float
+        P-DARTS's dropout rate after ``skip_connect`` of every epoch (empty otherwise).
     hessian_eigenvalues : list of float
         Dominant eigenvalue of ``∇²_alpha L_val`` on the fixed ``hessian_batch``
         after every epoch (empty when no batch was given).
@@ -84,6 +91,7 @@ class SearchResult:
     val_set_sizes: list[int | None] = field(default_factory=list)
     taus: list[float] = field(default_factory=list)
     beta_weights: list[float] = field(default_factory=list)
+    skip_dropouts: list[float] = field(default_factory=list)
     hessian_eigenvalues: list[float] = field(default_factory=list)
     hessian_seconds: list[float] = field(default_factory=list)
     search_seconds: float = 0.0
@@ -218,6 +226,7 @@ class SearchLoop:
             lr = self._start_epoch(epoch)
             sums, n_train, n_val = self._batches(epoch, lr)
             if self.pruner is not None:
+                self._score()
                 self.pruner.step()
             self._record(sums, n_train, n_val)
             self.result.epoch_seconds.append(time.perf_counter() - t0)
@@ -265,7 +274,12 @@ class SearchLoop:
             xv, yv, idx_v = _unpack(next(val_batches), need_index, "val_loader")
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             xv, yv = xv.to(device, non_blocking=True), yv.to(device, non_blocking=True)
-            logits_v, loss_v = self.arch_step.update(x, y, xv, yv, lr)
+            if epoch < opts.arch_warmup_epochs:
+                with torch.no_grad():
+                    logits_v = self.network(xv, self.generator)
+                    loss_v = F.cross_entropy(logits_v, yv)
+            else:
+                logits_v, loss_v = self.arch_step.update(x, y, xv, yv, lr)
             if pruner is not None:
                 pruner.observe(idx_v, logits_v)
             logits, loss = self._weight_step(x, y)
@@ -287,6 +301,29 @@ class SearchLoop:
         if n_train == 0:
             raise ProxydataValueError(f"train_loader yielded no batches in epoch {epoch}")
         return sums, n_train, n_val
+
+    def _score(self) -> None:
+        """Pass what the pruner's ``scoring_sampler`` yields through the network (no gradients)."""
+        sampler = getattr(self.pruner, "scoring_sampler", None)
+        if sampler is None or len(sampler) == 0:
+            return
+        dataset = getattr(self.train_loader, "dataset", None)
+        if dataset is None:
+            raise ProxydataValueError(
+                "the pruner asks for a scoring pass (scoring_sampler), which needs a train_loader with a "
+                "dataset (a torch DataLoader)"
+            )
+        loader = torch.utils.data.DataLoader(
+            dataset,
+            batch_size=getattr(self.train_loader, "batch_size", None) or 64,
+            sampler=sampler,
+            collate_fn=getattr(self.train_loader, "collate_fn", None),
+        )
+        device = self.options.device
+        with torch.no_grad():
+            for batch in loader:
+                x, _, idx = _unpack(batch, True, "train_loader")
+                self.pruner.observe(idx, self.network(x.to(device, non_blocking=True), self.generator))
 
     def _weight_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Update the weights on the training batch (alpha frozen); return detached logits and loss."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["beta_decay_weight", "cosine_lr", "gdas_tau"]
+__all__ = ["beta_decay_weight", "cosine_lr", "gdas_tau", "skip_dropout_rate"]
 
 
 def cosine_lr(epoch: int, epochs: int, lr: float, lr_min: float) -> float:
@@ -36,3 +36,13 @@ def beta_decay_weight(epoch: int, epochs: int, lambda_max: float) -> float:
     shorter searches; ``lambda_max=25`` reproduces that end point.
     """
     return float(lambda_max) * epoch / epochs
+
+
+def skip_dropout_rate(epoch: int, epochs: int, rate: float, warmup: int, decay: float = 0.2) -> float:
+    """P-DARTS's dropout rate after ``skip_connect`` in ``epoch``: linear during warm-up, then exponential.
+
+    ``rate · (E - e - 1) / E`` for ``e < warmup``, else ``rate · exp(-decay · (e - warmup))``.
+    """
+    if epoch < warmup:
+        return rate * (epochs - epoch - 1) / epochs
+    return rate * math.exp(-(epoch - warmup) * decay)

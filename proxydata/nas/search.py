@@ -54,7 +54,7 @@ from typing import Any
 
 import torch
 
-from .darts import FirstOrderArchStep, UnrolledArchStep, unrolled_arch_grad
+from .darts import FirstOrderArchStep, PDartsArchStep, UnrolledArchStep, unrolled_arch_grad
 from .enas import EnasArchStep
 from .gdas import GdasArchStep
 from .loop import ArchStep, SearchLoop, SearchResult
@@ -72,6 +72,7 @@ def search(
     *,
     algo: str = "darts-v1",
     epochs: int,
+    space: str | None = None,
     pruner: Any = None,
     device: str | torch.device = "cpu",
     seed: int = 0,
@@ -90,6 +91,8 @@ def search(
     beta_lambda_max: float = 25.0,
     hessian_batch: tuple[torch.Tensor, torch.Tensor] | None = None,
     hessian_iterations: int = 20,
+    skip_dropout: float = 0.0,
+    arch_warmup_epochs: int = 0,
     callbacks: Sequence[Callable[[int, SearchResult, Supernet], Any]] = (),
     progress: bool = True,
 ) -> SearchResult:
@@ -117,8 +120,14 @@ def search(
         required when a pruner is given. A sampler with ``set_epoch`` (a proxy,
         a ``DistributedSampler``) is given the epoch number before each epoch,
         except the pruner's own samplers, which the pruner manages.
-    algo : {"darts-v1", "darts-v2", "beta-darts", "gdas"}
+    algo : str
+        NAS-Bench-201: one of :data:`~proxydata.nas.ALGORITHMS`; DARTS space: one of
+        :data:`~proxydata.nas.search_options.DARTS_SPACE_ALGORITHMS` (``"p-darts"`` is one
+        P-DARTS stage: DARTS-V1 with ``skip_dropout``; :func:`~proxydata.nas.pdarts.pdarts_search`
+        runs the three stages).
     epochs : int >= 1
+    space : {"nb201", "darts"}, optional
+        When given, the network must be of this space (a check; the space is the network's).
     pruner : BiLevelPruner, optional
         Anything with ``observe(indices, logits)`` and ``step()``. A pruner with
         ``epochs`` / ``epoch`` must have at least ``epochs`` epochs left
@@ -145,6 +154,13 @@ def search(
         the previous epoch's eigenvector). DARTS modes only.
     hessian_iterations : int >= 1
         Power-iteration budget of each eigenvalue.
+    skip_dropout : float in [0, 1)
+        P-DARTS only: the dropout rate after ``skip_connect`` of this stage, decayed as P-DARTS:
+        ``rate · (E - e - 1) / E`` in warm-up epochs, ``rate · exp(-0.2 (e - warm-up))`` after.
+    arch_warmup_epochs : int >= 0
+        Epochs at the start with no architecture step (the validation batch is still
+        forwarded, without gradients, for the pruner and the record): PC-DARTS 15 of 50,
+        P-DARTS 10 of 25; DARTS 0.
     callbacks : sequence of callables ``f(epoch, result, network)``
         Called at the end of every epoch (``epoch`` counts from 0, ``result``
         holds the epochs so far); a callback returning ``True`` stops the search.
@@ -195,6 +211,10 @@ def _arch_step(
     if algo == "gdas":
         return GdasArchStep(
             network, arch_optimizer, generator, tau_max=options.tau_max, tau_min=options.tau_min
+        )
+    if algo == "p-darts":
+        return PDartsArchStep(
+            network, arch_optimizer, generator, rate=options.skip_dropout, warmup=options.arch_warmup_epochs
         )
     beta = options.beta_lambda_max if algo == "beta-darts" else None
     return FirstOrderArchStep(network, arch_optimizer, generator, beta_lambda_max=beta)

@@ -13,16 +13,16 @@ acronym    class                        keeps
 
 The baselines the papers compare against, under the same contract:
 
-==============  =======================  ==============================================
-acronym         class                    keeps
-==============  =======================  ==============================================
-``entropy``     :class:`EntropyProxy`    drawn across the entropy histogram (Na et al.)
-``forgetting``  :class:`ForgettingProxy` most forgetting events (Toneva et al.)
-``grand``       :class:`GraNdProxy`      largest gradient norm at initialisation
-``el2n``        :class:`EL2NProxy`       largest error norm after a few epochs
-``herding``     :class:`HerdingProxy`    per class, greedy class-mean matching
-``k-center``    :class:`KCenterProxy`    greedy farthest-first cover of the features
-==============  =======================  ==============================================
+==============  ========================  ==============================================
+acronym         class                     keeps
+==============  ========================  ==============================================
+``entropy``     :class:`EntropyProxy`     drawn across the entropy histogram (Na et al.)
+``forgetting``  :class:`ForgettingProxy`  most forgetting events (Toneva et al.)
+``grand``       :class:`GraNdProxy`       largest gradient norm at initialisation
+``el2n``        :class:`EL2NProxy`        largest error norm after a few epochs
+``herding``     :class:`HerdingProxy`     per class, greedy class-mean matching
+``k-center``    :class:`KCenterProxy`     greedy farthest-first cover of the features
+==============  ========================  ==============================================
 """
 
 from __future__ import annotations

@@ -71,6 +71,12 @@ class MobileNetSupernet(Supernet):
         Seed of the initialisation (weights and ``alpha``; the global RNG is
         untouched); None uses the global RNG.
 
+    Notes
+    -----
+    :func:`~proxydata.nas.search`'s Hessian probe (``hessian_batch=``) is not supported: it
+    differentiates ``alphas()[0]``, which this class recomputes from ``arch_logits`` (masked)
+    at every call, so the probe's tensor is not the one the forward pass uses.
+
     Attributes
     ----------
     arch_logits : nn.Parameter, shape (21, 7)

@@ -17,16 +17,18 @@ two ways:
   channels.
 - **Edge normalisation** (Sec. 3.3, Eq. 4): every node weights its incoming
   edges by a softmax over a second set of architecture parameters ``beta``
-  (one per edge): ``x_j = sum_{i<j} s_ij · f_ij(x_i)``. PC-DARTS uses
-  ``s_ij = softmax_i(beta_j)`` (the weights of a node sum to 1). In its DARTS
-  space that scale does not matter, the nodes are concatenated and
-  re-normalised by the next cell's preprocessing; in a NAS-Bench-201 cell node
-  ``j`` (``j`` inputs) enters the next nodes and the next cell directly, as a
-  plain sum in the derived cell. We therefore scale by the number of inputs,
-  ``s_ij = j · softmax_i(beta_j)``: at ``beta = 0`` (our initialisation; PC-DARTS
-  draws ``1e-3 · N(0, 1)``) every ``s_ij`` is 1 and the cell is DARTS's, and
-  the weights keep the DARTS sum's scale while ``beta`` moves. Node 1 has one
-  input, so ``s_10 = 1`` and ``beta_10`` never receives a gradient.
+  (one per edge): ``x_j = sum_{i<j} s_ij · f_ij(x_i)`` with
+  ``s_ij = softmax_i(beta_j)`` (the weights of a node sum to 1), ``beta``
+  initialised ``1e-3 · N(0, 1)`` — exactly as PC-DARTS. Node 1 has one input, so
+  ``s_10 = 1`` and ``beta_10`` never receives a gradient.
+
+  ``rescale=True`` keeps this library's earlier variant, for comparison with
+  records made with it: ``s_ij = j · softmax_i(beta_j)`` and ``beta`` starting at
+  0. Its reason: in a NAS-Bench-201 cell node ``j`` (``j`` inputs) enters the next
+  nodes and the next cell directly, as a plain sum in the derived cell, so the
+  factor ``j`` keeps the DARTS sum's scale (at ``beta = 0`` the cell is DARTS's);
+  in PC-DARTS's own space the nodes are concatenated and re-normalised by the
+  next cell's preprocessing, where the scale does not matter.
 
 The genotype is derived from ``alpha`` alone (argmax per edge,
 :meth:`~proxydata.nas.SearchNetwork.genotype`). In PC-DARTS's DARTS space
@@ -60,6 +62,7 @@ from ...._validation import check_bool, check_int
 from ....exceptions import ProxydataValueError
 from ...partial_channels import channel_shuffle
 from .genotype import EDGES, NUM_NODES
+from .network import seeded_init
 from .search_space import SearchEdge, SearchNetwork, fused_mixed_ops
 
 __all__ = ["PCDartsCell", "PCDartsNetwork", "edge_normalisation"]
@@ -67,17 +70,18 @@ __all__ = ["PCDartsCell", "PCDartsNetwork", "edge_normalisation"]
 _EDGE_ID = {edge: k for k, edge in enumerate(EDGES)}
 
 
-def edge_normalisation(beta: torch.Tensor) -> torch.Tensor:
-    """The edge weights ``s_ij = j · softmax_i(beta_j)`` of every node ``j`` (6 values, ``EDGES`` order).
+def edge_normalisation(beta: torch.Tensor, *, rescale: bool = False) -> torch.Tensor:
+    """The edge weights ``s_ij = softmax_i(beta_j)`` of every node ``j`` (6 values, ``EDGES`` order).
 
     ``beta`` holds one logit per edge in :data:`~proxydata.nas.EDGES` order; the
-    softmax runs over the edges that enter the same node (see the module notes
-    for the scale ``j``).
+    softmax runs over the edges that enter the same node (PC-DARTS, Eq. 4).
+    ``rescale=True``: ``j · softmax_i(beta_j)``, the earlier variant (see the module notes).
     """
     parts = []
     start = 0
     for j in range(1, NUM_NODES):
-        parts.append(j * torch.softmax(beta[start : start + j], dim=0))
+        weights = torch.softmax(beta[start : start + j], dim=0)
+        parts.append(j * weights if rescale else weights)
         start += j
     return torch.cat(parts)
 
@@ -131,7 +135,8 @@ class PCDartsNetwork(SearchNetwork):
     :class:`~proxydata.nas.SearchNetwork`'s skeleton with :class:`PCDartsCell` s;
     the architecture parameters are ``alpha`` (``arch_parameters``, 6×5,
     ``1e-3 · N(0, 1)``) and, with edge normalisation, ``beta``
-    (``edge_parameters``, 6, zeros). See the module notes for the formulas.
+    (``edge_parameters``, 6, ``1e-3 · N(0, 1)``; zeros with ``rescale``). See the
+    module notes for the formulas.
 
     Parameters
     ----------
@@ -141,7 +146,10 @@ class PCDartsNetwork(SearchNetwork):
         Partial-channel ratio: ``1/K`` of every edge's channels go through its
         mixed operation (PC-DARTS: 4); ``K`` must divide ``C``.
     edge_norm : bool
-        Weight each node's incoming edges by ``j · softmax(beta_j)``.
+        Weight each node's incoming edges by ``softmax(beta_j)``.
+    rescale : bool
+        The earlier variant (``j · softmax(beta_j)``, ``beta`` from 0), kept as a named
+        option for comparison with records made with it (module notes give its reason).
     seed : int, optional
         Seed of the initialisation (global RNG untouched).
     """
@@ -157,16 +165,23 @@ class PCDartsNetwork(SearchNetwork):
         *,
         K: int = 4,
         edge_norm: bool = True,
+        rescale: bool = False,
         seed: int | None = None,
     ) -> None:
         K = check_int(K, "K", minimum=1)
         edge_norm = check_bool(edge_norm, "edge_norm")
+        rescale = check_bool(rescale, "rescale")
         self._pending_K = K  # read by _search_cell during the base constructor
         super().__init__(C, N, num_classes, in_channels, algo="pc-darts", seed=seed)
         del self._pending_K
         self.K = K
         self.edge_norm = edge_norm
-        self.edge_parameters = nn.Parameter(torch.zeros(len(EDGES)))
+        self.rescale = rescale
+        if rescale:
+            self.edge_parameters = nn.Parameter(torch.zeros(len(EDGES)))
+        else:  # its own seed (seed + 1): alpha and the weights stay those of the SearchNetwork
+            with seeded_init(None if seed is None else seed + 1):
+                self.edge_parameters = nn.Parameter(1e-3 * torch.randn(len(EDGES)))
 
     def _search_cell(self, channels: int) -> nn.Module:
         return PCDartsCell(channels, self._pending_K)
@@ -184,13 +199,15 @@ class PCDartsNetwork(SearchNetwork):
         """The edge weights ``s_ij`` (6, ``EDGES`` order) as float64; all 1 without edge normalisation."""
         if not self.edge_norm:
             return np.ones(len(EDGES))
-        return edge_normalisation(self.edge_parameters.detach().double()).cpu().numpy()
+        return edge_normalisation(self.edge_parameters.detach().double(), rescale=self.rescale).cpu().numpy()
 
     # -- forward ------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Logits of a batch (``generator`` is unused: the forward pass is deterministic)."""
         weights = torch.softmax(self.arch_parameters, dim=-1)
-        edge_weights = edge_normalisation(self.edge_parameters) if self.edge_norm else None
+        edge_weights = (
+            edge_normalisation(self.edge_parameters, rescale=self.rescale) if self.edge_norm else None
+        )
         feature = self.stem(x)
         for cell in self.cells:
             if isinstance(cell, PCDartsCell):
