@@ -533,6 +533,8 @@ def _finite_scores(values: Any, name: str) -> np.ndarray:
             for v in values
             if isinstance(v, (bool, np.bool_)) or not isinstance(v, (numbers.Real, np.number))
         )
+        if isinstance(bad, (list, tuple, np.ndarray, torch.Tensor)):
+            raise ProxydataValueError(f"{name} must be 1-D, got a nested {type(bad).__name__}")
         raise ProxydataTypeError(
             f"{name} must contain real numbers only, got {type(bad).__name__} {bad!r:.40}"
         )
