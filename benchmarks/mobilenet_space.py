@@ -99,11 +99,19 @@ def done_keys(path: Path) -> set[str]:
         return {json.loads(line)["key"] for line in fh if line.strip()}
 
 
-def arch_costs(arch: Any, space: Any) -> dict[str, int]:
-    """Multiply-adds and parameters of ``arch`` on ``space`` (a fresh network; counting only)."""
+def arch_costs(arch: Any, space: Any) -> dict[str, int] | None:
+    """Multiply-adds and parameters of ``arch`` on ``space`` (a fresh network; counting only).
+
+    None when ``arch`` has a skip where ``space`` offers none: at width multiplier 0.25 the
+    first layer of stage 4 offers skip (stages 3 and 4 round to one width), at 1 it does not.
+    """
+    from proxydata.exceptions import ProxydataValueError
     from proxydata.nas.spaces.mobilenet import MobileNetNetwork
 
-    return MobileNetNetwork(arch, space, seed=0).cost()
+    try:
+        return MobileNetNetwork(arch, space, seed=0).cost()
+    except ProxydataValueError:
+        return None
 
 
 def execute(run: dict[str, Any], data: tuple, args: argparse.Namespace) -> dict[str, Any]:

@@ -120,7 +120,8 @@ def mobilenet_section(path: Path) -> list[str]:
     ]
     order = sorted(records, key=lambda r: (r["method"] != "darts", r["seed"]))
     for r in order:
-        run, big = r["cost_run_scale"], r["cost_imagenet"]
+        run = r["cost_run_scale"]
+        big = r["cost_imagenet"] or {"flops": float("nan"), "params": float("nan")}  # None: no such net
         final = "—" if r["final_train"] is None else f"{r['final_train']} / {r['final_val']}"
         lines.append(
             f"| {_label(r['method'])} | {r['seed']} | {r['num_skips']} / {r['skip_offered']} "
@@ -144,8 +145,8 @@ def mobilenet_section(path: Path) -> list[str]:
         )
         lines.append(
             f"| {_label(method)} | {len(rs)} | {_mean([r['num_skips'] for r in rs])} "
-            f"| {_mean([r['cost_imagenet']['flops'] / 1e6 for r in rs])} "
-            f"| {_mean([r['cost_imagenet']['params'] / 1e6 for r in rs])} "
+            f"| {_mean([r['cost_imagenet']['flops'] / 1e6 for r in rs if r['cost_imagenet']])} "
+            f"| {_mean([r['cost_imagenet']['params'] / 1e6 for r in rs if r['cost_imagenet']])} "
             f"| {_mean([r['samples'] for r in rs])} | {_mean([r['cpu_seconds'] for r in rs])} |"
         )
     if len(means) == 2:
