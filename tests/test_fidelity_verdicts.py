@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import random
@@ -15,7 +16,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from proxydata.exceptions import ProxydataTypeError, ProxydataValueError
-from proxydata.fidelity import TrainRecipe, ranking_study, read_study, study_agreement
+from proxydata.fidelity import TrainRecipe, ranking_study, read_study, study_agreement, upgrade_study
 from proxydata.fidelity.agreement import margin_verdict, sign_verdict, versus_random
 from proxydata.fidelity.study import arm_epochs
 from proxydata.metrics import naslib_ranking_metrics, ranking_agreement
@@ -146,7 +147,18 @@ def test_shuffled_rows_give_the_same_verdicts_and_intervals():
 
 
 def test_shuffled_study_file_gives_the_same_verdicts(tmp_path):
-    rows = _study_rows()
+    # the fields a study file's rows carry besides the ones the statistics read
+    extra = {"test_loss": 1.0, "wall_seconds": 1.0, "finished": "2026-12-07T00:00:00"}
+    rows = [
+        {
+            **r,
+            **extra,
+            # a monotone map into [0, 100] keeps every selection's order (all the statistics read)
+            "test_acc": 100.0 / (1.0 + math.exp(-(r["test_acc"] - 50.0) / 20.0)),
+            "selection_digest": hashlib.sha256(r["selection"].encode()).hexdigest()[:16],
+        }
+        for r in _study_rows()
+    ]
     settings_line = {"kind": "settings", "format": 1}
     paths = []
     for seed in (0, 1):
@@ -154,6 +166,7 @@ def test_shuffled_study_file_gives_the_same_verdicts(tmp_path):
         random.Random(seed).shuffle(shuffled)
         path = tmp_path / f"s{seed}.jsonl"
         path.write_text("\n".join(json.dumps(r) for r in [settings_line, *shuffled]) + "\n")
+        upgrade_study(path)  # sealed as a study file the library writes today (format 2), rows kept in order
         paths.append(path)
     results = [study_agreement(read_study(p)[1], truth_column="truth", n_bootstrap=200) for p in paths]
     assert _by_key(results[0]) == _by_key(results[1])
