@@ -12,7 +12,8 @@ and no two modules import each other, directly or around a circle. This
 package's ``__init__`` is the facade above them all; no module imports it.
 ``tests/test_layers.py`` reads this list and checks every import against it.
 
-1. _version, exceptions, _validation, _records, _ranks, _threads, _files — errors, checks, records, ranks, threads, file digests and atomic writes
+1. _version, exceptions, _validation, _records, _ranks, _threads, _files — errors, checks, records, ranks,
+   threads, file digests and atomic writes
 2. metrics — pure formulas (EL2N, VoE, class balance, ranking agreement)
 3. items, indexed, datasets, batches — reading items, labels and batches; array datasets and loaders
 4. data, fingerprint, sources — splits, dataset identity, the command line's source strings
