@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -232,84 +232,28 @@ def train_darts_network(
     -------
     DartsTrainResult
     """
+    arguments = {name: value for name, value in locals().items() if name in _SETTING_CHECKS}
     cell = as_darts_genotype(genotype)
     train_data = _check_dataset(train_data, "train_data")
     test_data = _check_dataset(test_data, "test_data")
-    settings: dict[str, Any] = {
-        "epochs": check_int(epochs, "epochs", minimum=1),
-        "batch_size": check_int(batch_size, "batch_size", minimum=1),
-        "C": check_int(C, "C", minimum=1),
-        "layers": check_int(layers, "layers", minimum=1),
-        "num_classes": check_int(num_classes, "num_classes", minimum=1),
-        "auxiliary": check_bool(auxiliary, "auxiliary"),
-        "auxiliary_weight": check_float(auxiliary_weight, "auxiliary_weight", minimum=0.0),
-        "drop_path_prob": check_float(drop_path_prob, "drop_path_prob", minimum=0.0),
-        "lr": check_float(lr, "lr", strictly_positive=True),
-        "momentum": check_float(momentum, "momentum", minimum=0.0),
-        "weight_decay": check_float(weight_decay, "weight_decay", minimum=0.0),
-        "grad_clip": check_float(grad_clip, "grad_clip", minimum=0.0),
-        "padding": check_int(padding, "padding", minimum=0),
-        "flip": check_bool(flip, "flip"),
-        "cutout_length": check_int(cutout_length, "cutout_length", minimum=0),
-        "seed": check_seed(seed),
-        "num_workers": check_int(num_workers, "num_workers", minimum=0),
-        "eval_batch_size": check_int(eval_batch_size, "eval_batch_size", minimum=1),
-    }
-    if settings["drop_path_prob"] >= 1.0:
-        raise ProxydataValueError(f"drop_path_prob must be in [0, 1), got {show(drop_path_prob)}")
+    settings = _check_settings(arguments)
     dev = check_device(device)
-    s = settings
     start, cpu_start = time.perf_counter(), time.process_time()
     with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
-        torch.manual_seed(s["seed"])
-        net = NetworkCIFAR(
-            cell,
-            C=s["C"],
-            layers=s["layers"],
-            auxiliary=s["auxiliary"],
-            drop_path_prob=0.0,
-            num_classes=s["num_classes"],
-        ).to(dev)
+        torch.manual_seed(settings["seed"])
+        net = _build_network(cell, settings, dev)
         params = count_parameters(net)
-        augmented = DartsAugmentedDataset(train_data, s["padding"], s["flip"], s["cutout_length"], s["seed"])
-        shuffle = torch.Generator().manual_seed(s["seed"])
-        loader = DataLoader(
-            augmented,
-            batch_size=s["batch_size"],
-            shuffle=True,
-            generator=shuffle,
-            num_workers=s["num_workers"],
-            pin_memory=dev.type == "cuda",
-        )
-        masks = torch.Generator(device=dev).manual_seed(s["seed"])
-        optimizer = torch.optim.SGD(
-            net.parameters(), lr=s["lr"], momentum=s["momentum"], weight_decay=s["weight_decay"]
-        )
-        train_acc: list[float] = []
-        train_loss: list[float] = []
-        samples = 0
-        for epoch in range(s["epochs"]):
-            for group in optimizer.param_groups:
-                group["lr"] = cosine_lr(epoch, s["epochs"], s["lr"], 0.0)
-            net.drop_path_prob = s["drop_path_prob"] * epoch / s["epochs"]
-            augmented.set_epoch(epoch)
-            loss, acc, n = _train_epoch(
-                net, optimizer, loader, dev, masks, s["auxiliary_weight"], s["grad_clip"]
-            )
-            train_loss.append(loss)
-            train_acc.append(acc)
-            samples += n
-        test_loader = DataLoader(test_data, batch_size=s["eval_batch_size"], shuffle=False)
-        test = _evaluate(net, test_loader, dev)
-        first = torch.as_tensor(test_data[0][0])
-        flops = count_flops(net, tuple(first.shape))
+        history = _train(net, train_data, settings, dev)
+        test_loader = DataLoader(test_data, batch_size=settings["eval_batch_size"], shuffle=False)
+        test_loss, test_acc = _evaluate(net, test_loader, dev)
+        flops = count_flops(net, tuple(torch.as_tensor(test_data[0][0]).shape))
     return DartsTrainResult(
         genotype=str(cell),
-        test_acc=test[1],
-        test_loss=test[0],
-        train_acc=train_acc,
-        train_loss=train_loss,
-        train_samples=samples,
+        test_acc=test_acc,
+        test_loss=test_loss,
+        train_acc=history.acc,
+        train_loss=history.loss,
+        train_samples=history.samples,
         params=params,
         flops=flops,
         seconds=time.perf_counter() - start,
@@ -317,6 +261,104 @@ def train_darts_network(
         device=str(dev),
         settings=settings,
     )
+
+
+#: Each recipe argument of :func:`train_darts_network` with its check, in the record's order.
+_SETTING_CHECKS: dict[str, Callable[[Any, str], Any]] = {
+    "epochs": lambda v, n: check_int(v, n, minimum=1),
+    "batch_size": lambda v, n: check_int(v, n, minimum=1),
+    "C": lambda v, n: check_int(v, n, minimum=1),
+    "layers": lambda v, n: check_int(v, n, minimum=1),
+    "num_classes": lambda v, n: check_int(v, n, minimum=1),
+    "auxiliary": check_bool,
+    "auxiliary_weight": lambda v, n: check_float(v, n, minimum=0.0),
+    "drop_path_prob": lambda v, n: check_float(v, n, minimum=0.0),
+    "lr": lambda v, n: check_float(v, n, strictly_positive=True),
+    "momentum": lambda v, n: check_float(v, n, minimum=0.0),
+    "weight_decay": lambda v, n: check_float(v, n, minimum=0.0),
+    "grad_clip": lambda v, n: check_float(v, n, minimum=0.0),
+    "padding": lambda v, n: check_int(v, n, minimum=0),
+    "flip": check_bool,
+    "cutout_length": lambda v, n: check_int(v, n, minimum=0),
+    "seed": check_seed,
+    "num_workers": lambda v, n: check_int(v, n, minimum=0),
+    "eval_batch_size": lambda v, n: check_int(v, n, minimum=1),
+}
+
+
+def _check_settings(arguments: dict[str, Any]) -> dict[str, Any]:
+    """The recipe arguments checked, in :data:`_SETTING_CHECKS`'s order (the record's ``settings``)."""
+    settings = {name: check(arguments[name], name) for name, check in _SETTING_CHECKS.items()}
+    if settings["drop_path_prob"] >= 1.0:
+        raise ProxydataValueError(
+            f"drop_path_prob must be in [0, 1), got {show(arguments['drop_path_prob'])}"
+        )
+    return settings
+
+
+def _build_network(cell: DartsGenotype, settings: dict[str, Any], device: torch.device) -> NetworkCIFAR:
+    """The evaluation network of ``cell`` at the recipe's size, drop path off until training sets it."""
+    return NetworkCIFAR(
+        cell,
+        C=settings["C"],
+        layers=settings["layers"],
+        auxiliary=settings["auxiliary"],
+        drop_path_prob=0.0,
+        num_classes=settings["num_classes"],
+    ).to(device)
+
+
+def _train_loader(
+    train_data: Any, settings: dict[str, Any], device: torch.device
+) -> tuple[DartsAugmentedDataset, DataLoader]:
+    """The augmented training set and its shuffling loader, both seeded by ``settings["seed"]``."""
+    augmented = DartsAugmentedDataset(
+        train_data, settings["padding"], settings["flip"], settings["cutout_length"], settings["seed"]
+    )
+    loader = DataLoader(
+        augmented,
+        batch_size=settings["batch_size"],
+        shuffle=True,
+        generator=torch.Generator().manual_seed(settings["seed"]),
+        num_workers=settings["num_workers"],
+        pin_memory=device.type == "cuda",
+    )
+    return augmented, loader
+
+
+@dataclass
+class _History:
+    """Per-epoch training means and the samples processed (the record's ``train_*`` fields)."""
+
+    loss: list[float] = dataclasses.field(default_factory=list)
+    acc: list[float] = dataclasses.field(default_factory=list)
+    samples: int = 0
+
+
+def _train(net: NetworkCIFAR, train_data: Any, settings: dict[str, Any], device: torch.device) -> _History:
+    """All epochs of the recipe: per epoch the cosine learning rate, the drop-path ramp, one pass."""
+    augmented, loader = _train_loader(train_data, settings, device)
+    masks = torch.Generator(device=device).manual_seed(settings["seed"])
+    optimizer = torch.optim.SGD(
+        net.parameters(),
+        lr=settings["lr"],
+        momentum=settings["momentum"],
+        weight_decay=settings["weight_decay"],
+    )
+    epochs = settings["epochs"]
+    history = _History()
+    for epoch in range(epochs):
+        for group in optimizer.param_groups:
+            group["lr"] = cosine_lr(epoch, epochs, settings["lr"], 0.0)
+        net.drop_path_prob = settings["drop_path_prob"] * epoch / epochs
+        augmented.set_epoch(epoch)
+        loss, acc, n = _train_epoch(
+            net, optimizer, loader, device, masks, settings["auxiliary_weight"], settings["grad_clip"]
+        )
+        history.loss.append(loss)
+        history.acc.append(acc)
+        history.samples += n
+    return history
 
 
 def _train_epoch(
