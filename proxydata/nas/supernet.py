@@ -50,7 +50,7 @@ class Supernet(nn.Module):
     and ``modes`` (the forward modes they compute) and the instance attribute
     ``algo`` (the mode this network was built for), and implement
     :meth:`arch_parameter_list`, :meth:`alphas`, :meth:`genotype` and
-    :meth:`forward`.
+    :meth:`torch.nn.Module.forward`.
     """
 
     #: The search space's name.

@@ -201,7 +201,7 @@ class SearchNetwork(Supernet):
     stages of ``N`` cells joined by two ResNet reduction blocks, BN-ReLU,
     global pooling, linear classifier) with :class:`SearchCell` s sharing one
     set of architecture parameters ``alpha`` of shape ``(6, 5)`` (rows: edges
-    in :data:`~proxydata.nas.genotype.EDGES` order, columns:
+    in :data:`~proxydata.nas.spaces.nb201.genotype.EDGES` order, columns:
     :data:`~proxydata.nas.NB201_OPS`), initialised ``1e-3 · N(0, 1)`` as in
     NAS-Bench-201.
 
