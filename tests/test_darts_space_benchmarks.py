@@ -16,12 +16,14 @@ def test_gpu_darts_space_smoke_on_cpu(tmp_path: Path) -> None:
     finally:
         sys.path.remove(str(BENCH))
     out = tmp_path / "gpu.jsonl"
-    argv = ["--data", "synthetic", "--size", "8", "--n-per-split", "32", "--C", "4", "--layers", "3",
+    argv = ["--data", "synthetic", "--size", "8", "--n-per-split", "40", "--C", "4", "--layers", "3",
             "--batch-size", "16", "--epochs", "1", "--schedule-epochs", "5", "--interval", "2",
             "--limit-batches", "2", "--method", "bdp", "--device", "cpu", "--out", str(out)]  # fmt: skip
     assert gpu_darts_space.main(argv) == 0
     (record,) = [json.loads(line) for line in out.read_text().splitlines()]
     assert record["epochs_run"] == 1 and len(record["epoch_seconds"]) == 1 and record["scale"] == "smoke"
+    # 40 per split: 8 images per class split evenly (split_indices rounds odd class halves up), so both
+    # splits keep their 2 full batches of 16
     assert record["samples"] == 64 and record["device"] == "cpu"
     assert record["genotype"].startswith("Genotype(normal=[")
     assert 0 <= record["skip_connect_normal"] <= 8 and "git" in record["environment"]

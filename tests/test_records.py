@@ -44,7 +44,7 @@ TRAIN_KEYS = [
 SEARCH_KEYS = [
     "algo", "genotype", "genotypes", "alphas", "epoch_seconds", "train_loss", "train_acc", "val_loss",
     "val_acc", "train_sizes", "val_sizes", "train_set_sizes", "val_set_sizes", "taus", "beta_weights",
-    "hessian_eigenvalues", "hessian_seconds", "search_seconds",
+    "skip_dropouts", "hessian_eigenvalues", "hessian_seconds", "search_seconds",
 ]  # fmt: skip
 RECORD_HEAD = [
     "config", "train_pool", "val_size", "proxy_seconds", "kept_train", "kept_class_counts",
