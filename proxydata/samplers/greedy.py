@@ -155,6 +155,9 @@ class _GreedyProxy(_FeatureProxy):
         super().check_params(params, loading=loading)
         check_int(params["memory_budget"], "memory_budget", minimum=0)
 
+    def _forget_fitted(self) -> None:
+        self.order = None
+
 
 class HerdingProxy(_GreedyProxy):
     """Herding: per class, greedily match the class mean of the features.
@@ -220,9 +223,6 @@ class HerdingProxy(_GreedyProxy):
         self.feature_batch_size, self.memory_budget = feature_batch_size, memory_budget
         self.order: np.ndarray | None = None
         super().__init__(dataset, ratio, **shared_args(locals()))
-
-    def _forget_fitted(self) -> None:
-        self.order = None
 
     def _select(self) -> tuple[np.ndarray, None]:
         x, _ = self._resolve_features()
@@ -295,9 +295,6 @@ class KCenterProxy(_GreedyProxy):
         self.feature_batch_size, self.memory_budget = feature_batch_size, memory_budget
         self.order: np.ndarray | None = None
         super().__init__(dataset, ratio, **shared_args(locals()))
-
-    def _forget_fitted(self) -> None:
-        self.order = None
 
     def first_pick(self) -> int:
         """Position of the first pick: ``np.random.default_rng(seed).integers(pool_size)``."""
