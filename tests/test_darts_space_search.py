@@ -265,3 +265,51 @@ def test_pdarts_search_runs_three_stages_with_the_pruner() -> None:
     g = DartsGenotype.parse(res.genotype)
     assert g.count("skip_connect") <= 2
     assert [len(s.genotypes) for s in res.stages] == [2, 2, 2]
+
+
+def test_pdarts_arch_step_clips_the_architecture_gradient_as_the_authors_code() -> None:
+    """P-DARTS clips the architecture gradient to norm ``grad_clip`` before Adam (DARTS does not).
+
+    With plain SGD at learning rate 1 the step is minus the clipped gradient, so the
+    parameters move by exactly ``grad_clip`` in norm when the raw gradient is larger.
+    """
+    from proxydata.nas.darts import PDartsArchStep
+
+    x, y = _batch(4)
+    moved = {}
+    for clip in (0.0, 1e-4):
+        net = DartsSupernet(C=4, layers=3, seed=0).double()
+        before = [p.detach().clone() for p in net.arch_parameter_list()]
+        opt = torch.optim.SGD(net.arch_parameter_list(), lr=1.0)
+        PDartsArchStep(net, opt, rate=0.0, warmup=0, grad_clip=clip).update(x, y, x, y, 0.0)
+        moved[clip] = math.sqrt(
+            sum(float(((p.detach() - b) ** 2).sum()) for p, b in zip(net.arch_parameter_list(), before))
+        )
+    assert moved[0.0] > 1e-3  # the raw gradient is far above the clip
+    assert moved[1e-4] == pytest.approx(1e-4, rel=1e-4)  # torch divides by (norm + 1e-6)
+    with pytest.raises(ProxydataValueError, match="grad_clip"):
+        PDartsArchStep(net, opt, rate=0.0, warmup=0, grad_clip=-1.0)
+
+
+def test_pdarts_search_uses_the_authors_optimiser_settings_unless_told_otherwise() -> None:
+    from proxydata.nas.pdarts import PDARTS_OPTIMISERS
+
+    assert PDARTS_OPTIMISERS["a_lr"] == 6e-4 and PDARTS_OPTIMISERS["w_lr_min"] == 0.0
+    assert PDARTS_OPTIMISERS["grad_clip"] == 5.0
+    ds, _y = _data(16)
+    loader = DataLoader(ds, batch_size=8)
+    seen = []
+
+    def record(**kw) -> None:
+        seen.append(kw)
+
+    import proxydata.nas.pdarts as pdarts
+
+    real = pdarts.search
+    try:
+        pdarts.search = lambda *a, **kw: (record(**kw), real(*a, **kw))[1]
+        pdarts_search(loader, loader, C=4, layers=(3, 3, 3), epochs=1, warmup=0, progress=False, a_lr=1e-3)
+    finally:
+        pdarts.search = real
+    assert len(seen) == 3
+    assert all(kw["a_lr"] == 1e-3 and kw["w_lr_min"] == 0.0 and kw["grad_clip"] == 5.0 for kw in seen)

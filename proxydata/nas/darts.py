@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
+from .._validation import check_float
 from ..exceptions import ProxydataValueError
 from .optim import SGDSettings
 from .regularizers import beta_decay_loss
@@ -289,6 +290,10 @@ class PDartsArchStep(FirstOrderArchStep):
         The stage's dropout rate.
     warmup : int
         The stage's epochs without architecture steps (the loop skips them).
+    grad_clip : float
+        Max norm of the architecture gradient (0: none). The authors' ``train_search.py``
+        clips the architecture gradient with the weights' ``grad_clip`` (5) before Adam's
+        step, which DARTS does not.
     """
 
     def __init__(
@@ -299,9 +304,19 @@ class PDartsArchStep(FirstOrderArchStep):
         *,
         rate: float,
         warmup: int,
+        grad_clip: float = 0.0,
     ) -> None:
         super().__init__(network, optimizer, generator)
         self.rate, self.warmup = rate, warmup
+        self.grad_clip = check_float(grad_clip, "grad_clip", minimum=0.0)
+
+    def apply(self, grads: Sequence[torch.Tensor]) -> None:
+        """Set the architecture gradients, clip their joint norm to ``grad_clip``, step the optimiser."""
+        for p, g in zip(self.params, grads):
+            p.grad = g
+        if self.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip)
+        self.optimizer.step()
 
     def start_epoch(self, epoch: int, epochs: int) -> dict[str, float]:
         """Set the network's ``skip_dropout`` for the epoch; the record keeps it (``skip_dropouts``)."""

@@ -214,7 +214,12 @@ def _arch_step(
         )
     if algo == "p-darts":
         return PDartsArchStep(
-            network, arch_optimizer, generator, rate=options.skip_dropout, warmup=options.arch_warmup_epochs
+            network,
+            arch_optimizer,
+            generator,
+            rate=options.skip_dropout,
+            warmup=options.arch_warmup_epochs,
+            grad_clip=options.weights.grad_clip,
         )
     beta = options.beta_lambda_max if algo == "beta-darts" else None
     return FirstOrderArchStep(network, arch_optimizer, generator, beta_lambda_max=beta)
