@@ -24,10 +24,14 @@ straightforward sum up to rounding:
   state: computed once per state and weighted per edge;
 - the ReLU is shared; the depthwise convolutions of the ``t`` edges of one kind run
   as one grouped convolution over the input repeated ``t`` times (edge-major
-  channels), the pointwise convolutions of every kind and edge as one grouped
-  convolution, and each BatchNorm stage as one call whose per-channel scale carries
-  the mixing weight (the last BatchNorm of every operation is non-affine, so
-  ``w · BN(x)`` is ``BN(x)`` with scale ``w``);
+  channels), their pointwise convolutions as one convolution with ``t`` groups, and
+  each BatchNorm as one call whose per-channel scale carries the mixing weight (the
+  last BatchNorm of every operation is non-affine, so ``w · BN(x)`` is ``BN(x)``
+  with scale ``w``);
+- the edges' sums are kept as (batch, H, W, edge, channel), which is a view of the
+  channels_last tensors the convolutions produce: the state-only terms are added by
+  broadcasting, and no gradient reaches a convolution as a strided slice (PyTorch's
+  CPU convolutions are several times slower on such layouts);
 - ``FactorizedReduce`` of the ``t`` edges: its two 1×1 convolutions read the same
   input, so they run with the edges' kernels stacked along the output channels.
 
@@ -134,77 +138,81 @@ class MixedEdge(nn.Module):
         return out + others
 
 
+def _edge_last(y: torch.Tensor, t: int) -> torch.Tensor:
+    """(b, t·C, H, W) edge-major channels as (b, H, W, t, C): a view when ``y`` is channels_last."""
+    n, tc, h, wd = y.shape
+    return y.permute(0, 2, 3, 1).reshape(n, h, wd, t, tc // t)
+
+
 def _factorized_reduce(edges: Sequence[MixedEdge], r: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """``w_e · FactorizedReduce_e(x)`` of ``t`` edges on ``r = ReLU(x)``: (b, t·C, H/2, W/2)."""
+    """``w_e · FactorizedReduce_e(x)`` of ``t`` edges on ``r = ReLU(x)``: (b, H/2, W/2, t, C)."""
     t = len(edges)
     frs = [e.ops[_SKIP] for e in edges]
     a = F.conv2d(r, torch.cat([f.conv_1.weight for f in frs]), stride=2)
     shifted = F.pad(r, (0, 1, 0, 1))[:, :, 1:, 1:]
     b = F.conv2d(shifted, torch.cat([f.conv_2.weight for f in frs]), stride=2)
-    n, half, h, wd = a.shape[0], a.shape[1] // t, a.shape[2], a.shape[3]
-    out = torch.cat([a.view(n, t, half, h, wd), b.view(n, t, half, h, wd)], dim=2)
-    return _bn(out.reshape(n, t * 2 * half, h, wd), w.repeat_interleave(2 * half))
+    both = torch.cat([_edge_last(a, t), _edge_last(b, t)], dim=4)  # each edge: [conv_1, conv_2]
+    n, h, wd, _t, c = both.shape
+    out = _bn(both.reshape(n, h, wd, t * c).permute(0, 3, 1, 2), w.repeat_interleave(c))
+    return _edge_last(out, t)
 
 
-def _depthwise(edges: Sequence[MixedEdge], k: int, layer: int, x: torch.Tensor, stride: int) -> torch.Tensor:
+def _depthwise(edge_kernels: list[torch.Tensor], k: int, x: torch.Tensor, stride: int) -> torch.Tensor:
     _size, pad, dil = _GEOMETRY[k]
-    weight = torch.cat([e.ops[k].op[layer].weight for e in edges])
-    return F.conv2d(x, weight, stride=stride, padding=pad, dilation=dil, groups=x.shape[1])
-
-
-def _pointwise(edges: Sequence[MixedEdge], kinds: Sequence[int], layer: int, x: torch.Tensor) -> torch.Tensor:
-    weight = torch.cat([e.ops[k].op[layer].weight for k in kinds for e in edges])
-    return F.conv2d(x, weight, groups=len(kinds) * len(edges))
+    return F.conv2d(
+        x, torch.cat(edge_kernels), stride=stride, padding=pad, dilation=dil, groups=x.shape[1]
+    )
 
 
 def _convolutions(
     edges: Sequence[MixedEdge], r: torch.Tensor, w: torch.Tensor, kinds: list[int]
 ) -> torch.Tensor:
-    """The summed, weighted separable and dilated convolutions of ``kinds``: (b, t, C, H', W')."""
+    """The summed, weighted separable and dilated convolutions of ``kinds``: (b, t·C, H', W').
+
+    One kind at a time over all ``t`` edges (edge-major channels): a depthwise
+    convolution with ``t · C`` groups and a pointwise one with ``t`` groups. Each
+    intermediate stays channels_last (no slicing or concatenation along channels,
+    whose gradients would reach the convolutions in a slow layout).
+    """
     t, c, stride = len(edges), r.shape[1], edges[0].stride
-    rr = r.repeat(1, t, 1, 1) if t > 1 else r
-    first = torch.cat([_depthwise(edges, k, 1, rr, stride) for k in kinds], dim=1)
-    first = _pointwise(edges, kinds, 2, first)
-    ones = torch.ones(t * c, dtype=r.dtype, device=r.device)
-    scale = torch.cat([ones if k in _SEP else w[:, k].repeat_interleave(c) for k in kinds])
-    first = _bn(first, scale)
-    n, _, h, wd = first.shape
-    seps = [k for k in kinds if k in _SEP]
-    parts = []
-    if seps:
-        mid = F.relu(first[:, : len(seps) * t * c])
-        second = torch.cat(
-            [_depthwise(edges, k, 5, mid[:, i * t * c : (i + 1) * t * c], 1) for i, k in enumerate(seps)],
-            dim=1,
-        )
-        second = _pointwise(edges, seps, 6, second)
-        second = _bn(second, torch.cat([w[:, k].repeat_interleave(c) for k in seps]))
-        parts.append(second.reshape(n, len(seps), t, c, h, wd).sum(1))
-    if len(seps) < len(kinds):
-        dil = first[:, len(seps) * t * c :]
-        parts.append(dil.reshape(n, len(kinds) - len(seps), t, c, h, wd).sum(1))
-    return parts[0] if len(parts) == 1 else parts[0] + parts[1]
+    rr = torch.cat([r] * t, dim=1) if t > 1 else r  # cat keeps channels_last; repeat does not
+    total: Any = None
+    for k in kinds:
+        ops = [e.ops[k].op for e in edges]
+        y = _depthwise([op[1].weight for op in ops], k, rr, stride)
+        y = F.conv2d(y, torch.cat([op[2].weight for op in ops]), groups=t)
+        if k in _SEP:
+            y = F.relu(_bn(y))
+            y = _depthwise([op[5].weight for op in ops], k, y, 1)
+            y = F.conv2d(y, torch.cat([op[6].weight for op in ops]), groups=t)
+        y = _bn(y, w[:, k].repeat_interleave(c))  # the last BatchNorm is non-affine: w · BN = BN scaled
+        total = y if total is None else total + y
+    return total
 
 
 def fused_edges(
     edges: Sequence[MixedEdge], x: torch.Tensor, w: torch.Tensor, skip_dropout: float = 0.0
-) -> torch.Tensor:
-    """The mixed operations of the ``t`` edges leaving one state, together: (b, t, C, H', W').
+) -> list[torch.Tensor]:
+    """The mixed operations of the ``t`` edges leaving one state, computed together: ``t`` × (b, C, H', W').
 
     ``w`` (t, 8) holds the edges' mixing weights (columns
     :data:`~proxydata.nas.spaces.darts.ops.DARTS_OPS`); an operation whose column is
-    all zero (dropped by P-DARTS) is not computed. See the module notes.
+    all zero (dropped by P-DARTS) is not computed. See the module notes. The outputs
+    are views of one (b, H', W', t, C) tensor (channels_last strides each), taken with
+    ``unbind`` so that their gradients are stacked back without a copy into a strided layout.
     """
     t, stride = len(edges), edges[0].stride
     used = (w != 0).any(0).tolist()
     r = F.relu(x)
     kinds = [k for k in (*_SEP, *_DIL) if used[k]]
-    total = _convolutions(edges, r, w, kinds) if kinds else None
-    n = x.shape[0]
+    total: Any = _edge_last(_convolutions(edges, r, w, kinds), t) if kinds else None
 
     def add(term: torch.Tensor) -> None:
         nonlocal total
         total = term if total is None else total + term
+
+    def per_edge(state: torch.Tensor, k: int) -> torch.Tensor:  # (b, C, H, W) weighted per edge
+        return state.permute(0, 2, 3, 1).unsqueeze(3) * w[:, k].view(t, 1)
 
     for k, pool in ((_MAX, F.max_pool2d), (_AVG, None)):
         if used[k]:
@@ -212,20 +220,21 @@ def fused_edges(
                 p = F.avg_pool2d(x, 3, stride=stride, padding=1, count_include_pad=False)
             else:
                 p = pool(x, 3, stride=stride, padding=1)
-            add(_bn(p).unsqueeze(1) * w[:, k].view(1, t, 1, 1, 1))
+            add(per_edge(_bn(p), k))
     if used[_SKIP]:
         if stride == 2:
-            fr = _factorized_reduce(edges, r, w[:, _SKIP])
-            add(fr.reshape(n, t, -1, fr.shape[2], fr.shape[3]))
+            add(_factorized_reduce(edges, r, w[:, _SKIP]))
         elif skip_dropout > 0 and edges[0].training:
-            dropped = F.dropout(x.unsqueeze(1).expand(n, t, *x.shape[1:]), skip_dropout, training=True)
-            add(dropped * w[:, _SKIP].view(1, t, 1, 1, 1))
+            n, c, h, wd = x.shape
+            spread = x.permute(0, 2, 3, 1).unsqueeze(3).expand(n, h, wd, t, c)
+            add(F.dropout(spread, skip_dropout, training=True) * w[:, _SKIP].view(t, 1))
         else:
-            add(x.unsqueeze(1) * w[:, _SKIP].view(1, t, 1, 1, 1))
+            add(per_edge(x, _SKIP))
     if total is None:  # only `none` left
+        n, c = x.shape[:2]
         h, wd = -(-x.shape[2] // stride), -(-x.shape[3] // stride)
-        total = x.new_zeros(n, t, x.shape[1], h, wd) * w[:, _NONE].view(1, t, 1, 1, 1)
-    return total
+        total = x.new_zeros(n, h, wd, t, c) * w[:, _NONE].view(t, 1)
+    return [out.permute(0, 3, 1, 2) for out in total.unbind(3)]
 
 
 class DartsSearchCell(nn.Module):
@@ -325,8 +334,7 @@ class DartsSearchCell(nn.Module):
                 rest = F.max_pool2d(rest, 2, 2)
         edges = [self.edges[e] for e in ids]
         if mode == "fused":
-            mixed = fused_edges(edges, h, weights[ids], skip_dropout)
-            outs = [mixed[:, k] for k in range(len(ids))]
+            outs = fused_edges(edges, h, weights[ids], skip_dropout)
         elif mode == "reference":
             outs = [edge.reference(h, weights[e], skip_dropout) for edge, e in zip(edges, ids)]
         else:
