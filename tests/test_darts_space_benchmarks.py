@@ -27,3 +27,66 @@ def test_gpu_darts_space_smoke_on_cpu(tmp_path: Path) -> None:
     assert record["samples"] == 64 and record["device"] == "cpu"
     assert record["genotype"].startswith("Genotype(normal=[")
     assert 0 <= record["skip_connect_normal"] <= 8 and "git" in record["environment"]
+
+
+def _section_module():
+    sys.path.insert(0, str(BENCH))
+    try:
+        from report import darts_space
+    finally:
+        sys.path.remove(str(BENCH))
+    return darts_space
+
+
+def _record(algo: str, method: str, seed: int, **over) -> dict:
+    settings = {"n_per_split": 5000, "C": 4, "layers": 5, "epochs": 5, "batch_size": 64, "interval": 2,
+                "eval_C": 8, "eval_layers": 5, "eval_epochs": 3}  # fmt: skip
+    genotype = (
+        "Genotype(normal=[('sep_conv_3x3', 0), ('skip_connect', 1), ('sep_conv_3x3', 0), "
+        "('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1)], "
+        "normal_concat=range(2, 6), reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('max_pool_3x3', 0), "
+        "('max_pool_3x3', 1), ('max_pool_3x3', 0), ('max_pool_3x3', 1), ('max_pool_3x3', 0), "
+        "('max_pool_3x3', 1)], reduce_concat=range(2, 6))"
+    )
+    base = {"key": f"{algo}/{method}/seed{seed}", "algo": algo, "method": method, "seed": seed,
+            "genotype": genotype, "skip_connect_normal": 1, "samples": 50000 if method == "full" else 30000,
+            "search_cpu_seconds": 600.0 if method == "full" else 400.0, "test_acc": 0.45,
+            "eval": {"params": 120000}, "settings": settings}  # fmt: skip
+    return {**base, **over}
+
+
+def test_darts_space_section_states_its_rule_before_the_numbers_and_can_fail(tmp_path: Path) -> None:
+    section = _section_module()
+    assert section.darts_space_section(tmp_path / "none.jsonl", tmp_path / "none.md") == []
+    records = [
+        _record("darts-v1", "full", 0, test_acc=0.450, skip_connect_normal=2),
+        _record("darts-v1", "bdp", 0, test_acc=0.445, skip_connect_normal=1),
+        _record("darts-v1", "full", 1, test_acc=0.460, skip_connect_normal=1),
+        _record("darts-v1", "bdp", 1, test_acc=0.455, skip_connect_normal=1),
+        _record("pc-darts", "full", 0, test_acc=0.50),
+        _record("pc-darts", "bdp", 0, test_acc=0.47),  # 3 points worse: (b) fails
+    ]
+    path = tmp_path / "darts_space_cpu.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    step = tmp_path / "step.md"
+    step.write_text("# title\n\n## C=4\n\n| implementation | x |\n\nVerdict: passes (2/2 configurations).\n")
+    text = "\n".join(section.darts_space_section(path, step))
+    assert "CPU-scale runs, not the paper's setting" in text and "1/200 of the paper's" in text
+    assert text.index("Rule (stated before the numbers)") < text.index("| algorithm | method |")
+    # hand: darts-v1 differences -0.5 and -0.5 points, skips 1.0 (BDP) vs 1.5 (full)
+    assert (
+        "DARTS-V1: **reproduced at this scale** (2 seed pair(s): accuracy difference BDP − full -0.50" in text
+    )
+    assert "skips 1.00 vs 1.50" in text
+    assert "PC-DARTS: **not reproduced at this scale**" in text and "-3.00 points, below −1" in text
+    assert "| DARTS-V1 | BDP / full, paired | 2 | | 60% | 67% |" in text
+    assert "sep_conv_3x3@0 skip_connect@1" in text and "max_pool_3x3@0" in text
+    assert "### The supernet's step against DARTS's MixedOp" in text and "### C=4" in text
+    assert "# title" not in text.splitlines()
+    # a BDP run that processed more samples than its pair fails (a)
+    records[1]["samples"] = 60000
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    text = "\n".join(section.darts_space_section(path, step))
+    assert (
+        "DARTS-V1: **not reproduced at this scale**" in text and "fewer samples in only 1 of 2 pairs" in text
+    )

@@ -22,6 +22,8 @@ from .claims_bdp import (
 )
 from .claims_static import MARGIN, TIME_GAP, static_claims
 from .claims_tables import TABLES_COMMAND, once_section, table1_section, table2_section, table3_section
+from .darts_space import RESULTS_FILE as DARTS_SPACE_FILE
+from .darts_space import darts_space_section
 from .figures import figures
 from .limits import reached_table
 from .mobilenet import RESULTS_FILE as MOBILENET_FILE
@@ -457,6 +459,7 @@ def write_report(jsonl: Path, md_path: Path, fig_dir: Path) -> None:
         *static_section(records, static, caveats(records)),
         "",
         *ranking_lines,
+        *darts_space_section(jsonl.parent / DARTS_SPACE_FILE),
         *mobilenet_section(jsonl.parent / MOBILENET_FILE),
     ]
     md_path.write_text("\n".join(lines), encoding="utf-8")

@@ -159,9 +159,7 @@ def _factorized_reduce(edges: Sequence[MixedEdge], r: torch.Tensor, w: torch.Ten
 
 def _depthwise(edge_kernels: list[torch.Tensor], k: int, x: torch.Tensor, stride: int) -> torch.Tensor:
     _size, pad, dil = _GEOMETRY[k]
-    return F.conv2d(
-        x, torch.cat(edge_kernels), stride=stride, padding=pad, dilation=dil, groups=x.shape[1]
-    )
+    return F.conv2d(x, torch.cat(edge_kernels), stride=stride, padding=pad, dilation=dil, groups=x.shape[1])
 
 
 def _convolutions(
