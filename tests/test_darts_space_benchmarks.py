@@ -71,23 +71,43 @@ def test_darts_space_section_states_its_rule_before_the_numbers_and_can_fail(tmp
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
     step = tmp_path / "step.md"
     step.write_text("# title\n\n## C=4\n\n| implementation | x |\n\nVerdict: passes (2/2 configurations).\n")
-    text = "\n".join(section.darts_space_section(path, step))
+    items = section.darts_space_section(path, step)
+    verdicts = {v.subject.split(",")[0]: v for v in items if not isinstance(v, str)}
+    text = "\n".join(item for item in items if isinstance(item, str))
     assert "CPU-scale runs, not the paper's setting" in text and "1/200 of the paper's" in text
     assert text.index("Rule (stated before the numbers)") < text.index("| algorithm | method |")
-    # hand: darts-v1 differences -0.5 and -0.5 points, skips 1.0 (BDP) vs 1.5 (full)
-    assert (
-        "DARTS-V1: **reproduced at this scale** (2 seed pair(s): accuracy difference BDP − full -0.50" in text
-    )
-    assert "skips 1.00 vs 1.50" in text
-    assert "PC-DARTS: **not reproduced at this scale**" in text and "-3.00 points, below −1" in text
+    # hand: darts-v1 differences -0.5 and -0.5 points, skips 1.0 (BDP) vs 1.5 (full); identical
+    # differences above the -1 margin: the non-inferiority test's p is 0 (no spread, inside H1)
+    v1 = verdicts["DARTS-V1"]
+    assert v1.claim == "T5 DARTS" and v1.holds and v1.seeds == 2 and v1.p == 0.0
+    assert "-0.50 ± 0.00 over 2 seeds" in v1.detail and "skips 1.00 (BDP) vs 1.50 (full)" in v1.detail
+    assert v1.status == "insufficient seeds: 2 of 8"  # fewer than 8 pairs: undecided, whatever the means
+    pc = verdicts["PC-DARTS"]
+    assert not pc.holds and "-3.00 points, below −1" in pc.outcome and pc.p is None  # one pair: no test
     assert "| DARTS-V1 | BDP / full, paired | 2 | | 60% | 67% |" in text
     assert "sep_conv_3x3@0 skip_connect@1" in text and "max_pool_3x3@0" in text
-    assert "### The supernet's step against DARTS's MixedOp" in text and "### C=4" in text
+    assert "### The supernet's step against DARTS's MixedOp" in text and "\n#### C=4" in text
     assert "# title" not in text.splitlines()
     # a BDP run that processed more samples than its pair fails (a)
     records[1]["samples"] = 60000
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
-    text = "\n".join(section.darts_space_section(path, step))
-    assert (
-        "DARTS-V1: **not reproduced at this scale**" in text and "fewer samples in only 1 of 2 pairs" in text
-    )
+    (v1,) = [v for v in section.darts_space_section(path, step) if not isinstance(v, str)][:1]
+    assert not v1.holds and "fewer samples in only 1 of 2 pairs" in v1.outcome
+
+
+def test_darts_space_verdict_tests_non_inferiority_by_one_point(tmp_path: Path) -> None:
+    """8 seed pairs, mean difference -0.125 points: H0 mean ≤ -1 rejected, t computed by hand."""
+    section = _section_module()
+    records = []
+    for seed, diff in enumerate([-0.02, 0.0, -0.01, 0.01, -0.005, 0.005, 0.0, 0.01]):
+        records += [_record("darts-v1", "full", seed, test_acc=0.40),
+                    _record("darts-v1", "bdp", seed, test_acc=0.40 + diff)]  # fmt: skip
+    v = section.verdict(records, "darts-v1")
+    d = [-2.0, 0.0, -1.0, 1.0, -0.5, 0.5, 0.0, 1.0]  # points; mean -0.125, shifted +1 → mean 0.875
+    mean = sum(d) / 8 + 1.0
+    sd = (sum((x + 1.0 - mean) ** 2 for x in d) / 7) ** 0.5
+    t = mean / (sd / 8**0.5)
+    from scipy import stats
+
+    assert v.seeds == 8 and v.holds and v.status == "holds"
+    assert abs(v.p - stats.t.sf(t, 7)) < 1e-9 and v.p < 0.05
