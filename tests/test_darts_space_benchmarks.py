@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+from scipy import stats
+
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
@@ -91,11 +93,11 @@ def test_darts_space_section_states_its_rule_before_the_numbers_and_can_fail(tmp
     # a BDP run that processed more samples than its pair fails (a)
     records[1]["samples"] = 60000
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
-    (v1,) = [v for v in section.darts_space_section(path, step) if not isinstance(v, str)][:1]
+    v1 = next(v for v in section.darts_space_section(path, step) if not isinstance(v, str))
     assert not v1.holds and "fewer samples in only 1 of 2 pairs" in v1.outcome
 
 
-def test_darts_space_verdict_tests_non_inferiority_by_one_point(tmp_path: Path) -> None:
+def test_darts_space_verdict_tests_non_inferiority_by_one_point() -> None:
     """8 seed pairs, mean difference -0.125 points: H0 mean ≤ -1 rejected, t computed by hand."""
     section = _section_module()
     records = []
@@ -107,7 +109,5 @@ def test_darts_space_verdict_tests_non_inferiority_by_one_point(tmp_path: Path) 
     mean = sum(d) / 8 + 1.0
     sd = (sum((x + 1.0 - mean) ** 2 for x in d) / 7) ** 0.5
     t = mean / (sd / 8**0.5)
-    from scipy import stats
-
     assert v.seeds == 8 and v.holds and v.status == "holds"
     assert abs(v.p - stats.t.sf(t, 7)) < 1e-9 and v.p < 0.05
