@@ -43,7 +43,7 @@ def load(path: Path) -> list[dict[str, Any]]:
 def _mean(values: list[float], fmt: str = "{:.1f}") -> str:
     if not values:
         return "—"
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    sd = statistics.pstdev(values) if len(values) > 1 else 0.0
     return f"{fmt.format(statistics.fmean(values))} ± {fmt.replace('+', '').format(sd)}"
 
 
@@ -198,7 +198,8 @@ def _runs_lines(path: Path, records: list[dict[str, Any]]) -> list[str | Verdict
             )
     lines += [
         "",
-        "Mean ± standard deviation over seeds. Samples count training and validation samples processed "
+        "Mean ± population standard deviation over seeds (as the verdicts). Samples count training and "
+        "validation samples processed "
         "over the search; CPU seconds are the search's own (`time.process_time`, one thread, on a 2-core "
         "machine shared with one other run); parameters are the trained network's (auxiliary head not "
         "counted).",
